@@ -1,0 +1,216 @@
+"""Command line: flags (each also an environment variable) to Settings, then run.
+
+Bad input ends in one line on stderr and exit code 2, like the Prometheus tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+from exporter import __version__
+from exporter.collectors import COLLECTORS
+from exporter.config import (
+    ConfigError,
+    Settings,
+    parse_duration,
+    parse_label_list,
+    parse_listen_address,
+)
+from exporter.engine import resolve_host
+from exporter.logs import LEVELS
+
+ENV_PREFIX = "DOCKER_EXPORTER_"
+
+
+def env_name(flag: str) -> str:
+    """`--web.listen-address` -> `DOCKER_EXPORTER_WEB_LISTEN_ADDRESS`."""
+    return ENV_PREFIX + flag.lstrip("-").upper().replace(".", "_").replace("-", "_")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def wrapper(text: str) -> Any:
+        try:
+            return convert(text)
+        except (ConfigError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    wrapper.__name__ = getattr(convert, "__name__", "value")
+    return wrapper
+
+
+def _bool_env(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"invalid boolean {text!r}")
+
+
+FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
+    # (group, flag, default, converter, help)
+    ("web", "--web.listen-address", ":9417", parse_listen_address, "Address to listen on."),
+    ("web", "--web.telemetry-path", "/metrics", str, "Path under which to expose metrics."),
+    (
+        "docker",
+        "--docker.host",
+        "",
+        str,
+        "Engine address: unix:///path or tcp://host:port (default: $DOCKER_HOST, else "
+        "unix:///var/run/docker.sock). TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.",
+    ),
+    (
+        "docker",
+        "--docker.timeout",
+        "10s",
+        parse_duration,
+        "Timeout of every Engine request except the event stream.",
+    ),
+    (
+        "inventory",
+        "--inventory.resync-interval",
+        "60s",
+        parse_duration,
+        "Full re-list and reconcile, on top of the event stream.",
+    ),
+    (
+        "inventory",
+        "--container.labels",
+        "",
+        parse_label_list,
+        "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
+    ),
+    ("log", "--log.level", "info", str, "Log level: debug, info, warn, error."),
+    ("log", "--log.format", "logfmt", str, "Log format: logfmt or json."),
+]
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="docker-exporter",
+        description="Prometheus exporter and JSON inventory for a Docker Engine. "
+        f"Every flag can also be set as an environment variable {ENV_PREFIX}<FLAG>, "
+        "e.g. --web.listen-address as DOCKER_EXPORTER_WEB_LISTEN_ADDRESS.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"docker-exporter {__version__}")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for group, flag, default, convert, help_text in FLAGS:
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        groups[group].add_argument(
+            flag,
+            default=environ.get(env_name(flag), default),
+            type=_checked(convert),
+            help=help_text,
+            metavar=flag.rsplit(".", 1)[-1].upper(),
+        )
+    web = groups["web"]
+    web.add_argument(
+        "--web.disable-exporter-metrics",
+        action="store_true",
+        default=_checked(_bool_env)(environ.get(env_name("--web.disable-exporter-metrics"), "0")),
+        help="Leave out the exporter's own process_* metrics.",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        default=_checked(_bool_env)(environ.get(env_name("--once"), "0")),
+        help="Sync once, print one scrape to stdout and exit (debugging, textfile collector).",
+    )
+    collectors = parser.add_argument_group("collectors")
+    collectors.add_argument(
+        "--collector.disable-defaults",
+        action="store_true",
+        default=_checked(_bool_env)(environ.get(env_name("--collector.disable-defaults"), "0")),
+        help="Enable only the collectors named with --collector.NAME.",
+    )
+    for name, spec in sorted(COLLECTORS.items()):
+        flag = f"--collector.{name}"
+        env = environ.get(env_name(flag))
+        collectors.add_argument(
+            flag,
+            action=argparse.BooleanOptionalAction,
+            default=None if env is None else _checked(_bool_env)(env),
+            help=f"{spec.help} (default: {'enabled' if spec.default_enabled else 'disabled'})",
+        )
+    return parser
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+    """argv and environment to Settings; exits 2 with one line on any bad value."""
+    parser = build_parser(environ)
+    try:
+        args = vars(parser.parse_args(argv))
+    except argparse.ArgumentTypeError as exc:  # a bad default from the environment
+        parser.error(str(exc))
+
+    def value(flag: str) -> Any:
+        raw = args[flag.lstrip("-").replace("-", "_")]
+        if isinstance(raw, str):  # the default string, not yet converted
+            convert = next(c for _, f, _, c, _ in FLAGS if f == flag)
+            try:
+                return convert(raw)
+            except (ConfigError, ValueError) as exc:
+                parser.error(f"{flag} / {env_name(flag)}: {exc}")
+        return raw
+
+    level, fmt = value("--log.level"), value("--log.format")
+    if level not in LEVELS:
+        parser.error(f"--log.level: {level!r} is not one of {', '.join(LEVELS)}")
+    if fmt not in ("logfmt", "json"):
+        parser.error(f"--log.format: {fmt!r} is not one of logfmt, json")
+    path = value("--web.telemetry-path")
+    if not path.startswith("/") or path.startswith("/-/") or path.startswith("/inventory"):
+        parser.error(
+            f"--web.telemetry-path: {path!r} must start with / and not shadow another page"
+        )
+    try:
+        docker_host = resolve_host(value("--docker.host") or None, environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    disable_defaults = args["collector.disable_defaults"]
+    enabled = []
+    for name, spec in sorted(COLLECTORS.items()):
+        chosen = args[f"collector.{name}"]
+        if chosen is None:
+            chosen = spec.default_enabled and not disable_defaults
+        if chosen:
+            enabled.append(name)
+    host, port = value("--web.listen-address")
+    return Settings(
+        listen_host=host,
+        listen_port=port,
+        telemetry_path=path,
+        exporter_metrics=not args["web.disable_exporter_metrics"],
+        docker_host=docker_host,
+        docker_timeout=value("--docker.timeout"),
+        resync_interval=value("--inventory.resync-interval"),
+        container_labels=value("--container.labels"),
+        collectors=tuple(enabled),
+        log_level=level,
+        log_format=fmt,
+        once=args["once"],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
+    from exporter import app, logs  # noqa: PLC0415 - keep --help and flag errors fast
+
+    logs.setup(settings.log_level, settings.log_format)
+    return app.run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Collectors register themselves on import; this package imports each one explicitly."""
+
+from exporter.collectors import containers, engine, events
+from exporter.collectors.base import CATALOGUE, COLLECTORS, CollectorSpec, MetricSpec, Options
+
+__all__ = [
+    "CATALOGUE",
+    "COLLECTORS",
+    "CollectorSpec",
+    "MetricSpec",
+    "Options",
+    "containers",
+    "engine",
+    "events",
+]

@@ -1,0 +1,68 @@
+"""Engine metrics: what `docker info` and `docker version` print."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client.core import Metric
+
+from exporter.collectors.base import Options, add, declare, register
+from exporter.inventory import Snapshot
+
+E = "engine"
+INFO = declare(
+    "docker_engine_info",
+    "info",
+    "Engine version and host facts, as docker info and docker version print them.",
+    [
+        "version",
+        "api_version",
+        "os",
+        "arch",
+        "kernel",
+        "storage_driver",
+        "cgroup_driver",
+        "cgroup_version",
+    ],
+    collector=E,
+)
+CPUS = declare("docker_engine_cpus", "gauge", "CPUs the engine sees (NCPU).", collector=E)
+MEMORY = declare(
+    "docker_engine_memory_bytes", "gauge", "Memory the engine sees (MemTotal).", collector=E
+)
+SWARM = declare(
+    "docker_engine_swarm_info",
+    "info",
+    "Swarm membership of this engine: inactive, pending, active, error or locked.",
+    ["state"],
+    collector=E,
+)
+
+
+@register(
+    E, "Engine version, host CPUs and memory, swarm state.", metrics=[INFO, CPUS, MEMORY, SWARM]
+)
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    engine = snapshot.engine
+    if engine is None:
+        return
+    info = INFO.new()
+    add(
+        info,
+        [
+            engine.version,
+            engine.api_version,
+            engine.os,
+            engine.arch,
+            engine.kernel,
+            engine.storage_driver,
+            engine.cgroup_driver,
+            engine.cgroup_version,
+        ],
+        1,
+    )
+    cpus, memory, swarm = CPUS.new(), MEMORY.new(), SWARM.new()
+    add(cpus, [], engine.cpus)
+    add(memory, [], engine.memory_bytes)
+    add(swarm, [engine.swarm_state], 1)
+    yield from (info, cpus, memory, swarm)

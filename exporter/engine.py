@@ -1,0 +1,280 @@
+"""The Engine adapter: the only module that talks to the Docker API (and imports aiodocker).
+
+It is read-only by construction: every request passes a guard on the HTTP session
+that refuses any method but GET before a byte leaves the process. It negotiates the
+API version from `/version`, puts a timeout on every request except the event
+stream, maps client errors to our own exception tree and returns typed models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiodocker
+import aiohttp
+
+from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+MAX_API_VERSION = (1, 51)
+"""Newest API we request: parsers accept both sides of the 1.52 removals."""
+
+EVENT_LINE_LIMIT = 4 * 1024 * 1024
+"""An event carries every container label; a large label set must not kill the stream."""
+
+
+class EngineError(Exception):
+    """Base of every failure the adapter reports."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine did not answer (connection refused, reset, timeout, 5xx)."""
+
+
+class NotFound(EngineError):
+    """The object is gone (HTTP 404): usually a container removed between event and inspect."""
+
+
+class RequestFailed(EngineError):
+    """The engine refused the request (4xx other than 404)."""
+
+
+class ReadOnlyViolation(EngineError):
+    """Something tried to send a request other than GET through the adapter."""
+
+
+class Engine(Protocol):
+    """What the watcher and samplers need from an engine; tests implement it with a fake."""
+
+    async def engine_info(self) -> EngineInfo: ...
+
+    async def list_container_ids(self) -> list[str]: ...
+
+    async def inspect_container(self, container_id: str) -> Container: ...
+
+    def events(self, since_ns: int | None) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Where and how to reach the engine."""
+
+    host: str = DEFAULT_HOST
+    timeout: float = 10.0
+    tls_verify: bool = False
+    cert_path: str = ""
+
+
+def resolve_host(flag: str | None, environ: Mapping[str, str]) -> str:
+    """`--docker.host`, else `DOCKER_HOST`, else the default socket; validated here."""
+    host = flag or environ.get("DOCKER_HOST") or DEFAULT_HOST
+    parts = urlsplit(host)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"invalid docker host {host!r}: unix:// needs a socket path")
+    elif parts.scheme in ("tcp", "http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"invalid docker host {host!r}: missing host name")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError as exc:
+            raise ValueError(f"invalid docker host {host!r}: {exc}") from None
+    else:
+        raise ValueError(f"invalid docker host {host!r}: use unix://, tcp://, http:// or https://")
+    return host
+
+
+def negotiate(server_max: str, server_min: str) -> str:
+    """min(server max, ours), raised to the server's minimum (Docker 29.0 refuses < 1.44)."""
+
+    def parse(text: str) -> tuple[int, int]:
+        major, _, minor = text.lstrip("v").partition(".")
+        return int(major or 0), int(minor or 0)
+
+    use = min(parse(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
+    if server_min and use < parse(server_min):
+        use = parse(server_min)
+    return f"{use[0]}.{use[1]}"
+
+
+async def _refuse_writes(
+    _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
+    if params.method.upper() != "GET":
+        raise ReadOnlyViolation(
+            f"refused {params.method} {params.url.path}: the exporter only reads"
+        )
+
+
+def read_only_trace() -> aiohttp.TraceConfig:
+    """A trace hook that aborts any non-GET request before it is sent."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_refuse_writes)
+    return trace
+
+
+def _tls_context(config: EngineConfig) -> ssl.SSLContext | None:
+    if not config.tls_verify:
+        return None
+    if not config.cert_path:
+        raise ValueError("DOCKER_TLS_VERIFY is set but DOCKER_CERT_PATH is not")
+    base = Path(config.cert_path)
+    ctx = ssl.create_default_context(cafile=str(base / "ca.pem"))
+    ctx.load_cert_chain(str(base / "cert.pem"), str(base / "key.pem"))
+    return ctx
+
+
+def _connector(host: str, tls: ssl.SSLContext | None) -> tuple[aiohttp.BaseConnector, str]:
+    parts = urlsplit(host)
+    if parts.scheme == "unix":
+        return aiohttp.UnixConnector(path=parts.path, limit=0), "unix://localhost"
+    scheme = "https" if tls is not None or parts.scheme == "https" else "http"
+    connector = aiohttp.TCPConnector(limit=0, ssl=tls if tls is not None else True)
+    return connector, f"{scheme}://{parts.netloc}"
+
+
+class DockerEngine:
+    """The aiodocker-backed Engine. Create it inside the running loop; close it on shutdown."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        connector, url = _connector(config.host, _tls_context(config))
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trace_configs=[read_only_trace()],
+            timeout=aiohttp.ClientTimeout(total=None, connect=config.timeout),
+            read_bufsize=EVENT_LINE_LIMIT // 2,
+        )
+        self._docker = aiodocker.Docker(
+            url=url, connector=connector, session=self._session, api_version="v1.24"
+        )
+        self._api_version = ""
+        self._lock = asyncio.Lock()
+
+    @property
+    def api_version(self) -> str:
+        return self._api_version
+
+    async def close(self) -> None:
+        await self._docker.close()
+        await self._session.close()
+
+    async def _call(self, path: str, *, versioned: bool = True, **params: Any) -> Any:
+        """One bounded GET; the only place besides `events` where a request starts."""
+        if versioned:
+            await self._ensure_version()
+        try:
+            async with asyncio.timeout(self._config.timeout):
+                return await self._docker._query_json(
+                    path, "GET", params=params or None, versioned_api=versioned
+                )
+        except aiodocker.DockerError as exc:
+            raise _map_error(exc) from exc
+        except TimeoutError as exc:
+            raise EngineUnavailable(
+                f"GET /{path}: no answer within {self._config.timeout}s"
+            ) from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise EngineUnavailable(f"GET /{path}: {exc}") from exc
+
+    async def _ensure_version(self) -> None:
+        if self._api_version:
+            return
+        async with self._lock:
+            if not self._api_version:
+                version = await self._call("version", versioned=False)
+                self._api_version = negotiate(
+                    str(version.get("ApiVersion", "")), str(version.get("MinAPIVersion", ""))
+                )
+                self._docker.api_version = "v" + self._api_version
+
+    async def engine_info(self) -> EngineInfo:
+        version = await self._call("version", versioned=False)
+        if not self._api_version:
+            await self._ensure_version()
+        info = await self._call("info")
+        return parse_engine(info, version, self._api_version)
+
+    async def list_container_ids(self) -> list[str]:
+        listing = await self._call("containers/json", all="1")
+        return [str(item["Id"]) for item in listing if isinstance(item, dict) and "Id" in item]
+
+    async def inspect_container(self, container_id: str) -> Container:
+        return parse_container(await self._call(f"containers/{container_id}/json"))
+
+    @asynccontextmanager
+    async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
+        """Open `/events`; entering returns once the headers arrived, so a list can follow."""
+        await self._ensure_version()
+        params: dict[str, Any] = {}
+        if since_ns is not None:
+            params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None, connect=self._config.timeout)
+        try:
+            async with asyncio.timeout(self._config.timeout):
+                response = await self._docker._do_query(
+                    "events", "GET", params=params, timeout=timeout
+                )
+        except aiodocker.DockerError as exc:
+            raise _map_error(exc) from exc
+        except TimeoutError as exc:
+            raise EngineUnavailable("GET /events: no headers within the timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise EngineUnavailable(f"GET /events: {exc}") from exc
+        try:
+            yield _event_lines(response)
+        finally:
+            response.close()
+
+
+async def _event_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+    try:
+        async for line in response.content:
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            event = parse_event(raw) if isinstance(raw, dict) else None
+            if event is not None:
+                yield event
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise EngineUnavailable(f"event stream broke: {exc}") from exc
+
+
+def _map_error(exc: aiodocker.DockerError) -> EngineError:
+    status = int(getattr(exc, "status", 0) or 0)
+    message = str(getattr(exc, "message", exc))
+    if status == 404:
+        return NotFound(message)
+    if status == 900 or status >= 500:
+        return EngineUnavailable(message)
+    return RequestFailed(f"HTTP {status}: {message}")
+
+
+def engine_config_from_env(
+    host_flag: str | None, timeout: float, environ: Mapping[str, str] = os.environ
+) -> EngineConfig:
+    """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
+    return EngineConfig(
+        host=resolve_host(host_flag, environ),
+        timeout=timeout,
+        tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
+        cert_path=environ.get("DOCKER_CERT_PATH", ""),
+    )
+
+
+EngineFactory = Callable[[], Engine]

@@ -1,0 +1,132 @@
+"""The HTTP face: /metrics, /inventory, health, readiness and a landing page.
+
+Handlers only read the latest snapshot (through the inventory) and the cached
+exposition; none of them ever calls the Engine. This is the only module that
+imports aiohttp.web.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.exposition import OPENMETRICS, TEXT, Exposition
+from exporter.inventory import Inventory
+from exporter.views import container_view, inventory_view
+
+INVENTORY = web.AppKey("inventory", Inventory)
+EXPOSITION = web.AppKey("exposition", Exposition)
+TELEMETRY_PATH = web.AppKey("telemetry_path", str)
+
+
+def _wants_openmetrics(accept: str) -> bool:
+    return "application/openmetrics-text" in accept
+
+
+def _wants_gzip(accept_encoding: str) -> bool:
+    return any(
+        part.split(";")[0].strip() == "gzip" and "q=0" not in part.replace(" ", "")
+        for part in accept_encoding.split(",")
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    exposition = request.app[EXPOSITION]
+    collect = request.query.getall("collect[]", [])
+    exclude = request.query.getall("exclude[]", [])
+    if collect and exclude:
+        raise web.HTTPBadRequest(text="collect[] and exclude[] cannot be combined\n")
+    fmt = OPENMETRICS if _wants_openmetrics(request.headers.get("Accept", "")) else TEXT
+    gzipped = _wants_gzip(request.headers.get("Accept-Encoding", ""))
+    try:
+        body = exposition.render(
+            request.app[INVENTORY].snapshot, fmt, gzipped=gzipped, collect=collect, exclude=exclude
+        )
+    except KeyError as exc:
+        raise web.HTTPBadRequest(text=f"unknown or disabled collector: {exc.args[0]}\n") from None
+    headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body.data, headers=headers)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def inventory(request: web.Request) -> web.Response:
+    query = request.query
+    labels = query.getall("label", [])
+    try:
+        view = inventory_view(
+            request.app[INVENTORY].snapshot,
+            name=query.get("name"),
+            state=query.get("state"),
+            labels=labels,
+        )
+    except ValueError as exc:
+        return _json({"error": str(exc)}, status=400)
+    return _json(view)
+
+
+async def one_container(request: web.Request) -> web.Response:
+    ref = request.match_info["ref"]
+    container = request.app[INVENTORY].snapshot.find_container(ref)
+    if container is None:
+        return _json({"error": f"no container {ref!r}"}, status=404)
+    return _json(container_view(request.app[INVENTORY].snapshot, container))
+
+
+async def healthy(_request: web.Request) -> web.Response:
+    return web.Response(text="OK\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[INVENTORY].snapshot.status.synced:
+        return web.Response(text="OK\n")
+    return web.Response(text="not ready: first inventory sync pending\n", status=503)
+
+
+def _landing(path: str) -> Callable[[web.Request], Any]:
+    links = [
+        (path, "Metrics"),
+        ("/inventory", "Inventory (JSON)"),
+        ("/-/healthy", "Health"),
+        ("/-/ready", "Readiness"),
+    ]
+    items = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for h, t in links)
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Docker Exporter</title></head>"
+        f"<body><h1>Docker Exporter</h1><p>Version {html.escape(__version__)}</p>"
+        f"<ul>{items}</ul></body></html>"
+    )
+
+    async def landing(_request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    return landing
+
+
+def make_app(inventory_: Inventory, exposition: Exposition, telemetry_path: str) -> web.Application:
+    """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller."""
+    app = web.Application(client_max_size=64 * 1024)
+    app[INVENTORY] = inventory_
+    app[EXPOSITION] = exposition
+    app[TELEMETRY_PATH] = telemetry_path
+    app.router.add_get(telemetry_path, metrics)
+    app.router.add_get("/inventory", inventory)
+    app.router.add_get("/inventory/containers/{ref}", one_container)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    if telemetry_path != "/":
+        app.router.add_get("/", _landing(telemetry_path))
+    return app

@@ -1,0 +1,416 @@
+"""Typed, immutable views of Engine objects, and the pure parsers that build them.
+
+The engine adapter calls these parsers; nothing past the adapter ever sees a raw
+Engine dict. Parsers are tolerant: fields move between API versions (1.41 to
+1.54) and between Docker and Podman, so every field is read defensively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+_FRACTION = re.compile(r"\.(\d+)")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+Json = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One mount of a container, as `docker inspect` lists it."""
+
+    type: str
+    source: str
+    destination: str
+    name: str
+    driver: str
+    mode: str
+    rw: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAttachment:
+    """A container's endpoint on one network (an edge of the topology)."""
+
+    network: str
+    network_id: str
+    ip: str
+    ip_prefix_len: int
+    ipv6: str
+    gateway: str
+    mac: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    """A published port: `host_ip`/`host_port` are empty for an exposed, unpublished port."""
+
+    container_port: int
+    protocol: str
+    host_ip: str
+    host_port: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits from HostConfig; None means unlimited."""
+
+    memory_bytes: int | None
+    memory_reservation_bytes: int | None
+    memory_swap_bytes: int | None
+    cpu_cores: float | None
+    cpu_shares: int | None
+    cpuset_cpus: str
+    pids: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """What an operator reads in `docker ps -a` and `docker inspect`, minus the environment."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    command: tuple[str, ...]
+    labels: Mapping[str, str]
+    state: str
+    health: str
+    failing_streak: int
+    restart_count: int
+    exit_code: int
+    oom_killed: bool
+    error: str
+    pid: int
+    created: float
+    started_at: float | None
+    finished_at: float | None
+    restart_policy: str
+    restart_max_retries: int
+    network_mode: str
+    limits: Limits
+    mounts: tuple[Mount, ...]
+    networks: tuple[NetworkAttachment, ...]
+    ports: tuple[PortBinding, ...]
+    hostname: str = ""
+    platform: str = ""
+
+    @property
+    def short_id(self) -> str:
+        """The 12-character ID `docker ps` prints; every container series carries it."""
+        return self.id[:12]
+
+    @property
+    def compose_project(self) -> str:
+        return self.labels.get(COMPOSE_PROJECT_LABEL, "")
+
+    @property
+    def compose_service(self) -> str:
+        return self.labels.get(COMPOSE_SERVICE_LABEL, "")
+
+    @property
+    def host_network(self) -> bool:
+        return self.network_mode == "host"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """`/info` and `/version` merged: what `docker info` and `docker version` print."""
+
+    id: str
+    name: str
+    version: str
+    api_version: str
+    min_api_version: str
+    os: str
+    os_type: str
+    arch: str
+    kernel: str
+    operating_system: str
+    storage_driver: str
+    cgroup_driver: str
+    cgroup_version: str
+    cpus: int
+    memory_bytes: int
+    docker_root_dir: str
+    swarm_state: str
+    rootless: bool
+    podman: bool
+    containers: int
+    images: int
+    warnings: tuple[str, ...]
+    components: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One Engine event, reduced to what the watcher acts on and counts."""
+
+    type: str
+    action: str
+    detail: str
+    actor_id: str
+    attributes: Mapping[str, str]
+    time_ns: int
+
+    @property
+    def key(self) -> tuple[int, str, str, str]:
+        """Identity used to drop events replayed by an inclusive `since`."""
+        return (self.time_ns, self.type, self.action + self.detail, self.actor_id)
+
+
+def parse_timestamp(value: object) -> float | None:
+    """RFC 3339 (nanoseconds allowed) to Unix seconds; None for Docker's zero time."""
+    if not isinstance(value, str) or not value or value.startswith("0001-01-01"):
+        return None
+    text = value.replace("Z", "+00:00")
+    nanos = 0.0
+    match = _FRACTION.search(text)
+    if match:
+        digits = match.group(1)
+        nanos = int(digits) / 10 ** len(digits)
+        text = text[: match.start()] + text[match.end() :]
+    try:
+        return datetime.fromisoformat(text).timestamp() + nanos
+    except ValueError:
+        return None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+    return 0
+
+
+def _map(value: object) -> Json:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _labels(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _map(value).items()}
+
+
+def _positive(value: object) -> int | None:
+    number = _int(value)
+    return number if number > 0 else None
+
+
+def split_action(action: str) -> tuple[str, str]:
+    """`health_status: unhealthy` -> (`health_status`, `unhealthy`); Podman sends no suffix."""
+    head, _, tail = action.partition(":")
+    return head.strip(), tail.strip()
+
+
+def parse_event(raw: Json) -> Event | None:
+    """An `/events` line to an Event; None when it lacks the fields every engine sends."""
+    kind = _str(raw.get("Type"))
+    action, detail = split_action(_str(raw.get("Action")) or _str(raw.get("status")))
+    actor = _map(raw.get("Actor"))
+    time_ns = _int(raw.get("timeNano")) or _int(raw.get("time")) * 1_000_000_000
+    if not kind or not action or not time_ns:
+        return None
+    attributes = _labels(actor.get("Attributes"))
+    actor_id = _str(actor.get("ID")) or _str(raw.get("id"))
+    if kind == "container" and action == "health_status" and not detail:
+        detail = attributes.get("health_status", "") or _str(raw.get("HealthStatus"))
+    return Event(kind, action, detail, actor_id, attributes, time_ns)
+
+
+def _cpu_cores(host: Json) -> float | None:
+    nano = _int(host.get("NanoCpus"))
+    if nano > 0:
+        return nano / 1e9
+    quota = _int(host.get("CpuQuota"))
+    if quota > 0:
+        return quota / (_int(host.get("CpuPeriod")) or 100_000)
+    return None
+
+
+def _limits(host: Json) -> Limits:
+    swap = _int(host.get("MemorySwap"))
+    return Limits(
+        memory_bytes=_positive(host.get("Memory")),
+        memory_reservation_bytes=_positive(host.get("MemoryReservation")),
+        memory_swap_bytes=swap if swap > 0 else None,
+        cpu_cores=_cpu_cores(host),
+        cpu_shares=_positive(host.get("CpuShares")),
+        cpuset_cpus=_str(host.get("CpusetCpus")),
+        pids=_positive(host.get("PidsLimit")),
+    )
+
+
+def _mounts(raw: object) -> tuple[Mount, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        Mount(
+            type=_str(m.get("Type")),
+            source=_str(m.get("Source")),
+            destination=_str(m.get("Destination")),
+            name=_str(m.get("Name")),
+            driver=_str(m.get("Driver")),
+            mode=_str(m.get("Mode")),
+            rw=bool(m.get("RW")),
+        )
+        for m in raw
+        if isinstance(m, Mapping)
+    )
+
+
+def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
+    out = []
+    for name, endpoint in sorted(_map(raw).items()):
+        ep = _map(endpoint)
+        aliases = ep.get("Aliases") or []
+        user_aliases = tuple(
+            sorted(
+                {
+                    str(a)
+                    for a in aliases
+                    if isinstance(a, str) and a and not container_id.startswith(a)
+                }
+            )
+        )
+        out.append(
+            NetworkAttachment(
+                network=str(name),
+                network_id=_str(ep.get("NetworkID")),
+                ip=_str(ep.get("IPAddress")),
+                ip_prefix_len=_int(ep.get("IPPrefixLen")),
+                ipv6=_str(ep.get("GlobalIPv6Address")),
+                gateway=_str(ep.get("Gateway")),
+                mac=_str(ep.get("MacAddress")),
+                aliases=user_aliases,
+            )
+        )
+    return tuple(out)
+
+
+def _ports(settings: Json, config: Json) -> tuple[PortBinding, ...]:
+    seen: dict[tuple[int, str, str, str], PortBinding] = {}
+    published = _map(settings.get("Ports"))
+    exposed = list(_map(config.get("ExposedPorts")))
+    for spec in [*published, *exposed]:
+        number, _, proto = str(spec).partition("/")
+        port = _int(number)
+        if port <= 0:
+            continue
+        bindings = published.get(spec)
+        if isinstance(bindings, list) and bindings:
+            for b in bindings:
+                bind = _map(b)
+                key = (port, proto or "tcp", _str(bind.get("HostIp")), _str(bind.get("HostPort")))
+                seen[key] = PortBinding(*key)
+        elif not any(k[0] == port and k[1] == (proto or "tcp") for k in seen):
+            key = (port, proto or "tcp", "", "")
+            seen[key] = PortBinding(*key)
+    return tuple(sorted(seen.values(), key=lambda p: (p.container_port, p.protocol, p.host_ip)))
+
+
+def parse_container(raw: Json) -> Container:
+    """A `/containers/{id}/json` document to a Container. `Config.Env` is never read."""
+    state = _map(raw.get("State"))
+    config = _map(raw.get("Config"))
+    host = _map(raw.get("HostConfig"))
+    settings = _map(raw.get("NetworkSettings"))
+    health = _map(state.get("Health"))
+    policy = _map(host.get("RestartPolicy"))
+    cid = _str(raw.get("Id"))
+    status = _str(state.get("Status")).lower() or "created"
+    command = [_str(raw.get("Path"))] if raw.get("Path") else []
+    command += [str(a) for a in raw.get("Args") or [] if isinstance(a, str | int | float)]
+    return Container(
+        id=cid,
+        name=_str(raw.get("Name")).lstrip("/"),
+        image=_str(config.get("Image")),
+        image_id=_str(raw.get("Image")),
+        command=tuple(command),
+        labels=_labels(config.get("Labels")),
+        state=status if status in CONTAINER_STATES else "dead",
+        health=(_str(health.get("Status")) or "none") if health else "none",
+        failing_streak=_int(health.get("FailingStreak")),
+        restart_count=_int(raw.get("RestartCount")),
+        exit_code=_int(state.get("ExitCode")),
+        oom_killed=bool(state.get("OOMKilled")),
+        error=_str(state.get("Error")),
+        pid=_int(state.get("Pid")),
+        created=parse_timestamp(raw.get("Created")) or 0.0,
+        started_at=parse_timestamp(state.get("StartedAt")),
+        finished_at=parse_timestamp(state.get("FinishedAt")),
+        restart_policy=_str(policy.get("Name")) or "no",
+        restart_max_retries=_int(policy.get("MaximumRetryCount")),
+        network_mode=_str(host.get("NetworkMode")) or "default",
+        limits=_limits(host),
+        mounts=_mounts(raw.get("Mounts")),
+        networks=_networks(settings.get("Networks"), cid),
+        ports=_ports(settings, config),
+        hostname=_str(config.get("Hostname")),
+        platform=_str(raw.get("Platform")),
+    )
+
+
+def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
+    """`/info` plus `/version` to EngineInfo; `api_version` is the negotiated one."""
+    components = {
+        _str(c.get("Name")): _str(c.get("Version"))
+        for c in version.get("Components") or []
+        if isinstance(c, Mapping)
+    }
+    security = [str(s) for s in info.get("SecurityOptions") or []]
+    swarm = _map(info.get("Swarm"))
+    return EngineInfo(
+        id=_str(info.get("ID")),
+        name=_str(info.get("Name")),
+        version=_str(version.get("Version")) or _str(info.get("ServerVersion")),
+        api_version=api_version,
+        min_api_version=_str(version.get("MinAPIVersion")),
+        os=_str(version.get("Os")) or _str(info.get("OSType")),
+        os_type=_str(info.get("OSType")),
+        arch=_str(version.get("Arch")) or _str(info.get("Architecture")),
+        kernel=_str(version.get("KernelVersion")) or _str(info.get("KernelVersion")),
+        operating_system=_str(info.get("OperatingSystem")),
+        storage_driver=_str(info.get("Driver")),
+        cgroup_driver=_str(info.get("CgroupDriver")),
+        cgroup_version=_str(info.get("CgroupVersion")),
+        cpus=_int(info.get("NCPU")),
+        memory_bytes=_int(info.get("MemTotal")),
+        docker_root_dir=_str(info.get("DockerRootDir")),
+        swarm_state=_str(swarm.get("LocalNodeState")) or "inactive",
+        rootless=any("name=rootless" in s for s in security),
+        podman=any("podman" in name.lower() for name in components),
+        containers=_int(info.get("Containers")),
+        images=_int(info.get("Images")),
+        warnings=tuple(str(w) for w in info.get("Warnings") or []),
+        components=components,
+    )
+
+
+def is_container_id(value: str) -> bool:
+    """Network `Containers` maps also hold swarm `lb-*` sandboxes, which are not containers."""
+    return bool(_HEX64.match(value))

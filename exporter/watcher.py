@@ -1,0 +1,222 @@
+"""Keeps the inventory current: follow `/events`, re-list on every (re)connect, reconcile.
+
+The docker CLI pattern: open the stream first, then list and inspect, then consume
+the stream. Reconnects replay with an inclusive `since` and drop duplicates, and
+re-list anyway because the Engine's replay buffer holds only 256 events and is empty
+after a daemon restart. A periodic full reconcile covers silently dropped events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from exporter.clock import Clock
+from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound
+from exporter.inventory import Inventory, WatcherStatus
+from exporter.models import Event
+
+log = logging.getLogger(__name__)
+
+IGNORED_CONTAINER_ACTIONS = frozenset(
+    {
+        "exec_create",
+        "exec_start",
+        "exec_die",
+        "exec_detach",
+        "top",
+        "attach",
+        "detach",
+        "resize",
+        "copy",
+        "archive-path",
+        "extract-to-dir",
+        "export",
+        "commit",
+    }
+)
+"""Actions that change nothing we report; health probes alone send three per probe."""
+
+REMOVED_ACTIONS = frozenset({"destroy", "remove"})
+"""`remove` is Podman's name for Docker's `destroy`."""
+
+
+class Watcher:
+    """Owns the event stream, the resyncs and the per-container refreshes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        inventory: Inventory,
+        clock: Clock,
+        *,
+        resync_interval: float = 60.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        concurrency: int = 8,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._engine = engine
+        self._inventory = inventory
+        self._clock = clock
+        self._resync_interval = resync_interval
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._limit = asyncio.Semaphore(concurrency)
+        self._jitter = jitter
+        self._last_ns: int | None = None
+        self._seen_at_last: set[tuple[int, str, str, str]] = set()
+        self._pending: dict[str, None] = {}
+        self._wake = asyncio.Event()
+        self._engine_dirty = False
+        self._outage = False
+        self._status = WatcherStatus()
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled: the stream loop, the refresher and the periodic reconcile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._stream_loop(), name="watcher-stream")
+            group.create_task(self._refresh_loop(), name="watcher-refresh")
+            group.create_task(self._periodic_loop(), name="watcher-periodic")
+
+    async def _stream_loop(self) -> None:
+        backoff = self._backoff_initial
+        first = True
+        while True:
+            try:
+                since = self._last_ns
+                if since is None:
+                    since = int((self._clock.time() - 1.0) * 1e9)
+                async with self._engine.events(since) as stream:
+                    if not first:
+                        self._set_status(reconnects=self._status.reconnects + 1)
+                    first = False
+                    await self.resync()
+                    self._set_status(stream_up=True)
+                    backoff = self._backoff_initial
+                    async for event in stream:
+                        self.handle(event)
+                raise EngineUnavailable("the event stream ended")
+            except EngineError as exc:
+                self._mark_down(exc)
+            await self._clock.sleep(backoff * (0.5 + self._jitter() / 2))
+            backoff = min(backoff * 2, self._backoff_max)
+
+    async def _periodic_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self._resync_interval)
+            if not self._status.stream_up:
+                continue
+            try:
+                await self.resync()
+            except EngineError as exc:
+                log.warning("periodic reconcile failed: %s", exc)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.refresh_pending()
+
+    # -- reconciliation --------------------------------------------------
+
+    async def resync(self) -> None:
+        """List, inspect and reconcile everything; marks the inventory synced and the engine up."""
+        engine = await self._engine.engine_info()
+        ids = await self._engine.list_container_ids()
+        listed = set(ids)
+        for gone in self._inventory.known_ids() - listed:
+            self._inventory.remove(gone)
+        await self._inspect_all(ids)
+        self._engine_dirty = False
+        if self._outage:
+            log.info("engine reachable again; inventory reconciled (%d containers)", len(ids))
+        self._outage = False
+        now = self._clock.time()
+        self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
+        self._inventory.publish(engine=engine, status=self._status)
+
+    async def _inspect_all(self, ids: Iterable[str]) -> None:
+        """Inspect with bounded concurrency; the first engine failure is raised after all end."""
+
+        async def one(container_id: str) -> None:
+            generation = self._inventory.generation(container_id)
+            async with self._limit:
+                try:
+                    container = await self._engine.inspect_container(container_id)
+                except NotFound:
+                    self._inventory.remove(container_id)
+                    return
+            self._inventory.upsert(container, generation)
+
+        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def refresh_pending(self) -> None:
+        """Inspect every container an event touched since the last call, then publish once."""
+        ids, self._pending = list(self._pending), {}
+        engine_dirty, self._engine_dirty = self._engine_dirty, False
+        changes = {}
+        try:
+            if engine_dirty:
+                changes["engine"] = await self._engine.engine_info()
+            if ids:
+                await self._inspect_all(ids)
+        except EngineError as exc:
+            log.debug("refresh failed; the next resync will catch up: %s", exc)
+        self._inventory.publish(status=self._status, **changes)
+
+    # -- events ----------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        """Apply one event: count it, drop replays, schedule the inspect it calls for."""
+        if self._last_ns is not None and event.time_ns < self._last_ns:
+            return
+        if event.time_ns == self._last_ns and event.key in self._seen_at_last:
+            return
+        if event.time_ns != self._last_ns:
+            self._last_ns, self._seen_at_last = event.time_ns, set()
+        self._seen_at_last.add(event.key)
+        self._inventory.count_event(event.type, event.action)
+        self._status = replace(self._status, last_event_ts=event.time_ns / 1e9)
+        if event.type == "container":
+            self._on_container(event)
+        elif event.type == "network" and event.action in ("connect", "disconnect"):
+            self._schedule(event.attributes.get("container", ""))
+        elif event.type == "daemon":
+            self._engine_dirty = True
+        self._wake.set()
+
+    def _on_container(self, event: Event) -> None:
+        if event.action in REMOVED_ACTIONS:
+            self._pending.pop(event.actor_id, None)
+            self._inventory.remove(event.actor_id)
+        elif event.action not in IGNORED_CONTAINER_ACTIONS:
+            if event.action == "oom":
+                self._inventory.count_oom(event.actor_id)
+            self._schedule(event.actor_id)
+
+    def _schedule(self, container_id: str) -> None:
+        if container_id:
+            self._pending[container_id] = None
+
+    # -- status ----------------------------------------------------------
+
+    def _set_status(self, **changes: object) -> None:
+        self._status = replace(self._status, **changes)  # type: ignore[arg-type]
+        self._inventory.publish(status=self._status)
+
+    def _mark_down(self, exc: Exception) -> None:
+        if not self._outage:
+            log.warning("engine unreachable: %s; serving docker_up 0 and retrying", exc)
+        else:
+            log.debug("engine still unreachable: %s", exc)
+        self._outage = True
+        self._set_status(engine_up=False, stream_up=False)
