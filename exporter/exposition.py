@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import (
     CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
 )
@@ -76,6 +76,8 @@ PROCESS_METRICS = (
 """The exporter's own process metrics, from prometheus_client's ProcessCollector."""
 
 TEXT = "text"
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""Every Prometheus server since 1.x reads it; our names never need the 1.0.0 UTF-8 form."""
 OPENMETRICS = "openmetrics"
 
 
@@ -208,7 +210,7 @@ class Exposition:
             data = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
             body = Body(data, OPENMETRICS_CONTENT_TYPE)
         else:
-            body = Body(generate_latest(registry), CONTENT_TYPE_LATEST)
+            body = Body(generate_latest(registry), TEXT_CONTENT_TYPE)
         if gzipped:
             return Body(gzip.compress(body.data, compresslevel=5), body.content_type)
         return body

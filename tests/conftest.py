@@ -1,0 +1,252 @@
+"""Shared fixtures: a fake engine that replays recorded payloads, a fake clock, live-engine helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.engine import EngineUnavailable, NotFound
+from exporter.inventory import Inventory, Snapshot
+from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SOCKET = "/var/run/docker.sock"
+
+
+def load_json(name: str) -> Any:
+    return json.loads((FIXTURES / "engine" / name).read_text())
+
+
+def inspect_payload(
+    name: str = "inspect_running.json", *, cid: str | None = None, **changes: Any
+) -> dict[str, Any]:
+    """A recorded inspect document, optionally with another ID/name and nested changes."""
+    doc: dict[str, Any] = copy.deepcopy(load_json(name))
+    if cid is not None:
+        old = doc["Id"]
+        doc = json.loads(json.dumps(doc).replace(old, cid).replace(old[:12], cid[:12]))
+    for path, value in changes.items():
+        target = doc
+        keys = path.split("__")
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+    return doc
+
+
+class FakeClock:
+    """Time moves only when a test calls `advance`; sleepers wake when their deadline passes."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [(d, f) for d, f in self._sleepers if d <= self.now]
+        self._sleepers = [(d, f) for d, f in self._sleepers if d > self.now]
+        for _, future in due:
+            if not future.done():
+                future.set_result(None)
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
+class FakeEngine:
+    """Implements the adapter's Engine protocol over recorded payloads and a scripted stream."""
+
+    def __init__(self) -> None:
+        self.containers: dict[str, dict[str, Any]] = {}
+        self.info_doc = load_json("info.json")
+        self.version_doc = load_json("version.json")
+        self.down = False
+        self.streams: list[asyncio.Queue[Event | None]] = []
+        self.since: list[int | None] = []
+        self.calls: list[str] = []
+        self.replay: list[Event] = []
+        self.closed = False
+
+    def add(self, doc: dict[str, Any]) -> str:
+        self.containers[doc["Id"]] = doc
+        return str(doc["Id"])
+
+    def _check(self, what: str) -> None:
+        self.calls.append(what)
+        if self.down:
+            raise EngineUnavailable(f"{what}: fake engine is down")
+
+    async def engine_info(self) -> EngineInfo:
+        self._check("info")
+        return parse_engine(self.info_doc, self.version_doc, "1.41")
+
+    async def list_container_ids(self) -> list[str]:
+        self._check("list")
+        return list(self.containers)
+
+    async def inspect_container(self, container_id: str) -> Container:
+        self._check(f"inspect {container_id[:12]}")
+        await asyncio.sleep(0)
+        if container_id not in self.containers:
+            raise NotFound(container_id)
+        return parse_container(self.containers[container_id])
+
+    @asynccontextmanager
+    async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
+        self._check("events")
+        self.since.append(since_ns)
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        for event in self.replay:
+            queue.put_nowait(event)
+        self.streams.append(queue)
+
+        async def lines() -> AsyncIterator[Event]:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+
+        yield lines()
+
+    def emit(self, event: Event) -> None:
+        self.streams[-1].put_nowait(event)
+
+    def end_stream(self) -> None:
+        self.streams[-1].put_nowait(None)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def event(kind: str, action: str, actor: str, time_ns: int, **attributes: str) -> Event:
+    parsed = parse_event(
+        {
+            "Type": kind,
+            "Action": action,
+            "Actor": {"ID": actor, "Attributes": attributes},
+            "timeNano": time_ns,
+        }
+    )
+    assert parsed is not None
+    return parsed
+
+
+async def until(
+    inventory: Inventory, predicate: Callable[[Snapshot], bool], timeout: float = 5.0
+) -> Snapshot:
+    """Wait for a publication that satisfies `predicate` (the timeout only guards a hang)."""
+    if predicate(inventory.snapshot):
+        return inventory.snapshot
+    ready = asyncio.Event()
+
+    def check(snapshot: Snapshot) -> None:
+        if predicate(snapshot):
+            ready.set()
+
+    inventory.subscribe(check)
+    await asyncio.wait_for(ready.wait(), timeout)
+    return inventory.snapshot
+
+
+@pytest.fixture(name="fake_engine")
+def fixture_fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture(name="clock")
+def fixture_clock() -> FakeClock:
+    return FakeClock()
+
+
+# -- live engine --------------------------------------------------------------
+
+
+def engine_answers() -> bool:
+    if not os.path.exists(SOCKET) or shutil.which("docker") is None:
+        return False
+    result = subprocess.run(
+        ["docker", "image", "inspect", "busybox:local"], capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class LiveDocker:
+    """Creates uniquely named objects on the live engine and removes them afterwards."""
+
+    def __init__(self) -> None:
+        self.prefix = f"dxt-{uuid.uuid4().hex[:8]}"
+        self.containers: list[str] = []
+        self.networks: list[str] = []
+        self.volumes: list[str] = []
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}-{suffix}"
+
+    def run(self, suffix: str, *args: str, cmd: tuple[str, ...] = ("sleep", "600")) -> str:
+        name = self.name(suffix)
+        self.containers.append(name)
+        return docker("run", "-d", "--name", name, *args, "busybox:local", *cmd)
+
+    def network(self, suffix: str, *args: str) -> str:
+        name = self.name(suffix)
+        self.networks.append(name)
+        docker("network", "create", *args, name)
+        return name
+
+    def volume(self, suffix: str) -> str:
+        name = self.name(suffix)
+        self.volumes.append(name)
+        docker("volume", "create", name)
+        return name
+
+    def cleanup(self) -> None:
+        if self.containers:
+            docker("rm", "-f", "-v", *self.containers, check=False)
+        for net in self.networks:
+            docker("network", "rm", net, check=False)
+        if self.volumes:
+            docker("volume", "rm", "-f", *self.volumes, check=False)
+
+
+@pytest.fixture(name="live")
+def fixture_live() -> Iterator[LiveDocker]:
+    if not engine_answers():
+        pytest.skip("no live Docker Engine with busybox:local (run scripts/testbed)")
+    live = LiveDocker()
+    try:
+        yield live
+    finally:
+        live.cleanup()

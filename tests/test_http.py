@@ -1,0 +1,121 @@
+"""HTTP endpoints of the whole app, wired to the fake engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import FakeClock, FakeEngine, inspect_payload, load_json, until
+
+from exporter.app import build_app
+from exporter.collectors import COLLECTORS
+from exporter.config import Settings
+from exporter.http import INVENTORY
+
+A = "a" * 64
+B = "b" * 64
+
+
+@pytest.fixture(name="client")
+async def fixture_client(fake_engine: FakeEngine, clock: FakeClock) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
+    fake_engine.add(load_json("inspect_exited.json"))
+    settings = Settings(collectors=tuple(COLLECTORS))
+    app = build_app(settings, lambda: fake_engine, clock)
+    async with TestClient(TestServer(app)) as client:
+        await until(app[INVENTORY], lambda s: s.status.synced)
+        yield client
+    assert fake_engine.closed
+
+
+async def test_metrics_text(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/metrics")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = await resp.text()
+    assert 'docker_container_state{id="aaaaaaaaaaaa",name="alpha",state="running"} 1.0' in text
+    assert "docker_up 1.0" in text
+    assert "process_cpu_seconds_total" in text
+
+
+async def test_metrics_openmetrics_and_gzip(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get(
+        "/metrics",
+        headers={"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"},
+    )
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert (await resp.text()).rstrip().endswith("# EOF")
+
+
+async def test_collect_and_exclude_together_is_400(client: TestClient) -> None:  # type: ignore[type-arg]
+    resp = await client.get("/metrics?collect[]=engine&exclude[]=events")
+    assert resp.status == 400
+    resp = await client.get("/metrics?collect[]=nosuch")
+    assert resp.status == 400
+
+
+async def test_inventory_document(client: TestClient) -> None:  # type: ignore[type-arg]
+    doc = await (await client.get("/inventory")).json()
+    assert doc["engine"]["version"].startswith("20.10")
+    names = [c["name"] for c in doc["containers"]]
+    assert names == ["alpha", "rec-exited"]
+    alpha = doc["containers"][0]
+    assert alpha["health"]["status"] == "healthy"
+    assert alpha["limits"]["memory_bytes"] == 64 * 1024 * 1024
+    assert alpha["mounts"][0]["type"] == "volume"
+    assert alpha["networks"][0]["aliases"] == ["search"]
+
+
+async def test_inventory_never_contains_environment(client: TestClient) -> None:  # type: ignore[type-arg]
+    for path in ("/inventory", "/inventory/containers/alpha", "/metrics"):
+        text = await (await client.get(path)).text()
+        assert "hunter2" not in text
+        assert "SECRET_TOKEN" not in text
+
+
+async def test_inventory_filters(client: TestClient) -> None:  # type: ignore[type-arg]
+    doc = await (await client.get("/inventory?state=exited")).json()
+    assert [c["name"] for c in doc["containers"]] == ["rec-exited"]
+    doc = await (await client.get("/inventory?label=com.docker.compose.service=web")).json()
+    assert [c["name"] for c in doc["containers"]] == ["alpha"]
+    doc = await (await client.get("/inventory?name=alp")).json()
+    assert [c["name"] for c in doc["containers"]] == ["alpha"]
+    assert (await client.get("/inventory?state=bogus")).status == 400
+
+
+async def test_one_container_by_name_id_or_prefix(client: TestClient) -> None:  # type: ignore[type-arg]
+    for ref in ("alpha", A, A[:12]):
+        resp = await client.get(f"/inventory/containers/{ref}")
+        assert resp.status == 200, ref
+        assert (await resp.json())["id"] == A
+    assert (await client.get("/inventory/containers/nope")).status == 404
+
+
+async def test_health_ready_landing(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert (await client.get("/-/healthy")).status == 200
+    assert (await client.get("/-/ready")).status == 200
+    landing = await client.get("/")
+    assert landing.status == 200
+    assert 'href="/metrics"' in await landing.text()
+
+
+async def test_unknown_path_and_wrong_method(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert (await client.get("/nope")).status == 404
+    assert (await client.post("/metrics", data=b"x")).status == 405
+    assert (await client.delete("/inventory")).status == 405
+    assert (await client.head("/metrics")).status == 200
+
+
+async def test_not_ready_and_up_zero_when_engine_down(clock: FakeClock) -> None:
+    """The endpoint keeps serving with docker_up 0 when the engine never answered."""
+    engine = FakeEngine()
+    engine.down = True
+    app = build_app(Settings(collectors=tuple(COLLECTORS)), lambda: engine, clock)
+    async with TestClient(TestServer(app)) as client:
+        await until(app[INVENTORY], lambda s: s.version > 0)
+        assert (await client.get("/-/ready")).status == 503
+        text = await (await client.get("/metrics")).text()
+        assert "docker_up 0.0" in text
+        assert "docker_exporter_event_stream_up 0.0" in text

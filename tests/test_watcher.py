@@ -1,0 +1,211 @@
+"""The event watcher against the fake engine: ordering, replay, reconnects, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import FakeClock, FakeEngine, event, inspect_payload, until
+
+from exporter.inventory import Inventory
+from exporter.watcher import Watcher
+
+A = "a" * 64
+B = "b" * 64
+
+
+@pytest.fixture(name="inventory")
+def fixture_inventory() -> Inventory:
+    return Inventory()
+
+
+@pytest.fixture(name="running")
+async def fixture_running(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> AsyncIterator[Watcher]:
+    fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
+    watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 1.0)
+    task = asyncio.create_task(watcher.run())
+    await until(inventory, lambda s: s.status.synced and s.status.stream_up)
+    yield watcher
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_stream_is_opened_before_the_listing(running: Watcher, fake_engine: FakeEngine) -> None:
+    """The docker CLI pattern: subscribe first so that no creation falls between list and watch."""
+    assert fake_engine.calls[:3] == ["events", "info", "list"]
+
+
+async def test_initial_sync_fills_the_snapshot(running: Watcher, inventory: Inventory) -> None:
+    snap = inventory.snapshot
+    assert set(snap.containers) == {A}
+    assert snap.engine is not None
+    assert snap.status.engine_up
+
+
+async def test_die_event_triggers_inspect(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    fake_engine.containers[A]["State"].update(Status="exited", ExitCode=137, Running=False)
+    fake_engine.emit(event("container", "die", A, 10, exitCode="137"))
+    snap = await until(inventory, lambda s: s.containers[A].state == "exited")
+    assert snap.containers[A].exit_code == 137
+    assert snap.status.events[("container", "die")] == 1
+
+
+async def test_destroy_removes_without_inspect(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    calls = len(fake_engine.calls)
+    fake_engine.emit(event("container", "destroy", A, 10))
+    await until(inventory, lambda s: A not in s.containers)
+    assert not any(c.startswith("inspect") for c in fake_engine.calls[calls:])
+
+
+async def test_create_event_adds_a_container(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    fake_engine.emit(event("container", "create", B, 10))
+    snap = await until(inventory, lambda s: B in s.containers)
+    assert snap.containers[B].name == "beta"
+
+
+async def test_suffixed_actions_are_counted_by_prefix(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    fake_engine.emit(event("container", "exec_start: sh -c true", A, 10))
+    fake_engine.emit(event("container", "health_status: unhealthy", A, 11))
+    snap = await until(inventory, lambda s: ("container", "health_status") in s.status.events)
+    assert snap.status.events[("container", "exec_start")] == 1
+
+
+async def test_oom_events_are_counted_per_container(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    fake_engine.emit(event("container", "oom", A, 10))
+    fake_engine.emit(event("container", "oom", A, 11))
+    snap = await until(inventory, lambda s: s.oom_events.get(A) == 2)
+    assert snap.oom_events[A] == 2
+
+
+async def test_podman_remove_is_destroy(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    fake_engine.emit(event("container", "remove", A, 10))
+    await until(inventory, lambda s: A not in s.containers)
+
+
+async def test_reconnect_replays_since_last_event_and_drops_duplicates(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """`since` is inclusive: the last event comes again and must not be counted twice."""
+    first = event("container", "kill", A, 100, signal="9")
+    fake_engine.emit(first)
+    await until(inventory, lambda s: s.status.events.get(("container", "kill")) == 1)
+    fake_engine.replay = [first, event("container", "stop", A, 101)]
+    fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    await clock.advance(1.0)
+    snap = await until(inventory, lambda s: ("container", "stop") in s.status.events)
+    assert fake_engine.since[-1] == 100
+    assert snap.status.events[("container", "kill")] == 1
+    assert snap.status.reconnects == 1
+
+
+async def test_reconnect_relists_and_reconciles(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """A container removed while the stream was down (no event replayed) still disappears."""
+    fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    del fake_engine.containers[A]
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await clock.advance(1.0)
+    snap = await until(inventory, lambda s: s.status.stream_up and B in s.containers)
+    assert A not in snap.containers
+
+
+async def test_engine_outage_sets_up_to_zero_and_backs_off(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """While the engine is down the snapshot says so; backoff doubles to its cap; recovery resyncs."""
+    fake_engine.down = True
+    fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.engine_up)
+    assert A in inventory.snapshot.containers  # last known inventory is kept while down
+    for _ in range(7):
+        await clock.advance(60.0)
+    backoffs = [s for s in clock.sleeps if s != 60.0]
+    assert backoffs[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert max(backoffs) == 30.0
+    fake_engine.down = False
+    await clock.advance(60.0)
+    snap = await until(inventory, lambda s: s.status.engine_up and s.status.stream_up)
+    assert snap.status.synced
+
+
+async def test_backoff_has_jitter(fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock) -> None:
+    fake_engine.down = True
+    watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 0.0)
+    task = asyncio.create_task(watcher.run())
+    await until(inventory, lambda s: s.version > 0)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert 0.5 in clock.sleeps  # half of the 1 s initial backoff with jitter 0
+
+
+async def test_engine_down_at_start_then_up(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    fake_engine.down = True
+    fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
+    watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 1.0)
+    task = asyncio.create_task(watcher.run())
+    snap = await until(inventory, lambda s: s.version > 0)
+    assert not snap.status.engine_up
+    assert not snap.status.synced
+    fake_engine.down = False
+    await clock.advance(1.0)
+    snap = await until(inventory, lambda s: s.status.synced)
+    assert A in snap.containers
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_periodic_reconcile_catches_silent_drops(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """An event the engine dropped (slow reader) is repaired by the 60 s reconcile."""
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await clock.advance(60.0)
+    await until(inventory, lambda s: B in s.containers)
+
+
+async def test_inspect_racing_a_destroy_does_not_resurrect(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
+    watcher = Watcher(fake_engine, inventory, clock)
+    generation = inventory.generation(A)
+    inventory.remove(A)  # the destroy lands while the inspect is in flight
+    container = await fake_engine.inspect_container(A)
+    assert not inventory.upsert(container, generation)
+    assert A not in inventory.snapshot.containers
+    del watcher
+
+
+async def test_network_connect_refreshes_the_container(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    nets = fake_engine.containers[A]["NetworkSettings"]["Networks"]
+    nets["extra"] = {**next(iter(nets.values())), "Aliases": ["db"], "IPAddress": "10.9.0.2"}
+    fake_engine.emit(event("network", "connect", "n" * 64, 10, container=A, name="extra"))
+    snap = await until(inventory, lambda s: len(s.containers[A].networks) == 2)
+    assert {n.network for n in snap.containers[A].networks} >= {"extra"}
