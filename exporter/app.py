@@ -7,16 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import suppress
-
-from aiohttp import web
+from contextlib import asynccontextmanager, suppress
 
 from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.config import Settings
 from exporter.engine import DockerEngine, Engine, EngineError, engine_config_from_env
 from exporter.exposition import Exposition
-from exporter.http import make_app
+from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
 from exporter.watcher import Watcher
 
@@ -43,7 +41,7 @@ def build_app(
     settings: Settings,
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
-) -> web.Application:
+) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
     inventory = Inventory()
     exposition = build_exposition(settings)
@@ -51,7 +49,8 @@ def build_app(
     factory = engine_factory or default_engine_factory(settings)
     the_clock = clock or SystemClock()
 
-    async def prewarm(_app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def prewarm() -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         scheduled: list[asyncio.TimerHandle] = []
 
@@ -68,7 +67,8 @@ def build_app(
         for handle in scheduled:
             handle.cancel()
 
-    async def watch(_app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def watch() -> AsyncIterator[None]:
         engine = factory()
         watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
         task = asyncio.create_task(watcher.run(), name="watcher")
@@ -78,8 +78,8 @@ def build_app(
             await task
         await engine.close()
 
-    app.cleanup_ctx.append(prewarm)
-    app.cleanup_ctx.append(watch)
+    attach(app, prewarm)
+    attach(app, watch)
     return app
 
 
@@ -112,13 +112,7 @@ def run(settings: Settings) -> int:
         ",".join(settings.collectors),
     )
     try:
-        web.run_app(
-            build_app(settings),
-            host=settings.listen_host,
-            port=settings.listen_port,
-            print=None,
-            access_log=None,
-        )
+        serve(build_app(settings), settings.listen_host, settings.listen_port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)
         return 1

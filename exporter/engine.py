@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,12 +148,14 @@ def _connector(host: str, tls: ssl.SSLContext | None) -> tuple[aiohttp.BaseConne
 class DockerEngine:
     """The aiodocker-backed Engine. Create it inside the running loop; close it on shutdown."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(
+        self, config: EngineConfig, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+    ) -> None:
         self._config = config
         connector, url = _connector(config.host, _tls_context(config))
         self._session = aiohttp.ClientSession(
             connector=connector,
-            trace_configs=[read_only_trace()],
+            trace_configs=[read_only_trace(), *trace_configs],
             timeout=aiohttp.ClientTimeout(total=None, connect=config.timeout),
             read_bufsize=EVENT_LINE_LIMIT // 2,
         )

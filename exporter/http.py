@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,9 @@ from exporter import __version__
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.inventory import Inventory
 from exporter.views import container_view, inventory_view
+
+App = web.Application
+"""Re-exported so the composition root can name the type without importing aiohttp.web."""
 
 INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
@@ -130,3 +134,21 @@ def make_app(inventory_: Inventory, exposition: Exposition, telemetry_path: str)
     if telemetry_path != "/":
         app.router.add_get("/", _landing(telemetry_path))
     return app
+
+
+Lifecycle = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def attach(app: web.Application, lifecycle: Lifecycle) -> None:
+    """Run `lifecycle` for the life of the app; its exit runs only if its entry succeeded."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        async with lifecycle():
+            yield
+
+    app.cleanup_ctx.append(ctx)
+
+
+def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM; raises OSError when the address cannot be bound."""
+    web.run_app(app, host=host, port=port, print=None, access_log=None)

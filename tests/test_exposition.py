@@ -82,14 +82,18 @@ def test_labels_are_allow_listed_and_escaped() -> None:
     """Quotes, backslashes, newlines and unicode survive a round trip through the parser."""
     odd = 'a"b\\c\nd é 日本'
     doc = inspect_payload(cid=A, Config__Labels={"team": odd, "secret.stuff": "x", "tier": "front"})
-    exp = Exposition(list(COLLECTORS), Options(container_labels=("team", "tier")), process_metrics=False)
+    exp = Exposition(
+        list(COLLECTORS), Options(container_labels=("team", "tier")), process_metrics=False
+    )
     body = exp.render(snapshot(doc)).data
     assert value(body, "docker_container_labels", label_team=odd, label_tier="front") == 1
     assert b"secret" not in body
 
 
 def test_odd_names_and_images_are_escaped(exposition: Exposition) -> None:
-    doc = inspect_payload(cid=A, Name='/we"ird\\na\nme', Config__Image="reg:5000/img@sha256:" + "f" * 64)
+    doc = inspect_payload(
+        cid=A, Name='/we"ird\\na\nme', Config__Image="reg:5000/img@sha256:" + "f" * 64
+    )
     body = exposition.render(snapshot(doc)).data
     assert value(body, "docker_container_info", name='we"ird\\na\nme') == 1
 
@@ -149,6 +153,8 @@ def test_gzip_and_openmetrics_variants(exposition: Exposition) -> None:
 
 
 def test_counters_have_total_suffix_and_no_created(exposition: Exposition) -> None:
-    body = exposition.render(snapshot(inspect_payload(cid=A), events=MappingProxyType({("container", "start"): 3}))).data
+    body = exposition.render(
+        snapshot(inspect_payload(cid=A), events=MappingProxyType({("container", "start"): 3}))
+    ).data
     assert value(body, "docker_events_total", type="container", action="start") == 3
     assert not any(name.endswith("_created") for name, _ in samples(body))

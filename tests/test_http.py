@@ -42,7 +42,10 @@ async def test_metrics_text(client: TestClient) -> None:  # type: ignore[type-ar
 async def test_metrics_openmetrics_and_gzip(client: TestClient) -> None:  # type: ignore[type-arg]
     resp = await client.get(
         "/metrics",
-        headers={"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"},
+        headers={
+            "Accept": "application/openmetrics-text; version=1.0.0",
+            "Accept-Encoding": "gzip",
+        },
     )
     assert resp.headers["Content-Encoding"] == "gzip"
     assert resp.headers["Content-Type"].startswith("application/openmetrics-text")

@@ -101,14 +101,22 @@ def test_engine_info_from_recorded_payloads() -> None:
 
 
 def test_podman_engine_detected_from_components() -> None:
-    version = {**load_json("version.json"), "Components": [{"Name": "Podman Engine", "Version": "5.8.2"}]}
+    version = {
+        **load_json("version.json"),
+        "Components": [{"Name": "Podman Engine", "Version": "5.8.2"}],
+    }
     assert parse_engine(load_json("info.json"), version, "1.44").podman
 
 
 def test_event_suffixes_are_split() -> None:
     """`health_status: unhealthy` counts as action health_status with detail unhealthy."""
     ev = parse_event(
-        {"Type": "container", "Action": "health_status: unhealthy", "Actor": {"ID": "x"}, "timeNano": 5}
+        {
+            "Type": "container",
+            "Action": "health_status: unhealthy",
+            "Actor": {"ID": "x"},
+            "timeNano": 5,
+        }
     )
     assert ev is not None
     assert (ev.action, ev.detail) == ("health_status", "unhealthy")

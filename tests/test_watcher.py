@@ -34,7 +34,9 @@ async def fixture_running(
         await task
 
 
-async def test_stream_is_opened_before_the_listing(running: Watcher, fake_engine: FakeEngine) -> None:
+async def test_stream_is_opened_before_the_listing(
+    running: Watcher, fake_engine: FakeEngine
+) -> None:
     """The docker CLI pattern: subscribe first so that no creation falls between list and watch."""
     assert fake_engine.calls[:3] == ["events", "info", "list"]
 
@@ -132,7 +134,7 @@ async def test_reconnect_relists_and_reconciles(
 async def test_engine_outage_sets_up_to_zero_and_backs_off(
     running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    """While the engine is down the snapshot says so; backoff doubles to its cap; recovery resyncs."""
+    """Down: the snapshot says so, backoff doubles to its cap; recovery resyncs."""
     fake_engine.down = True
     fake_engine.end_stream()
     await until(inventory, lambda s: not s.status.engine_up)
@@ -148,7 +150,9 @@ async def test_engine_outage_sets_up_to_zero_and_backs_off(
     assert snap.status.synced
 
 
-async def test_backoff_has_jitter(fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock) -> None:
+async def test_backoff_has_jitter(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
     fake_engine.down = True
     watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 0.0)
     task = asyncio.create_task(watcher.run())

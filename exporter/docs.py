@@ -1,0 +1,51 @@
+"""Writes docs/metrics.md from the metric declarations: `python -m exporter.docs`."""
+
+from __future__ import annotations
+
+import sys
+
+from exporter import exposition
+from exporter.collectors import CATALOGUE, COLLECTORS
+
+HEADER = """# Metrics
+
+Generated from the declarations in `exporter/` by `python -m exporter.docs`; a test
+keeps this file and the code in agreement. Every container series carries `id` (the
+12-character short ID, as `docker ps` prints it) and `name` (without the leading `/`).
+State sets (`stateset`) are gauges with one 0/1 series per possible state.
+Metrics of a disabled collector are absent. Sampled values are read from the latest
+in-memory snapshot; a scrape never waits on the Engine.
+"""
+
+
+def render() -> str:
+    lines = [HEADER]
+    by_collector: dict[str, list[str]] = {}
+    for spec in CATALOGUE.values():
+        by_collector.setdefault(spec.collector, []).append(spec.name)
+    for collector in ["", *sorted(c for c in by_collector if c)]:
+        if collector:
+            state = "enabled" if COLLECTORS[collector].default_enabled else "disabled"
+            lines.append(f"## Collector `{collector}` ({state} by default)\n")
+            lines.append(f"{COLLECTORS[collector].help} `--[no-]collector.{collector}`.\n")
+        else:
+            lines.append("## Exporter (always on)\n")
+        lines.append("| name | type | labels | help |")
+        lines.append("| --- | --- | --- | --- |")
+        for name in sorted(by_collector.get(collector, [])):
+            spec = CATALOGUE[name]
+            labels = ", ".join(f"`{label}`" for label in spec.labels) or "-"
+            lines.append(f"| `{spec.name}` | {spec.kind} | {labels} | {spec.help} |")
+        if not collector:
+            for name in exposition.PROCESS_METRICS:
+                kind = "counter" if name.endswith("_total") else "gauge"
+                lines.append(
+                    f"| `{name}` | {kind} | - | The exporter's own process "
+                    "(off with `--web.disable-exporter-metrics`). |"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
