@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 
+from exporter.cgroup import CgroupError, discover_layout
 from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.config import Settings
@@ -16,6 +18,7 @@ from exporter.engine import DockerEngine, Engine, EngineError, engine_config_fro
 from exporter.exposition import Exposition
 from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
+from exporter.sampler import Sampler, choose_source
 from exporter.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,25 @@ PREWARM_DELAY = 0.05
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
     config = engine_config_from_env(settings.docker_host, settings.docker_timeout, os.environ)
     return lambda: DockerEngine(config)
+
+
+def build_sampler(
+    settings: Settings, engine: Engine, inventory: Inventory, clock: Clock
+) -> Sampler | None:
+    """The stats sampler when the stats collector is enabled."""
+    if "stats" not in settings.collectors:
+        return None
+    source, fallback = choose_source(
+        settings.stats_source,
+        docker_host=settings.docker_host,
+        proc_root=Path(settings.host_proc),
+        sys_root=Path(settings.host_sys),
+        engine=engine,
+        concurrency=settings.stats_concurrency,
+        clock=clock,
+    )
+    log.info("stats: %s source every %gs", source.name, settings.stats_interval)
+    return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
 
 def build_exposition(settings: Settings) -> Exposition:
@@ -71,11 +93,16 @@ def build_app(
     async def watch() -> AsyncIterator[None]:
         engine = factory()
         watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
-        task = asyncio.create_task(watcher.run(), name="watcher")
+        tasks = [asyncio.create_task(watcher.run(), name="watcher")]
+        sampler = build_sampler(settings, engine, inventory, the_clock)
+        if sampler is not None:
+            tasks.append(asyncio.create_task(sampler.run(), name="sampler"))
         yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
         await engine.close()
 
     attach(app, prewarm)
@@ -89,6 +116,9 @@ async def once(settings: Settings, engine_factory: Callable[[], Engine] | None =
     engine = (engine_factory or default_engine_factory(settings))()
     try:
         await Watcher(engine, inventory, SystemClock()).resync()
+        sampler = build_sampler(settings, engine, inventory, SystemClock())
+        if sampler is not None:
+            await sampler.sweep()
     finally:
         await engine.close()
     return build_exposition(settings).render(inventory.snapshot).data
@@ -103,6 +133,12 @@ def run(settings: Settings) -> int:
             log.error("engine unreachable: %s", exc)
             return 1
         return 0
+    if settings.stats_source == "cgroup" and "stats" in settings.collectors:
+        try:
+            discover_layout(Path(settings.host_proc), Path(settings.host_sys))
+        except CgroupError as exc:
+            log.error("--stats.source=cgroup: %s (mount the host's /proc and /sys?)", exc)
+            return 2
     log.info(
         "starting docker-exporter on %s:%d%s, engine %s, collectors %s",
         settings.listen_host,

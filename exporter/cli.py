@@ -16,9 +16,12 @@ from exporter.collectors import COLLECTORS
 from exporter.config import (
     ConfigError,
     Settings,
+    parse_choice,
     parse_duration,
+    parse_interval,
     parse_label_list,
     parse_listen_address,
+    parse_positive_int,
 )
 from exporter.engine import resolve_host
 from exporter.logs import LEVELS
@@ -88,6 +91,36 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "",
         parse_label_list,
         "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
+    ),
+    (
+        "stats",
+        "--stats.source",
+        "auto",
+        parse_choice("auto", "cgroup", "api"),
+        "Resource stats from cgroup files (fast, local engines), the Engine API, or auto: "
+        "cgroup when the host's cgroups are visible and the engine is local, API for the rest.",
+    ),
+    ("stats", "--stats.interval", "5s", parse_interval, "Stats sampling interval (>= 1s)."),
+    (
+        "stats",
+        "--stats.concurrency",
+        "8",
+        parse_positive_int,
+        "API source: stats requests in flight at once.",
+    ),
+    (
+        "stats",
+        "--host.proc",
+        "/proc",
+        str,
+        "Where the host's /proc is visible (e.g. /host/proc in a container, with --pid=host).",
+    ),
+    (
+        "stats",
+        "--host.sys",
+        "/sys",
+        str,
+        "Where the host's /sys is visible (e.g. /host/sys in a container, with --cgroupns=host).",
     ),
     ("log", "--log.level", "info", str, "Log level: debug, info, warn, error."),
     ("log", "--log.format", "logfmt", str, "Log format: logfmt or json."),
@@ -201,6 +234,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         log_level=level,
         log_format=fmt,
         once=args["once"],
+        stats_source=value("--stats.source"),
+        stats_interval=value("--stats.interval"),
+        stats_concurrency=value("--stats.concurrency"),
+        host_proc=value("--host.proc"),
+        host_sys=value("--host.sys"),
     )
 
 

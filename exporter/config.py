@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.collectors.base import sanitize_label
@@ -39,6 +40,29 @@ def parse_listen_address(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", port
 
 
+def parse_interval(text: str) -> float:
+    """A sampling interval: at least 1 s (the Engine's own stats tick)."""
+    seconds = parse_duration(text)
+    if seconds < 1.0:
+        raise ConfigError(f"invalid interval {text!r}: at least 1s")
+    return seconds
+
+
+def parse_positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"invalid number {text!r}: a whole number >= 1")
+    return int(text)
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ConfigError(f"invalid value {text!r}: one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
 def parse_label_list(text: str) -> tuple[str, ...]:
     """Comma-separated Docker label keys; their sanitized names must not collide."""
     keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
@@ -67,3 +91,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "logfmt"
     once: bool = False
+    stats_source: str = "auto"
+    stats_interval: float = 5.0
+    stats_concurrency: int = 8
+    host_proc: str = "/proc"
+    host_sys: str = "/sys"

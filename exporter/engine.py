@@ -24,6 +24,21 @@ import aiodocker
 import aiohttp
 
 from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+from exporter.objects import (
+    DiskUsage,
+    Image,
+    ImageSummary,
+    Network,
+    Volume,
+    parse_disk_usage,
+    parse_image,
+    parse_image_summary,
+    parse_network,
+    parse_network_ids,
+    parse_top,
+    parse_volumes,
+)
+from exporter.stats import ContainerStats, ProcessInfo, parse_api_stats
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MAX_API_VERSION = (1, 51)
@@ -31,6 +46,9 @@ MAX_API_VERSION = (1, 51)
 
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
 """An event carries every container label; a large label set must not kill the stream."""
+
+DISK_USAGE_TIMEOUT = 300.0
+"""`/system/df` walks every volume and layer: minutes on a large host, so its own timeout."""
 
 
 class EngineError(Exception):
@@ -62,7 +80,25 @@ class Engine(Protocol):
 
     async def inspect_container(self, container_id: str) -> Container: ...
 
+    async def container_stats(
+        self, container_id: str, engine: EngineInfo | None
+    ) -> ContainerStats | None: ...
+
     def events(self, since_ns: int | None) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+
+    async def list_images(self) -> list[ImageSummary]: ...
+
+    async def inspect_image(self, image_id: str) -> Image: ...
+
+    async def list_network_ids(self) -> list[str]: ...
+
+    async def inspect_network(self, network_id: str) -> Network: ...
+
+    async def list_volumes(self) -> list[Volume]: ...
+
+    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]: ...
+
+    async def disk_usage(self) -> DiskUsage: ...
 
     async def close(self) -> None: ...
 
@@ -96,16 +132,16 @@ def resolve_host(flag: str | None, environ: Mapping[str, str]) -> str:
     return host
 
 
+def _version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.lstrip("v").partition(".")
+    return int(major or 0), int(minor or 0)
+
+
 def negotiate(server_max: str, server_min: str) -> str:
     """min(server max, ours), raised to the server's minimum (Docker 29.0 refuses < 1.44)."""
-
-    def parse(text: str) -> tuple[int, int]:
-        major, _, minor = text.lstrip("v").partition(".")
-        return int(major or 0), int(minor or 0)
-
-    use = min(parse(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
-    if server_min and use < parse(server_min):
-        use = parse(server_min)
+    use = min(_version_tuple(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
+    if server_min and use < _version_tuple(server_min):
+        use = _version_tuple(server_min)
     return f"{use[0]}.{use[1]}"
 
 
@@ -173,21 +209,27 @@ class DockerEngine:
         await self._docker.close()
         await self._session.close()
 
-    async def _call(self, path: str, *, versioned: bool = True, **params: Any) -> Any:
+    async def _call(
+        self,
+        path: str,
+        *,
+        versioned: bool = True,
+        params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """One bounded GET; the only place besides `events` where a request starts."""
         if versioned:
             await self._ensure_version()
+        timeout = timeout or self._config.timeout
         try:
-            async with asyncio.timeout(self._config.timeout):
+            async with asyncio.timeout(timeout):
                 return await self._docker._query_json(
-                    path, "GET", params=params or None, versioned_api=versioned
+                    path, "GET", params=dict(params) if params else None, versioned_api=versioned
                 )
         except aiodocker.DockerError as exc:
             raise _map_error(exc) from exc
         except TimeoutError as exc:
-            raise EngineUnavailable(
-                f"GET /{path}: no answer within {self._config.timeout}s"
-            ) from exc
+            raise EngineUnavailable(f"GET /{path}: no answer within {timeout}s") from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise EngineUnavailable(f"GET /{path}: {exc}") from exc
 
@@ -210,11 +252,66 @@ class DockerEngine:
         return parse_engine(info, version, self._api_version)
 
     async def list_container_ids(self) -> list[str]:
-        listing = await self._call("containers/json", all="1")
+        listing = await self._call("containers/json", params={"all": "1"})
         return [str(item["Id"]) for item in listing if isinstance(item, dict) and "Id" in item]
 
     async def inspect_container(self, container_id: str) -> Container:
         return parse_container(await self._call(f"containers/{container_id}/json"))
+
+    async def container_stats(
+        self, container_id: str, engine: EngineInfo | None
+    ) -> ContainerStats | None:
+        """One sample; `one-shot` (API >= 1.41) skips the priming tick. None when stopped."""
+        params = {"stream": "0"}
+        if _version_tuple(self._api_version or "1.41") >= (1, 41):
+            params["one-shot"] = "1"
+        payload = await self._call(f"containers/{container_id}/stats", params=params)
+        if not isinstance(payload, dict):
+            return None
+        if engine is None:
+            return parse_api_stats(payload, cgroup_version="")
+        return parse_api_stats(
+            payload,
+            cgroup_version=engine.cgroup_version if engine.cgroup_version in ("1", "2") else "",
+            podman=engine.podman,
+            mem_total=engine.memory_bytes or None,
+        )
+
+    async def list_images(self) -> list[ImageSummary]:
+        """`docker images`: top-level images (dangling ones included), no intermediates."""
+        listing = await self._call("images/json")
+        rows = listing if isinstance(listing, list) else []
+        return [s for r in rows if isinstance(r, dict) and (s := parse_image_summary(r))]
+
+    async def inspect_image(self, image_id: str) -> Image:
+        """`docker image inspect` plus `docker history`: two GETs, once per image ID."""
+        raw = await self._call(f"images/{image_id}/json")
+        history = await self._call(f"images/{image_id}/history")
+        return parse_image(raw if isinstance(raw, dict) else {}, history)
+
+    async def list_network_ids(self) -> list[str]:
+        return parse_network_ids(await self._call("networks"))
+
+    async def inspect_network(self, network_id: str) -> Network:
+        raw = await self._call(f"networks/{network_id}")
+        return parse_network(raw if isinstance(raw, dict) else {})
+
+    async def list_volumes(self) -> list[Volume]:
+        raw = await self._call("volumes")
+        return parse_volumes(raw if isinstance(raw, dict) else {})
+
+    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
+        """`docker top`. Every successful call logs a `top` event: callers must ration it."""
+        params = {"ps_args": ps_args} if ps_args else None
+        raw = await self._call(f"containers/{container_id}/top", params=params)
+        return parse_top(raw if isinstance(raw, dict) else {})
+
+    async def disk_usage(self) -> DiskUsage:
+        """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
+        await self._ensure_version()
+        params = {"type": "volume"} if _version_tuple(self._api_version) >= (1, 42) else None
+        raw = await self._call("system/df", params=params, timeout=DISK_USAGE_TIMEOUT)
+        return parse_disk_usage(raw if isinstance(raw, dict) else {}, 0.0)
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:

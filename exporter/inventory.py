@@ -13,8 +13,14 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.models import Container, EngineInfo
+from exporter.objects import DiskUsage, Image, Network, Volume
+from exporter.stats import ContainerStats, ProcessInfo
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+PROCESS_STATES = frozenset({"running", "paused", "restarting"})
+"""Container states that can have processes; any other state drops its process list."""
+NETWORK_KEY = "network/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,18 @@ class WatcherStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SamplerStatus:
+    """How the latest stats sweep went; `source` is empty until the sampler starts."""
+
+    source: str = ""
+    interval: float = 0.0
+    sweep_seconds: float | None = None
+    last_sample_ts: float | None = None
+    errors: int = 0
+    api_fallbacks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One consistent view of the engine; `version` grows with every publication."""
 
@@ -39,6 +57,15 @@ class Snapshot:
     containers: Mapping[str, Container] = field(default_factory=lambda: _EMPTY)
     oom_events: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     status: WatcherStatus = field(default_factory=WatcherStatus)
+    images: Mapping[str, Image] = field(default_factory=lambda: _EMPTY)
+    networks: Mapping[str, Network] = field(default_factory=lambda: _EMPTY)
+    volumes: Mapping[str, Volume] = field(default_factory=lambda: _EMPTY)
+    disk_usage: DiskUsage | None = None
+    """The latest `/system/df` sample, only when the volume_sizes collector runs."""
+    stats: Mapping[str, ContainerStats] = field(default_factory=lambda: _EMPTY)
+    processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
+    """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
+    sampler: SamplerStatus = field(default_factory=SamplerStatus)
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
@@ -49,6 +76,16 @@ class Snapshot:
             if container.name == name:
                 return container
         matches = [c for cid, c in self.containers.items() if len(ref) >= 4 and cid.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def find_network(self, ref: str) -> Network | None:
+        """By full ID, unique ID prefix, or name, as `docker network inspect` accepts."""
+        if ref in self.networks:
+            return self.networks[ref]
+        for network in self.networks.values():
+            if network.name == ref:
+                return network
+        matches = [n for nid, n in self.networks.items() if len(ref) >= 4 and nid.startswith(ref)]
         return matches[0] if len(matches) == 1 else None
 
 
@@ -63,6 +100,10 @@ class Inventory:
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
+        self._images: dict[str, Image] = {}
+        self._networks: dict[str, Network] = {}
+        self._volumes: dict[str, Volume] = {}
+        self._processes: dict[str, tuple[ProcessInfo, ...]] = {}
         self._snapshot = Snapshot()
         self._listeners: list[Listener] = []
 
@@ -82,12 +123,61 @@ class Inventory:
         if generation is not None and generation != self.generation(container.id):
             return False
         self._containers[container.id] = container
+        if container.state not in PROCESS_STATES:
+            self._processes.pop(container.id, None)
         return True
 
     def remove(self, container_id: str) -> None:
         self._generation[container_id] = self.generation(container_id) + 1
         self._containers.pop(container_id, None)
         self._oom.pop(container_id, None)
+        self._processes.pop(container_id, None)
+
+    # -- images, networks, volumes, processes ---------------------------
+
+    def images(self) -> Mapping[str, Image]:
+        """The working set, read-only: the watcher inspects only IDs it has not seen."""
+        return MappingProxyType(self._images)
+
+    def replace_images(self, images: Mapping[str, Image]) -> None:
+        self._images = dict(images)
+
+    def network_generation(self, network_id: str) -> int:
+        """Like `generation`, for networks: an inspect racing a destroy must not resurrect."""
+        return self._generation.get(NETWORK_KEY + network_id, 0)
+
+    def upsert_network(self, network: Network, generation: int | None = None) -> bool:
+        if generation is not None and generation != self.network_generation(network.id):
+            return False
+        self._networks[network.id] = network
+        return True
+
+    def remove_network(self, ref: str) -> None:
+        """By ID or name (Podman's network events name the network, not its ID)."""
+        for network_id in [i for i, n in self._networks.items() if ref in (i, n.name)] or [ref]:
+            key = NETWORK_KEY + network_id
+            self._generation[key] = self._generation.get(key, 0) + 1
+            self._networks.pop(network_id, None)
+
+    def known_network_ids(self) -> set[str]:
+        return set(self._networks)
+
+    def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
+        self._volumes = dict(volumes)
+
+    def set_processes(self, container_id: str, processes: tuple[ProcessInfo, ...] | None) -> None:
+        """One container's process list (None forgets it); kept only while the container runs."""
+        container = self._containers.get(container_id)
+        if processes is None or container is None or container.state not in PROCESS_STATES:
+            self._processes.pop(container_id, None)
+        else:
+            self._processes[container_id] = processes
+
+    def replace_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
+        """Every container's process list at once (a sampler sweep)."""
+        self._processes = {}
+        for container_id, procs in processes.items():
+            self.set_processes(container_id, procs)
 
     def known_ids(self) -> set[str]:
         return set(self._containers)
@@ -102,12 +192,18 @@ class Inventory:
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot."""
         status = changes.pop("status", self._snapshot.status)
+        if "processes" in changes:  # a sampler sweep: adopt it, so removals still prune it
+            self.replace_processes(changes.pop("processes"))
         snapshot = replace(
             self._snapshot,
             version=self._snapshot.version + 1,
             containers=MappingProxyType(dict(self._containers)),
             oom_events=MappingProxyType(dict(self._oom)),
             status=replace(status, events=MappingProxyType(dict(self._events))),
+            images=MappingProxyType(dict(self._images)),
+            networks=MappingProxyType(dict(self._networks)),
+            volumes=MappingProxyType(dict(self._volumes)),
+            processes=MappingProxyType(dict(self._processes)),
             **changes,
         )
         self._snapshot = snapshot

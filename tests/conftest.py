@@ -19,6 +19,7 @@ import pytest
 from exporter.engine import EngineUnavailable, NotFound
 from exporter.inventory import Inventory, Snapshot
 from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+from exporter.stats import ContainerStats, parse_api_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOCKET = "/var/run/docker.sock"
@@ -89,6 +90,9 @@ class FakeEngine:
         self.calls: list[str] = []
         self.replay: list[Event] = []
         self.closed = False
+        self.stats_docs: dict[str, dict[str, Any]] = {}
+        self.stats_in_flight = 0
+        self.max_stats_in_flight = 0
 
     def add(self, doc: dict[str, Any]) -> str:
         self.containers[doc["Id"]] = doc
@@ -113,6 +117,21 @@ class FakeEngine:
         if container_id not in self.containers:
             raise NotFound(container_id)
         return parse_container(self.containers[container_id])
+
+    async def container_stats(
+        self, container_id: str, engine: EngineInfo | None
+    ) -> ContainerStats | None:
+        self._check(f"stats {container_id[:12]}")
+        self.stats_in_flight += 1
+        self.max_stats_in_flight = max(self.max_stats_in_flight, self.stats_in_flight)
+        try:
+            await asyncio.sleep(0)
+            if container_id not in self.stats_docs:
+                raise NotFound(container_id)
+            version = engine.cgroup_version if engine else ""
+            return parse_api_stats(self.stats_docs[container_id], cgroup_version=version)
+        finally:
+            self.stats_in_flight -= 1
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:

@@ -1,6 +1,6 @@
 """Collectors register themselves on import; this package imports each one explicitly."""
 
-from exporter.collectors import containers, engine, events
+from exporter.collectors import containers, engine, events, stats
 from exporter.collectors.base import CATALOGUE, COLLECTORS, CollectorSpec, MetricSpec, Options
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "containers",
     "engine",
     "events",
+    "stats",
 ]

@@ -1,0 +1,279 @@
+"""Resource usage of running containers: CPU, memory, network, block I/O, PIDs.
+
+Values come from the background sampler (`--stats.interval`), never from the scrape.
+Counters reset when a container restarts (a new cgroup); Prometheus' rate() handles it.
+Stopped containers have no usage series; their limits stay in /inventory. A field the
+source cannot provide is absent, never a fake zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import Metric
+
+from exporter.collectors.base import (
+    CONTAINER_LABELS,
+    Kind,
+    MetricSpec,
+    Options,
+    add,
+    container_values,
+    containers,
+    declare,
+    register,
+)
+from exporter.inventory import Snapshot
+from exporter.models import Container
+from exporter.stats import BlockIO, ContainerStats, NetworkIO
+
+S = "stats"
+SAMPLED = " Sampled in the background every --stats.interval."
+
+Getter = Callable[[Container, ContainerStats], float | None]
+
+
+def _spec(name: str, kind: Kind, help_text: str, extra: tuple[str, ...] = ()) -> MetricSpec:
+    return declare(name, kind, help_text + SAMPLED, [*CONTAINER_LABELS, *extra], collector=S)
+
+
+def _limit_cores(c: Container, s: ContainerStats) -> float | None:
+    return c.limits.cpu_cores if c.limits.cpu_cores is not None else s.cpu_limit_cores
+
+
+def _memory_limit(c: Container, s: ContainerStats) -> float | None:
+    return s.memory_limit_bytes if s.memory_limit_bytes is not None else c.limits.memory_bytes
+
+
+def _pids_limit(c: Container, s: ContainerStats) -> float | None:
+    return s.pids_limit if s.pids_limit is not None else c.limits.pids
+
+
+SCALARS: tuple[tuple[MetricSpec, Getter], ...] = (
+    (
+        _spec("docker_container_cpu_usage_seconds_total", "counter", "CPU time, user + system."),
+        lambda _c, s: s.cpu_usage_seconds,
+    ),
+    (
+        _spec("docker_container_cpu_user_seconds_total", "counter", "CPU time in user mode."),
+        lambda _c, s: s.cpu_user_seconds,
+    ),
+    (
+        _spec("docker_container_cpu_system_seconds_total", "counter", "CPU time in kernel mode."),
+        lambda _c, s: s.cpu_system_seconds,
+    ),
+    (
+        _spec("docker_container_cpu_periods_total", "counter", "CFS enforcement periods elapsed."),
+        lambda _c, s: s.cpu_periods,
+    ),
+    (
+        _spec(
+            "docker_container_cpu_throttled_periods_total",
+            "counter",
+            "CFS periods in which the container was throttled.",
+        ),
+        lambda _c, s: s.cpu_throttled_periods,
+    ),
+    (
+        _spec(
+            "docker_container_cpu_throttled_seconds_total",
+            "counter",
+            "Time the container was throttled.",
+        ),
+        lambda _c, s: s.cpu_throttled_seconds,
+    ),
+    (
+        _spec(
+            "docker_container_cpu_limit_cores",
+            "gauge",
+            "CPU limit in cores (NanoCpus or quota/period); absent when unlimited.",
+        ),
+        _limit_cores,
+    ),
+    (
+        _spec(
+            "docker_container_memory_usage_bytes",
+            "gauge",
+            "Memory charged to the cgroup, page cache included.",
+        ),
+        lambda _c, s: s.memory_usage_bytes,
+    ),
+    (
+        _spec(
+            "docker_container_memory_working_set_bytes",
+            "gauge",
+            "Usage minus inactive file cache: what docker stats shows as MEM USAGE.",
+        ),
+        lambda _c, s: s.memory_working_set_bytes,
+    ),
+    (
+        _spec("docker_container_memory_rss_bytes", "gauge", "Anonymous memory (RSS)."),
+        lambda _c, s: s.memory_rss_bytes,
+    ),
+    (
+        _spec("docker_container_memory_cache_bytes", "gauge", "Page cache charged to the cgroup."),
+        lambda _c, s: s.memory_cache_bytes,
+    ),
+    (
+        _spec("docker_container_memory_swap_bytes", "gauge", "Swap used by the container."),
+        lambda _c, s: s.memory_swap_bytes,
+    ),
+    (
+        _spec(
+            "docker_container_memory_limit_bytes",
+            "gauge",
+            "Memory limit; absent when unlimited.",
+        ),
+        _memory_limit,
+    ),
+    (
+        _spec(
+            "docker_container_memory_failures_total",
+            "counter",
+            "Times usage hit the limit (v1 failcnt, v2 memory.events max).",
+        ),
+        lambda _c, s: s.memory_failures,
+    ),
+    (
+        _spec("docker_container_pids", "gauge", "Processes and threads in the container."),
+        lambda _c, s: s.pids,
+    ),
+    (
+        _spec("docker_container_pids_limit", "gauge", "PID limit; absent when unlimited."),
+        _pids_limit,
+    ),
+)
+
+NET_FIELDS = (
+    ("receive", "bytes", "rx_bytes"),
+    ("receive", "packets", "rx_packets"),
+    ("receive", "errors", "rx_errors"),
+    ("receive", "dropped", "rx_dropped"),
+    ("transmit", "bytes", "tx_bytes"),
+    ("transmit", "packets", "tx_packets"),
+    ("transmit", "errors", "tx_errors"),
+    ("transmit", "dropped", "tx_dropped"),
+)
+NETWORK: tuple[tuple[MetricSpec, str], ...] = tuple(
+    (
+        _spec(
+            f"docker_container_network_{direction}_{unit}_total",
+            "counter",
+            f"Network {unit} {'received' if direction == 'receive' else 'sent'} per interface"
+            + (
+                " (lo excluded; none for host or shared network namespaces)."
+                if unit == "bytes"
+                else "."
+            ),
+            ("interface",),
+        ),
+        attribute,
+    )
+    for direction, unit, attribute in NET_FIELDS
+)
+BLOCK: tuple[tuple[MetricSpec, str], ...] = (
+    (
+        _spec("docker_container_block_read_bytes_total", "counter", "Bytes read.", ("device",)),
+        "read_bytes",
+    ),
+    (
+        _spec("docker_container_block_write_bytes_total", "counter", "Bytes written.", ("device",)),
+        "write_bytes",
+    ),
+    (
+        _spec("docker_container_block_reads_total", "counter", "Read operations.", ("device",)),
+        "reads",
+    ),
+    (
+        _spec("docker_container_block_writes_total", "counter", "Write operations.", ("device",)),
+        "writes",
+    ),
+)
+
+
+SOURCE = declare(
+    "docker_exporter_stats_source_info",
+    "info",
+    "Where resource stats come from: cgroup (files) or api (Engine stats endpoint).",
+    ["source"],
+    collector=S,
+)
+SWEEP = declare(
+    "docker_exporter_stats_sweep_duration_seconds",
+    "gauge",
+    "Duration of the latest full stats sweep over running containers.",
+    collector=S,
+)
+ERRORS = declare(
+    "docker_exporter_stats_errors_total",
+    "counter",
+    "Stats requests that failed (API source).",
+    collector=S,
+)
+FALLBACKS = declare(
+    "docker_exporter_stats_api_fallbacks_total",
+    "counter",
+    "Container samples the cgroup source could not read and asked the API for (auto mode).",
+    collector=S,
+)
+LAST_SAMPLE = declare(
+    "docker_exporter_stats_last_sample_timestamp_seconds",
+    "gauge",
+    "When the latest stats sweep finished, in Unix seconds.",
+    collector=S,
+)
+SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE)
+
+
+@register(
+    S,
+    "CPU, memory, network, block I/O and PIDs of running containers (background sampler).",
+    metrics=[*(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK)), *SELF],
+)
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    scalars = [(spec.new(), get) for spec, get in SCALARS]
+    network = [(spec.new(), attr) for spec, attr in NETWORK]
+    block = [(spec.new(), attr) for spec, attr in BLOCK]
+    for c in containers(snapshot):
+        sample = snapshot.stats.get(c.id)
+        if sample is None:
+            continue
+        ids = container_values(c)
+        for family, get in scalars:
+            value = get(c, sample)
+            if value is not None:
+                add(family, ids, value)
+        _add_devices(network, ids, sample.networks, lambda n: n.interface)
+        _add_devices(block, ids, sample.block, lambda b: b.device)
+    for family, _ in (*scalars, *network, *block):
+        yield family
+    yield from _self_metrics(snapshot)
+
+
+def _self_metrics(snapshot: Snapshot) -> Iterable[Metric]:
+    status = snapshot.sampler
+    if not status.source:
+        return
+    source, errors, fallbacks = SOURCE.new(), ERRORS.new(), FALLBACKS.new()
+    add(source, [status.source], 1)
+    add(errors, [], status.errors)
+    add(fallbacks, [], status.api_fallbacks)
+    yield from (source, errors, fallbacks)
+    if status.sweep_seconds is not None and status.last_sample_ts is not None:
+        sweep, last = SWEEP.new(), LAST_SAMPLE.new()
+        add(sweep, [], status.sweep_seconds)
+        add(last, [], status.last_sample_ts)
+        yield from (sweep, last)
+
+
+def _add_devices(
+    families: list[tuple[Metric, str]],
+    ids: list[str],
+    devices: Iterable[NetworkIO] | Iterable[BlockIO],
+    key: Callable[..., str],
+) -> None:
+    for device in devices:
+        for family, attribute in families:
+            value = getattr(device, attribute)
+            if value is not None:
+                add(family, [*ids, key(device)], value)

@@ -1,0 +1,419 @@
+"""Typed, immutable views of images, networks, volumes, disk usage and `top`, and their parsers.
+
+The companions of `models.py` for everything that is not a container or the engine:
+the engine adapter calls these pure parsers and nothing past it sees a raw dict.
+Two fields are never read because they can hold secrets: volume `Options` (a CIFS
+volume keeps its password there) and image `Config.Env`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from exporter.models import is_container_id, parse_timestamp
+from exporter.stats import ProcessInfo
+
+NONE_TAG = "<none>"
+"""What `docker images` prints for the repository and tag of a dangling image."""
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
+
+Json = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLayer:
+    """One row of `docker history`: a build step and the bytes it added (0 for metadata)."""
+
+    id: str
+    created: float
+    created_by: str
+    size_bytes: int
+    tags: tuple[str, ...]
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSummary:
+    """One row of `/images/json`: enough to notice new, removed, tagged and untagged images."""
+
+    id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """What `docker image inspect` and `docker history` show. Content-addressed: only the
+    tags and digests of an ID ever change."""
+
+    id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    parent: str
+    created: float
+    size_bytes: int
+    layers: int
+    architecture: str
+    os: str
+    author: str
+    labels: Mapping[str, str]
+    history: tuple[ImageLayer, ...] = ()
+
+    @property
+    def short_id(self) -> str:
+        """The 12 hex digits `docker images` prints (without `sha256:`)."""
+        return short_image_id(self.id)
+
+    @property
+    def tags(self) -> tuple[tuple[str, str], ...]:
+        """(repository, tag) pairs as `docker images` lists them; `<none>` for dangling parts."""
+        return image_tags(self.repo_tags, self.repo_digests)
+
+
+@dataclass(frozen=True, slots=True)
+class IpamConfig:
+    """One address pool of a network."""
+
+    subnet: str
+    gateway: str
+    ip_range: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkMember:
+    """A container endpoint in a network's `Containers` map (this node only)."""
+
+    container_id: str
+    name: str
+    endpoint_id: str
+    mac: str
+    ipv4: str
+    ipv6: str
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """What `docker network inspect` shows, minus driver options (bar the bridge name)."""
+
+    id: str
+    name: str
+    driver: str
+    scope: str
+    internal: bool
+    attachable: bool
+    ingress: bool
+    ipv6: bool
+    created: float | None
+    ipam: tuple[IpamConfig, ...]
+    labels: Mapping[str, str]
+    members: tuple[NetworkMember, ...]
+    bridge: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """What `docker volume ls` and `docker volume inspect` show; `Options` are never read."""
+
+    name: str
+    driver: str
+    scope: str
+    mountpoint: str
+    created: float | None
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeUsage:
+    """A volume's disk usage from `/system/df`; None where the driver cannot tell (-1)."""
+
+    size_bytes: int | None
+    ref_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """The parts of `/system/df` we keep, and when they were sampled (Unix seconds)."""
+
+    time: float
+    volumes: Mapping[str, VolumeUsage] = field(default_factory=lambda: _EMPTY_USAGE)
+
+
+_EMPTY_USAGE: Mapping[str, VolumeUsage] = MappingProxyType({})
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return default
+    return default
+
+
+def _map(value: object) -> Json:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if isinstance(v, str) and v)
+
+
+def _labels(value: object) -> Mapping[str, str]:
+    return MappingProxyType({str(k): str(v) for k, v in _map(value).items()})
+
+
+def _created(value: object) -> float | None:
+    """Unix seconds (lists, history) or RFC 3339 (inspect): both appear."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_timestamp(value)
+
+
+def short_image_id(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """`localhost:5000/app:1.0` -> (`localhost:5000/app`, `1.0`); no tag or a digest -> `<none>`."""
+    if reference in ("", f"{NONE_TAG}:{NONE_TAG}", f"{NONE_TAG}@{NONE_TAG}"):
+        return NONE_TAG, NONE_TAG
+    name = reference.partition("@")[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, NONE_TAG
+
+
+def image_tags(
+    repo_tags: Sequence[str], repo_digests: Sequence[str]
+) -> tuple[tuple[str, str], ...]:
+    """One pair per tag; digest-only repositories get tag `<none>`; dangling gets both."""
+    pairs = [split_reference(t) for t in repo_tags]
+    pairs = [p for p in pairs if p != (NONE_TAG, NONE_TAG)]
+    tagged = {repo for repo, _ in pairs}
+    for digest in repo_digests:
+        repo, _ = split_reference(digest)
+        if repo != NONE_TAG and repo not in tagged:
+            pairs.append((repo, NONE_TAG))
+            tagged.add(repo)
+    return tuple(sorted(set(pairs))) or ((NONE_TAG, NONE_TAG),)
+
+
+def parse_image_summary(raw: Json) -> ImageSummary | None:
+    """A row of `/images/json`; None without an ID."""
+    image_id = _str(raw.get("Id"))
+    if not image_id:
+        return None
+    return ImageSummary(image_id, _strings(raw.get("RepoTags")), _strings(raw.get("RepoDigests")))
+
+
+def parse_history(raw: object) -> tuple[ImageLayer, ...]:
+    """`/images/{id}/history`, newest step first, as `docker history` prints it."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        ImageLayer(
+            id=_str(row.get("Id")) or "<missing>",
+            created=_created(row.get("Created")) or 0.0,
+            created_by=_str(row.get("CreatedBy")),
+            size_bytes=max(_int(row.get("Size")), 0),
+            tags=_strings(row.get("Tags")),
+            comment=_str(row.get("Comment")),
+        )
+        for row in raw
+        if isinstance(row, Mapping)
+    )
+
+
+def parse_image(raw: Json, history: object = None) -> Image:
+    """`/images/{id}/json` plus, optionally, its `/history`. `Config.Env` is never read."""
+    config = _map(raw.get("Config"))
+    rootfs = _map(raw.get("RootFS"))
+    layers = rootfs.get("Layers")
+    return Image(
+        id=_str(raw.get("Id")),
+        repo_tags=_strings(raw.get("RepoTags")),
+        repo_digests=_strings(raw.get("RepoDigests")),
+        parent=_str(raw.get("Parent")),
+        created=_created(raw.get("Created")) or 0.0,
+        size_bytes=max(_int(raw.get("Size")), 0),
+        layers=len(layers) if isinstance(layers, list) else 0,
+        architecture=_str(raw.get("Architecture")),
+        os=_str(raw.get("Os")),
+        author=_str(raw.get("Author")),
+        labels=_labels(config.get("Labels")),
+        history=parse_history(history),
+    )
+
+
+def _address(value: object) -> str:
+    """`172.18.0.2/16` -> `172.18.0.2` (network inspect gives CIDR, container inspect not)."""
+    return _str(value).partition("/")[0]
+
+
+def parse_network(raw: Json) -> Network:
+    """`/networks/{id}`. Swarm `lb-*`/`*-sbox` endpoints in `Containers` are not containers."""
+    ipam = _map(raw.get("IPAM"))
+    pools = ipam.get("Config")
+    members = [
+        NetworkMember(
+            container_id=cid,
+            name=_str(_map(ep).get("Name")),
+            endpoint_id=_str(_map(ep).get("EndpointID")),
+            mac=_str(_map(ep).get("MacAddress")),
+            ipv4=_address(_map(ep).get("IPv4Address")),
+            ipv6=_address(_map(ep).get("IPv6Address")),
+        )
+        for cid, ep in _map(raw.get("Containers")).items()
+        if is_container_id(str(cid))
+    ]
+    return Network(
+        id=_str(raw.get("Id")),
+        name=_str(raw.get("Name")),
+        driver=_str(raw.get("Driver")),
+        scope=_str(raw.get("Scope")),
+        internal=bool(raw.get("Internal")),
+        attachable=bool(raw.get("Attachable")),
+        ingress=bool(raw.get("Ingress")),
+        ipv6=bool(raw.get("EnableIPv6")),
+        created=_created(raw.get("Created")),
+        ipam=tuple(
+            IpamConfig(
+                subnet=_str(pool.get("Subnet")),
+                gateway=_str(pool.get("Gateway")),
+                ip_range=_str(pool.get("IPRange")),
+            )
+            for pool in (pools if isinstance(pools, list) else [])
+            if isinstance(pool, Mapping)
+        ),
+        labels=_labels(raw.get("Labels")),
+        members=tuple(sorted(members, key=lambda m: (m.name, m.container_id))),
+        bridge=_str(_map(raw.get("Options")).get(BRIDGE_NAME_OPTION)),
+    )
+
+
+def parse_network_ids(raw: object) -> list[str]:
+    """`/networks` (its `Containers` is empty at API >= 1.28: inspect each for members)."""
+    if not isinstance(raw, list):
+        return []
+    return [_str(n.get("Id")) for n in raw if isinstance(n, Mapping) and _str(n.get("Id"))]
+
+
+def parse_volume(raw: Json) -> Volume:
+    """One volume of `/volumes` or `/volumes/{name}`; `Options` are deliberately skipped."""
+    return Volume(
+        name=_str(raw.get("Name")),
+        driver=_str(raw.get("Driver")),
+        scope=_str(raw.get("Scope")) or "local",
+        mountpoint=_str(raw.get("Mountpoint")),
+        created=_created(raw.get("CreatedAt")),
+        labels=_labels(raw.get("Labels")),
+    )
+
+
+def parse_volumes(raw: Json) -> list[Volume]:
+    """`/volumes` (`{"Volumes": [...], "Warnings": [...]}`); `Volumes` is null when none."""
+    items = raw.get("Volumes")
+    if not isinstance(items, list):
+        return []
+    volumes = [parse_volume(v) for v in items if isinstance(v, Mapping)]
+    return [v for v in volumes if v.name]
+
+
+def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
+    """`/system/df`: per-volume size and reference count (`UsageData`, -1 when unknown)."""
+    usage: dict[str, VolumeUsage] = {}
+    for item in raw.get("Volumes") or []:
+        if not isinstance(item, Mapping) or not _str(item.get("Name")):
+            continue
+        data = _map(item.get("UsageData"))
+        size = _int(data.get("Size"), -1)
+        refs = _int(data.get("RefCount"), -1)
+        usage[_str(item.get("Name"))] = VolumeUsage(
+            size_bytes=size if size >= 0 else None, ref_count=refs if refs >= 0 else None
+        )
+    return DiskUsage(time=time, volumes=MappingProxyType(usage))
+
+
+def parse_cpu_time(text: str) -> float:
+    """ps `TIME`: `[DD-]HH:MM:SS` (procps `time`) or `M:SS` (`aux`); 0.0 when unreadable."""
+    match = _CPU_TIME.match(text.strip())
+    if not match:
+        return 0.0
+    days, hours, minutes, seconds, fraction = match.groups()
+    if hours is None:  # two fields: minutes:seconds
+        hours = "0"
+    total = ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + int(seconds)
+    return total + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
+    """`/containers/{id}/top`, by column title: works for our `-o` list and for `-ef`/`aux`.
+
+    Columns the ps arguments did not ask for read as unknown: uid -1, user None, RSS 0.
+    In `-ef` output the `UID` column holds the user name, so a non-numeric UID is a name.
+    """
+    titles = [str(t).upper() for t in raw.get("Titles") or []]
+    rows = raw.get("Processes") or []
+    if "PID" not in titles or not isinstance(rows, list):
+        return ()
+    col = {title: i for i, title in enumerate(titles)}
+
+    def cell(row: Sequence[object], *names: str) -> str | None:
+        for name in names:
+            if name in col and col[name] < len(row):
+                return str(row[col[name]])
+        return None
+
+    out = []
+    for row in rows:
+        if not isinstance(row, list):
+            continue
+        pid = _int(cell(row, "PID"), -1)
+        if pid <= 0:
+            continue
+        uid_text = cell(row, "UID") or ""
+        user = cell(row, "USER")
+        if user is None and uid_text and not uid_text.isdigit():
+            user, uid_text = uid_text, ""
+        rss = cell(row, "RSS", "RSZ")
+        out.append(
+            ProcessInfo(
+                pid=pid,
+                ppid=_int(cell(row, "PPID"), 0),
+                uid=_int(uid_text, -1) if uid_text else -1,
+                user=user if user and not user.isdigit() else None,
+                command=cell(row, "COMMAND", "CMD", "ARGS") or "",
+                cpu_seconds=parse_cpu_time(cell(row, "TIME") or ""),
+                rss_bytes=_int(rss) * 1024 if rss else 0,
+                state=(cell(row, "STAT", "S") or "")[:1],
+            )
+        )
+    return tuple(out)

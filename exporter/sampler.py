@@ -1,0 +1,270 @@
+"""Resource stats on their own timer, published into the snapshot; scrapes never wait for them.
+
+Two sources behind one interface. The cgroup source reads each running container's
+cgroup and /proc files in one worker-thread hop per sweep: no Engine work at all. The
+API source asks the Engine for one-shot stats with bounded concurrency and at most one
+request in flight per container; it serves remote, rootless and Podman engines, and, in
+`auto` mode, the containers the cgroup source could not resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from exporter.cgroup import (
+    CgroupError,
+    CgroupLayout,
+    Target,
+    cgroup_pids,
+    container_cgroup_paths,
+    discover_layout,
+    read_cgroup_stats,
+    read_processes,
+)
+from exporter.clock import Clock
+from exporter.engine import Engine, EngineError
+from exporter.inventory import Inventory, SamplerStatus, Snapshot
+from exporter.models import EngineInfo
+from exporter.stats import ContainerStats, ProcessInfo
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "cgroup", "api")
+SAMPLED_STATES = frozenset({"running", "paused", "restarting"})
+PROCESSES_INTERVAL = 15.0
+"""Process lists change slowly and cost three files per process: read them less often."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """What one pass over the running containers produced."""
+
+    stats: Mapping[str, ContainerStats] = field(default_factory=dict)
+    processes: Mapping[str, tuple[ProcessInfo, ...]] | None = None
+    """None when the source does not read processes (the API: `top` has a cost of its own)."""
+    missing: tuple[str, ...] = ()
+    errors: int = 0
+
+
+class Source(Protocol):
+    """A way to sample many containers at once."""
+
+    name: str
+
+    async def sample(self, targets: Sequence[Target], engine: EngineInfo | None) -> Sweep: ...
+
+
+def _sweep_cgroup(
+    layout: CgroupLayout,
+    proc_root: Path,
+    targets: Sequence[Target],
+    passwd: Path | None,
+    with_processes: frozenset[str],
+) -> Sweep:
+    """Runs in a worker thread: stats (and processes when asked) of every target, files only."""
+    stats: dict[str, ContainerStats] = {}
+    processes: dict[str, tuple[ProcessInfo, ...]] = {}
+    missing: list[str] = []
+    for target in targets:
+        try:
+            paths = container_cgroup_paths(layout, proc_root, target.pid, target.container_id)
+            if paths is None:
+                missing.append(target.container_id)
+                continue
+            stats[target.container_id] = read_cgroup_stats(
+                paths, layout.version, proc_root, target.pid, host_network=target.host_network
+            )
+            if target.container_id in with_processes:
+                processes[target.container_id] = read_processes(
+                    proc_root, cgroup_pids(paths), passwd=passwd
+                )
+        except (CgroupError, OSError, ValueError):
+            missing.append(target.container_id)
+    return Sweep(stats, processes, tuple(missing))
+
+
+class CgroupSource:
+    """The fast path: the host's cgroup filesystem and /proc."""
+
+    name = "cgroup"
+
+    def __init__(
+        self,
+        layout: CgroupLayout,
+        proc_root: Path,
+        clock: Clock,
+        *,
+        passwd: Path | None = None,
+        processes_interval: float = PROCESSES_INTERVAL,
+    ) -> None:
+        self._layout = layout
+        self._proc = proc_root
+        self._clock = clock
+        self._passwd = passwd
+        self._processes_interval = processes_interval
+        self._processes_due: dict[str, float] = {}
+
+    async def sample(self, targets: Sequence[Target], engine: EngineInfo | None) -> Sweep:
+        """Stats of every target; processes of those seen first or not read for a while."""
+        del engine  # the layout knows the cgroup version
+        now = self._clock.monotonic()
+        due = self._processes_due
+        with_processes = frozenset(
+            t.container_id for t in targets if due.get(t.container_id, 0.0) <= now
+        )
+        self._processes_due = {
+            t.container_id: (now + self._processes_interval)
+            if t.container_id in with_processes
+            else due[t.container_id]
+            for t in targets
+        }
+        return await asyncio.to_thread(
+            _sweep_cgroup, self._layout, self._proc, list(targets), self._passwd, with_processes
+        )
+
+
+class ApiSource:
+    """The Engine's stats endpoint, one-shot, bounded, never two requests for one container."""
+
+    name = "api"
+
+    def __init__(self, engine: Engine, concurrency: int = 8) -> None:
+        self._engine = engine
+        self._limit = asyncio.Semaphore(concurrency)
+        self._in_flight: set[str] = set()
+
+    async def sample(self, targets: Sequence[Target], engine: EngineInfo | None) -> Sweep:
+        stats: dict[str, ContainerStats] = {}
+        errors = 0
+
+        async def one(container_id: str) -> None:
+            nonlocal errors
+            if container_id in self._in_flight:
+                return
+            self._in_flight.add(container_id)
+            try:
+                async with self._limit:
+                    sample = await self._engine.container_stats(container_id, engine)
+                if sample is not None:
+                    stats[container_id] = sample
+            except EngineError as exc:
+                errors += 1
+                log.debug("stats of %s failed: %s", container_id[:12], exc)
+            finally:
+                self._in_flight.discard(container_id)
+
+        await asyncio.gather(*(one(t.container_id) for t in targets))
+        return Sweep(stats, None, (), errors)
+
+
+def targets(snapshot: Snapshot) -> list[Target]:
+    """Running containers with a host PID; `container:` netns sharers report no network."""
+    return [
+        Target(
+            c.id,
+            c.pid,
+            host_network=c.host_network or c.network_mode.startswith("container:"),
+        )
+        for c in snapshot.containers.values()
+        if c.state in SAMPLED_STATES and c.pid > 0
+    ]
+
+
+def choose_source(
+    wanted: str,
+    *,
+    docker_host: str,
+    proc_root: Path,
+    sys_root: Path,
+    engine: Engine,
+    concurrency: int,
+    clock: Clock,
+) -> tuple[Source, ApiSource | None]:
+    """The primary source and, in auto mode, the API fallback for what it cannot read.
+
+    auto picks cgroup when the engine is on a local socket and the host's cgroup mounts
+    are visible under `proc_root`/`sys_root`; otherwise the API.
+    """
+    api = ApiSource(engine, concurrency)
+    if wanted == "api":
+        return api, None
+    local = urlsplit(docker_host).scheme == "unix"
+    try:
+        layout = discover_layout(proc_root, sys_root)
+    except CgroupError as exc:
+        if wanted == "cgroup":
+            raise
+        log.info("stats: cgroup fast path unavailable (%s); using the Engine API", exc)
+        return api, None
+    if wanted == "cgroup":
+        return CgroupSource(layout, proc_root, clock), None
+    if not local:
+        log.info("stats: engine %s is remote; using the Engine API", docker_host)
+        return api, None
+    return CgroupSource(layout, proc_root, clock), api
+
+
+class Sampler:
+    """Sweeps on a fixed interval and publishes stats, processes and its own status."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        clock: Clock,
+        source: Source,
+        *,
+        interval: float = 5.0,
+        fallback: ApiSource | None = None,
+    ) -> None:
+        self._inventory = inventory
+        self._clock = clock
+        self._source = source
+        self._fallback = fallback
+        self._interval = interval
+        self._errors = 0
+        self._fallbacks = 0
+
+    async def run(self) -> None:
+        self._inventory.publish(sampler=SamplerStatus(self._source.name, self._interval))
+        while True:
+            started = self._clock.monotonic()
+            await self.sweep()
+            elapsed = self._clock.monotonic() - started
+            await self._clock.sleep(max(self._interval - elapsed, self._interval / 10))
+
+    async def sweep(self) -> None:
+        snapshot = self._inventory.snapshot
+        engine = snapshot.engine
+        wanted = targets(snapshot)
+        started = self._clock.monotonic()
+        result = await self._source.sample(wanted, engine)
+        stats = dict(result.stats)
+        self._errors += result.errors
+        if self._fallback is not None and result.missing:
+            missing = set(result.missing)
+            retry = [t for t in wanted if t.container_id in missing]
+            extra = await self._fallback.sample(retry, engine)
+            stats.update(extra.stats)
+            self._errors += extra.errors
+            self._fallbacks += len(retry)
+        status = SamplerStatus(
+            source=self._source.name,
+            interval=self._interval,
+            sweep_seconds=self._clock.monotonic() - started,
+            last_sample_ts=self._clock.time(),
+            errors=self._errors,
+            api_fallbacks=self._fallbacks,
+        )
+        if result.processes is None:
+            self._inventory.publish(stats=stats, sampler=status)
+            return
+        running = {t.container_id for t in wanted}
+        processes = {k: v for k, v in snapshot.processes.items() if k in running}
+        processes.update(result.processes)
+        self._inventory.publish(stats=stats, processes=processes, sampler=status)

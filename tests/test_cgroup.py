@@ -1,0 +1,791 @@
+"""The cgroup fast path on fake /proc + /sys trees, and once against the live engine."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from exporter import cgroup
+from exporter.cgroup import (
+    UNIFIED,
+    CgroupError,
+    CgroupGone,
+    CgroupMount,
+    Target,
+    cgroup_pids,
+    container_cgroup_paths,
+    discover_layout,
+    layout_from_mountinfo,
+    parse_blkio_throttle,
+    parse_cpu_max,
+    parse_int,
+    parse_io_stat,
+    parse_keyed,
+    parse_mountinfo,
+    parse_net_dev,
+    parse_proc_stat,
+    paths_from_proc_cgroup,
+    read_cgroup_stats,
+    read_many,
+    read_processes,
+)
+from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
+
+CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
+OTHER = "aa" * 32
+PID = 4242
+MIB = 1024 * 1024
+
+# --- realistic file contents (shapes copied from the test engine, kernel 6.x) ----------
+
+NET_DEV = (
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|"
+    "bytes    packets errs drop fifo colls carrier compressed\n"
+    "    lo:     120       2    0    0    0     0          0         0"
+    "      120       2    0    0    0     0       0          0\n"
+    "  eth0:    5180      42    1    3    0     0          0         0"
+    "     2240      21    0    0    0     0       0          0\n"
+    "  eth1:     736       8    0    0    0     0          0         0"
+    "        0       0    0    0    0     0       0          0\n"
+)
+NETWORKS = (
+    NetworkIO("eth0", 5180, 42, 1, 3, 2240, 21, 0, 0),
+    NetworkIO("eth1", 736, 8, 0, 0, 0, 0, 0, 0),
+)
+
+V1_MEMORY_STAT = """\
+cache 1875968
+rss 57344
+rss_huge 0
+shmem 0
+mapped_file 1462272
+swap 0
+pgpgin 1297
+pgpgout 825
+inactive_anon 53248
+active_anon 4096
+inactive_file 401408
+active_file 1474560
+unevictable 0
+hierarchical_memory_limit 67108864
+hierarchical_memsw_limit 134217728
+total_cache 1875968
+total_rss 57344
+total_rss_huge 0
+total_mapped_file 1462272
+total_swap 8192
+total_inactive_anon 53248
+total_active_anon 4096
+total_inactive_file 401408
+total_active_file 1474560
+total_unevictable 0
+"""
+V1_BLKIO_BYTES = """\
+8:0 Read 4096
+8:0 Write 8192
+8:0 Sync 12288
+8:0 Async 0
+8:0 Discard 0
+8:0 Total 12288
+259:0 Read 1048576
+259:0 Write 0
+259:0 Sync 0
+259:0 Async 1048576
+259:0 Discard 0
+259:0 Total 1048576
+Total 1060864
+"""
+V1_BLKIO_OPS = """\
+8:0 Read 1
+8:0 Write 2
+8:0 Sync 3
+8:0 Async 0
+8:0 Discard 0
+8:0 Total 3
+259:0 Read 16
+259:0 Write 0
+259:0 Total 16
+Total 19
+"""
+V2_MEMORY_STAT = """\
+anon 532480
+file 2375680
+kernel_stack 16384
+slab 231424
+shmem 0
+file_mapped 1478656
+inactive_anon 520192
+active_anon 12288
+inactive_file 1269760
+active_file 1105920
+unevictable 0
+pgfault 1320
+pgmajfault 2
+"""
+V2_CPU_STAT = """\
+usage_usec 60123456
+user_usec 60000000
+system_usec 123456
+nr_periods 1203
+nr_throttled 1198
+throttled_usec 59876543
+nr_bursts 0
+burst_usec 0
+"""
+V2_IO_STAT = """\
+259:0 rbytes=4096000 wbytes=8388608 rios=120 wios=64 dbytes=0 dios=0
+8:16 rbytes=12288 wbytes=0 rios=3 wios=0 dbytes=0 dios=0
+"""
+
+# mountinfo of the test engine: separate cpu and cpuacct, plus an empty unified hierarchy.
+HYBRID_MOUNTINFO = """\
+24 30 0:22 / /sys rw,relatime shared:7 - sysfs sysfs rw
+31 24 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+"""
+V1_MOUNTINFO = "\n".join(line for line in HYBRID_MOUNTINFO.splitlines() if "cgroup2" not in line)
+# A systemd distro: cpu and cpuacct co-mounted, no pids controller mounted.
+V1_SYSTEMD_MOUNTINFO = """\
+25 30 0:23 / /sys rw,relatime shared:7 - sysfs sysfs rw
+31 25 0:28 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755
+32 31 0:29 / /sys/fs/cgroup/systemd rw,relatime shared:10 - cgroup cgroup rw,xattr,name=systemd
+35 31 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:13 - cgroup cgroup rw,cpu,cpuacct
+36 31 0:33 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/blkio rw,relatime shared:15 - cgroup cgroup rw,blkio
+38 31 0:35 / /sys/fs/cgroup/net_cls,net_prio rw shared:16 - cgroup cgroup rw,net_cls,net_prio
+"""
+V2_MOUNTINFO = """\
+24 30 0:22 / /sys rw,relatime shared:7 - sysfs sysfs rw
+30 24 0:26 / /sys/fs/cgroup rw,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate
+"""
+
+
+def v1_proc_cgroup(prefix: str, *, hybrid: bool = False) -> str:
+    """/proc/<pid>/cgroup of a v1 container (test engine numbering)."""
+    lines = [
+        f"9:name=systemd:{prefix}",
+        f"8:pids:{prefix}",
+        f"7:blkio:{prefix}",
+        f"4:memory:{prefix}",
+        f"3:cpuset:{prefix}",
+        f"2:cpuacct:{prefix}",
+        f"1:cpu:{prefix}",
+    ]
+    if hybrid:
+        lines.append(f"0::{prefix}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tree(root: Path, files: dict[str, str]) -> None:
+    """Create files (paths relative to root) with their text."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def make_host(
+    tmp: Path, mountinfo: str, proc_cgroup: str, cgroup_files: dict[str, str]
+) -> tuple[Path, Path]:
+    """Build <tmp>/proc and <tmp>/sys; the mountinfo's /sys mounts get re-rooted to <tmp>/sys."""
+    proc, sys = tmp / "proc", tmp / "sys"
+    write_tree(
+        tmp,
+        {
+            "proc/self/mountinfo": mountinfo,
+            f"proc/{PID}/cgroup": proc_cgroup,
+            f"proc/{PID}/net/dev": NET_DEV,
+            **{f"sys/fs/cgroup/{rel}": text for rel, text in cgroup_files.items()},
+        },
+    )
+    return proc, sys
+
+
+def v1_engine_files(prefix: str) -> dict[str, str]:
+    """Every v1 file we read, for a `--memory 64m --cpus 0.5` container, per controller dir."""
+    return {
+        f"cpuacct{prefix}/cpuacct.usage": "1570398380\n",
+        f"cpuacct{prefix}/cpuacct.stat": "user 154\nsystem 2\n",
+        f"cpu{prefix}/cpu.stat": "nr_periods 32\nnr_throttled 30\nthrottled_time 1496008700\n"
+        "nr_bursts 0\nburst_time 0\n",
+        f"cpu{prefix}/cpu.cfs_quota_us": "50000\n",
+        f"cpu{prefix}/cpu.cfs_period_us": "100000\n",
+        f"memory{prefix}/memory.usage_in_bytes": "2637824\n",
+        f"memory{prefix}/memory.limit_in_bytes": "67108864\n",
+        f"memory{prefix}/memory.stat": V1_MEMORY_STAT,
+        f"memory{prefix}/memory.memsw.usage_in_bytes": "2646016\n",
+        f"memory{prefix}/memory.failcnt": "3\n",
+        f"memory{prefix}/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+        f"pids{prefix}/pids.current": "2\n",
+        f"pids{prefix}/pids.max": "max\n",
+        f"pids{prefix}/cgroup.procs": f"{PID}\n4300\n",
+        f"blkio{prefix}/blkio.throttle.io_service_bytes_recursive": V1_BLKIO_BYTES,
+        f"blkio{prefix}/blkio.throttle.io_serviced_recursive": V1_BLKIO_OPS,
+        f"cpuset{prefix}/cgroup.procs": f"{PID}\n4300\n",
+        f"systemd{prefix}/cgroup.procs": f"{PID}\n4300\n",
+    }
+
+
+V1_ENGINE_STATS = ContainerStats(
+    cpu_usage_seconds=1.57039838,
+    cpu_user_seconds=1.54,
+    cpu_system_seconds=0.02,
+    cpu_periods=32,
+    cpu_throttled_periods=30,
+    cpu_throttled_seconds=1.4960087,
+    cpu_limit_cores=0.5,
+    memory_usage_bytes=2637824,
+    memory_working_set_bytes=2637824 - 401408,
+    memory_rss_bytes=57344,
+    memory_cache_bytes=1875968,
+    memory_swap_bytes=8192,  # memory.stat total_swap wins over memsw - usage
+    memory_limit_bytes=64 * MIB,
+    memory_failures=3,
+    oom_kills=1,
+    pids=2,
+    pids_limit=None,
+    networks=NETWORKS,
+    block=(BlockIO("8:0", 4096, 8192, 1, 2), BlockIO("259:0", 1048576, 0, 16, 0)),
+)
+
+
+def read_one(proc: Path, sys: Path, cid: str = CID) -> ContainerStats:
+    """discover_layout -> container_cgroup_paths -> read_cgroup_stats, as a caller would."""
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, cid)
+    assert paths is not None
+    return read_cgroup_stats(paths, layout.version, proc, PID, host_network=False)
+
+
+# --- layouts ------------------------------------------------------------------------------
+
+
+def test_v1_cgroupfs_reads_every_field(tmp_path: Path) -> None:
+    """v1 + cgroupfs (/docker/<id>), separate cpu and cpuacct mounts like the test engine."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), v1_engine_files(prefix))
+    assert read_one(proc, sys) == V1_ENGINE_STATS
+
+
+def test_v1_cgroupfs_layout_and_paths(tmp_path: Path) -> None:
+    """Each v1 line maps to its controller's mount, re-rooted under sys_root."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), {})
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, CID)
+    base = sys / "fs" / "cgroup"
+    expected = {
+        name: base / name / "docker" / CID
+        for name in ("pids", "blkio", "memory", "cpuset", "cpuacct", "cpu")
+    }
+    expected["name=systemd"] = base / "systemd" / "docker" / CID
+    assert (layout.version, layout.hybrid, layout.unified) == ("1", False, None)
+    assert expected == paths
+
+
+def test_v1_systemd_reads_every_field(tmp_path: Path) -> None:
+    """v1 + systemd: co-mounted cpu,cpuacct, no pids mount, CFQ blkio, old oom_control.
+
+    Also: -1 quota and the page-rounded unlimited limit are None, swap falls back to
+    memsw - usage, and a missing io_serviced file leaves op counts None.
+    """
+    prefix = f"/system.slice/docker-{CID}.scope"
+    proc_cgroup = (
+        f"6:net_cls,net_prio:{prefix}\n5:blkio:{prefix}\n4:memory:{prefix}\n"
+        f"3:cpu,cpuacct:{prefix}\n1:name=systemd:{prefix}\n"
+    )
+    mem_stat = "\n".join(
+        line
+        for line in V1_MEMORY_STAT.splitlines()
+        if not line.startswith(("total_swap", "hierarchical_memory_limit"))
+    )
+    cpu = f"cpu,cpuacct{prefix}"
+    files = {
+        f"{cpu}/cpuacct.usage": "250000000000\n",
+        f"{cpu}/cpuacct.stat": "user 20000\nsystem 5000\n",
+        f"{cpu}/cpu.stat": "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
+        f"{cpu}/cpu.cfs_quota_us": "-1\n",
+        f"{cpu}/cpu.cfs_period_us": "100000\n",
+        f"memory{prefix}/memory.usage_in_bytes": "2637824\n",
+        f"memory{prefix}/memory.limit_in_bytes": "9223372036854771712\n",
+        f"memory{prefix}/memory.stat": mem_stat,
+        f"memory{prefix}/memory.memsw.usage_in_bytes": "2654208\n",
+        f"memory{prefix}/memory.failcnt": "0\n",
+        f"memory{prefix}/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\n",
+        f"blkio{prefix}/blkio.io_service_bytes_recursive": V1_BLKIO_BYTES,
+    }
+    proc, sys = make_host(tmp_path, V1_SYSTEMD_MOUNTINFO, proc_cgroup, files)
+    expected = ContainerStats(
+        cpu_usage_seconds=250.0,
+        cpu_user_seconds=200.0,
+        cpu_system_seconds=50.0,
+        cpu_periods=0,
+        cpu_throttled_periods=0,
+        cpu_throttled_seconds=0.0,
+        cpu_limit_cores=None,
+        memory_usage_bytes=2637824,
+        memory_working_set_bytes=2637824 - 401408,
+        memory_rss_bytes=57344,
+        memory_cache_bytes=1875968,
+        memory_swap_bytes=2654208 - 2637824,
+        memory_limit_bytes=None,
+        memory_failures=0,
+        oom_kills=None,
+        pids=None,
+        pids_limit=None,
+        networks=NETWORKS,
+        block=(BlockIO("8:0", 4096, 8192, None, None), BlockIO("259:0", 1048576, 0, None, None)),
+    )
+    assert expected == read_one(proc, sys)
+
+
+def test_hybrid_reads_v1_controllers_and_maps_unified(tmp_path: Path) -> None:
+    """Hybrid: version "1", the empty cgroup2 hierarchy is mapped but not read for stats."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(
+        tmp_path, HYBRID_MOUNTINFO, v1_proc_cgroup(prefix, hybrid=True), v1_engine_files(prefix)
+    )
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, CID)
+    assert paths is not None
+    assert (layout.version, layout.hybrid) == ("1", True)
+    assert sys / "fs/cgroup/unified/docker" / CID == paths[UNIFIED]
+    assert read_one(proc, sys) == V1_ENGINE_STATS
+
+
+def v2_files(prefix: str) -> dict[str, str]:
+    """Every v2 file we read, for a `--memory 64m --cpus 0.5 --pids-limit 100` container."""
+    return {
+        f"{prefix}/cpu.stat": V2_CPU_STAT,
+        f"{prefix}/cpu.max": "50000 100000\n",
+        f"{prefix}/memory.current": "3145728\n",
+        f"{prefix}/memory.max": "67108864\n",
+        f"{prefix}/memory.stat": V2_MEMORY_STAT,
+        f"{prefix}/memory.swap.current": "4096\n",
+        f"{prefix}/memory.events": "low 0\nhigh 0\nmax 17\noom 2\noom_kill 1\noom_group_kill 0\n",
+        f"{prefix}/pids.current": "1\n",
+        f"{prefix}/pids.max": "100\n",
+        f"{prefix}/io.stat": V2_IO_STAT,
+        f"{prefix}/cgroup.procs": f"{PID}\n",
+    }
+
+
+def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
+    """v2 + systemd (/system.slice/docker-<id>.scope): every field from one directory."""
+    prefix = f"/system.slice/docker-{CID}.scope"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    expected = ContainerStats(
+        cpu_usage_seconds=60.123456,
+        cpu_user_seconds=60.0,
+        cpu_system_seconds=0.123456,
+        cpu_periods=1203,
+        cpu_throttled_periods=1198,
+        cpu_throttled_seconds=59.876543,
+        cpu_limit_cores=0.5,
+        memory_usage_bytes=3145728,
+        memory_working_set_bytes=3145728 - 1269760,
+        memory_rss_bytes=532480,
+        memory_cache_bytes=2375680,
+        memory_swap_bytes=4096,
+        memory_limit_bytes=64 * MIB,
+        memory_failures=17,  # memory.events "max"
+        oom_kills=1,
+        pids=1,
+        pids_limit=100,
+        networks=NETWORKS,
+        block=(BlockIO("8:16", 12288, 0, 3, 0), BlockIO("259:0", 4096000, 8388608, 120, 64)),
+    )
+    assert expected == read_one(proc, sys)
+
+
+def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
+    """v2 + cgroupfs (/docker/<id>): "max" limits are None, absent files are None, not 0.
+
+    No cpu controller here (cpu.stat has only the core keys), no swap file, empty io.stat.
+    """
+    prefix = f"/docker/{CID}"
+    files = {
+        f"{prefix}/cpu.stat": "usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\n",
+        f"{prefix}/memory.current": "1048576\n",
+        f"{prefix}/memory.max": "max\n",
+        f"{prefix}/memory.stat": "anon 4096\nfile 2097152\ninactive_file 2097152\n",
+        f"{prefix}/memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
+        f"{prefix}/pids.current": "3\n",
+        f"{prefix}/pids.max": "max\n",
+        f"{prefix}/io.stat": "",
+    }
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", files)
+    expected = ContainerStats(
+        cpu_usage_seconds=2.0,
+        cpu_user_seconds=1.5,
+        cpu_system_seconds=0.5,
+        cpu_periods=None,
+        cpu_throttled_periods=None,
+        cpu_throttled_seconds=None,
+        cpu_limit_cores=None,
+        memory_usage_bytes=1048576,
+        memory_working_set_bytes=1048576,  # inactive_file >= usage
+        memory_rss_bytes=4096,
+        memory_cache_bytes=2097152,
+        memory_swap_bytes=None,
+        memory_limit_bytes=None,
+        memory_failures=0,
+        oom_kills=0,
+        pids=3,
+        pids_limit=None,
+        networks=NETWORKS,
+        block=(),
+    )
+    layout = discover_layout(proc, sys)
+    assert (layout.version, layout.hybrid) == ("2", False)
+    assert expected == read_one(proc, sys)
+
+
+def test_host_network_reports_no_interfaces(tmp_path: Path) -> None:
+    """With --network host, /proc/<pid>/net/dev shows the host's NICs: report none."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, CID)
+    assert paths is not None
+    stats = read_cgroup_stats(paths, "2", proc, PID, host_network=True)
+    assert stats.networks == ()
+
+
+# --- path resolution ----------------------------------------------------------------------
+
+
+def test_reused_pid_is_rejected(tmp_path: Path) -> None:
+    """A PID whose cgroups do not name the container belongs to someone else now."""
+    prefix = f"/docker/{OTHER}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    assert container_cgroup_paths(discover_layout(proc, sys), proc, PID, CID) is None
+
+
+def test_exited_process_has_no_paths(tmp_path: Path) -> None:
+    """No /proc/<pid>/cgroup (the process exited) means no paths, not an exception."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, "0::/\n", {})
+    assert container_cgroup_paths(discover_layout(proc, sys), proc, PID + 1, CID) is None
+
+
+def test_process_in_child_cgroup_maps_to_container_cgroup() -> None:
+    """systemd-in-container moves init into init.scope; stats belong to the parent."""
+    layout = layout_from_mountinfo(V2_MOUNTINFO, Path("/sys"))
+    paths = paths_from_proc_cgroup(layout, f"0::/docker/{CID}/init.scope\n", CID)
+    assert {UNIFIED: f"/sys/fs/cgroup/docker/{CID}"} == paths
+
+
+def test_mount_root_is_stripped_from_cgroup_path() -> None:
+    """A mount showing a subtree (root /docker) is joined without repeating the root."""
+    mountinfo = "40 31 0:33 /docker /cg/memory rw - cgroup cgroup rw,memory\n"
+    layout = layout_from_mountinfo(mountinfo, Path("/sys"))
+    paths = paths_from_proc_cgroup(layout, f"4:memory:/docker/{CID}\n", CID)
+    assert {"memory": f"/cg/memory/{CID}"} == paths
+
+
+def test_host_sys_mounted_elsewhere_wins_over_own_cgroup_mount() -> None:
+    """In a container: the host tree under --host.sys wins over the container's own mount."""
+    mountinfo = (
+        "50 40 0:33 /docker/exporter /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n"
+        "60 41 0:33 / /host/sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n"
+    )
+    layout = layout_from_mountinfo(mountinfo, Path("/host/sys"))
+    expected = (CgroupMount(frozenset({"memory"}), "/", Path("/host/sys/fs/cgroup/memory")),)
+    assert expected == layout.v1
+
+
+def test_sys_mounts_are_rerooted_under_host_sys() -> None:
+    """Without a visible bind, /sys/fs/cgroup/X is read at <host.sys>/fs/cgroup/X, root /."""
+    mountinfo = "50 40 0:33 /docker/exporter /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n"
+    layout = layout_from_mountinfo(mountinfo, Path("/host/sys"))
+    assert CgroupMount(frozenset(), "/", Path("/host/sys/fs/cgroup")) == layout.unified
+
+
+def test_no_cgroup_mounts_is_an_error() -> None:
+    """A host without cgroupfs cannot use the fast path at all."""
+    with pytest.raises(CgroupError, match="no cgroup"):
+        layout_from_mountinfo("24 30 0:22 / /sys rw - sysfs sysfs rw\n", Path("/sys"))
+
+
+def test_mount_for_finds_comma_joined_hierarchy() -> None:
+    """A controller co-mounted with others (cpu,cpuacct) is found by subset."""
+    layout = layout_from_mountinfo(V1_SYSTEMD_MOUNTINFO, Path("/sys"))
+    mount = layout.mount_for(frozenset({"cpuacct"}))
+    assert mount is not None
+    assert Path("/sys/fs/cgroup/cpu,cpuacct") == mount.path
+
+
+# --- vanishing containers -----------------------------------------------------------------
+
+
+def test_vanished_cgroup_raises_cgroup_gone(tmp_path: Path) -> None:
+    """A cgroup directory removed between resolving and reading is CgroupGone."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, CID)
+    assert paths is not None
+    shutil.rmtree(paths[UNIFIED])
+    with pytest.raises(CgroupGone):
+        read_cgroup_stats(paths, "2", proc, PID, host_network=False)
+
+
+def test_exited_init_process_raises_cgroup_gone(tmp_path: Path) -> None:
+    """The init process gone while its cgroup lingers is CgroupGone too (net/dev vanished)."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    layout = discover_layout(proc, sys)
+    paths = container_cgroup_paths(layout, proc, PID, CID)
+    assert paths is not None
+    shutil.rmtree(proc / str(PID))
+    with pytest.raises(CgroupGone):
+        read_cgroup_stats(paths, "2", proc, PID, host_network=False)
+
+
+def test_files_longer_than_one_read_are_read_whole(tmp_path: Path) -> None:
+    """A net/dev far beyond one read() (hundreds of interfaces) is not truncated."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    rows = "".join(f"  veth{i:04d}: {i} 1 0 0 0 0 0 0 {i} 1 0 0 0 0 0 0\n" for i in range(3000))
+    (proc / str(PID) / "net" / "dev").write_text(NET_DEV + rows)
+    assert len(NET_DEV + rows) > 65536
+    networks = read_one(proc, sys).networks
+    assert (len(networks), networks[-1].rx_bytes) == (3002, 2999)
+
+
+def test_read_many_skips_gone_and_reused_containers(tmp_path: Path) -> None:
+    """One sweep returns only containers it could read; others are simply absent."""
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_files(prefix))
+    write_tree(proc, {"77/cgroup": f"0::/docker/{OTHER}\n"})  # the reused PID 77
+    layout = discover_layout(proc, sys)
+    targets = [Target(CID, PID), Target("bb" * 32, 77), Target("cc" * 32, 78)]
+    result = read_many(layout, proc, targets)
+    assert list(result) == [CID]
+    assert read_one(proc, sys) == result[CID]
+
+
+# --- pure parsers -------------------------------------------------------------------------
+
+
+def test_parse_net_dev_skips_headers_and_lo() -> None:
+    """16 counters per interface; rx are columns 1-4, tx columns 9-12."""
+    assert parse_net_dev(NET_DEV) == NETWORKS
+
+
+def test_parse_io_stat_per_device() -> None:
+    """io.stat keys become bytes and op counts, devices in numeric order."""
+    expected = (BlockIO("8:16", 12288, 0, 3, 0), BlockIO("259:0", 4096000, 8388608, 120, 64))
+    assert expected == parse_io_stat(V2_IO_STAT)
+
+
+def test_parse_blkio_throttle_without_ops() -> None:
+    """Only Read and Write count; no ops file means op counts are None."""
+    expected = (BlockIO("8:0", 4096, 8192, None, None), BlockIO("259:0", 1048576, 0, None, None))
+    assert expected == parse_blkio_throttle(V1_BLKIO_BYTES, None)
+
+
+def test_parse_keyed_skips_non_integer_lines() -> None:
+    """Flat-keyed files are key -> int; odd lines are ignored, not fatal."""
+    assert parse_keyed("user 154\nsystem 2\nweird\nx y\n") == {"user": 154, "system": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("max\n", None), ("-1\n", -1), ("67108864\n", 67108864), ("", None)]
+)
+def test_parse_int(text: str, expected: int | None) -> None:
+    """Single-value files: "max" is None (unlimited); -1 is kept for the caller."""
+    assert expected == parse_int(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("max 100000\n", None), ("50000 100000\n", 0.5), ("200000 100000\n", 2.0), (None, None)],
+)
+def test_parse_cpu_max(text: str | None, expected: float | None) -> None:
+    """cpu.max quota/period in cores; "max" or a missing file means unlimited."""
+    assert expected == parse_cpu_max(text)
+
+
+def test_parse_mountinfo_decodes_escapes_and_optional_fields() -> None:
+    r"""Mount points escape spaces as \040; optional fields come before the "-"."""
+    line = r"36 31 0:33 / /mnt/my\040cg rw shared:14 master:2 - cgroup cgroup rw,memory"
+    assert parse_mountinfo(line) == [("cgroup", "/", "/mnt/my cg", "rw,memory")]
+
+
+def test_parse_proc_stat_handles_parentheses_in_comm() -> None:
+    """comm may contain ") "; fields are counted from the last ")"."""
+    fields = ["S", "1", *["0"] * 9, "250", "50", *["0"] * 8, "300"]
+    text = f"42 (evil) name) {' '.join(fields)} 0 0\n"
+    assert parse_proc_stat(text) == ("evil) name", "S", 1, 300, 300)
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def proc_stat_line(pid: int, comm: str, *, state: str, ppid: int, ticks: int, rss: int) -> str:
+    """A /proc/<pid>/stat line with utime=ticks, stime=0, rss pages."""
+    rest = [state, str(ppid), *["0"] * 9, str(ticks), "0", *["0"] * 8, str(rss), "0"]
+    return f"{pid} ({comm}) {' '.join(rest)}\n"
+
+
+def test_read_processes_like_ps(tmp_path: Path) -> None:
+    """cmdline with NULs as spaces, [comm] for empty cmdline, names from passwd, exited skipped."""
+    proc = tmp_path / "proc"
+    write_tree(
+        tmp_path,
+        {
+            "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+            f"proc/{PID}/stat": proc_stat_line(PID, "sh", state="S", ppid=4200, ticks=150, rss=100),
+            f"proc/{PID}/status": "Name:\tsh\nUid:\t0\t0\t0\t0\n",
+            f"proc/{PID}/cmdline": "sh\0-c\0while :; do :; done\0",
+            "proc/4300/stat": proc_stat_line(4300, "worker", state="Z", ppid=PID, ticks=0, rss=0),
+            "proc/4300/status": "Name:\tworker\nUid:\t1000\t1234\t1234\t1234\n",
+            "proc/4300/cmdline": "",
+        },
+    )
+    expected = (
+        ProcessInfo(
+            pid=PID,
+            ppid=4200,
+            uid=0,
+            user="root",
+            command="sh -c while :; do :; done",
+            cpu_seconds=150 / cgroup.CLK_TCK,
+            rss_bytes=100 * cgroup.PAGE_SIZE,
+            state="S",
+        ),
+        ProcessInfo(4300, PID, 1234, None, "[worker]", 0.0, 0, "Z"),
+    )
+    assert expected == read_processes(proc, [PID, 4300, 4301])
+
+
+def test_cgroup_pids_walks_child_cgroups(tmp_path: Path) -> None:
+    """Processes in nested cgroups (systemd in the container) are included, sorted, unique."""
+    base = tmp_path / "pids" / "docker" / CID
+    write_tree(base, {"cgroup.procs": "10\n5\n", "init.scope/cgroup.procs": "1\n5\n"})
+    assert cgroup_pids({"pids": base}) == [1, 5, 10]
+
+
+def test_cgroup_pids_of_removed_cgroup_raises(tmp_path: Path) -> None:
+    """A container removed before its process list is read is CgroupGone."""
+    with pytest.raises(CgroupGone):
+        cgroup_pids({UNIFIED: tmp_path / "gone"})
+
+
+# --- integration --------------------------------------------------------------------------
+
+DOCKER_SOCK = "/var/run/docker.sock"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the Engine's unix socket, stdlib only."""
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def _engine_get(path: str, timeout: float = 10.0) -> bytes:
+    conn = _UnixHTTPConnection(DOCKER_SOCK, timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            msg = f"GET {path}: HTTP {response.status} {body[:200]!r}"
+            raise RuntimeError(msg)
+        return body
+    finally:
+        conn.close()
+
+
+def _engine_unavailable() -> str | None:
+    try:
+        if _engine_get("/_ping", timeout=3.0) != b"OK":
+            return "docker engine /_ping did not answer OK"
+    except (OSError, RuntimeError) as exc:
+        return f"docker engine not answering on {DOCKER_SOCK}: {exc}"
+    if shutil.which("docker") is None:
+        return "docker CLI not on PATH"
+    return None
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(
+        ["docker", *args], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+@pytest.fixture(name="busy_container")
+def fixture_busy_container() -> Iterator[tuple[str, int]]:
+    """A `--cpus 0.5 --memory 64m` busybox busy loop: (full id, init pid); always removed."""
+    reason = _engine_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"stats-it-{uuid.uuid4().hex[:12]}"
+    try:
+        cid = _docker(
+            "run", "-d", "--name", name, "--cpus", "0.5", "--memory", "64m",
+            "busybox:local", "sh", "-c", "while :; do :; done",
+        )  # fmt: skip
+        pid = int(_docker("inspect", "-f", "{{.State.Pid}}", cid))
+        yield cid, pid
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False, timeout=60)
+
+
+@pytest.mark.integration
+def test_fast_path_agrees_with_engine_stats_api(busy_container: tuple[str, int]) -> None:
+    """The real /proc + /sys read matches the Engine's own one-shot stats for the container."""
+    cid, pid = busy_container
+    proc, sys = Path("/proc"), Path("/sys")
+    layout = discover_layout(proc, sys)
+    time.sleep(1.0)  # let the busy loop accrue CPU and the memory settle
+    started = time.monotonic()
+    before = read_many(layout, proc, [Target(cid, pid)])[cid]
+    body = _engine_get(f"/v1.41/containers/{cid}/stats?stream=false&one-shot=true")
+    after = read_many(layout, proc, [Target(cid, pid)])[cid]
+    elapsed = time.monotonic() - started
+    info = json.loads(_engine_get("/v1.41/info"))
+    api = parse_api_stats(json.loads(body), cgroup_version=info.get("CgroupVersion", ""))
+    assert api is not None
+
+    assert (
+        after.cpu_limit_cores,
+        after.memory_limit_bytes,
+        api.memory_limit_bytes,
+    ) == (0.5, 64 * MIB, 64 * MIB)
+    assert after.pids == api.pids
+    assert before.memory_working_set_bytes is not None
+    assert api.memory_working_set_bytes is not None
+    assert abs(before.memory_working_set_bytes - api.memory_working_set_bytes) <= (
+        0.1 * api.memory_working_set_bytes
+    )
+    # The API sample is taken between our two reads; a 0.5-CPU quota bounds the drift.
+    assert before.cpu_usage_seconds <= api.cpu_usage_seconds <= after.cpu_usage_seconds
+    assert after.cpu_usage_seconds - before.cpu_usage_seconds <= 0.5 * elapsed + 0.1
+    assert [n.interface for n in api.networks] == [n.interface for n in after.networks]

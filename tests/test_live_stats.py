@@ -1,0 +1,172 @@
+"""Resource stats on the live engine: true to the cgroup's own files and to the Engine API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import LiveDocker, docker, until
+
+from exporter.app import build_app
+from exporter.cgroup import Target, discover_layout
+from exporter.clock import SystemClock
+from exporter.collectors import COLLECTORS
+from exporter.config import Settings
+from exporter.engine import DockerEngine, EngineConfig
+from exporter.http import INVENTORY
+from exporter.sampler import ApiSource, CgroupSource
+from exporter.stats import ContainerStats
+
+pytestmark = pytest.mark.integration
+
+PROC = Path("/proc")
+
+
+def pid_of(name: str) -> int:
+    return int(docker("inspect", "-f", "{{.State.Pid}}", name))
+
+
+def cgroup_source() -> CgroupSource:
+    return CgroupSource(discover_layout(PROC, Path("/sys")), PROC, SystemClock())
+
+
+async def sample(name: str) -> ContainerStats:
+    cid = docker("inspect", "-f", "{{.Id}}", name)
+    sweep = await cgroup_source().sample([Target(cid, pid_of(name))], None)
+    return sweep.stats[cid]
+
+
+def memory_dir(name: str) -> Path:
+    """The container's memory cgroup, found the way an operator would: /proc/<pid>/cgroup."""
+    for line in (PROC / str(pid_of(name)) / "cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    pytest.skip("no v1 memory controller on this host")
+
+
+async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
+    """`--cpus 0.5` busy loop: the counter's rate is 0.5 +/- 0.1 cores and throttling grows."""
+    name = live.name("cpu")
+    live.run("cpu", "--cpus", "0.5", cmd=("sh", "-c", "while :; do :; done"))
+    await asyncio.sleep(1.0)
+    first, t0 = await sample(name), time.monotonic()
+    await asyncio.sleep(4.0)
+    second, t1 = await sample(name), time.monotonic()
+    rate = (second.cpu_usage_seconds - first.cpu_usage_seconds) / (t1 - t0)
+    assert 0.4 <= rate <= 0.6, rate
+    assert second.cpu_limit_cores == 0.5
+    assert second.cpu_throttled_periods is not None
+    assert first.cpu_throttled_periods is not None
+    assert second.cpu_throttled_periods > first.cpu_throttled_periods
+    assert (second.cpu_throttled_seconds or 0) > (first.cpu_throttled_seconds or 0)
+
+
+async def test_working_set_of_64_mib_in_shm(live: LiveDocker) -> None:
+    """Working set within 10 % of the cgroup's usage minus inactive file, read by hand."""
+    name = live.name("shm")
+    live.run(
+        "shm",
+        "--shm-size", "128m",
+        cmd=("sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 && exec sleep 600"),
+    )  # fmt: skip
+    directory = memory_dir(name)
+    deadline = time.monotonic() + 20
+    while int((directory / "memory.usage_in_bytes").read_text()) < 60 * 2**20:
+        assert time.monotonic() < deadline, "the container never filled /dev/shm"
+        await asyncio.sleep(0.2)
+    stats = await sample(name)
+    usage = int((directory / "memory.usage_in_bytes").read_text())
+    keyed = dict(line.split() for line in (directory / "memory.stat").read_text().splitlines())
+    expected = usage - int(keyed["total_inactive_file"])
+    assert stats.memory_working_set_bytes is not None
+    assert abs(stats.memory_working_set_bytes - expected) <= 0.1 * expected
+    assert stats.memory_working_set_bytes >= 64 * 2**20 * 0.9
+
+
+async def test_rx_bytes_grow_by_a_download(live: LiveDocker) -> None:
+    """A 2 MiB download from another container on a user network shows in eth0's rx bytes."""
+    net = live.network("net")
+    live.run(
+        "srv",
+        "--network", net,
+        cmd=(
+            "sh", "-c",
+            "mkdir -p /www && dd if=/dev/urandom of=/www/blob bs=1024 count=2048"
+            " && exec httpd -f -p 8080 -h /www",
+        ),
+    )  # fmt: skip
+    client = live.name("cli")
+    live.run("cli", "--network", net)
+    await asyncio.sleep(1.0)
+    before = await sample(client)
+    docker("exec", client, "wget", "-q", "-O", "/dev/null", f"http://{live.name('srv')}:8080/blob")
+    after = await sample(client)
+
+    def rx(s: ContainerStats) -> int:
+        return sum(n.rx_bytes for n in s.networks if n.interface == "eth0")
+
+    assert rx(after) - rx(before) >= 2 * 1024 * 1024
+    assert all(n.interface != "lo" for n in after.networks)
+
+
+async def test_pids_match_the_cgroup(live: LiveDocker) -> None:
+    name = live.name("pids")
+    live.run(
+        "pids", "--pids-limit", "50", cmd=("sh", "-c", "sleep 600 & sleep 600 & exec sleep 600")
+    )
+    await asyncio.sleep(0.5)
+    stats = await sample(name)
+    pids_dir = memory_dir(name).as_posix().replace("/memory/", "/pids/")
+    assert stats.pids == int(Path(pids_dir, "pids.current").read_text())
+    assert stats.pids == 3
+    assert stats.pids_limit == 50
+
+
+async def test_cgroup_and_api_sources_agree(live: LiveDocker) -> None:
+    """The same container through both sources: memory within 10 %, PIDs equal, CPU bracketed."""
+    name = live.name("both")
+    live.run(
+        "both",
+        "--memory", "128m",
+        "--shm-size", "64m",
+        cmd=("sh", "-c", "dd if=/dev/zero of=/dev/shm/f bs=1M count=32; while :; do :; done"),
+    )  # fmt: skip
+    await asyncio.sleep(1.5)
+    cid = docker("inspect", "-f", "{{.Id}}", name)
+    target = Target(cid, pid_of(name))
+    engine = DockerEngine(EngineConfig())
+    try:
+        info = await engine.engine_info()
+        before = (await cgroup_source().sample([target], info)).stats[cid]
+        api = (await ApiSource(engine).sample([target], info)).stats[cid]
+        after = (await cgroup_source().sample([target], info)).stats[cid]
+    finally:
+        await engine.close()
+    assert before.cpu_usage_seconds <= api.cpu_usage_seconds <= after.cpu_usage_seconds
+    assert api.memory_working_set_bytes is not None
+    assert after.memory_working_set_bytes is not None
+    assert abs(api.memory_working_set_bytes - after.memory_working_set_bytes) <= (
+        0.1 * after.memory_working_set_bytes
+    )
+    assert api.pids == after.pids
+    assert api.memory_limit_bytes == after.memory_limit_bytes == 128 * 2**20
+    api_rx = {n.interface: n.rx_bytes for n in api.networks}
+    assert set(api_rx) == {n.interface for n in after.networks}
+
+
+async def test_stats_reach_metrics_and_processes_reach_inventory(live: LiveDocker) -> None:
+    live.run("app", "--memory", "64m", cmd=("sh", "-c", "sleep 600 & exec sleep 601"))
+    app = build_app(Settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
+    async with TestClient(TestServer(app)) as client:
+        inventory = app[INVENTORY]
+        cid = docker("inspect", "-f", "{{.Id}}", live.name("app"))
+        snap = await until(inventory, lambda s: cid in s.stats and cid in s.processes, timeout=15)
+        text = await (await client.get("/metrics")).text()
+        assert f'docker_container_memory_limit_bytes{{id="{cid[:12]}"' in text
+        assert 'docker_exporter_stats_source_info{source="cgroup"} 1.0' in text
+        commands = sorted(p.command for p in snap.processes[cid])
+        assert commands == ["sleep 600", "sleep 601"]
