@@ -20,6 +20,7 @@ from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
 from exporter.sampler import Sampler, choose_source
 from exporter.watcher import Watcher
+from exporter.webconfig import Authenticator, WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,12 @@ def build_app(
     settings: Settings,
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
+    auth: Authenticator | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
     inventory = Inventory()
     exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path)
+    app = make_app(inventory, exposition, settings.telemetry_path, auth)
     factory = engine_factory or default_engine_factory(settings)
     the_clock = clock or SystemClock()
 
@@ -124,7 +126,7 @@ async def once(settings: Settings, engine_factory: Callable[[], Engine] | None =
     return build_exposition(settings).render(inventory.snapshot).data
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, web: WebConfig | None = None) -> int:
     """Serve until SIGINT/SIGTERM; exit 1 when the port cannot be bound."""
     if settings.once:
         try:
@@ -148,7 +150,8 @@ def run(settings: Settings) -> int:
         ",".join(settings.collectors),
     )
     try:
-        serve(build_app(settings), settings.listen_host, settings.listen_port)
+        app = build_app(settings, auth=Authenticator(web.users) if web else None)
+        serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)
         return 1

@@ -64,6 +64,13 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
     ("web", "--web.listen-address", ":9417", parse_listen_address, "Address to listen on."),
     ("web", "--web.telemetry-path", "/metrics", str, "Path under which to expose metrics."),
     (
+        "web",
+        "--web.config.file",
+        "",
+        str,
+        "Exporter-toolkit web config (YAML) enabling TLS and/or basic auth; see docs/deploy.md.",
+    ),
+    (
         "docker",
         "--docker.host",
         "",
@@ -225,6 +232,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         listen_host=host,
         listen_port=port,
         telemetry_path=path,
+        web_config_file=value("--web.config.file"),
         exporter_metrics=not args["web.disable_exporter_metrics"],
         docker_host=docker_host,
         docker_timeout=value("--docker.timeout"),
@@ -243,11 +251,21 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = parse_settings(sys.argv[1:] if argv is None else argv, os.environ)
-    from exporter import app, logs  # noqa: PLC0415 - keep --help and flag errors fast
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["ps"]:
+        from exporter import ps  # noqa: PLC0415 - a client of a running exporter
 
+        return ps.main(args[1:])
+    settings = parse_settings(args, os.environ)
+    from exporter import app, logs, webconfig  # noqa: PLC0415 - keep --help and errors fast
+
+    try:
+        web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
+    except webconfig.WebConfigError as exc:
+        sys.stderr.write(f"docker-exporter: error: {exc}\n")
+        return 2
     logs.setup(settings.log_level, settings.log_format)
-    return app.run(settings)
+    return app.run(settings, web)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ class Settings:
     listen_host: str = "0.0.0.0"
     listen_port: int = 9417
     telemetry_path: str = "/metrics"
+    web_config_file: str = ""
     exporter_metrics: bool = True
     docker_host: str = "unix:///var/run/docker.sock"
     docker_timeout: float = 10.0

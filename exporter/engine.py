@@ -215,12 +215,12 @@ class DockerEngine:
         *,
         versioned: bool = True,
         params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        time_limit: float | None = None,
     ) -> Any:
         """One bounded GET; the only place besides `events` where a request starts."""
         if versioned:
             await self._ensure_version()
-        timeout = timeout or self._config.timeout
+        timeout = time_limit or self._config.timeout
         try:
             async with asyncio.timeout(timeout):
                 return await self._docker._query_json(
@@ -310,7 +310,7 @@ class DockerEngine:
         """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
         await self._ensure_version()
         params = {"type": "volume"} if _version_tuple(self._api_version) >= (1, 42) else None
-        raw = await self._call("system/df", params=params, timeout=DISK_USAGE_TIMEOUT)
+        raw = await self._call("system/df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return parse_disk_usage(raw if isinstance(raw, dict) else {}, 0.0)
 
     @asynccontextmanager

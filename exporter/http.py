@@ -7,10 +7,15 @@ imports aiohttp.web.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import html
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +23,9 @@ from aiohttp import web
 from exporter import __version__
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.inventory import Inventory
+from exporter.topology import topology_view
 from exporter.views import container_view, inventory_view
+from exporter.webconfig import Authenticator
 
 App = web.Application
 """Re-exported so the composition root can name the type without importing aiohttp.web."""
@@ -90,6 +97,20 @@ async def one_container(request: web.Request) -> web.Response:
     return _json(container_view(request.app[INVENTORY].snapshot, container))
 
 
+async def topology(request: web.Request) -> web.Response:
+    return _json(topology_view(request.app[INVENTORY].snapshot))
+
+
+@cache
+def openapi_document() -> bytes:
+    """The description of every JSON document served here; a test checks responses against it."""
+    return files("exporter").joinpath("openapi.json").read_bytes()
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.Response(body=openapi_document(), content_type="application/json")
+
+
 async def healthy(_request: web.Request) -> web.Response:
     return web.Response(text="OK\n")
 
@@ -104,6 +125,8 @@ def _landing(path: str) -> Callable[[web.Request], Any]:
     links = [
         (path, "Metrics"),
         ("/inventory", "Inventory (JSON)"),
+        ("/topology", "Topology (JSON nodes and edges)"),
+        ("/openapi.json", "OpenAPI description of the JSON documents"),
         ("/-/healthy", "Health"),
         ("/-/ready", "Readiness"),
     ]
@@ -120,15 +143,55 @@ def _landing(path: str) -> Callable[[web.Request], Any]:
     return landing
 
 
-def make_app(inventory_: Inventory, exposition: Exposition, telemetry_path: str) -> web.Application:
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def _basic_auth(auth: Authenticator) -> Any:
+    """401 without valid credentials; /-/healthy stays open for container health checks."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/-/healthy":
+            return await handler(request)  # type: ignore[no-any-return]
+        creds = _basic_credentials(request.headers.get("Authorization", ""))
+        ok = creds is not None and (
+            auth.known(*creds) or await asyncio.to_thread(auth.check, *creds)
+        )
+        if not ok:
+            raise web.HTTPUnauthorized(
+                text="401 Unauthorized\n",
+                headers={"WWW-Authenticate": 'Basic realm="docker-exporter"'},
+            )
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return middleware
+
+
+def make_app(
+    inventory_: Inventory,
+    exposition: Exposition,
+    telemetry_path: str,
+    auth: Authenticator | None = None,
+) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller."""
-    app = web.Application(client_max_size=64 * 1024)
+    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/inventory", inventory)
     app.router.add_get("/inventory/containers/{ref}", one_container)
+    app.router.add_get("/topology", topology)
+    app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     if telemetry_path != "/":
@@ -149,6 +212,8 @@ def attach(app: web.Application, lifecycle: Lifecycle) -> None:
     app.cleanup_ctx.append(ctx)
 
 
-def serve(app: web.Application, host: str, port: int) -> None:
+def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM; raises OSError when the address cannot be bound."""
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None)

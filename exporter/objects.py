@@ -22,7 +22,6 @@ NONE_TAG = "<none>"
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 _CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
 
 Json = Mapping[str, Any]
@@ -36,7 +35,6 @@ class ImageLayer:
     created: float
     created_by: str
     size_bytes: int
-    tags: tuple[str, ...]
     comment: str
 
 
@@ -244,7 +242,6 @@ def parse_history(raw: object) -> tuple[ImageLayer, ...]:
             created=_created(row.get("Created")) or 0.0,
             created_by=_str(row.get("CreatedBy")),
             size_bytes=max(_int(row.get("Size")), 0),
-            tags=_strings(row.get("Tags")),
             comment=_str(row.get("Comment")),
         )
         for row in raw

@@ -12,6 +12,7 @@ from typing import Any
 
 from exporter.inventory import Snapshot
 from exporter.models import CONTAINER_STATES, Container, EngineInfo
+from exporter.objects import Image, Network, Volume
 
 
 def engine_view(engine: EngineInfo | None) -> dict[str, Any] | None:
@@ -51,6 +52,95 @@ def container_view(_snapshot: Snapshot, c: Container) -> dict[str, Any]:
         "mounts": [asdict(m) for m in c.mounts],
         "networks": [{**asdict(n), "aliases": list(n.aliases)} for n in c.networks],
         "ports": [asdict(p) for p in c.ports],
+        "processes": _processes(_snapshot, c),
+    }
+
+
+def _processes(snapshot: Snapshot, c: Container) -> list[dict[str, Any]] | None:
+    """What `docker top` lists; None until a process list was read (or when not running)."""
+    listed = snapshot.processes.get(c.id)
+    return None if listed is None else [asdict(p) for p in listed]
+
+
+def image_view(snapshot: Snapshot, image: Image) -> dict[str, Any]:
+    """`docker image inspect` summarised, with `docker history` and the containers using it."""
+    return {
+        "id": image.id,
+        "short_id": image.short_id,
+        "tags": [{"repository": r, "tag": t} for r, t in image.tags],
+        "repo_tags": list(image.repo_tags),
+        "repo_digests": list(image.repo_digests),
+        "parent": image.parent,
+        "created": image.created,
+        "size_bytes": image.size_bytes,
+        "layers": image.layers,
+        "architecture": image.architecture,
+        "os": image.os,
+        "author": image.author,
+        "labels": dict(image.labels),
+        "history": [asdict(layer) for layer in image.history],
+        "containers": sorted(
+            c.name for c in snapshot.containers.values() if c.image_id == image.id
+        ),
+    }
+
+
+def network_view(snapshot: Snapshot, network: Network) -> dict[str, Any]:
+    """`docker network inspect`, members with the DNS aliases their container inspect gives."""
+    members = []
+    for m in network.members:
+        container = snapshot.containers.get(m.container_id)
+        aliases: tuple[str, ...] = ()
+        if container is not None:
+            for attachment in container.networks:
+                if attachment.network_id == network.id or attachment.network == network.name:
+                    aliases = attachment.aliases
+        members.append(
+            {
+                "id": m.container_id,
+                "name": m.name,
+                "ipv4": m.ipv4,
+                "ipv6": m.ipv6,
+                "mac": m.mac,
+                "endpoint_id": m.endpoint_id,
+                "aliases": list(aliases),
+            }
+        )
+    return {
+        "id": network.id,
+        "short_id": network.short_id,
+        "name": network.name,
+        "driver": network.driver,
+        "scope": network.scope,
+        "internal": network.internal,
+        "attachable": network.attachable,
+        "ingress": network.ingress,
+        "ipv6": network.ipv6,
+        "created": network.created,
+        "bridge": network.bridge,
+        "ipam": [asdict(pool) for pool in network.ipam],
+        "labels": dict(network.labels),
+        "members": members,
+    }
+
+
+def volume_view(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
+    """`docker volume inspect`, the containers mounting it, and its size when sampled."""
+    usage = snapshot.disk_usage.volumes.get(volume.name) if snapshot.disk_usage else None
+    return {
+        "name": volume.name,
+        "driver": volume.driver,
+        "scope": volume.scope,
+        "mountpoint": volume.mountpoint,
+        "created": volume.created,
+        "labels": dict(volume.labels),
+        "size_bytes": usage.size_bytes if usage else None,
+        "ref_count": usage.ref_count if usage else None,
+        "containers": sorted(
+            c.name
+            for c in snapshot.containers.values()
+            if any(m.type == "volume" and m.name == volume.name for m in c.mounts)
+        ),
     }
 
 
@@ -71,7 +161,7 @@ def inventory_view(
     state: str | None = None,
     labels: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Engine plus every container, filtered like `docker ps -a --filter`."""
+    """Engine, containers (filtered like `docker ps -a --filter`), images, networks, volumes."""
     if state is not None and state not in CONTAINER_STATES:
         raise ValueError(f"bad state {state!r}: one of {', '.join(CONTAINER_STATES)}")
     wanted = _label_filter(labels)
@@ -95,7 +185,20 @@ def inventory_view(
             "event_stream_up": status.stream_up,
             "last_sync": status.last_sync_ts,
             "last_event": status.last_event_ts,
+            "volume_sizes_sampled": snapshot.disk_usage.time if snapshot.disk_usage else None,
         },
         "engine": engine_view(snapshot.engine),
         "containers": selected,
+        "images": [
+            image_view(snapshot, i)
+            for i in sorted(snapshot.images.values(), key=lambda i: (i.tags, i.id))
+        ],
+        "networks": [
+            network_view(snapshot, n)
+            for n in sorted(snapshot.networks.values(), key=lambda n: (n.name, n.id))
+        ],
+        "volumes": [
+            volume_view(snapshot, v)
+            for v in sorted(snapshot.volumes.values(), key=lambda v: v.name)
+        ],
     }

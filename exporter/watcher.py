@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from dataclasses import replace
 
 from exporter.clock import Clock
-from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound
+from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
 from exporter.inventory import Inventory, WatcherStatus
 from exporter.models import Event
+from exporter.objects import Image
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,10 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
 """Actions that change nothing we report; health probes alone send three per probe."""
 
 REMOVED_ACTIONS = frozenset({"destroy", "remove"})
-"""`remove` is Podman's name for Docker's `destroy`."""
+"""`remove` is Podman's name for Docker's `destroy` (and swarm's, for networks)."""
+
+VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
+"""`mount`/`unmount` fire on every container start and stop and change no volume."""
 
 
 class Watcher:
@@ -70,8 +75,14 @@ class Watcher:
         self._last_ns: int | None = None
         self._seen_at_last: set[tuple[int, str, str, str]] = set()
         self._pending: dict[str, None] = {}
+        self._pending_networks: dict[str, None] = {}
         self._wake = asyncio.Event()
         self._engine_dirty = False
+        self._images_dirty = False
+        self._networks_dirty = False
+        self._volumes_dirty = False
+        self._objects_lock = asyncio.Lock()
+        self._refused: set[str] = set()
         self._outage = False
         self._status = WatcherStatus()
 
@@ -133,6 +144,7 @@ class Watcher:
         for gone in self._inventory.known_ids() - listed:
             self._inventory.remove(gone)
         await self._inspect_all(ids)
+        await self._sync_objects()
         self._engine_dirty = False
         if self._outage:
             log.info("engine reachable again; inventory reconciled (%d containers)", len(ids))
@@ -159,9 +171,89 @@ class Watcher:
             if isinstance(result, BaseException):
                 raise result
 
+    # -- images, networks, volumes ---------------------------------------
+
+    async def _sync_objects(self) -> None:
+        """Re-list images, networks and volumes. A 4xx (a proxy that forbids images, say)
+        leaves that kind empty and logs once; an unavailable engine is raised."""
+        for kind, sync in (
+            ("images", self._sync_images),
+            ("networks", self._sync_networks),
+            ("volumes", self._sync_volumes),
+        ):
+            try:
+                await sync()
+            except RequestFailed as exc:
+                if kind not in self._refused:
+                    log.warning("cannot list %s, leaving them out: %s", kind, exc)
+                self._refused.add(kind)
+
+    async def _sync_images(self) -> None:
+        """List; inspect (plus history) only IDs not seen before: an ID's content never
+        changes, only its tags, which the list carries."""
+        self._images_dirty = False
+        async with self._objects_lock:
+            summaries = await self._engine.list_images()
+            known = self._inventory.images()
+            fresh: dict[str, Image] = {}
+
+            async def one(image_id: str) -> None:
+                with suppress(NotFound):  # deleted since the list; its delete event follows
+                    fresh[image_id] = await self._engine.inspect_image(image_id)
+
+            await self._bounded(one(s.id) for s in summaries if s.id not in known)
+            images = {}
+            for summary in summaries:
+                image = known.get(summary.id) or fresh.get(summary.id)
+                if image is not None:
+                    images[summary.id] = replace(
+                        image, repo_tags=summary.repo_tags, repo_digests=summary.repo_digests
+                    )
+            self._inventory.replace_images(images)
+
+    async def _sync_networks(self) -> None:
+        """List, drop the vanished, inspect every listed one (only inspect names members)."""
+        self._networks_dirty = False
+        async with self._objects_lock:
+            ids = await self._engine.list_network_ids()
+            for gone in self._inventory.known_network_ids() - set(ids):
+                self._inventory.remove_network(gone)
+        await self._inspect_networks(ids)
+
+    async def _inspect_networks(self, refs: Iterable[str]) -> None:
+        async def one(ref: str) -> None:
+            generation = self._inventory.network_generation(ref)
+            try:
+                network = await self._engine.inspect_network(ref)
+            except NotFound:
+                self._inventory.remove_network(ref)
+                return
+            self._inventory.upsert_network(network, generation)
+
+        await self._bounded(one(r) for r in refs)
+
+    async def _sync_volumes(self) -> None:
+        self._volumes_dirty = False
+        async with self._objects_lock:
+            volumes = await self._engine.list_volumes()
+            self._inventory.replace_volumes({v.name: v for v in volumes})
+
+    async def _bounded(self, calls: Iterable[Awaitable[None]]) -> None:
+        """Run with the inspect concurrency limit; the first failure is raised after all end."""
+
+        async def limited(call: Awaitable[None]) -> None:
+            async with self._limit:
+                await call
+
+        results = await asyncio.gather(*(limited(c) for c in calls), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
     async def refresh_pending(self) -> None:
-        """Inspect every container an event touched since the last call, then publish once."""
+        """Inspect every object an event touched since the last call, then publish once."""
         ids, self._pending = list(self._pending), {}
+        networks, self._pending_networks = list(self._pending_networks), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
         changes = {}
         try:
@@ -171,6 +263,17 @@ class Watcher:
                 await self._inspect_all(ids)
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
+        for dirty, sync in (
+            (self._networks_dirty, self._sync_networks),
+            (bool(networks), lambda: self._inspect_networks(networks)),
+            (self._images_dirty, self._sync_images),
+            (self._volumes_dirty, self._sync_volumes),
+        ):
+            if dirty:
+                try:
+                    await sync()
+                except EngineError as exc:
+                    log.debug("refresh failed; the next resync will catch up: %s", exc)
         self._inventory.publish(status=self._status, **changes)
 
     # -- events ----------------------------------------------------------
@@ -188,8 +291,12 @@ class Watcher:
         self._status = replace(self._status, last_event_ts=event.time_ns / 1e9)
         if event.type == "container":
             self._on_container(event)
-        elif event.type == "network" and event.action in ("connect", "disconnect"):
-            self._schedule(event.attributes.get("container", ""))
+        elif event.type == "network":
+            self._on_network(event)
+        elif event.type == "image":
+            self._images_dirty = True
+        elif event.type == "volume" and event.action in VOLUME_ACTIONS:
+            self._volumes_dirty = True
         elif event.type == "daemon":
             self._engine_dirty = True
         self._wake.set()
@@ -202,6 +309,23 @@ class Watcher:
             if event.action == "oom":
                 self._inventory.count_oom(event.actor_id)
             self._schedule(event.actor_id)
+
+    def _on_network(self, event: Event) -> None:
+        """Re-inspect the network (and the container on connect/disconnect); Podman names
+        the container as the actor, so the network is then known by name only."""
+        container = event.attributes.get("container", "")
+        network = event.actor_id
+        if not network or network == container:
+            network = event.attributes.get("name", "")
+        if event.action in ("connect", "disconnect"):
+            self._schedule(container)
+        if event.action in REMOVED_ACTIONS:
+            self._pending_networks.pop(network, None)
+            self._inventory.remove_network(network)
+        elif event.action == "prune":
+            self._networks_dirty = True
+        elif network:
+            self._pending_networks[network] = None
 
     def _schedule(self, container_id: str) -> None:
         if container_id:

@@ -16,9 +16,23 @@ from typing import Any
 
 import pytest
 
-from exporter.engine import EngineUnavailable, NotFound
+from exporter.engine import EngineUnavailable, NotFound, RequestFailed
 from exporter.inventory import Inventory, Snapshot
 from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+from exporter.objects import (
+    DiskUsage,
+    Image,
+    ImageSummary,
+    Network,
+    Volume,
+    parse_disk_usage,
+    parse_image,
+    parse_image_summary,
+    parse_network,
+    parse_top,
+    parse_volumes,
+)
+from exporter.stats import ProcessInfo
 from exporter.stats import ContainerStats, parse_api_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -93,10 +107,34 @@ class FakeEngine:
         self.stats_docs: dict[str, dict[str, Any]] = {}
         self.stats_in_flight = 0
         self.max_stats_in_flight = 0
+        self.images: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+        self.networks: dict[str, dict[str, Any]] = {}
+        self.volumes: list[dict[str, Any]] = []
+        self.top_docs: dict[str, dict[str, Any]] = {}
+        self.df_doc: dict[str, Any] = {}
 
     def add(self, doc: dict[str, Any]) -> str:
         self.containers[doc["Id"]] = doc
         return str(doc["Id"])
+
+    def add_image(self, inspect: dict[str, Any], history: list[Any] | None = None) -> str:
+        self.images[inspect["Id"]] = (inspect, history or [])
+        return str(inspect["Id"])
+
+    def add_network(self, doc: dict[str, Any]) -> str:
+        self.networks[doc["Id"]] = doc
+        return str(doc["Id"])
+
+    def add_recorded_objects(self) -> None:
+        """The images, networks, volumes, top and df payloads recorded on the 20.10 engine."""
+        self.add_image(load_json("image_inspect.json"), load_json("image_history.json"))
+        self.add_image(
+            load_json("image_inspect_busybox.json"), load_json("image_history_busybox.json")
+        )
+        for name in ("network_inspect.json", "network_inspect_bridge.json"):
+            self.add_network(load_json(name))
+        self.volumes = list(load_json("volumes.json")["Volumes"])
+        self.df_doc = load_json("system_df.json")
 
     def _check(self, what: str) -> None:
         self.calls.append(what)
@@ -132,6 +170,51 @@ class FakeEngine:
             return parse_api_stats(self.stats_docs[container_id], cgroup_version=version)
         finally:
             self.stats_in_flight -= 1
+
+    async def list_images(self) -> list[ImageSummary]:
+        self._check("images")
+        rows = [parse_image_summary(doc) for doc, _ in self.images.values()]
+        return [r for r in rows if r is not None]
+
+    async def inspect_image(self, image_id: str) -> Image:
+        self._check(f"image {image_id.removeprefix('sha256:')[:12]}")
+        await asyncio.sleep(0)
+        if image_id not in self.images:
+            raise NotFound(image_id)
+        doc, history = self.images[image_id]
+        return parse_image(doc, history)
+
+    async def list_network_ids(self) -> list[str]:
+        self._check("networks")
+        return list(self.networks)
+
+    async def inspect_network(self, network_id: str) -> Network:
+        self._check(f"network {network_id[:12]}")
+        await asyncio.sleep(0)
+        for nid, doc in self.networks.items():
+            if network_id in (nid, doc.get("Name")):
+                return parse_network(doc)
+        raise NotFound(network_id)
+
+    async def list_volumes(self) -> list[Volume]:
+        self._check("volumes")
+        return parse_volumes({"Volumes": self.volumes})
+
+    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
+        self._check(f"top {container_id[:12]} {ps_args}")
+        await asyncio.sleep(0)
+        if container_id not in self.containers:
+            raise NotFound(container_id)
+        if self.containers[container_id]["State"]["Status"] != "running":
+            raise RequestFailed(f"HTTP 409: container {container_id} is not running")
+        if ps_args and container_id not in self.top_docs:
+            raise EngineUnavailable("Couldn't find PID field in ps output")
+        return parse_top(self.top_docs.get(container_id, load_json("top_default.json")))
+
+    async def disk_usage(self) -> DiskUsage:
+        self._check("df")
+        await asyncio.sleep(0)
+        return parse_disk_usage(self.df_doc, 0.0)
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:

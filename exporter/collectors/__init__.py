@@ -1,6 +1,16 @@
 """Collectors register themselves on import; this package imports each one explicitly."""
 
-from exporter.collectors import containers, engine, events, stats
+from exporter.collectors import (
+    containers,
+    engine,
+    events,
+    images,
+    networks,
+    ports,
+    processes,
+    stats,
+    volumes,
+)
 from exporter.collectors.base import CATALOGUE, COLLECTORS, CollectorSpec, MetricSpec, Options
 
 __all__ = [
@@ -12,5 +22,10 @@ __all__ = [
     "containers",
     "engine",
     "events",
+    "images",
+    "networks",
+    "ports",
+    "processes",
     "stats",
+    "volumes",
 ]

@@ -1,0 +1,59 @@
+"""Processes per container: the count `docker top` would list, from the latest process lists.
+
+The lists come from the stats sampler's cgroup path (`cgroup.procs` and /proc, no
+Engine call) or, opt-in, from the rationed `top` poller (`--collector.top`). The full
+lists (pid, user, command, CPU time, RSS) are in /inventory, never in labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client.core import Metric
+
+from exporter.collectors.base import (
+    CONTAINER_LABELS,
+    Options,
+    add,
+    container_values,
+    containers,
+    declare,
+    register,
+)
+from exporter.inventory import Snapshot
+
+PROCESSES = declare(
+    "docker_container_processes",
+    "gauge",
+    "Processes in the container, from the latest process list sampled in the background "
+    "(cgroup path, or the opt-in top poller); absent until one was read.",
+    CONTAINER_LABELS,
+    collector="processes",
+)
+
+
+@register(
+    "processes",
+    "Process count per running container, from the background process lists.",
+    metrics=[PROCESSES],
+)
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    family = PROCESSES.new()
+    for c in containers(snapshot):
+        listed = snapshot.processes.get(c.id)
+        if listed is not None:
+            add(family, container_values(c), len(listed))
+    yield family
+
+
+@register(
+    "top",
+    "List processes through the Engine's /containers/{id}/top, one running container at a "
+    "time, each about every 60s: for engines whose cgroups the exporter cannot read. Every "
+    "call logs a top event to every event subscriber; it exports no metric of its own.",
+    metrics=[],
+    default_enabled=False,
+)
+def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    """A switch for the top poller (exporter/top.py); docker_container_processes shows its work."""
+    return ()

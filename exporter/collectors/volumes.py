@@ -1,0 +1,65 @@
+"""Volumes: what `docker volume ls` shows, and, opt-in, their sizes from `/system/df`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client.core import Metric
+
+from exporter.collectors.base import Options, add, declare, register
+from exporter.inventory import Snapshot
+
+V = "volumes"
+INFO = declare(
+    "docker_volume_info",
+    "info",
+    "A volume, named or anonymous, with its driver and scope.",
+    ["volume", "driver", "scope"],
+    collector=V,
+)
+
+S = "volume_sizes"
+DF_INTERVAL = 900.0
+"""How often the disk-usage sampler calls `/system/df` (a walk of every volume)."""
+SIZE = declare(
+    "docker_volume_size_bytes",
+    "gauge",
+    f"Disk space used by a volume, sampled from /system/df in the background every "
+    f"{DF_INTERVAL:g}s; absent where the driver cannot tell.",
+    ["volume"],
+    collector=S,
+)
+LAST_SAMPLE = declare(
+    "docker_volume_sizes_last_sample_timestamp_seconds",
+    "gauge",
+    "When the volume sizes were last sampled from /system/df, in Unix seconds.",
+    collector=S,
+)
+
+
+@register(V, "Volumes and their drivers.", metrics=[INFO])
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    family = INFO.new()
+    for volume in sorted(snapshot.volumes.values(), key=lambda v: v.name):
+        add(family, [volume.name, volume.driver, volume.scope], 1)
+    yield family
+
+
+@register(
+    S,
+    "Volume sizes from /system/df, which walks every volume: expensive, so opt-in and "
+    "sampled every 15 minutes by one background caller, never per scrape.",
+    metrics=[SIZE, LAST_SAMPLE],
+    default_enabled=False,
+)
+def collect_sizes(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    usage = snapshot.disk_usage
+    if usage is None:
+        return
+    size, last = SIZE.new(), LAST_SAMPLE.new()
+    for name in sorted(usage.volumes):
+        bytes_used = usage.volumes[name].size_bytes
+        if bytes_used is not None and name in snapshot.volumes:  # not if removed since
+            add(size, [name], bytes_used)
+    add(last, [], usage.time)
+    yield from (size, last)
