@@ -18,6 +18,26 @@ in-memory snapshot; a scrape never waits on the Engine.
 """
 
 
+def flags_table() -> str:
+    """The README's configuration table, from the argument parser itself."""
+    from exporter.cli import build_parser, env_name  # noqa: PLC0415 - cli imports collectors
+
+    lines = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for action in build_parser({})._actions:  # argparse has no public listing
+        flags = [f for f in action.option_strings if f.startswith("--")]
+        if not flags or action.dest in ("help", "version"):
+            continue
+        text = " ".join((action.help or "").replace("|", "\\|").split())
+        default = action.default
+        shown = "on" if default is True else "off" if default is False else str(default or "-")
+        for state in ("enabled", "disabled"):
+            if text.endswith(f" (default: {state})"):
+                text, shown = text.removesuffix(f" (default: {state})"), state
+        names = " / ".join(f"`{f}`" for f in flags)
+        lines.append(f"| {names} | `{env_name(flags[0])}` | `{shown}` | {text} |")
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
     lines = [HEADER]
     by_collector: dict[str, list[str]] = {}
@@ -48,4 +68,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    sys.stdout.write(flags_table() if sys.argv[1:] == ["--flags"] else render())

@@ -77,3 +77,10 @@ def test_no_unbounded_labels() -> None:
     forbidden = {"command", "cmd", "env", "error", "args", "message"}
     for spec in CATALOGUE.values():
         assert not forbidden & set(spec.labels), spec.name
+
+
+def test_readme_flag_table_matches_the_parser() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- flags:start")
+    table = readme[readme.index("\n", start) + 1 : readme.index("<!-- flags:end -->")]
+    assert table == docs.flags_table()
