@@ -14,11 +14,13 @@ from exporter.cgroup import CgroupError, discover_layout
 from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.config import Settings
+from exporter.diskusage import DiskUsageSampler
 from exporter.engine import DockerEngine, Engine, EngineError, engine_config_from_env
 from exporter.exposition import Exposition
 from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
 from exporter.sampler import Sampler, choose_source
+from exporter.top import TopPoller
 from exporter.watcher import Watcher
 from exporter.webconfig import Authenticator, WebConfig
 
@@ -99,6 +101,12 @@ def build_app(
         sampler = build_sampler(settings, engine, inventory, the_clock)
         if sampler is not None:
             tasks.append(asyncio.create_task(sampler.run(), name="sampler"))
+        if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
+            top = TopPoller(engine, inventory, the_clock)
+            tasks.append(asyncio.create_task(top.run(), name="top"))
+        if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
+            df = DiskUsageSampler(engine, inventory, the_clock)
+            tasks.append(asyncio.create_task(df.run(), name="disk-usage"))
         yield
         for task in tasks:
             task.cancel()

@@ -173,9 +173,9 @@ class Inventory:
         else:
             self._processes[container_id] = processes
 
-    def replace_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
-        """Every container's process list at once (a sampler sweep)."""
-        self._processes = {}
+    def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
+        """The lists a sampler sweep read. Others stay (another source may have read them)
+        until their container stops or goes."""
         for container_id, procs in processes.items():
             self.set_processes(container_id, procs)
 
@@ -192,8 +192,8 @@ class Inventory:
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot."""
         status = changes.pop("status", self._snapshot.status)
-        if "processes" in changes:  # a sampler sweep: adopt it, so removals still prune it
-            self.replace_processes(changes.pop("processes"))
+        if "processes" in changes:  # a sampler sweep: merge it, so removals still prune it
+            self.update_processes(changes.pop("processes"))
         snapshot = replace(
             self._snapshot,
             version=self._snapshot.version + 1,

@@ -56,7 +56,7 @@ class TopPoller:
         snapshot = self._inventory.snapshot
         running = sorted(cid for cid, c in snapshot.containers.items() if c.state == "running")
         self._last = {cid: t for cid, t in self._last.items() if cid in snapshot.containers}
-        if not running:
+        if not running or not snapshot.status.engine_up:
             return max(self._min_gap, self._interval / 10)
         gap = max(self._interval / len(running), self._min_gap)
         now = self._clock.monotonic()

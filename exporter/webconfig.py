@@ -90,9 +90,8 @@ def _tls(base: Path, raw: Mapping[str, Any]) -> ssl.SSLContext:
         raise WebConfigError(f"tls_server_config: cannot load certificate/key: {exc}") from None
     auth_type = str(raw.get("client_auth_type", "NoClientCert"))
     if auth_type not in CLIENT_AUTH:
-        raise WebConfigError(
-            f"tls_server_config.client_auth_type: {auth_type!r}: use one of {', '.join(CLIENT_AUTH)}"
-        )
+        choices = ", ".join(CLIENT_AUTH)
+        raise WebConfigError(f"tls_server_config.client_auth_type: {auth_type!r}: use {choices}")
     ctx.verify_mode = CLIENT_AUTH[auth_type]
     if "client_ca_file" in raw:
         ctx.load_verify_locations(_path(base, raw["client_ca_file"], "client_ca_file"))

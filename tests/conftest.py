@@ -32,8 +32,7 @@ from exporter.objects import (
     parse_top,
     parse_volumes,
 )
-from exporter.stats import ProcessInfo
-from exporter.stats import ContainerStats, parse_api_stats
+from exporter.stats import ContainerStats, ProcessInfo, parse_api_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SOCKET = "/var/run/docker.sock"
@@ -313,14 +312,43 @@ class LiveDocker:
         self.containers: list[str] = []
         self.networks: list[str] = []
         self.volumes: list[str] = []
+        self.images: list[str] = []
 
     def name(self, suffix: str) -> str:
         return f"{self.prefix}-{suffix}"
 
-    def run(self, suffix: str, *args: str, cmd: tuple[str, ...] = ("sleep", "600")) -> str:
+    def run(
+        self,
+        suffix: str,
+        *args: str,
+        cmd: tuple[str, ...] = ("sleep", "600"),
+        image: str = "busybox:local",
+    ) -> str:
         name = self.name(suffix)
         self.containers.append(name)
-        return docker("run", "-d", "--name", name, *args, "busybox:local", *cmd)
+        return docker("run", "-d", "--name", name, *args, image, *cmd)
+
+    def build(self, suffix: str, dockerfile: str) -> str:
+        """Build `dockerfile` (FROM busybox:local: nothing is pulled) as `<prefix>-<suffix>:1`."""
+        tag = f"{self.name(suffix)}:1"
+        self.images.append(tag)
+        result = subprocess.run(
+            ["docker", "build", "-q", "-t", tag, "-"],
+            input=dockerfile,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"docker build failed: {result.stderr.strip()}")
+        return tag
+
+    def tag(self, image: str, reference: str) -> str:
+        """`docker tag`; the new reference is removed on cleanup."""
+        self.images.append(reference)
+        docker("tag", image, reference)
+        return reference
 
     def network(self, suffix: str, *args: str) -> str:
         name = self.name(suffix)
@@ -341,6 +369,8 @@ class LiveDocker:
             docker("network", "rm", net, check=False)
         if self.volumes:
             docker("volume", "rm", "-f", *self.volumes, check=False)
+        if self.images:
+            docker("rmi", "-f", *self.images, check=False)
 
 
 @pytest.fixture(name="live")

@@ -13,8 +13,8 @@ IMAGES = "images"
 INFO = declare(
     "docker_image_info",
     "info",
-    "One series per repository and tag of an image, as docker images lists them; "
-    "<none> for the parts a dangling or digest-only image lacks. id is the 12-digit short ID.",
+    "One series per repository and tag of an image, as docker images lists them; a "
+    "dangling or digest-only image has `<none>` for what it lacks. id is the 12-digit short ID.",
     ["id", "repository", "tag"],
     collector=IMAGES,
 )
