@@ -102,10 +102,12 @@ def build_app(
         if sampler is not None:
             tasks.append(asyncio.create_task(sampler.run(), name="sampler"))
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
-            top = TopPoller(engine, inventory, the_clock)
+            top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
             tasks.append(asyncio.create_task(top.run(), name="top"))
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(engine, inventory, the_clock)
+            df = DiskUsageSampler(
+                engine, inventory, the_clock, interval=settings.volume_sizes_interval
+            )
             tasks.append(asyncio.create_task(df.run(), name="disk-usage"))
         yield
         for task in tasks:

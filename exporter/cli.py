@@ -129,6 +129,20 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         str,
         "Where the host's /sys is visible (e.g. /host/sys in a container, with --cgroupns=host).",
     ),
+    (
+        "collectors",
+        "--collector.top.interval",
+        "60s",
+        parse_interval,
+        "top collector: how often each running container's process list is asked for.",
+    ),
+    (
+        "collectors",
+        "--collector.volume_sizes.interval",
+        "15m",
+        parse_interval,
+        "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
+    ),
     ("log", "--log.level", "info", str, "Log level: debug, info, warn, error."),
     ("log", "--log.format", "logfmt", str, "Log format: logfmt or json."),
 ]
@@ -168,7 +182,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         default=_checked(_bool_env)(environ.get(env_name("--once"), "0")),
         help="Sync once, print one scrape to stdout and exit (debugging, textfile collector).",
     )
-    collectors = parser.add_argument_group("collectors")
+    collectors = groups.get("collectors") or parser.add_argument_group("collectors")
     collectors.add_argument(
         "--collector.disable-defaults",
         action="store_true",
@@ -247,6 +261,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         stats_concurrency=value("--stats.concurrency"),
         host_proc=value("--host.proc"),
         host_sys=value("--host.sys"),
+        top_interval=value("--collector.top.interval"),
+        volume_sizes_interval=value("--collector.volume_sizes.interval"),
     )
 
 

@@ -97,3 +97,5 @@ class Settings:
     stats_concurrency: int = 8
     host_proc: str = "/proc"
     host_sys: str = "/sys"
+    top_interval: float = 60.0
+    volume_sizes_interval: float = 900.0

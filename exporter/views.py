@@ -24,7 +24,7 @@ def engine_view(engine: EngineInfo | None) -> dict[str, Any] | None:
     return view
 
 
-def container_view(_snapshot: Snapshot, c: Container) -> dict[str, Any]:
+def container_view(snapshot: Snapshot, c: Container) -> dict[str, Any]:
     """One container as `docker inspect` would summarise it, minus Config.Env."""
     return {
         "id": c.id,
@@ -39,7 +39,7 @@ def container_view(_snapshot: Snapshot, c: Container) -> dict[str, Any]:
         "restart_policy": {"name": c.restart_policy, "maximum_retry_count": c.restart_max_retries},
         "exit_code": c.exit_code,
         "oom_killed": c.oom_killed,
-        "oom_events": _snapshot.oom_events.get(c.id, 0),
+        "oom_events": snapshot.oom_events.get(c.id, 0),
         "error": c.error,
         "pid": c.pid,
         "created": c.created,
@@ -52,8 +52,17 @@ def container_view(_snapshot: Snapshot, c: Container) -> dict[str, Any]:
         "mounts": [asdict(m) for m in c.mounts],
         "networks": [{**asdict(n), "aliases": list(n.aliases)} for n in c.networks],
         "ports": [asdict(p) for p in c.ports],
-        "processes": _processes(_snapshot, c),
+        "processes": _processes(snapshot, c),
+        "stats": _stats(snapshot, c),
     }
+
+
+def _stats(snapshot: Snapshot, c: Container) -> dict[str, Any] | None:
+    """The latest background sample (what `docker stats` shows); None when not running."""
+    sample = snapshot.stats.get(c.id)
+    if sample is None or c.state not in ("running", "paused", "restarting"):
+        return None
+    return {**asdict(sample), "sampled_at": snapshot.sampler.last_sample_ts}
 
 
 def _processes(snapshot: Snapshot, c: Container) -> list[dict[str, Any]] | None:

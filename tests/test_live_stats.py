@@ -170,3 +170,7 @@ async def test_stats_reach_metrics_and_processes_reach_inventory(live: LiveDocke
         assert 'docker_exporter_stats_source_info{source="cgroup"} 1.0' in text
         commands = sorted(p.command for p in snap.processes[cid])
         assert commands == ["sleep 600", "sleep 601"]
+        doc = await (await client.get(f"/inventory/containers/{cid[:12]}")).json()
+        assert doc["stats"]["memory_limit_bytes"] == 64 * 2**20
+        assert doc["stats"]["pids"] == 2
+        assert sorted(p["command"] for p in doc["processes"]) == commands
