@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exporter.fields import int_field, labels_field, map_field, str_field
+
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -189,35 +191,8 @@ def parse_timestamp(value: object) -> float | None:
         return None
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return 0
-    return 0
-
-
-def _map(value: object) -> Json:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _labels(value: object) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _map(value).items()}
-
-
 def _positive(value: object) -> int | None:
-    number = _int(value)
+    number = int_field(value)
     return number if number > 0 else None
 
 
@@ -229,38 +204,38 @@ def split_action(action: str) -> tuple[str, str]:
 
 def parse_event(raw: Json) -> Event | None:
     """An `/events` line to an Event; None when it lacks the fields every engine sends."""
-    kind = _str(raw.get("Type"))
-    action, detail = split_action(_str(raw.get("Action")) or _str(raw.get("status")))
-    actor = _map(raw.get("Actor"))
-    time_ns = _int(raw.get("timeNano")) or _int(raw.get("time")) * 1_000_000_000
+    kind = str_field(raw.get("Type"))
+    action, detail = split_action(str_field(raw.get("Action")) or str_field(raw.get("status")))
+    actor = map_field(raw.get("Actor"))
+    time_ns = int_field(raw.get("timeNano")) or int_field(raw.get("time")) * 1_000_000_000
     if not kind or not action or not time_ns:
         return None
-    attributes = _labels(actor.get("Attributes"))
-    actor_id = _str(actor.get("ID")) or _str(raw.get("id"))
+    attributes = labels_field(actor.get("Attributes"))
+    actor_id = str_field(actor.get("ID")) or str_field(raw.get("id"))
     if kind == "container" and action == "health_status" and not detail:
-        detail = attributes.get("health_status", "") or _str(raw.get("HealthStatus"))
+        detail = attributes.get("health_status", "") or str_field(raw.get("HealthStatus"))
     return Event(kind, action, detail, actor_id, attributes, time_ns)
 
 
 def _cpu_cores(host: Json) -> float | None:
-    nano = _int(host.get("NanoCpus"))
+    nano = int_field(host.get("NanoCpus"))
     if nano > 0:
         return nano / 1e9
-    quota = _int(host.get("CpuQuota"))
+    quota = int_field(host.get("CpuQuota"))
     if quota > 0:
-        return quota / (_int(host.get("CpuPeriod")) or 100_000)
+        return quota / (int_field(host.get("CpuPeriod")) or 100_000)
     return None
 
 
 def _limits(host: Json) -> Limits:
-    swap = _int(host.get("MemorySwap"))
+    swap = int_field(host.get("MemorySwap"))
     return Limits(
         memory_bytes=_positive(host.get("Memory")),
         memory_reservation_bytes=_positive(host.get("MemoryReservation")),
         memory_swap_bytes=swap if swap > 0 else None,
         cpu_cores=_cpu_cores(host),
         cpu_shares=_positive(host.get("CpuShares")),
-        cpuset_cpus=_str(host.get("CpusetCpus")),
+        cpuset_cpus=str_field(host.get("CpusetCpus")),
         pids=_positive(host.get("PidsLimit")),
     )
 
@@ -270,12 +245,12 @@ def _mounts(raw: object) -> tuple[Mount, ...]:
         return ()
     return tuple(
         Mount(
-            type=_str(m.get("Type")),
-            source=_str(m.get("Source")),
-            destination=_str(m.get("Destination")),
-            name=_str(m.get("Name")),
-            driver=_str(m.get("Driver")),
-            mode=_str(m.get("Mode")),
+            type=str_field(m.get("Type")),
+            source=str_field(m.get("Source")),
+            destination=str_field(m.get("Destination")),
+            name=str_field(m.get("Name")),
+            driver=str_field(m.get("Driver")),
+            mode=str_field(m.get("Mode")),
             rw=bool(m.get("RW")),
         )
         for m in raw
@@ -285,8 +260,8 @@ def _mounts(raw: object) -> tuple[Mount, ...]:
 
 def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
     out = []
-    for name, endpoint in sorted(_map(raw).items()):
-        ep = _map(endpoint)
+    for name, endpoint in sorted(map_field(raw).items()):
+        ep = map_field(endpoint)
         aliases = ep.get("Aliases") or []
         user_aliases = tuple(
             sorted(
@@ -300,12 +275,12 @@ def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
         out.append(
             NetworkAttachment(
                 network=str(name),
-                network_id=_str(ep.get("NetworkID")),
-                ip=_str(ep.get("IPAddress")),
-                ip_prefix_len=_int(ep.get("IPPrefixLen")),
-                ipv6=_str(ep.get("GlobalIPv6Address")),
-                gateway=_str(ep.get("Gateway")),
-                mac=_str(ep.get("MacAddress")),
+                network_id=str_field(ep.get("NetworkID")),
+                ip=str_field(ep.get("IPAddress")),
+                ip_prefix_len=int_field(ep.get("IPPrefixLen")),
+                ipv6=str_field(ep.get("GlobalIPv6Address")),
+                gateway=str_field(ep.get("Gateway")),
+                mac=str_field(ep.get("MacAddress")),
                 aliases=user_aliases,
             )
         )
@@ -314,18 +289,23 @@ def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
 
 def _ports(settings: Json, config: Json) -> tuple[PortBinding, ...]:
     seen: dict[tuple[int, str, str, str], PortBinding] = {}
-    published = _map(settings.get("Ports"))
-    exposed = list(_map(config.get("ExposedPorts")))
+    published = map_field(settings.get("Ports"))
+    exposed = list(map_field(config.get("ExposedPorts")))
     for spec in [*published, *exposed]:
         number, _, proto = str(spec).partition("/")
-        port = _int(number)
+        port = int_field(number)
         if port <= 0:
             continue
         bindings = published.get(spec)
         if isinstance(bindings, list) and bindings:
             for b in bindings:
-                bind = _map(b)
-                key = (port, proto or "tcp", _str(bind.get("HostIp")), _str(bind.get("HostPort")))
+                bind = map_field(b)
+                key = (
+                    port,
+                    proto or "tcp",
+                    str_field(bind.get("HostIp")),
+                    str_field(bind.get("HostPort")),
+                )
                 seen[key] = PortBinding(*key)
         elif not any(k[0] == port and k[1] == (proto or "tcp") for k in seen):
             key = (port, proto or "tcp", "", "")
@@ -335,77 +315,77 @@ def _ports(settings: Json, config: Json) -> tuple[PortBinding, ...]:
 
 def parse_container(raw: Json) -> Container:
     """A `/containers/{id}/json` document to a Container. `Config.Env` is never read."""
-    state = _map(raw.get("State"))
-    config = _map(raw.get("Config"))
-    host = _map(raw.get("HostConfig"))
-    settings = _map(raw.get("NetworkSettings"))
-    health = _map(state.get("Health"))
-    policy = _map(host.get("RestartPolicy"))
-    cid = _str(raw.get("Id"))
-    status = _str(state.get("Status")).lower() or "created"
-    command = [_str(raw.get("Path"))] if raw.get("Path") else []
+    state = map_field(raw.get("State"))
+    config = map_field(raw.get("Config"))
+    host = map_field(raw.get("HostConfig"))
+    settings = map_field(raw.get("NetworkSettings"))
+    health = map_field(state.get("Health"))
+    policy = map_field(host.get("RestartPolicy"))
+    cid = str_field(raw.get("Id"))
+    status = str_field(state.get("Status")).lower() or "created"
+    command = [str_field(raw.get("Path"))] if raw.get("Path") else []
     command += [str(a) for a in raw.get("Args") or [] if isinstance(a, str | int | float)]
     return Container(
         id=cid,
-        name=_str(raw.get("Name")).lstrip("/"),
-        image=_str(config.get("Image")),
-        image_id=_str(raw.get("Image")),
+        name=str_field(raw.get("Name")).lstrip("/"),
+        image=str_field(config.get("Image")),
+        image_id=str_field(raw.get("Image")),
         command=tuple(command),
-        labels=_labels(config.get("Labels")),
+        labels=labels_field(config.get("Labels")),
         state=status if status in CONTAINER_STATES else "dead",
-        health=(_str(health.get("Status")) or "none") if health else "none",
-        failing_streak=_int(health.get("FailingStreak")),
-        restart_count=_int(raw.get("RestartCount")),
-        exit_code=_int(state.get("ExitCode")),
+        health=(str_field(health.get("Status")) or "none") if health else "none",
+        failing_streak=int_field(health.get("FailingStreak")),
+        restart_count=int_field(raw.get("RestartCount")),
+        exit_code=int_field(state.get("ExitCode")),
         oom_killed=bool(state.get("OOMKilled")),
-        error=_str(state.get("Error")),
-        pid=_int(state.get("Pid")),
+        error=str_field(state.get("Error")),
+        pid=int_field(state.get("Pid")),
         created=parse_timestamp(raw.get("Created")) or 0.0,
         started_at=parse_timestamp(state.get("StartedAt")),
         finished_at=parse_timestamp(state.get("FinishedAt")),
-        restart_policy=_str(policy.get("Name")) or "no",
-        restart_max_retries=_int(policy.get("MaximumRetryCount")),
-        network_mode=_str(host.get("NetworkMode")) or "default",
+        restart_policy=str_field(policy.get("Name")) or "no",
+        restart_max_retries=int_field(policy.get("MaximumRetryCount")),
+        network_mode=str_field(host.get("NetworkMode")) or "default",
         limits=_limits(host),
         mounts=_mounts(raw.get("Mounts")),
         networks=_networks(settings.get("Networks"), cid),
         ports=_ports(settings, config),
-        hostname=_str(config.get("Hostname")),
-        platform=_str(raw.get("Platform")),
+        hostname=str_field(config.get("Hostname")),
+        platform=str_field(raw.get("Platform")),
     )
 
 
 def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
     """`/info` plus `/version` to EngineInfo; `api_version` is the negotiated one."""
     components = {
-        _str(c.get("Name")): _str(c.get("Version"))
+        str_field(c.get("Name")): str_field(c.get("Version"))
         for c in version.get("Components") or []
         if isinstance(c, Mapping)
     }
     security = [str(s) for s in info.get("SecurityOptions") or []]
-    swarm = _map(info.get("Swarm"))
+    swarm = map_field(info.get("Swarm"))
     return EngineInfo(
-        id=_str(info.get("ID")),
-        name=_str(info.get("Name")),
-        version=_str(version.get("Version")) or _str(info.get("ServerVersion")),
+        id=str_field(info.get("ID")),
+        name=str_field(info.get("Name")),
+        version=str_field(version.get("Version")) or str_field(info.get("ServerVersion")),
         api_version=api_version,
-        min_api_version=_str(version.get("MinAPIVersion")),
-        os=_str(version.get("Os")) or _str(info.get("OSType")),
-        os_type=_str(info.get("OSType")),
-        arch=_str(version.get("Arch")) or _str(info.get("Architecture")),
-        kernel=_str(version.get("KernelVersion")) or _str(info.get("KernelVersion")),
-        operating_system=_str(info.get("OperatingSystem")),
-        storage_driver=_str(info.get("Driver")),
-        cgroup_driver=_str(info.get("CgroupDriver")),
-        cgroup_version=_str(info.get("CgroupVersion")),
-        cpus=_int(info.get("NCPU")),
-        memory_bytes=_int(info.get("MemTotal")),
-        docker_root_dir=_str(info.get("DockerRootDir")),
-        swarm_state=_str(swarm.get("LocalNodeState")) or "inactive",
+        min_api_version=str_field(version.get("MinAPIVersion")),
+        os=str_field(version.get("Os")) or str_field(info.get("OSType")),
+        os_type=str_field(info.get("OSType")),
+        arch=str_field(version.get("Arch")) or str_field(info.get("Architecture")),
+        kernel=str_field(version.get("KernelVersion")) or str_field(info.get("KernelVersion")),
+        operating_system=str_field(info.get("OperatingSystem")),
+        storage_driver=str_field(info.get("Driver")),
+        cgroup_driver=str_field(info.get("CgroupDriver")),
+        cgroup_version=str_field(info.get("CgroupVersion")),
+        cpus=int_field(info.get("NCPU")),
+        memory_bytes=int_field(info.get("MemTotal")),
+        docker_root_dir=str_field(info.get("DockerRootDir")),
+        swarm_state=str_field(swarm.get("LocalNodeState")) or "inactive",
         rootless=any("name=rootless" in s for s in security),
         podman=any("podman" in name.lower() for name in components),
-        containers=_int(info.get("Containers")),
-        images=_int(info.get("Images")),
+        containers=int_field(info.get("Containers")),
+        images=int_field(info.get("Images")),
         warnings=tuple(str(w) for w in info.get("Warnings") or []),
         components=components,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from exporter.fields import int_field, labels_field, map_field, str_field, strings_field
 from exporter.models import is_container_id, parse_timestamp
 from exporter.stats import ProcessInfo
 
@@ -151,39 +152,6 @@ class DiskUsage:
 _EMPTY_USAGE: Mapping[str, VolumeUsage] = MappingProxyType({})
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _int(value: object, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
-
-
-def _map(value: object) -> Json:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _strings(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        return ()
-    return tuple(str(v) for v in value if isinstance(v, str) and v)
-
-
-def _labels(value: object) -> Mapping[str, str]:
-    return MappingProxyType({str(k): str(v) for k, v in _map(value).items()})
-
-
 def _created(value: object) -> float | None:
     """Unix seconds (lists, history) or RFC 3339 (inspect): both appear."""
     if isinstance(value, bool):
@@ -226,10 +194,12 @@ def image_tags(
 
 def parse_image_summary(raw: Json) -> ImageSummary | None:
     """A row of `/images/json`; None without an ID."""
-    image_id = _str(raw.get("Id"))
+    image_id = str_field(raw.get("Id"))
     if not image_id:
         return None
-    return ImageSummary(image_id, _strings(raw.get("RepoTags")), _strings(raw.get("RepoDigests")))
+    return ImageSummary(
+        image_id, strings_field(raw.get("RepoTags")), strings_field(raw.get("RepoDigests"))
+    )
 
 
 def parse_history(raw: object) -> tuple[ImageLayer, ...]:
@@ -238,11 +208,11 @@ def parse_history(raw: object) -> tuple[ImageLayer, ...]:
         return ()
     return tuple(
         ImageLayer(
-            id=_str(row.get("Id")) or "<missing>",
+            id=str_field(row.get("Id")) or "<missing>",
             created=_created(row.get("Created")) or 0.0,
-            created_by=_str(row.get("CreatedBy")),
-            size_bytes=max(_int(row.get("Size")), 0),
-            comment=_str(row.get("Comment")),
+            created_by=str_field(row.get("CreatedBy")),
+            size_bytes=max(int_field(row.get("Size")), 0),
+            comment=str_field(row.get("Comment")),
         )
         for row in raw
         if isinstance(row, Mapping)
@@ -251,51 +221,51 @@ def parse_history(raw: object) -> tuple[ImageLayer, ...]:
 
 def parse_image(raw: Json, history: object = None) -> Image:
     """`/images/{id}/json` plus, optionally, its `/history`. `Config.Env` is never read."""
-    config = _map(raw.get("Config"))
-    rootfs = _map(raw.get("RootFS"))
+    config = map_field(raw.get("Config"))
+    rootfs = map_field(raw.get("RootFS"))
     layers = rootfs.get("Layers")
     return Image(
-        id=_str(raw.get("Id")),
-        repo_tags=_strings(raw.get("RepoTags")),
-        repo_digests=_strings(raw.get("RepoDigests")),
-        parent=_str(raw.get("Parent")),
+        id=str_field(raw.get("Id")),
+        repo_tags=strings_field(raw.get("RepoTags")),
+        repo_digests=strings_field(raw.get("RepoDigests")),
+        parent=str_field(raw.get("Parent")),
         created=_created(raw.get("Created")) or 0.0,
-        size_bytes=max(_int(raw.get("Size")), 0),
+        size_bytes=max(int_field(raw.get("Size")), 0),
         layers=len(layers) if isinstance(layers, list) else 0,
-        architecture=_str(raw.get("Architecture")),
-        os=_str(raw.get("Os")),
-        author=_str(raw.get("Author")),
-        labels=_labels(config.get("Labels")),
+        architecture=str_field(raw.get("Architecture")),
+        os=str_field(raw.get("Os")),
+        author=str_field(raw.get("Author")),
+        labels=labels_field(config.get("Labels")),
         history=parse_history(history),
     )
 
 
 def _address(value: object) -> str:
     """`172.18.0.2/16` -> `172.18.0.2` (network inspect gives CIDR, container inspect not)."""
-    return _str(value).partition("/")[0]
+    return str_field(value).partition("/")[0]
 
 
 def parse_network(raw: Json) -> Network:
     """`/networks/{id}`. Swarm `lb-*`/`*-sbox` endpoints in `Containers` are not containers."""
-    ipam = _map(raw.get("IPAM"))
+    ipam = map_field(raw.get("IPAM"))
     pools = ipam.get("Config")
     members = [
         NetworkMember(
             container_id=cid,
-            name=_str(_map(ep).get("Name")),
-            endpoint_id=_str(_map(ep).get("EndpointID")),
-            mac=_str(_map(ep).get("MacAddress")),
-            ipv4=_address(_map(ep).get("IPv4Address")),
-            ipv6=_address(_map(ep).get("IPv6Address")),
+            name=str_field(map_field(ep).get("Name")),
+            endpoint_id=str_field(map_field(ep).get("EndpointID")),
+            mac=str_field(map_field(ep).get("MacAddress")),
+            ipv4=_address(map_field(ep).get("IPv4Address")),
+            ipv6=_address(map_field(ep).get("IPv6Address")),
         )
-        for cid, ep in _map(raw.get("Containers")).items()
+        for cid, ep in map_field(raw.get("Containers")).items()
         if is_container_id(str(cid))
     ]
     return Network(
-        id=_str(raw.get("Id")),
-        name=_str(raw.get("Name")),
-        driver=_str(raw.get("Driver")),
-        scope=_str(raw.get("Scope")),
+        id=str_field(raw.get("Id")),
+        name=str_field(raw.get("Name")),
+        driver=str_field(raw.get("Driver")),
+        scope=str_field(raw.get("Scope")),
         internal=bool(raw.get("Internal")),
         attachable=bool(raw.get("Attachable")),
         ingress=bool(raw.get("Ingress")),
@@ -303,16 +273,16 @@ def parse_network(raw: Json) -> Network:
         created=_created(raw.get("Created")),
         ipam=tuple(
             IpamConfig(
-                subnet=_str(pool.get("Subnet")),
-                gateway=_str(pool.get("Gateway")),
-                ip_range=_str(pool.get("IPRange")),
+                subnet=str_field(pool.get("Subnet")),
+                gateway=str_field(pool.get("Gateway")),
+                ip_range=str_field(pool.get("IPRange")),
             )
             for pool in (pools if isinstance(pools, list) else [])
             if isinstance(pool, Mapping)
         ),
-        labels=_labels(raw.get("Labels")),
+        labels=labels_field(raw.get("Labels")),
         members=tuple(sorted(members, key=lambda m: (m.name, m.container_id))),
-        bridge=_str(_map(raw.get("Options")).get(BRIDGE_NAME_OPTION)),
+        bridge=str_field(map_field(raw.get("Options")).get(BRIDGE_NAME_OPTION)),
     )
 
 
@@ -320,18 +290,20 @@ def parse_network_ids(raw: object) -> list[str]:
     """`/networks` (its `Containers` is empty at API >= 1.28: inspect each for members)."""
     if not isinstance(raw, list):
         return []
-    return [_str(n.get("Id")) for n in raw if isinstance(n, Mapping) and _str(n.get("Id"))]
+    return [
+        str_field(n.get("Id")) for n in raw if isinstance(n, Mapping) and str_field(n.get("Id"))
+    ]
 
 
 def parse_volume(raw: Json) -> Volume:
     """One volume of `/volumes` or `/volumes/{name}`; `Options` are deliberately skipped."""
     return Volume(
-        name=_str(raw.get("Name")),
-        driver=_str(raw.get("Driver")),
-        scope=_str(raw.get("Scope")) or "local",
-        mountpoint=_str(raw.get("Mountpoint")),
+        name=str_field(raw.get("Name")),
+        driver=str_field(raw.get("Driver")),
+        scope=str_field(raw.get("Scope")) or "local",
+        mountpoint=str_field(raw.get("Mountpoint")),
         created=_created(raw.get("CreatedAt")),
-        labels=_labels(raw.get("Labels")),
+        labels=labels_field(raw.get("Labels")),
     )
 
 
@@ -348,12 +320,12 @@ def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
     """`/system/df`: per-volume size and reference count (`UsageData`, -1 when unknown)."""
     usage: dict[str, VolumeUsage] = {}
     for item in raw.get("Volumes") or []:
-        if not isinstance(item, Mapping) or not _str(item.get("Name")):
+        if not isinstance(item, Mapping) or not str_field(item.get("Name")):
             continue
-        data = _map(item.get("UsageData"))
-        size = _int(data.get("Size"), -1)
-        refs = _int(data.get("RefCount"), -1)
-        usage[_str(item.get("Name"))] = VolumeUsage(
+        data = map_field(item.get("UsageData"))
+        size = int_field(data.get("Size"), -1)
+        refs = int_field(data.get("RefCount"), -1)
+        usage[str_field(item.get("Name"))] = VolumeUsage(
             size_bytes=size if size >= 0 else None, ref_count=refs if refs >= 0 else None
         )
     return DiskUsage(time=time, volumes=MappingProxyType(usage))
@@ -393,7 +365,7 @@ def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
     for row in rows:
         if not isinstance(row, list):
             continue
-        pid = _int(cell(row, "PID"), -1)
+        pid = int_field(cell(row, "PID"), -1)
         if pid <= 0:
             continue
         uid_text = cell(row, "UID") or ""
@@ -404,12 +376,12 @@ def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
         out.append(
             ProcessInfo(
                 pid=pid,
-                ppid=_int(cell(row, "PPID"), 0),
-                uid=_int(uid_text, -1) if uid_text else -1,
+                ppid=int_field(cell(row, "PPID"), 0),
+                uid=int_field(uid_text, -1) if uid_text else -1,
                 user=user if user and not user.isdigit() else None,
                 command=cell(row, "COMMAND", "CMD", "ARGS") or "",
                 cpu_seconds=parse_cpu_time(cell(row, "TIME") or ""),
-                rss_bytes=_int(rss) * 1024 if rss else 0,
+                rss_bytes=int_field(rss) * 1024 if rss else 0,
                 state=(cell(row, "STAT", "S") or "")[:1],
             )
         )
