@@ -100,6 +100,7 @@ class Inventory:
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
+        self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
         self._volumes: dict[str, Volume] = {}
@@ -185,9 +186,11 @@ class Inventory:
     def count_oom(self, container_id: str) -> None:
         self._oom[container_id] = self._oom.get(container_id, 0) + 1
 
-    def count_event(self, kind: str, action: str) -> None:
+    def count_event(self, kind: str, action: str, time_ns: int) -> None:
+        """Counted here, so any publication (a stats sweep too) carries the latest counts."""
         key = (kind, action)
         self._events[key] = self._events.get(key, 0) + 1
+        self._last_event_ts = time_ns / 1e9
 
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot."""
@@ -199,7 +202,11 @@ class Inventory:
             version=self._snapshot.version + 1,
             containers=MappingProxyType(dict(self._containers)),
             oom_events=MappingProxyType(dict(self._oom)),
-            status=replace(status, events=MappingProxyType(dict(self._events))),
+            status=replace(
+                status,
+                events=MappingProxyType(dict(self._events)),
+                last_event_ts=self._last_event_ts,
+            ),
             images=MappingProxyType(dict(self._images)),
             networks=MappingProxyType(dict(self._networks)),
             volumes=MappingProxyType(dict(self._volumes)),

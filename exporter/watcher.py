@@ -42,6 +42,10 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
 )
 """Actions that change nothing we report; health probes alone send three per probe."""
 
+COUNT_ONLY_DELAY = 1.0
+"""Events that change nothing but counters (health probes send three per probe) are
+published at most this often, so 100 containers probing every second cost no renders."""
+
 REMOVED_ACTIONS = frozenset({"destroy", "remove"})
 """`remove` is Podman's name for Docker's `destroy` (and swarm's, for networks)."""
 
@@ -85,6 +89,8 @@ class Watcher:
         self._refused: set[str] = set()
         self._outage = False
         self._status = WatcherStatus()
+        self._published_at = 0.0
+        self._removed = False
 
     # -- lifecycle -------------------------------------------------------
 
@@ -274,6 +280,8 @@ class Watcher:
                     await sync()
                 except EngineError as exc:
                     log.debug("refresh failed; the next resync will catch up: %s", exc)
+        self._published_at = self._clock.monotonic()
+        self._removed = False
         self._inventory.publish(status=self._status, **changes)
 
     # -- events ----------------------------------------------------------
@@ -287,8 +295,7 @@ class Watcher:
         if event.time_ns != self._last_ns:
             self._last_ns, self._seen_at_last = event.time_ns, set()
         self._seen_at_last.add(event.key)
-        self._inventory.count_event(event.type, event.action)
-        self._status = replace(self._status, last_event_ts=event.time_ns / 1e9)
+        self._inventory.count_event(event.type, event.action, event.time_ns)
         if event.type == "container":
             self._on_container(event)
         elif event.type == "network":
@@ -299,12 +306,25 @@ class Watcher:
             self._volumes_dirty = True
         elif event.type == "daemon":
             self._engine_dirty = True
-        self._wake.set()
+        if self._has_work() or self._clock.monotonic() - self._published_at >= COUNT_ONLY_DELAY:
+            self._wake.set()
+
+    def _has_work(self) -> bool:
+        return bool(
+            self._removed
+            or self._pending
+            or self._pending_networks
+            or self._engine_dirty
+            or self._networks_dirty
+            or self._images_dirty
+            or self._volumes_dirty
+        )
 
     def _on_container(self, event: Event) -> None:
         if event.action in REMOVED_ACTIONS:
             self._pending.pop(event.actor_id, None)
             self._inventory.remove(event.actor_id)
+            self._removed = True
         elif event.action not in IGNORED_CONTAINER_ACTIONS:
             if event.action == "oom":
                 self._inventory.count_oom(event.actor_id)
@@ -322,6 +342,7 @@ class Watcher:
         if event.action in REMOVED_ACTIONS:
             self._pending_networks.pop(network, None)
             self._inventory.remove_network(network)
+            self._removed = True
         elif event.action == "prune":
             self._networks_dirty = True
         elif network:

@@ -213,3 +213,21 @@ async def test_network_connect_refreshes_the_container(
     fake_engine.emit(event("network", "connect", "n" * 64, 10, container=A, name="extra"))
     snap = await until(inventory, lambda s: len(s.containers[A].networks) == 2)
     assert {n.network for n in snap.containers[A].networks} >= {"extra"}
+
+
+async def test_count_only_events_are_published_at_most_once_a_second(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """Health probes send three exec events per probe: they must not each cost a render."""
+    fake_engine.emit(event("container", "exec_start: true", A, 10))
+    snap = await until(inventory, lambda s: ("container", "exec_start") in s.status.events)
+    version = snap.version
+    for i in range(50):
+        fake_engine.emit(event("container", "exec_die", A, 11 + i))
+    await clock.advance(0.5)
+    assert inventory.snapshot.version == version  # counted, not yet published
+    await clock.advance(0.6)
+    fake_engine.emit(event("container", "exec_die", A, 100))
+    snap = await until(inventory, lambda s: s.status.events.get(("container", "exec_die")) == 51)
+    assert snap.version == version + 1
+    assert snap.status.last_event_ts == 100 / 1e9
