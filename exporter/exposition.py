@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import Metric
-from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import (
     CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
 )
@@ -24,7 +23,7 @@ from prometheus_client.openmetrics.exposition import (
     generate_latest as generate_openmetrics,
 )
 
-from exporter import __version__
+from exporter import __version__, textformat
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import add, declare
 from exporter.inventory import Snapshot
@@ -210,7 +209,7 @@ class Exposition:
             data = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
             body = Body(data, OPENMETRICS_CONTENT_TYPE)
         else:
-            body = Body(generate_latest(registry), TEXT_CONTENT_TYPE)
+            body = Body(textformat.encode(registry.collect()), TEXT_CONTENT_TYPE)
         if gzipped:
             return Body(gzip.compress(body.data, compresslevel=5), body.content_type)
         return body

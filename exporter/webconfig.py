@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-import yaml
-
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
@@ -102,6 +99,8 @@ def _tls(base: Path, raw: Mapping[str, Any]) -> ssl.SSLContext:
 
 def load(path: str) -> WebConfig:
     """Parse and validate the file; every problem is one WebConfigError line."""
+    import yaml  # noqa: PLC0415 - only when a web config is given: keeps the exporter's RSS down
+
     file = Path(path)
     try:
         doc = yaml.safe_load(file.read_text()) or {}
@@ -128,6 +127,9 @@ class Authenticator:
     """Checks basic-auth credentials; caches successes, since bcrypt is slow by design."""
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
+        import bcrypt  # noqa: PLC0415 - only with basic auth: keeps the exporter's RSS down
+
+        self._bcrypt = bcrypt
         self._users = dict(users)
         self._verified: set[tuple[str, bytes]] = set()
         self._dummy = bcrypt.hashpw(b"no such user", bcrypt.gensalt(10)) if users else b""
@@ -143,13 +145,13 @@ class Authenticator:
     def check(self, user: str, password: str) -> bool:
         hashed = self._users.get(user)
         if hashed is None:
-            bcrypt.checkpw(password.encode(), self._dummy)  # same cost: no user-name oracle
+            self._bcrypt.checkpw(password.encode(), self._dummy)  # same cost: no user-name oracle
             return False
         key = (user, hashlib.sha256(password.encode()).digest())
         if key in self._verified:
             return True
         try:
-            ok = bcrypt.checkpw(password.encode(), hashed)
+            ok = self._bcrypt.checkpw(password.encode(), hashed)
         except ValueError:
             return False
         if ok:

@@ -158,3 +158,24 @@ def test_counters_have_total_suffix_and_no_created(exposition: Exposition) -> No
     ).data
     assert value(body, "docker_events_total", type="container", action="start") == 3
     assert not any(name.endswith("_created") for name, _ in samples(body))
+
+
+def test_fast_text_encoder_matches_prometheus_client() -> None:
+    """Our encoder writes byte for byte what generate_latest writes, odd labels included."""
+    from prometheus_client.exposition import generate_latest
+
+    from exporter import textformat
+
+    odd = 'a"b\\c\nd é 日本'
+    doc = inspect_payload(cid=A, Name='/we"ird', Config__Labels={"team": odd})
+    exp = Exposition(list(COLLECTORS), Options(container_labels=("team",)), process_metrics=True)
+    snap = snapshot(doc, events=MappingProxyType({("container", "exec_start"): 2}))
+    registry = exp._registry(list(COLLECTORS.values()))
+    exp._point(registry, snap)
+    families = list(registry.collect())  # once: durations and process figures change
+
+    class Fixed:
+        def collect(self) -> list[object]:
+            return families
+
+    assert textformat.encode(families) == generate_latest(Fixed())  # type: ignore[arg-type]
