@@ -23,7 +23,15 @@ from urllib.parse import urlsplit
 import aiodocker
 import aiohttp
 
-from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
+from exporter.models import (
+    Container,
+    EngineInfo,
+    Event,
+    container_signature,
+    parse_container,
+    parse_engine,
+    parse_event,
+)
 from exporter.objects import (
     DiskUsage,
     Image,
@@ -76,7 +84,7 @@ class Engine(Protocol):
 
     async def engine_info(self) -> EngineInfo: ...
 
-    async def list_container_ids(self) -> list[str]: ...
+    async def list_containers(self) -> dict[str, str]: ...
 
     async def inspect_container(self, container_id: str) -> Container: ...
 
@@ -251,9 +259,14 @@ class DockerEngine:
         info = await self._call("info")
         return parse_engine(info, version, self._api_version)
 
-    async def list_container_ids(self) -> list[str]:
+    async def list_containers(self) -> dict[str, str]:
+        """Every container (running or not) by ID, with its list signature."""
         listing = await self._call("containers/json", params={"all": "1"})
-        return [str(item["Id"]) for item in listing if isinstance(item, dict) and "Id" in item]
+        return {
+            str(item["Id"]): container_signature(item)
+            for item in listing
+            if isinstance(item, dict) and "Id" in item
+        }
 
     async def inspect_container(self, container_id: str) -> Container:
         return parse_container(await self._call(f"containers/{container_id}/json"))

@@ -7,6 +7,7 @@ Engine dict. Parsers are tolerant: fields move between API versions (1.41 to
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -388,6 +389,31 @@ def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
         images=int_field(info.get("Images")),
         warnings=tuple(str(w) for w in info.get("Warnings") or []),
         components=components,
+    )
+
+
+_HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def container_signature(summary: Json) -> str:
+    """What `/containers/json` says of a container, minus the ever-moving "Up 5 minutes":
+    equal signatures mean nothing a periodic reconcile must re-inspect changed."""
+    status = str_field(summary.get("Status"))
+    health = _HEALTH_IN_STATUS.search(status)
+    networks = map_field(map_field(summary.get("NetworkSettings")).get("Networks"))
+    return json.dumps(
+        [
+            str_field(summary.get("State")),
+            health.group(1) if health else "",
+            summary.get("Names"),
+            str_field(summary.get("ImageID")),
+            summary.get("Labels"),
+            {n: str_field(map_field(e).get("IPAddress")) for n, e in networks.items()},
+            summary.get("Ports"),
+            [str_field(map_field(m).get("Name")) for m in summary.get("Mounts") or []],
+        ],
+        sort_keys=True,
+        default=str,
     )
 
 

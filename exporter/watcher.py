@@ -42,6 +42,10 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
 )
 """Actions that change nothing we report; health probes alone send three per probe."""
 
+FULL_RESYNC_EVERY = 10
+"""Every tenth periodic reconcile inspects everything (restart counts, limits changed by
+`docker update` whose events were lost); the others inspect only what the list shows changed."""
+
 COUNT_ONLY_DELAY = 1.0
 """Events that change nothing but counters (health probes send three per probe) are
 published at most this often, so 100 containers probing every second cost no renders."""
@@ -91,6 +95,7 @@ class Watcher:
         self._status = WatcherStatus()
         self._published_at = 0.0
         self._removed = False
+        self._signatures: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------
 
@@ -125,12 +130,14 @@ class Watcher:
             backoff = min(backoff * 2, self._backoff_max)
 
     async def _periodic_loop(self) -> None:
+        passes = 0
         while True:
             await self._clock.sleep(self._resync_interval)
             if not self._status.stream_up:
                 continue
+            passes += 1
             try:
-                await self.resync()
+                await self.resync(full=passes % FULL_RESYNC_EVERY == 0)
             except EngineError as exc:
                 log.warning("periodic reconcile failed: %s", exc)
 
@@ -142,18 +149,31 @@ class Watcher:
 
     # -- reconciliation --------------------------------------------------
 
-    async def resync(self) -> None:
-        """List, inspect and reconcile everything; marks the inventory synced and the engine up."""
+    async def resync(self, *, full: bool = True) -> None:
+        """List and reconcile; marks the inventory synced and the engine up.
+
+        A full resync inspects every container; a light one (the periodic pass between
+        full ones) only those whose list signature changed, sparing the Engine 100
+        inspects a minute on a quiet host.
+        """
         engine = await self._engine.engine_info()
-        ids = await self._engine.list_container_ids()
-        listed = set(ids)
-        for gone in self._inventory.known_ids() - listed:
+        listed = await self._engine.list_containers()
+        for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
+            self._signatures.pop(gone, None)
+        ids = [
+            cid
+            for cid, signature in listed.items()
+            if full
+            or cid not in self._inventory.known_ids()
+            or self._signatures.get(cid) != signature
+        ]
         await self._inspect_all(ids)
+        self._signatures.update({cid: listed[cid] for cid in ids})
         await self._sync_objects()
         self._engine_dirty = False
         if self._outage:
-            log.info("engine reachable again; inventory reconciled (%d containers)", len(ids))
+            log.info("engine reachable again; inventory reconciled (%d containers)", len(listed))
         self._outage = False
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)

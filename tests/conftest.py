@@ -144,9 +144,11 @@ class FakeEngine:
         self._check("info")
         return parse_engine(self.info_doc, self.version_doc, "1.41")
 
-    async def list_container_ids(self) -> list[str]:
+    async def list_containers(self) -> dict[str, str]:
         self._check("list")
-        return list(self.containers)
+        return {
+            cid: json.dumps(doc["State"], sort_keys=True) for cid, doc in self.containers.items()
+        }
 
     async def inspect_container(self, container_id: str) -> Container:
         self._check(f"inspect {container_id[:12]}")

@@ -183,7 +183,7 @@ async def test_live_engine_sees_only_get_requests(live: LiveDocker) -> None:
     engine = DockerEngine(EngineConfig(), [observer])
     try:
         info = await engine.engine_info()
-        ids = await engine.list_container_ids()
+        ids = list(await engine.list_containers())
         containers = [await engine.inspect_container(i) for i in ids]
         async with engine.events(None) as stream:
             iterator = aiter(stream)

@@ -231,3 +231,32 @@ async def test_count_only_events_are_published_at_most_once_a_second(
     snap = await until(inventory, lambda s: s.status.events.get(("container", "exec_die")) == 51)
     assert snap.version == version + 1
     assert snap.status.last_event_ts == 100 / 1e9
+
+
+async def test_periodic_reconcile_inspects_only_what_the_list_shows_changed(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """A quiet host costs the Engine a list, not an inspect per container, each minute;
+    every tenth pass inspects everything anyway."""
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await clock.advance(60.0)
+    await until(inventory, lambda s: B in s.containers)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # nothing changed
+    await until(inventory, lambda s: len(fake_engine.calls) > calls + 1)
+    assert not [c for c in fake_engine.calls[calls:] if c.startswith("inspect")]
+    fake_engine.containers[A]["State"].update(Status="exited", ExitCode=1, Running=False)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # A's list entry changed, its event was lost
+    snap = await until(inventory, lambda s: s.containers[A].state == "exited")
+    assert [c for c in fake_engine.calls[calls:] if c.startswith("inspect")] == [
+        f"inspect {A[:12]}"
+    ]
+    for _ in range(6):  # passes 4 to 9
+        await clock.advance(60.0)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # the tenth pass: full
+    await until(inventory, lambda s: len(fake_engine.calls) >= calls + 4)
+    inspected = {c for c in fake_engine.calls[calls:] if c.startswith("inspect")}
+    assert inspected == {f"inspect {A[:12]}", f"inspect {B[:12]}"}
+    del snap
