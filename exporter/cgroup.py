@@ -533,7 +533,34 @@ def _device_order(block: BlockIO) -> tuple[int, ...]:
 # --- processes --------------------------------------------------------------------------
 
 
-def cgroup_pids(paths: Mapping[str, Path]) -> list[int]:
+def sample(
+    layout: CgroupLayout,
+    proc_root: Path,
+    target: Target,
+    *,
+    processes: bool,
+    users: Mapping[int, str],
+) -> tuple[ContainerStats, tuple[ProcessInfo, ...] | None] | None:
+    """One container's stats (and process list when asked), on plain string paths: the
+    sweep's hot loop. None when the PID no longer belongs to the container."""
+    paths = _resolve(layout, proc_root, target.pid, target.container_id)
+    if paths is None:
+        return None
+    reader = _read_v2 if layout.version == "2" else _read_v1
+    net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
+    stats = reader(paths, net_dev)
+    if not processes:
+        return stats, None
+    return stats, read_processes(proc_root, cgroup_pids(paths), users=users)
+
+
+def passwd_users(proc_root: Path, passwd: Path | None = None) -> dict[int, str]:
+    """uid -> name from the host's /etc/passwd (`<proc_root>/../etc/passwd` by default)."""
+    text = _read(str(passwd or proc_root.parent / "etc" / "passwd"), check_gone=False)
+    return parse_passwd(text) if text is not None else {}
+
+
+def cgroup_pids(paths: Mapping[str, str | Path]) -> list[int]:
     """PIDs (tgids) in the container's cgroup and its children, from `cgroup.procs`."""
     for key in ("pids", "memory", UNIFIED, "cpu", *sorted(paths)):
         if key in paths:
@@ -553,15 +580,18 @@ def cgroup_pids(paths: Mapping[str, Path]) -> list[int]:
 
 
 def read_processes(
-    proc_root: Path, pids: Iterable[int], *, passwd: Path | None = None
+    proc_root: Path,
+    pids: Iterable[int],
+    *,
+    passwd: Path | None = None,
+    users: Mapping[int, str] | None = None,
 ) -> tuple[ProcessInfo, ...]:
     """Describe processes like `ps -ef` would; processes that exit meanwhile are skipped.
 
     User names come from `passwd`, by default `<proc_root>/../etc/passwd` (the host's
     /etc/passwd when the host's / is mounted at `<rootfs>` and /proc at `<rootfs>/proc`).
     """
-    users = _read(str(passwd or proc_root.parent / "etc" / "passwd"), check_gone=False)
-    names = parse_passwd(users) if users is not None else {}
+    names = users if users is not None else passwd_users(proc_root, passwd)
     out = []
     for pid in pids:
         base = f"{proc_root}/{pid}"

@@ -21,11 +21,9 @@ from exporter.cgroup import (
     CgroupError,
     CgroupLayout,
     Target,
-    cgroup_pids,
-    container_cgroup_paths,
     discover_layout,
-    read_cgroup_stats,
-    read_processes,
+    passwd_users,
+    sample,
 )
 from exporter.clock import Clock
 from exporter.engine import Engine, EngineError
@@ -71,21 +69,19 @@ def _sweep_cgroup(
     stats: dict[str, ContainerStats] = {}
     processes: dict[str, tuple[ProcessInfo, ...]] = {}
     missing: list[str] = []
+    users = passwd_users(proc_root, passwd) if with_processes else {}
     for target in targets:
+        cid = target.container_id
         try:
-            paths = container_cgroup_paths(layout, proc_root, target.pid, target.container_id)
-            if paths is None:
-                missing.append(target.container_id)
-                continue
-            stats[target.container_id] = read_cgroup_stats(
-                paths, layout.version, proc_root, target.pid, host_network=target.host_network
-            )
-            if target.container_id in with_processes:
-                processes[target.container_id] = read_processes(
-                    proc_root, cgroup_pids(paths), passwd=passwd
-                )
+            result = sample(layout, proc_root, target, processes=cid in with_processes, users=users)
         except (CgroupError, OSError, ValueError):
-            missing.append(target.container_id)
+            result = None
+        if result is None:
+            missing.append(cid)
+            continue
+        stats[cid], listed = result
+        if listed is not None:
+            processes[cid] = listed
     return Sweep(stats, processes, tuple(missing))
 
 
