@@ -8,10 +8,12 @@ an unchanged snapshot costs a memory copy.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -136,6 +138,20 @@ class SnapshotCollector:
             yield last_sync
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A render allocates one short-lived object per sample, all freed by reference
+    counting; cyclic collections triggered meanwhile only rescan the young heap (about a
+    fifth of the render time at 10 000 containers)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """One rendered exposition and its content type."""
@@ -199,7 +215,8 @@ class Exposition:
                 body = Body(gzip.compress(plain.data, compresslevel=5), plain.content_type)
             else:
                 self._point(self._main, snapshot)
-                body = self._encode(self._main, fmt, gzipped=False)
+                with _no_cyclic_gc():
+                    body = self._encode(self._main, fmt, gzipped=False)
             self._cache[key] = body
         return body
 
