@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
 import unicodedata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from pack import alerts as gen
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the alert files")
 
@@ -25,18 +24,6 @@ TEST_FILES = sorted((ALERTS / "tests").glob("*.yaml"))
 RUNBOOK_BASE = "https://github.com/docker-exporter/docker-exporter/blob/main/alerts/runbook.md"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
-
-
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("alerts_generate", ALERTS / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
 
 
 def _rules() -> list[dict[str, Any]]:
