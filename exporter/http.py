@@ -39,11 +39,23 @@ def _wants_openmetrics(accept: str) -> bool:
     return "application/openmetrics-text" in accept
 
 
-def _wants_gzip(accept_encoding: str) -> bool:
-    return any(
-        part.split(";")[0].strip() == "gzip" and "q=0" not in part.replace(" ", "")
-        for part in accept_encoding.split(",")
-    )
+def wants_gzip(accept_encoding: str) -> bool:
+    """`gzip` listed with a q-value above 0 (`gzip;q=0.5` yes, `gzip;q=0` no)."""
+    for part in accept_encoding.split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() != "gzip":
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            return True
+    return False
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -53,7 +65,7 @@ async def metrics(request: web.Request) -> web.Response:
     if collect and exclude:
         raise web.HTTPBadRequest(text="collect[] and exclude[] cannot be combined\n")
     fmt = OPENMETRICS if _wants_openmetrics(request.headers.get("Accept", "")) else TEXT
-    gzipped = _wants_gzip(request.headers.get("Accept-Encoding", ""))
+    gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     try:
         body = exposition.render(
             request.app[INVENTORY].snapshot, fmt, gzipped=gzipped, collect=collect, exclude=exclude

@@ -122,3 +122,23 @@ async def test_not_ready_and_up_zero_when_engine_down(clock: FakeClock) -> None:
         text = await (await client.get("/metrics")).text()
         assert "docker_up 0.0" in text
         assert "docker_exporter_event_stream_up 0.0" in text
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", True),
+        ("gzip, deflate", True),
+        ("deflate, gzip;q=0.5", True),
+        ("GZIP;q=1.0", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0", False),
+        ("gzip;q=nonsense", False),
+        ("identity", False),
+        ("", False),
+    ],
+)
+def test_accept_encoding_q_values(header: str, expected: bool) -> None:
+    from exporter.http import wants_gzip
+
+    assert wants_gzip(header) is expected
