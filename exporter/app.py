@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -26,8 +26,25 @@ from exporter.webconfig import Authenticator, WebConfig
 
 log = logging.getLogger(__name__)
 
+RESTART_DELAY = 5.0
+"""A background loop that crashes on a bug is logged and restarted, never silently lost."""
+
 PREWARM_DELAY = 0.05
 """Coalesce bursts of publications into one background render."""
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock) -> None:
+    """Run a background loop forever: an unexpected exception is logged with its traceback
+    and the loop restarts after RESTART_DELAY (a restarted watcher re-lists everything)."""
+    while True:
+        try:
+            await run()
+            log.error("%s stopped unexpectedly; restarting in %gs", name, RESTART_DELAY)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in %gs", name, RESTART_DELAY)
+        await clock.sleep(RESTART_DELAY)
 
 
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
@@ -97,18 +114,21 @@ def build_app(
     async def watch() -> AsyncIterator[None]:
         engine = factory()
         watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
-        tasks = [asyncio.create_task(watcher.run(), name="watcher")]
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [("watcher", watcher.run)]
         sampler = build_sampler(settings, engine, inventory, the_clock)
         if sampler is not None:
-            tasks.append(asyncio.create_task(sampler.run(), name="sampler"))
+            loops.append(("sampler", sampler.run))
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
             top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
-            tasks.append(asyncio.create_task(top.run(), name="top"))
+            loops.append(("top", top.run))
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
             df = DiskUsageSampler(
                 engine, inventory, the_clock, interval=settings.volume_sizes_interval
             )
-            tasks.append(asyncio.create_task(df.run(), name="disk-usage"))
+            loops.append(("disk-usage", df.run))
+        tasks = [
+            asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
+        ]
         yield
         for task in tasks:
             task.cancel()

@@ -142,3 +142,31 @@ def test_accept_encoding_q_values(header: str, expected: bool) -> None:
     from exporter.http import wants_gzip
 
     assert wants_gzip(header) is expected
+
+
+async def test_a_crashing_background_loop_is_logged_and_restarted(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a loop must not silently freeze the inventory: log it, restart it."""
+    import asyncio
+
+    from exporter.app import RESTART_DELAY, supervise
+
+    runs: list[int] = []
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("boom")
+        await asyncio.Event().wait()  # the second run keeps going
+
+    task = asyncio.create_task(supervise("flaky", flaky, clock))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(runs) == 1
+    assert "flaky crashed" in caplog.text
+    await clock.advance(RESTART_DELAY)
+    assert len(runs) == 2
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
