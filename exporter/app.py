@@ -94,21 +94,38 @@ def build_app(
 
     @asynccontextmanager
     async def prewarm() -> AsyncIterator[None]:
+        """Render each new snapshot in a worker thread right after it is published, so a
+        scrape finds its body ready and a large render never stalls the event loop."""
         loop = asyncio.get_running_loop()
         scheduled: list[asyncio.TimerHandle] = []
+        running: set[asyncio.Task[None]] = set()
 
-        def render() -> None:
+        async def render() -> None:
+            snapshot = inventory.snapshot
+            exposition.store(
+                snapshot.version, await asyncio.to_thread(exposition.render_detached, snapshot)
+            )
+
+        def start() -> None:
             scheduled.clear()
-            exposition.render(inventory.snapshot)
+            if running:  # one render at a time; the next publication schedules another
+                return
+            task = loop.create_task(render(), name="prewarm")
+            running.add(task)
+            task.add_done_callback(running.discard)
 
         def on_publish(_snapshot: Snapshot) -> None:
             if not scheduled:
-                scheduled.append(loop.call_later(PREWARM_DELAY, render))
+                scheduled.append(loop.call_later(PREWARM_DELAY, start))
 
         inventory.subscribe(on_publish)
         yield
         for handle in scheduled:
             handle.cancel()
+        for task in list(running):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:

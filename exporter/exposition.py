@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import gzip
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -138,18 +139,30 @@ class SnapshotCollector:
             yield last_sync
 
 
+_GC_LOCK = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = True
+
+
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """A render allocates one short-lived object per sample, all freed by reference
     counting; cyclic collections triggered meanwhile only rescan the young heap (about a
-    fifth of the render time at 10 000 containers)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    fifth of the render time at 10 000 containers). Counted, because a background render
+    (worker thread) and a scrape's render (event loop) may overlap."""
+    global _gc_holders, _gc_was_enabled  # noqa: PLW0603 - the GC switch is process-wide
+    with _GC_LOCK:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _GC_LOCK:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +190,11 @@ class Exposition:
     def enabled(self) -> list[str]:
         return list(self._enabled)
 
+    @property
+    def cached_version(self) -> int:
+        """The snapshot version whose bodies are cached (-1 before the first render)."""
+        return self._cached_version
+
     def _registry(self, collectors: Sequence[CollectorSpec]) -> CollectorRegistry:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SnapshotCollector(collectors, self._options))
@@ -189,6 +207,23 @@ class Exposition:
         for collector in registry._collector_to_names:
             if isinstance(collector, SnapshotCollector):
                 collector.snapshot = snapshot
+
+    def render_detached(self, snapshot: Snapshot) -> Body:
+        """The plain text body of `snapshot` on objects of its own: safe in a worker thread,
+        so a large render does not stall the event loop (store the result with `store`)."""
+        registry = self._registry(select_collectors(self._enabled))
+        self._point(registry, snapshot)
+        with _no_cyclic_gc():
+            return self._encode(registry, TEXT, gzipped=False)
+
+    def store(self, version: int, body: Body) -> None:
+        """Keep a detached render, unless a newer snapshot was rendered meanwhile."""
+        if version < self._cached_version:
+            return
+        if version > self._cached_version:
+            self._cache.clear()
+            self._cached_version = version
+        self._cache.setdefault((TEXT, False), body)
 
     def render(
         self,

@@ -179,3 +179,19 @@ def test_fast_text_encoder_matches_prometheus_client() -> None:
             return families
 
     assert textformat.encode(families) == generate_latest(Fixed())  # type: ignore[arg-type]
+
+
+def test_detached_render_is_stored_unless_a_newer_one_exists(exposition: Exposition) -> None:
+    """A background render finishing late never replaces the body of a newer snapshot."""
+    old, new = snapshot(inspect_payload(cid=A), version=5), snapshot(version=6)
+    detached = exposition.render_detached(old)
+
+    def stable(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {k: v for k, v in samples(body).items() if "duration" not in k[0]}
+
+    assert stable(detached.data) == stable(exposition.render(old).data)
+    fresh = exposition.render(new)
+    exposition.store(old.version, detached)
+    assert exposition.render(new) is fresh
+    exposition.store(7, detached)
+    assert exposition.render(snapshot(inspect_payload(cid=A), version=7)) is detached

@@ -11,7 +11,7 @@ from conftest import FakeClock, FakeEngine, inspect_payload, load_json, until
 from exporter.app import build_app
 from exporter.collectors import COLLECTORS
 from exporter.config import Settings
-from exporter.http import INVENTORY
+from exporter.http import EXPOSITION, INVENTORY
 
 A = "a" * 64
 B = "b" * 64
@@ -170,3 +170,19 @@ async def test_a_crashing_background_loop_is_logged_and_restarted(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_new_snapshots_are_rendered_in_the_background(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """After a publication the body is ready before any scrape asks for it."""
+    import asyncio
+
+    inventory = client.app[INVENTORY]
+    exposition = client.app[EXPOSITION]
+    snap = inventory.publish()
+    for _ in range(200):
+        if exposition.cached_version == snap.version:
+            break
+        await asyncio.sleep(0.01)
+    assert exposition.cached_version == snap.version
