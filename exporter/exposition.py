@@ -183,6 +183,7 @@ class Exposition:
         self._options = options
         self._process_metrics = process_metrics
         self._main = self._registry(select_collectors(enabled))
+        self._detached = self._registry(select_collectors(enabled))
         self._cache: dict[tuple[str, bool], Body] = {}
         self._cached_version = -1
 
@@ -209,12 +210,12 @@ class Exposition:
                 collector.snapshot = snapshot
 
     def render_detached(self, snapshot: Snapshot) -> Body:
-        """The plain text body of `snapshot` on objects of its own: safe in a worker thread,
-        so a large render does not stall the event loop (store the result with `store`)."""
-        registry = self._registry(select_collectors(self._enabled))
-        self._point(registry, snapshot)
+        """The plain text body of `snapshot` on a registry of its own: safe in a worker
+        thread beside the loop's renders, one detached render at a time (store the result
+        with `store`)."""
+        self._point(self._detached, snapshot)
         with _no_cyclic_gc():
-            return self._encode(registry, TEXT, gzipped=False)
+            return self._encode(self._detached, TEXT, gzipped=False)
 
     def store(self, version: int, body: Body) -> None:
         """Keep a detached render, unless a newer snapshot was rendered meanwhile."""

@@ -257,10 +257,5 @@ class Sampler:
             errors=self._errors,
             api_fallbacks=self._fallbacks,
         )
-        if result.processes is None:
-            self._inventory.publish(stats=stats, sampler=status)
-            return
-        running = {t.container_id for t in wanted}
-        processes = {k: v for k, v in snapshot.processes.items() if k in running}
-        processes.update(result.processes)
-        self._inventory.publish(stats=stats, processes=processes, sampler=status)
+        # The inventory merges process lists and drops those of stopped containers.
+        self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)
