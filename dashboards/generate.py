@@ -269,6 +269,22 @@ def timeseries(
     )
 
 
+def mirrored(
+    title: str, description: str, unit: str, up: tuple[str, str], down: tuple[str, str]
+) -> dict[str, Any]:
+    """A container panel with one counter's rate above the axis and its twin's below
+    (receive/transmit, read/write): the shape of every I/O panel of the detail dashboard."""
+    return timeseries(
+        title,
+        description,
+        unit,
+        [target(rate(metric, base=C), legend) for metric, legend in (up, down)],
+        w=8,
+        overrides=[by_regex(".* " + down[1].rsplit(" ", 1)[-1], **NEGATIVE_Y)],
+        min0=False,
+    )
+
+
 def stat(
     title: str,
     description: str,
@@ -1384,41 +1400,19 @@ def container_detail() -> dict[str, Any]:
     ]
 
     network = [
-        timeseries(
+        mirrored(
             "Network traffic",
             "Bytes per second by interface; receive above the axis, transmit below.",
             "Bps",
-            [
-                target(
-                    rate("docker_container_network_receive_bytes_total", base=C),
-                    "{{interface}} receive",
-                ),
-                target(
-                    rate("docker_container_network_transmit_bytes_total", base=C),
-                    "{{interface}} transmit",
-                ),
-            ],
-            w=8,
-            overrides=[by_regex(".* transmit", **NEGATIVE_Y)],
-            min0=False,
+            ("docker_container_network_receive_bytes_total", "{{interface}} receive"),
+            ("docker_container_network_transmit_bytes_total", "{{interface}} transmit"),
         ),
-        timeseries(
+        mirrored(
             "Network packets",
             "Packets per second by interface; receive above the axis, transmit below.",
             "pps",
-            [
-                target(
-                    rate("docker_container_network_receive_packets_total", base=C),
-                    "{{interface}} receive",
-                ),
-                target(
-                    rate("docker_container_network_transmit_packets_total", base=C),
-                    "{{interface}} transmit",
-                ),
-            ],
-            w=8,
-            overrides=[by_regex(".* transmit", **NEGATIVE_Y)],
-            min0=False,
+            ("docker_container_network_receive_packets_total", "{{interface}} receive"),
+            ("docker_container_network_transmit_packets_total", "{{interface}} transmit"),
         ),
         timeseries(
             "Network errors and drops",
@@ -1447,32 +1441,20 @@ def container_detail() -> dict[str, Any]:
     ]
 
     block = [
-        timeseries(
+        mirrored(
             "Block I/O throughput",
             "Bytes per second by block device; reads above the axis, writes below.",
             "Bps",
-            [
-                target(rate("docker_container_block_read_bytes_total", base=C), "{{device}} read"),
-                target(
-                    rate("docker_container_block_write_bytes_total", base=C), "{{device}} write"
-                ),
-            ],
-            w=8,
-            overrides=[by_regex(".* write", **NEGATIVE_Y)],
-            min0=False,
+            ("docker_container_block_read_bytes_total", "{{device}} read"),
+            ("docker_container_block_write_bytes_total", "{{device}} write"),
         ),
-        timeseries(
+        mirrored(
             "Block I/O operations",
             "Read and write operations per second by block device; reads above the axis, "
             "writes below.",
             "iops",
-            [
-                target(rate("docker_container_block_reads_total", base=C), "{{device}} reads"),
-                target(rate("docker_container_block_writes_total", base=C), "{{device}} writes"),
-            ],
-            w=8,
-            overrides=[by_regex(".* writes", **NEGATIVE_Y)],
-            min0=False,
+            ("docker_container_block_reads_total", "{{device}} reads"),
+            ("docker_container_block_writes_total", "{{device}} writes"),
         ),
         timeseries(
             "Processes",
