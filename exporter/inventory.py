@@ -193,27 +193,39 @@ class Inventory:
         self._last_event_ts = time_ns / 1e9
 
     def publish(self, **changes: Any) -> Snapshot:
-        """Freeze the working set (plus any `changes` to other fields) into a new snapshot."""
-        status = changes.pop("status", self._snapshot.status)
+        """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
+
+        A field whose content did not change keeps the previous snapshot's object, so a
+        renderer can tell unchanged inputs apart by identity.
+        """
+        prev = self._snapshot
+        status = changes.pop("status", prev.status)
         if "processes" in changes:  # a sampler sweep: merge it, so removals still prune it
             self.update_processes(changes.pop("processes"))
+        status = replace(
+            status,
+            events=_frozen(prev.status.events, self._events),
+            last_event_ts=self._last_event_ts,
+        )
         snapshot = replace(
-            self._snapshot,
-            version=self._snapshot.version + 1,
-            containers=MappingProxyType(dict(self._containers)),
-            oom_events=MappingProxyType(dict(self._oom)),
-            status=replace(
-                status,
-                events=MappingProxyType(dict(self._events)),
-                last_event_ts=self._last_event_ts,
-            ),
-            images=MappingProxyType(dict(self._images)),
-            networks=MappingProxyType(dict(self._networks)),
-            volumes=MappingProxyType(dict(self._volumes)),
-            processes=MappingProxyType(dict(self._processes)),
+            prev,
+            version=prev.version + 1,
+            containers=_frozen(prev.containers, self._containers),
+            oom_events=_frozen(prev.oom_events, self._oom),
+            status=prev.status if status == prev.status else status,
+            images=_frozen(prev.images, self._images),
+            networks=_frozen(prev.networks, self._networks),
+            volumes=_frozen(prev.volumes, self._volumes),
+            processes=_frozen(prev.processes, self._processes),
             **changes,
         )
         self._snapshot = snapshot
         for listener in self._listeners:
             listener(snapshot)
         return snapshot
+
+
+def _frozen(previous: Mapping[Any, Any], current: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """`previous` when equal to `current` (values compare by identity first: cheap), else
+    a read-only copy of `current`."""
+    return previous if previous == current else MappingProxyType(dict(current))

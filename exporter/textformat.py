@@ -1,47 +1,93 @@
-"""The Prometheus text format (0.0.4), written for our own families, about 3x faster than
-prometheus_client's generic encoder: label names are declared and valid, so only label
-values are escaped (memoised: a container's id and name recur in every family)."""
+"""The Prometheus text format (0.0.4), written for our own families, several times faster
+than prometheus_client's generic encoder and byte-identical to it: label names are
+declared and valid, so only label values are escaped, and the label block of a series is
+memoised per label-name tuple (a container's id and name recur in every family)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from prometheus_client.core import Metric
-from prometheus_client.utils import floatToGoString as _go_float
+
+from exporter.collectors.base import Family
 
 _TYPES = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
 _SUFFIX = {"counter": "_total", "info": "_info"}
+_INF = math.inf
+
+LabelMemo = dict[tuple[str, ...], dict[tuple[str, ...], str]]
+"""label names -> label values -> the rendered `{a="..",b=".."}` block."""
 
 
-def _number(value: float) -> str:
-    """Go's float formatting (`1.0`, `2.5e+10`, `+Inf`), as Prometheus clients write it."""
-    return str(_go_float(value))  # type: ignore[no-untyped-call]
+def number(value: float) -> str:
+    """Go's float formatting (`1.0`, `2.5e+10`, `+Inf`), exactly as prometheus_client's
+    `floatToGoString` writes it."""
+    d = float(value)
+    if d == _INF:
+        return "+Inf"
+    if d == -_INF:
+        return "-Inf"
+    if d != d:  # noqa: PLR0124 - NaN is the only float unequal to itself
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    # Go switches to exponents sooner than Python (positive values only, like the client).
+    if d > 0 and dot > 6:
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def encode(families: Iterable[Metric]) -> bytes:
-    """Byte-for-byte what `prometheus_client.generate_latest` writes for these families."""
-    escaped: dict[str, str] = {}
+def _label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    pairs = sorted(zip(names, values, strict=True))
+    return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in pairs) + "}"
+
+
+def encode(families: Iterable[Metric], memo: LabelMemo | None = None) -> bytes:
+    """Byte-for-byte what `prometheus_client.generate_latest` writes for these families.
+
+    Pass one `memo` to several calls to share rendered label blocks between them.
+    """
+    memo = {} if memo is None else memo
     out: list[str] = []
     for family in families:
         name = family.name + _SUFFIX.get(family.type, "")
         kind = _TYPES.get(family.type, "untyped")
         doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
         out.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
-        for sample in family.samples:
-            labels = sample.labels
-            if labels:
-                parts = []
-                for key in sorted(labels):
-                    value = labels[key]
-                    text = escaped.get(value)
-                    if text is None:
-                        text = escaped[value] = _escape(value)
-                    parts.append(f'{key}="{text}"')
-                out.append(f"{sample.name}{{{','.join(parts)}}} {_number(sample.value)}\n")
-            else:
-                out.append(f"{sample.name} {_number(sample.value)}\n")
+        if isinstance(family, Family):
+            _rows(family, memo, out)
+        else:
+            _samples(family, out)
     return "".join(out).encode()
+
+
+def _rows(family: Family, memo: LabelMemo, out: list[str]) -> None:
+    name, names, info = family.sample_name, family.labelnames, family.info
+    append = out.append
+    if not names:
+        for _, value in family.rows:
+            append(f"{name} {number(1 if info else value)}\n")
+        return
+    blocks = memo.get(names)
+    if blocks is None:
+        blocks = memo[names] = {}
+    for values, value in family.rows:
+        block = blocks.get(values)
+        if block is None:
+            block = blocks[values] = _label_block(names, values)
+        append(f"{name}{block} {'1.0' if info else number(value)}\n")
+
+
+def _samples(family: Metric, out: list[str]) -> None:
+    for sample in family.samples:
+        if sample.labels:
+            block = _label_block(tuple(sample.labels), tuple(sample.labels.values()))
+            out.append(f"{sample.name}{block} {number(sample.value)}\n")
+        else:
+            out.append(f"{sample.name} {number(sample.value)}\n")

@@ -170,8 +170,7 @@ def test_fast_text_encoder_matches_prometheus_client() -> None:
     doc = inspect_payload(cid=A, Name='/we"ird', Config__Labels={"team": odd})
     exp = Exposition(list(COLLECTORS), Options(container_labels=("team",)), process_metrics=True)
     snap = snapshot(doc, events=MappingProxyType({("container", "exec_start"): 2}))
-    registry = exp._registry(list(COLLECTORS.values()))
-    exp._point(registry, snap)
+    registry = exp._registry(list(COLLECTORS.values()), snap)
     families = list(registry.collect())  # once: durations and process figures change
 
     class Fixed:

@@ -132,6 +132,7 @@ POLICY = declare(
         FINISHED,
         POLICY,
     ],
+    inputs=("containers", "oom_events"),
 )
 def collect(snapshot: Snapshot, options: Options) -> Iterable[Metric]:
     allowed = options.container_labels

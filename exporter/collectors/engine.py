@@ -40,7 +40,10 @@ SWARM = declare(
 
 
 @register(
-    E, "Engine version, host CPUs and memory, swarm state.", metrics=[INFO, CPUS, MEMORY, SWARM]
+    E,
+    "Engine version, host CPUs and memory, swarm state.",
+    metrics=[INFO, CPUS, MEMORY, SWARM],
+    inputs=("engine",),
 )
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     engine = snapshot.engine

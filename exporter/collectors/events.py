@@ -18,7 +18,7 @@ EVENTS = declare(
 )
 
 
-@register("events", "Engine events by type and action.", metrics=[EVENTS])
+@register("events", "Engine events by type and action.", metrics=[EVENTS], inputs=("status",))
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     family = EVENTS.new()
     for (kind, action), count in sorted(snapshot.status.events.items()):

@@ -43,7 +43,10 @@ CREATED = declare(
 
 
 @register(
-    IMAGES, "Images: tags, size, layer count and build time.", metrics=[INFO, SIZE, LAYERS, CREATED]
+    IMAGES,
+    "Images: tags, size, layer count and build time.",
+    metrics=[INFO, SIZE, LAYERS, CREATED],
+    inputs=("images",),
 )
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     info, size, layers, created = INFO.new(), SIZE.new(), LAYERS.new(), CREATED.new()

@@ -55,6 +55,7 @@ def _bool(value: bool) -> str:
     N,
     "Networks, container endpoints with their IPs, and DNS aliases (the topology).",
     metrics=[NETWORK, ENDPOINT, ALIAS],
+    inputs=("containers", "networks"),
 )
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     networks, endpoints, aliases = NETWORK.new(), ENDPOINT.new(), ALIAS.new()

@@ -28,7 +28,7 @@ PORT = declare(
 )
 
 
-@register(P, "Ports published on the host with -p and -P.", metrics=[PORT])
+@register(P, "Ports published on the host with -p and -P.", metrics=[PORT], inputs=("containers",))
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     family = PORT.new()
     for c in containers(snapshot):

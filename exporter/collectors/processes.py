@@ -36,6 +36,7 @@ PROCESSES = declare(
     "processes",
     "Process count per running container, from the background process lists.",
     metrics=[PROCESSES],
+    inputs=("containers", "processes"),
 )
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     family = PROCESSES.new()
@@ -52,6 +53,7 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     "time, each about every 60s: for engines whose cgroups the exporter cannot read. Every "
     "call logs a top event to every event subscriber; it exports no metric of its own.",
     metrics=[],
+    inputs=(),
     default_enabled=False,
 )
 def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Metric]:

@@ -37,7 +37,7 @@ LAST_SAMPLE = declare(
 )
 
 
-@register(V, "Volumes and their drivers.", metrics=[INFO])
+@register(V, "Volumes and their drivers.", metrics=[INFO], inputs=("volumes",))
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     family = INFO.new()
     for volume in sorted(snapshot.volumes.values(), key=lambda v: v.name):
@@ -50,6 +50,7 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     "Volume sizes from /system/df, which walks every volume: expensive, so opt-in and "
     "sampled every 15 minutes by one background caller, never per scrape.",
     metrics=[SIZE, LAST_SAMPLE],
+    inputs=("disk_usage", "volumes"),
     default_enabled=False,
 )
 def collect_sizes(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:

@@ -1,0 +1,133 @@
+"""Incremental rendering: a publication re-renders only the collectors whose inputs changed."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+from conftest import inspect_payload
+from prometheus_client.utils import floatToGoString
+
+from exporter import textformat
+from exporter.collectors import COLLECTORS, Options
+from exporter.collectors.base import CollectorSpec
+from exporter.exposition import Exposition
+from exporter.inventory import Inventory
+from exporter.models import parse_container
+from exporter.stats import ContainerStats, NetworkIO
+
+A, B = "a" * 64, "b" * 64
+
+
+def stats(cpu: float) -> ContainerStats:
+    return ContainerStats(
+        cpu_usage_seconds=cpu, cpu_user_seconds=cpu / 2, cpu_system_seconds=cpu / 2,
+        cpu_periods=None, cpu_throttled_periods=None, cpu_throttled_seconds=None,
+        cpu_limit_cores=None, memory_usage_bytes=1 << 20, memory_working_set_bytes=1 << 19,
+        memory_rss_bytes=None, memory_cache_bytes=None, memory_swap_bytes=None,
+        memory_limit_bytes=None, memory_failures=None, oom_kills=None, pids=3, pids_limit=None,
+        networks=(NetworkIO("eth0", 10, 1, 0, 0, 20, 2, 0, 0),), block=(),
+    )  # fmt: skip
+
+
+def inventory() -> Inventory:
+    inv = Inventory()
+    inv.upsert(parse_container(inspect_payload(cid=A, Name="/alpha")))
+    inv.upsert(parse_container(inspect_payload(cid=B, Name="/beta")))
+    inv.publish()
+    return inv
+
+
+def test_publish_keeps_unchanged_fields_by_identity() -> None:
+    inv = inventory()
+    first = inv.publish(stats={A: stats(1.0)})
+    second = inv.publish(stats={A: stats(2.0)})
+    assert second.containers is first.containers
+    assert second.networks is first.networks
+    assert second.status is first.status
+    assert second.stats is not first.stats
+    inv.upsert(parse_container(inspect_payload(cid=B, Name="/beta", State__Status="exited")))
+    third = inv.publish()
+    assert third.containers is not second.containers
+    assert third.containers[B].state == "exited"
+    inv.count_event("container", "start", 1_700_000_000_000_000_000)
+    assert inv.publish().status is not third.status
+
+
+def test_a_stats_sweep_rerenders_only_the_stats_collector() -> None:
+    inv = inventory()
+    exp = Exposition(list(COLLECTORS), Options(), process_metrics=False)
+    exp.render(inv.publish(stats={A: stats(1.0)}))
+    before = dict(exp._chunks)
+    snap = inv.publish(stats={A: stats(2.0)})
+    body = exp.render(snap).data
+    after = exp._chunks
+    changed = {name for name in after if after[name] is not before[name]}
+    assert changed == {"stats"}
+    assert b'docker_container_cpu_usage_seconds_total{id="aaaaaaaaaaaa",name="alpha"} 2.0' in body
+    fresh = Exposition(list(COLLECTORS), Options(), process_metrics=False).render(snap).data
+    assert _without_durations(body) == _without_durations(fresh)
+
+
+def test_a_container_change_rerenders_its_collectors() -> None:
+    inv = inventory()
+    exp = Exposition(list(COLLECTORS), Options(), process_metrics=False)
+    exp.render(inv.publish(stats={A: stats(1.0)}))
+    before = dict(exp._chunks)
+    inv.remove(B)
+    body = exp.render(inv.publish()).data
+    assert b'name="beta"' not in body
+    unchanged = {name for name in before if exp._chunks[name] is before[name]}
+    assert unchanged == {"engine", "events", "images", "volumes", "volume_sizes", "top"}
+
+
+def test_a_collector_sees_only_its_declared_inputs() -> None:
+    """Reading an undeclared field gives an empty one, never a stale cached output."""
+    inv = inventory()
+    snap = inv.publish(stats={A: stats(1.0)})
+    spec = COLLECTORS["stats"]
+    blind = CollectorSpec("blind", spec.fn, True, "", spec.metrics, ("containers", "sampler"))
+    assert blind.view(snap).stats == {}
+    assert spec.view(snap).stats is snap.stats
+    assert len(next(iter(blind.fn(blind.view(snap), Options()))).rows) == 0
+
+
+def test_a_failing_collector_is_isolated_and_reported() -> None:
+    exp = Exposition(["engine", "containers"], Options(), process_metrics=False)
+    broken = replace(COLLECTORS["containers"], fn=_boom)
+    exp._specs = [COLLECTORS["engine"], broken]
+    body = exp.render(inventory().publish()).data.decode()
+    assert 'docker_exporter_scrape_collector_success{collector="containers"} 0.0' in body
+    assert 'docker_exporter_scrape_collector_success{collector="engine"} 1.0' in body
+
+
+def _boom(*_: object) -> list[object]:
+    raise RuntimeError("boom")
+
+
+def _without_durations(body: bytes) -> list[bytes]:
+    return [line for line in body.splitlines() if b"collector_duration_seconds{" not in line]
+
+
+def test_number_formats_like_prometheus_client() -> None:
+    rng = random.Random(7)
+    values: list[float] = [0, 1, -1, 0.5, 1e6, 1e7, 123456.7, 1234567.8, 2**53, 2**63, -(2**63)]
+    values += [math.inf, -math.inf, math.nan, 1e-9, 5e-324, 1.7976931348623157e308]
+    values += [rng.uniform(-1e12, 1e12) for _ in range(2000)]
+    values += [rng.randrange(0, 1 << 64) for _ in range(2000)]
+    for v in values:
+        assert textformat.number(v) == floatToGoString(v), v
+
+
+def test_declared_inputs_must_be_snapshot_fields() -> None:
+    import pytest
+
+    from exporter.collectors.base import register
+
+    with pytest.raises(ValueError, match="unknown snapshot inputs"):
+        register("nope", "", metrics=[], inputs=("containerz",))(lambda s, o: ())
+    with pytest.raises(ValueError, match="unknown snapshot inputs"):
+        register("nope2", "", metrics=[], inputs=("version",))(lambda s, o: ())
+    assert "nope" not in COLLECTORS
+    assert "nope2" not in COLLECTORS
