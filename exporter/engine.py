@@ -184,8 +184,10 @@ def _connector(host: str, tls: ssl.SSLContext | None) -> tuple[aiohttp.BaseConne
     parts = urlsplit(host)
     if parts.scheme == "unix":
         return aiohttp.UnixConnector(path=parts.path, limit=0), "unix://localhost"
-    scheme = "https" if tls is not None or parts.scheme == "https" else "http"
-    connector = aiohttp.TCPConnector(limit=0, ssl=tls if tls is not None else True)
+    if tls is None and parts.scheme == "https":
+        tls = ssl.create_default_context()  # aiohttp's own default holds no CAs (sslguard)
+    scheme = "https" if tls is not None else "http"
+    connector = aiohttp.TCPConnector(limit=0, ssl=tls if tls is not None else False)
     return connector, f"{scheme}://{parts.netloc}"
 
 

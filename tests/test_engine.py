@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -196,3 +198,23 @@ async def test_live_engine_sees_only_get_requests(live: LiveDocker) -> None:
     assert first.type in ("container", "network")
     assert methods
     assert set(methods) == {"GET"}
+
+
+def test_aiohttp_is_imported_without_the_system_cas() -> None:
+    """sslguard: aiohttp's import-time contexts stay empty; ours for https load the CAs."""
+    code = (
+        "import exporter, ssl, asyncio, aiohttp.connector as c\n"
+        "from exporter.engine import _connector\n"
+        "assert ssl.create_default_context().cert_store_stats()['x509'] > 0, 'no system CAs'\n"
+        "assert c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509'] == 0\n"
+        "assert c._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509'] == 0\n"
+        "async def main():\n"
+        "    connector, url = _connector('https://127.0.0.1:2376', None)\n"
+        "    assert url == 'https://127.0.0.1:2376'\n"
+        "    got = connector._ssl.cert_store_stats()\n"
+        "    assert got == ssl.create_default_context().cert_store_stats(), got\n"
+        "    await connector.close()\n"
+        "asyncio.run(main())\n"
+        "assert 'set_default_verify_paths' not in vars(ssl.SSLContext)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
