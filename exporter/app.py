@@ -66,6 +66,7 @@ def build_sampler(
         engine=engine,
         concurrency=settings.stats_concurrency,
         clock=clock,
+        open_files=settings.stats_open_files,
     )
     log.info("stats: %s source every %gs", source.name, settings.stats_interval)
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
@@ -168,6 +169,7 @@ async def once(settings: Settings, engine_factory: Callable[[], Engine] | None =
         sampler = build_sampler(settings, engine, inventory, SystemClock())
         if sampler is not None:
             await sampler.sweep()
+            await sampler.close()
     finally:
         await engine.close()
     return build_exposition(settings).render(inventory.snapshot).data

@@ -2,9 +2,11 @@
 
 On 20.10 a one-shot stats call costs about 1 s of daemon latency per container; these
 files cost about 0.2 ms and no daemon work (see docs engine-api §5). Parsers are pure
-functions of file text; I/O goes through `_read`, which turns a missing file into None and
-a vanished cgroup or process into `CgroupGone`. Everything is synchronous and meant to run
-in a worker thread (`asyncio.to_thread(read_many, ...)`), once per sweep.
+functions of file text (or bytes); I/O goes through a `Read` function, which turns a
+missing file into None and a vanished cgroup or process into `CgroupGone`: `_read_bytes`
+opens, reads and closes each file, `CgroupReader` keeps the files open between sweeps
+(bench/sweep_micro.py measures both). Everything is synchronous and meant to run in a
+worker thread, once per sweep.
 
 Paths. `discover_layout` reads `<proc_root>/self/mountinfo`. `sys_root` is where the host's
 /sys is visible (default `/sys`). When the exporter runs in a container with the host's /sys
@@ -21,11 +23,17 @@ and `--cgroupns=host` (a private cgroup namespace yields `/..` paths, which neve
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+import resource
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, limit_or_none
 
@@ -43,6 +51,14 @@ V1_CONTROLLERS = frozenset(
         "memory", "misc", "net_cls", "net_prio", "perf_event", "pids", "rdma",
     }
 )  # fmt: skip
+
+DEFAULT_OPEN_FILES = 4096
+"""Files CgroupReader keeps open by default: at most ~16 MiB of seq_file buffers."""
+
+FD_HEADROOM = 256
+"""Descriptors left under RLIMIT_NOFILE for sockets and one-off reads."""
+
+log = logging.getLogger(__name__)
 
 _NS = 1e9
 _US = 1e6
@@ -244,6 +260,12 @@ def _resolve(
 
 # --- stats ------------------------------------------------------------------------------
 
+Read: TypeAlias = Callable[[str], bytes | None]
+"""Reads one whole file: bytes, None when it does not exist, CgroupGone when it vanished."""
+
+Sample: TypeAlias = tuple[ContainerStats, tuple[ProcessInfo, ...] | None]
+"""One container's stats and, when asked, its process list."""
+
 
 def read_cgroup_stats(
     paths: Mapping[str, Path],
@@ -260,9 +282,9 @@ def read_cgroup_stats(
     str_paths = {k: str(v) for k, v in paths.items()}
     net_dev = None if host_network else f"{proc_root}/{pid}/net/dev"
     if layout_version == "2":
-        return _read_v2(str_paths, net_dev)
+        return _stats_v2(_read_bytes, str_paths, net_dev)
     if layout_version == "1":
-        return _read_v1(str_paths, net_dev)
+        return _stats_v1(_read_bytes, str_paths, net_dev)
     msg = f"unknown cgroup version {layout_version!r}"
     raise ValueError(msg)
 
@@ -275,7 +297,7 @@ def read_many(
     Containers that stopped, whose PID now belongs to someone else, or that the fast path
     cannot serve are left out; the caller treats them as "no sample" or asks the API.
     """
-    reader = _read_v2 if layout.version == "2" else _read_v1
+    stats_of = _stats_v2 if layout.version == "2" else _stats_v1
     proc = str(proc_root)
     out: dict[str, ContainerStats] = {}
     for target in targets:
@@ -284,94 +306,96 @@ def read_many(
             if paths is None:
                 continue
             net_dev = None if target.host_network else f"{proc}/{target.pid}/net/dev"
-            out[target.container_id] = reader(paths, net_dev)
+            out[target.container_id] = stats_of(_read_bytes, paths, net_dev)
         except CgroupError:
             continue
     return out
 
 
-def _read_v1(paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
+def _stats_v1(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
     cpuacct, cpu = paths.get("cpuacct"), paths.get("cpu")
-    usage_ns = _read_int(cpuacct and cpuacct + "/cpuacct.usage")
+    usage_ns = _int(read, cpuacct and cpuacct + "/cpuacct.usage")
     if usage_ns is None:
         msg = f"no cpuacct.usage for cgroup {cpuacct}"
         raise CgroupError(msg)
-    ticks = _read_keyed(cpuacct and cpuacct + "/cpuacct.stat")
-    cpu_stat = _read_keyed(cpu and cpu + "/cpu.stat")
-    throttled_ns = cpu_stat.get("throttled_time")
-    quota = _read_int(cpu and cpu + "/cpu.cfs_quota_us")
-    period = _read_int(cpu and cpu + "/cpu.cfs_period_us") if quota and quota > 0 else None
+    ticks = _keyed(read, cpuacct and cpuacct + "/cpuacct.stat")
+    cpu_stat = _keyed(read, cpu and cpu + "/cpu.stat")
+    throttled_ns = keyed_value(cpu_stat, b"throttled_time")
+    quota = _int(read, cpu and cpu + "/cpu.cfs_quota_us")
+    period = _int(read, cpu and cpu + "/cpu.cfs_period_us") if quota and quota > 0 else None
 
     memory = paths.get("memory")
-    usage = _read_int(memory and memory + "/memory.usage_in_bytes")
-    mstat = _read_keyed(memory and memory + "/memory.stat")
-    limit = mstat.get("hierarchical_memory_limit")
+    usage = _int(read, memory and memory + "/memory.usage_in_bytes")
+    mstat = _keyed(read, memory and memory + "/memory.stat")
+    limit = keyed_value(mstat, b"hierarchical_memory_limit")
     if limit is None:
-        limit = _read_int(memory and memory + "/memory.limit_in_bytes")
-    swap = mstat.get("total_swap")
+        limit = _int(read, memory and memory + "/memory.limit_in_bytes")
+    swap = keyed_value(mstat, b"total_swap")
     if swap is None and usage is not None:
-        memsw = _read_int(memory and memory + "/memory.memsw.usage_in_bytes")
+        memsw = _int(read, memory and memory + "/memory.memsw.usage_in_bytes")
         swap = None if memsw is None else max(memsw - usage, 0)
-    oom = _read_keyed(memory and memory + "/memory.oom_control")
+    oom = _keyed(read, memory and memory + "/memory.oom_control")
 
     pids = paths.get("pids")
     return ContainerStats(
         cpu_usage_seconds=usage_ns / _NS,
-        cpu_user_seconds=ticks.get("user", 0) / CLK_TCK,
-        cpu_system_seconds=ticks.get("system", 0) / CLK_TCK,
-        cpu_periods=cpu_stat.get("nr_periods"),
-        cpu_throttled_periods=cpu_stat.get("nr_throttled"),
+        cpu_user_seconds=(keyed_value(ticks, b"user") or 0) / CLK_TCK,
+        cpu_system_seconds=(keyed_value(ticks, b"system") or 0) / CLK_TCK,
+        cpu_periods=keyed_value(cpu_stat, b"nr_periods"),
+        cpu_throttled_periods=keyed_value(cpu_stat, b"nr_throttled"),
         cpu_throttled_seconds=None if throttled_ns is None else throttled_ns / _NS,
         cpu_limit_cores=quota / period if quota and quota > 0 and period else None,
         memory_usage_bytes=usage,
-        memory_working_set_bytes=_working_set(usage, mstat.get("total_inactive_file")),
-        memory_rss_bytes=mstat.get("total_rss"),
-        memory_cache_bytes=mstat.get("total_cache"),
+        memory_working_set_bytes=_working_set(usage, keyed_value(mstat, b"total_inactive_file")),
+        memory_rss_bytes=keyed_value(mstat, b"total_rss"),
+        memory_cache_bytes=keyed_value(mstat, b"total_cache"),
         memory_swap_bytes=swap,
         memory_limit_bytes=limit_or_none(limit),
-        memory_failures=_read_int(memory and memory + "/memory.failcnt"),
-        oom_kills=oom.get("oom_kill"),
-        pids=_read_int(pids and pids + "/pids.current"),
-        pids_limit=limit_or_none(_read_int(pids and pids + "/pids.max")),
-        networks=_read_networks(net_dev),
-        block=_read_blkio(paths.get("blkio")),
+        memory_failures=_int(read, memory and memory + "/memory.failcnt"),
+        oom_kills=keyed_value(oom, b"oom_kill"),
+        pids=_int(read, pids and pids + "/pids.current"),
+        pids_limit=limit_or_none(_int(read, pids and pids + "/pids.max")),
+        networks=_read_networks(read, net_dev),
+        block=_read_blkio(read, paths.get("blkio")),
     )
 
 
-def _read_v2(paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
+def _stats_v2(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
     base = paths.get(UNIFIED)
     if base is None:
         msg = "no cgroup2 path for this container"
         raise CgroupError(msg)
-    cpu = _read_keyed(base + "/cpu.stat")
-    if "usage_usec" not in cpu:
+    cpu = _keyed(read, base + "/cpu.stat")
+    usage_us = keyed_value(cpu, b"usage_usec")
+    if usage_us is None:
         msg = f"no cpu.stat usage_usec in {base}"
         raise CgroupError(msg)
-    throttled_us = cpu.get("throttled_usec")
-    usage = _read_int(base + "/memory.current")
-    mstat = _read_keyed(base + "/memory.stat")
-    events = _read_keyed(base + "/memory.events")
-    io_stat = _read(base + "/io.stat")
+    throttled_us = keyed_value(cpu, b"throttled_usec")
+    usage = _int(read, base + "/memory.current")
+    mstat = _keyed(read, base + "/memory.stat")
+    events = _keyed(read, base + "/memory.events")
+    io_stat = read(base + "/io.stat")
+    cpu_max = read(base + "/cpu.max")
     return ContainerStats(
-        cpu_usage_seconds=cpu["usage_usec"] / _US,
-        cpu_user_seconds=cpu.get("user_usec", 0) / _US,
-        cpu_system_seconds=cpu.get("system_usec", 0) / _US,
-        cpu_periods=cpu.get("nr_periods"),
-        cpu_throttled_periods=cpu.get("nr_throttled"),
+        cpu_usage_seconds=usage_us / _US,
+        cpu_user_seconds=(keyed_value(cpu, b"user_usec") or 0) / _US,
+        cpu_system_seconds=(keyed_value(cpu, b"system_usec") or 0) / _US,
+        cpu_periods=keyed_value(cpu, b"nr_periods"),
+        cpu_throttled_periods=keyed_value(cpu, b"nr_throttled"),
         cpu_throttled_seconds=None if throttled_us is None else throttled_us / _US,
-        cpu_limit_cores=parse_cpu_max(_read(base + "/cpu.max")),
+        cpu_limit_cores=parse_cpu_max(None if cpu_max is None else cpu_max.decode()),
         memory_usage_bytes=usage,
-        memory_working_set_bytes=_working_set(usage, mstat.get("inactive_file")),
-        memory_rss_bytes=mstat.get("anon"),
-        memory_cache_bytes=mstat.get("file"),
-        memory_swap_bytes=_read_int(base + "/memory.swap.current"),
-        memory_limit_bytes=limit_or_none(_read_int(base + "/memory.max")),
-        memory_failures=events.get("max"),
-        oom_kills=events.get("oom_kill"),
-        pids=_read_int(base + "/pids.current"),
-        pids_limit=limit_or_none(_read_int(base + "/pids.max")),
-        networks=_read_networks(net_dev),
-        block=() if io_stat is None else parse_io_stat(io_stat),
+        memory_working_set_bytes=_working_set(usage, keyed_value(mstat, b"inactive_file")),
+        memory_rss_bytes=keyed_value(mstat, b"anon"),
+        memory_cache_bytes=keyed_value(mstat, b"file"),
+        memory_swap_bytes=_int(read, base + "/memory.swap.current"),
+        memory_limit_bytes=limit_or_none(_int(read, base + "/memory.max")),
+        memory_failures=keyed_value(events, b"max"),
+        oom_kills=keyed_value(events, b"oom_kill"),
+        pids=_int(read, base + "/pids.current"),
+        pids_limit=limit_or_none(_int(read, base + "/pids.max")),
+        networks=_read_networks(read, net_dev),
+        block=() if io_stat is None else parse_io_stat(io_stat.decode()),
     )
 
 
@@ -384,14 +408,14 @@ def _working_set(usage: int | None, inactive_file: int | None) -> int | None:
     return usage
 
 
-def _read_networks(net_dev: str | None) -> tuple[NetworkIO, ...]:
+def _read_networks(read: Read, net_dev: str | None) -> tuple[NetworkIO, ...]:
     if net_dev is None:
         return ()
-    text = _read(net_dev)
-    return () if text is None else parse_net_dev(text)
+    data = read(net_dev)
+    return () if data is None else parse_net_dev(data.decode())
 
 
-def _read_blkio(blkio: str | None) -> tuple[BlockIO, ...]:
+def _read_blkio(read: Read, blkio: str | None) -> tuple[BlockIO, ...]:
     """Prefer the throttle files (filled on blk-mq); fall back to the CFQ ones.
 
     The `_recursive` throttle variant comes first so that I/O of nested cgroups (systemd
@@ -404,13 +428,25 @@ def _read_blkio(blkio: str | None) -> tuple[BlockIO, ...]:
         ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
         ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
     ):
-        sizes = _read(f"{blkio}/{sizes_name}")
+        sizes = read(f"{blkio}/{sizes_name}")
         if sizes is not None:
-            return parse_blkio_throttle(sizes, _read(f"{blkio}/{ops_name}"))
+            ops = read(f"{blkio}/{ops_name}")
+            return parse_blkio_throttle(sizes.decode(), None if ops is None else ops.decode())
     return ()
 
 
-# --- pure parsers -----------------------------------------------------------------------
+def _int(read: Read, path: str | None) -> int | None:
+    if not path:
+        return None
+    data = read(path)
+    return None if data is None else int_value(data)
+
+
+def _keyed(read: Read, path: str | None) -> bytes:
+    """A flat-keyed file's bytes (b"" when absent); keyed_value picks the keys needed."""
+    if not path:
+        return b""
+    return read(path) or b""
 
 
 def parse_keyed(text: str) -> dict[str, int]:
@@ -428,6 +464,27 @@ def parse_keyed(text: str) -> dict[str, int]:
     return out
 
 
+def keyed_value(data: bytes, key: bytes) -> int | None:
+    """parse_keyed(data)[key] without parsing the other lines (memory.stat has ~70).
+
+    The kernel writes each key once per file, so the last line starting with `key ` is
+    the one parse_keyed keeps; a value that is not an integer gives None.
+    """
+    needle = b"\n" + key + b" "
+    start = data.rfind(needle)
+    if start >= 0:
+        start += len(needle)
+    elif data.startswith(needle[1:]):
+        start = len(needle) - 1
+    else:
+        return None
+    end = data.find(b"\n", start)
+    try:
+        return int(data[start:end] if end >= 0 else data[start:])
+    except ValueError:
+        return None
+
+
 def parse_int(text: str) -> int | None:
     """Parse a single-value file; `max` (unlimited) and junk give None, -1 stays -1."""
     value = text.strip()
@@ -435,6 +492,14 @@ def parse_int(text: str) -> int | None:
         return None
     try:
         return int(value)
+    except ValueError:
+        return None
+
+
+def int_value(data: bytes) -> int | None:
+    """parse_int on bytes: `max` (unlimited) and junk give None, -1 stays -1."""
+    try:
+        return int(data)  # int() strips the whitespace; b"max" raises
     except ValueError:
         return None
 
@@ -540,15 +605,16 @@ def sample(
     *,
     processes: bool,
     users: Mapping[int, str],
-) -> tuple[ContainerStats, tuple[ProcessInfo, ...] | None] | None:
-    """One container's stats (and process list when asked), on plain string paths: the
-    sweep's hot loop. None when the PID no longer belongs to the container."""
+) -> Sample | None:
+    """One container's stats (and process list when asked), every file opened, read and
+    closed: the path CgroupReader replaces. None when the PID no longer belongs to the
+    container."""
     paths = _resolve(layout, proc_root, target.pid, target.container_id)
     if paths is None:
         return None
-    reader = _read_v2 if layout.version == "2" else _read_v1
+    stats_of = _stats_v2 if layout.version == "2" else _stats_v1
     net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
-    stats = reader(paths, net_dev)
+    stats = stats_of(_read_bytes, paths, net_dev)
     if not processes:
         return stats, None
     return stats, read_processes(proc_root, cgroup_pids(paths), users=users)
@@ -562,11 +628,8 @@ def passwd_users(proc_root: Path, passwd: Path | None = None) -> dict[int, str]:
 
 def cgroup_pids(paths: Mapping[str, str | Path]) -> list[int]:
     """PIDs (tgids) in the container's cgroup and its children, from `cgroup.procs`."""
-    for key in ("pids", "memory", UNIFIED, "cpu", *sorted(paths)):
-        if key in paths:
-            base = str(paths[key])
-            break
-    else:
+    base = _procs_base(paths)
+    if base is None:
         return []
     if _read(base + "/cgroup.procs") is None:
         msg = f"{base}/cgroup.procs is not readable"
@@ -577,6 +640,52 @@ def cgroup_pids(paths: Mapping[str, str | Path]) -> list[int]:
         if text is not None:
             found.update(int(x) for x in text.split())
     return sorted(found)
+
+
+def _procs_base(paths: Mapping[str, str | Path]) -> str | None:
+    """The container's own cgroup directory whose cgroup.procs lists its processes.
+
+    pids comes first: on v1 its pids.current is what `list_processes` checks against.
+    """
+    for key in ("pids", "memory", UNIFIED, "cpu", *sorted(paths)):
+        if key in paths:
+            return str(paths[key])
+    return None
+
+
+def list_processes(
+    proc_root: Path,
+    paths: Mapping[str, str],
+    pids_current: int | None,
+    users: Mapping[int, str],
+) -> tuple[ProcessInfo, ...]:
+    """read_processes(cgroup_pids(paths)) without walking the cgroup tree in the common case.
+
+    pids.current (read in the same sweep) counts every task, i.e. thread, of the
+    container's subtree. When the threads of the processes in its own cgroup.procs add up
+    to it, no child cgroup holds a process and the walk (a directory listing per cgroup)
+    is skipped. Otherwise (nested cgroups, a process started or exited meanwhile, or no
+    pids controller: `pids_current` None) the walk decides, as in cgroup_pids.
+
+    cgroup.procs is opened afresh: on v1 a kept descriptor re-read within a second returns
+    the kernel's cached pidlist, which may be stale.
+    """
+    base = _procs_base(paths)
+    if base is None:
+        return ()
+    data = _read_bytes(base + "/cgroup.procs")
+    if data is None:
+        msg = f"{base}/cgroup.procs is not readable"
+        raise CgroupError(msg)
+    own = sorted({int(x) for x in data.split()})
+    described, threads = _describe(proc_root, own, users)
+    if pids_current is not None and threads == pids_current:
+        return tuple(described)
+    every = cgroup_pids(paths)
+    tried = set(own)
+    more, _ = _describe(proc_root, [pid for pid in every if pid not in tried], users)
+    by_pid = {p.pid: p for p in (*described, *more)}
+    return tuple(by_pid[pid] for pid in every if pid in by_pid)
 
 
 def read_processes(
@@ -592,7 +701,15 @@ def read_processes(
     /etc/passwd when the host's / is mounted at `<rootfs>` and /proc at `<rootfs>/proc`).
     """
     names = users if users is not None else passwd_users(proc_root, passwd)
+    return tuple(_describe(proc_root, pids, names)[0])
+
+
+def _describe(
+    proc_root: Path, pids: Iterable[int], names: Mapping[int, str]
+) -> tuple[list[ProcessInfo], int]:
+    """read_processes' work, plus the sum of the described processes' thread counts."""
     out = []
+    threads = 0
     for pid in pids:
         base = f"{proc_root}/{pid}"
         stat = _read(base + "/stat", check_gone=False)
@@ -600,7 +717,8 @@ def read_processes(
         cmdline = _read(base + "/cmdline", check_gone=False)
         if stat is None or status is None or cmdline is None:
             continue
-        comm, state, ppid, ticks, rss_pages = parse_proc_stat(stat)
+        comm, state, ppid, ticks, rss_pages, num_threads = _parse_stat(stat)
+        threads += num_threads
         uid = parse_status_uid(status)
         command = cmdline.rstrip("\0").replace("\0", " ") or f"[{comm}]"
         out.append(
@@ -615,7 +733,7 @@ def read_processes(
                 state=state,
             )
         )
-    return tuple(out)
+    return out, threads
 
 
 def parse_proc_stat(text: str) -> tuple[str, str, int, int, int]:
@@ -623,10 +741,22 @@ def parse_proc_stat(text: str) -> tuple[str, str, int, int, int]:
 
     comm may contain spaces and parentheses, so split at the last ')'.
     """
+    return _parse_stat(text)[:5]
+
+
+def _parse_stat(text: str) -> tuple[str, str, int, int, int, int]:
+    """parse_proc_stat's fields plus num_threads (field 20)."""
     head, _, tail = text.rpartition(")")
     comm = head.partition("(")[2]
     fields = tail.split()  # fields[0] is field 3 (state) of proc(5)
-    return comm, fields[0], int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[21])
+    return (
+        comm,
+        fields[0],
+        int(fields[1]),
+        int(fields[11]) + int(fields[12]),
+        int(fields[21]),
+        int(fields[17]),
+    )
 
 
 def parse_status_uid(text: str) -> int:
@@ -648,20 +778,223 @@ def parse_passwd(text: str) -> dict[int, str]:
     return names
 
 
-# --- I/O helper -------------------------------------------------------------------------
+# --- kept-open files ------------------------------------------------------------------------
+
+
+class CgroupReader:
+    """Samples containers through file descriptors kept open from one sweep to the next.
+
+    Opening and closing a cgroupfs or /proc file costs about 5.6 us of kernel time, and the
+    first read after an open another 5 us (seq_file allocates its buffer); a pread at
+    offset 0 on a kept descriptor regenerates the content for about 1 us. So each
+    container's paths are resolved once per (container, init PID), its files stay open,
+    and every sweep re-reads them, limits included (`docker update` shows at once).
+
+    A descriptor is bound to the cgroup or process it was opened on, so a reused PID never
+    mixes containers up. A container's files are closed when it leaves the sweep's targets
+    (`retain`), when its PID changes (restart), and when a read fails because its cgroup
+    or process is gone (ENODEV/ESRCH: CgroupGone, as the per-file path raises). A kept
+    /proc/<pid>/net/dev pins the container's network namespace (with only `lo` left once
+    Docker tears it down) until then, that is, at most one sweep after it stops.
+
+    Each kept file holds a 4 KiB seq_file buffer charged to the exporter's memory cgroup,
+    so at most `max_open_files` are kept; files beyond that are opened, read and closed
+    per sweep, with the same parsing. 0 keeps none. `fit_open_files` sizes the budget to
+    RLIMIT_NOFILE. Thread-safe: a sweep runs in a worker thread while `close` may come
+    from another; after `close` every read takes the per-file path and keeps nothing.
+    """
+
+    def __init__(
+        self, layout: CgroupLayout, proc_root: Path, *, max_open_files: int = DEFAULT_OPEN_FILES
+    ) -> None:
+        self._layout = layout
+        self._proc_root = proc_root
+        self._stats_of = _stats_v2 if layout.version == "2" else _stats_v1
+        self._budget = _Budget(max(max_open_files, 0))
+        self._kept: dict[str, _Kept] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        # Descriptors are plain ints: close them even if the owner never calls close().
+        self._finalizer = weakref.finalize(self, _close_all, self._kept)
+
+    @property
+    def open_files(self) -> int:
+        """File descriptors held right now."""
+        return self._budget.used
+
+    def read(self, target: Target, *, processes: bool, users: Mapping[int, str]) -> Sample | None:
+        """`sample()` on kept descriptors: the same result, errors and None."""
+        cid = target.container_id
+        with self._lock:
+            if self._closed:
+                return sample(
+                    self._layout, self._proc_root, target, processes=processes, users=users
+                )
+            kept = self._kept.get(cid)
+            if kept is not None and (kept.pid, kept.host_network) != (
+                target.pid,
+                target.host_network,
+            ):
+                self._kept.pop(cid).close()
+                kept = None
+            if kept is None:
+                paths = _resolve(self._layout, self._proc_root, target.pid, cid)
+                if paths is None:
+                    return None
+                kept = _Kept(self._budget, target, paths, self._proc_root)
+                self._kept[cid] = kept
+            try:
+                stats = self._stats_of(kept.read, kept.paths, kept.net_dev)
+                if not processes:
+                    return stats, None
+                return stats, list_processes(self._proc_root, kept.paths, stats.pids, users)
+            except Exception:
+                # Gone, unreadable or unexpected: forget it; the next sweep resolves afresh.
+                self._kept.pop(cid).close()
+                raise
+
+    def retain(self, container_ids: Iterable[str]) -> None:
+        """Close the files of every container not in `container_ids` (stopped, removed)."""
+        keep = set(container_ids)
+        with self._lock:
+            for cid in [cid for cid in self._kept if cid not in keep]:
+                self._kept.pop(cid).close()
+
+    def close(self) -> None:
+        """Close every descriptor; later reads open, read and close each file."""
+        with self._lock:
+            self._closed = True
+            self._finalizer()
+
+    def __enter__(self) -> CgroupReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Budget:
+    """How many more descriptors the reader may keep open (shared by its containers)."""
+
+    __slots__ = ("free", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.used = 0
+
+
+class _Kept:
+    """One container incarnation: its resolved paths and the descriptors kept for it."""
+
+    __slots__ = ("budget", "fds", "host_network", "net_dev", "paths", "pid")
+
+    def __init__(
+        self, budget: _Budget, target: Target, paths: dict[str, str], proc_root: Path
+    ) -> None:
+        self.budget = budget
+        self.pid = target.pid
+        self.host_network = target.host_network
+        self.paths = paths
+        self.net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
+        self.fds: dict[str, int] = {}
+
+    def read(self, path: str) -> bytes | None:
+        """pread the kept descriptor; open and keep one while the budget lasts."""
+        fd = self.fds.get(path)
+        if fd is None:
+            if self.budget.free <= 0:
+                return _read_bytes(path)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                _raise_if_gone(path)
+                return None  # an optional file: looked for again next sweep, like _read
+            self.fds[path] = fd
+            self.budget.free -= 1
+            self.budget.used += 1
+        try:
+            data = os.pread(fd, _READ_CHUNK, 0)  # seq_file regenerates the file at offset 0
+            if len(data) >= _SHORT_READ:  # maybe one seq_file buffer of many: read on
+                data = _pread_rest(fd, data)
+        except OSError as exc:
+            if exc.errno in _GONE_ERRNOS:
+                raise CgroupGone(path) from exc
+            raise
+        return data
+
+    def close(self) -> None:
+        """Close the descriptors and give their share of the budget back."""
+        for fd in self.fds.values():
+            os.close(fd)
+        self.budget.free += len(self.fds)
+        self.budget.used -= len(self.fds)
+        self.fds.clear()
+
+
+def _close_all(kept: dict[str, _Kept]) -> None:
+    """The reader's finalizer: close() and garbage collection both end here, once."""
+    for entry in kept.values():
+        entry.close()
+    kept.clear()
+
+
+def open_files_budget(wanted: int, soft: int, hard: int) -> tuple[int, int]:
+    """Return (budget, soft RLIMIT_NOFILE to set) for keeping `wanted` files open.
+
+    The soft limit is raised towards the hard one (never above) to fit the budget plus
+    FD_HEADROOM descriptors for sockets and one-off reads; if it still cannot, the budget
+    shrinks to what fits.
+    """
+    if wanted <= 0:
+        return 0, soft
+
+    def finite(limit: int) -> int:
+        return sys.maxsize if limit == resource.RLIM_INFINITY else limit
+
+    need = wanted + FD_HEADROOM
+    new_soft = soft if finite(soft) >= need else min(need, finite(hard))
+    return max(0, min(wanted, finite(new_soft) - FD_HEADROOM)), new_soft
+
+
+def fit_open_files(wanted: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE for `wanted` kept files; return the budget."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    budget, new_soft = open_files_budget(wanted, soft, hard)
+    if new_soft != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            log.debug("stats: soft RLIMIT_NOFILE raised from %d to %d", soft, new_soft)
+        except (ValueError, OSError) as exc:
+            log.warning("stats: cannot raise RLIMIT_NOFILE to %d: %s", new_soft, exc)
+            budget, _ = open_files_budget(wanted, soft, soft)
+    if budget < wanted:
+        log.warning(
+            "stats: keeping at most %d cgroup files open, not %d (RLIMIT_NOFILE %d/%d)",
+            budget, wanted, soft, hard,
+        )  # fmt: skip
+    return budget
+
+
+# --- I/O helpers ------------------------------------------------------------------------
 
 
 def _read(path: str, *, check_gone: bool = True) -> str | None:
-    """Read a whole small file; None if it does not exist.
+    """_read_bytes, decoded."""
+    data = _read_bytes(path, check_gone=check_gone)
+    return None if data is None else data.decode()
+
+
+def _read_bytes(path: str, *, check_gone: bool = True) -> bytes | None:
+    """Open, read whole and close a small file; None if it does not exist.
 
     With `check_gone`, a missing file whose directory is missing too, or a read failing
     with ENODEV/ESRCH (the cgroup or process was removed under us), raises CgroupGone.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        if check_gone and not os.path.isdir(os.path.dirname(path)):
-            raise CgroupGone(path) from None
+        if check_gone:
+            _raise_if_gone(path)
         return None
     try:
         chunks = [os.read(fd, _READ_CHUNK)]
@@ -676,18 +1009,20 @@ def _read(path: str, *, check_gone: bool = True) -> str | None:
         raise
     finally:
         os.close(fd)
-    return b"".join(chunks).decode()
+    return b"".join(chunks)
 
 
-def _read_int(path: str | None) -> int | None:
-    if not path:
-        return None
-    text = _read(path)
-    return None if text is None else parse_int(text)
+def _pread_rest(fd: int, data: bytes) -> bytes:
+    """`data` (read at offset 0) and the rest of the file up to EOF, as _read_bytes reads."""
+    chunks = [data]
+    offset = len(data)
+    while chunk := os.pread(fd, _READ_CHUNK, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
-def _read_keyed(path: str | None) -> dict[str, int]:
-    if not path:
-        return {}
-    text = _read(path)
-    return {} if text is None else parse_keyed(text)
+def _raise_if_gone(path: str) -> None:
+    """A file missing with its directory means the cgroup or process went away."""
+    if not os.path.isdir(os.path.dirname(path)):
+        raise CgroupGone(path)

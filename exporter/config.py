@@ -54,6 +54,12 @@ def parse_positive_int(text: str) -> int:
     return int(text)
 
 
+def parse_count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ConfigError(f"invalid number {text!r}: a whole number >= 0")
+    return int(text)
+
+
 def parse_choice(*choices: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -95,6 +101,7 @@ class Settings:
     stats_source: str = "auto"
     stats_interval: float = 5.0
     stats_concurrency: int = 8
+    stats_open_files: int = 4096
     host_proc: str = "/proc"
     host_sys: str = "/sys"
     top_interval: float = 60.0

@@ -18,12 +18,14 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from exporter.cgroup import (
+    DEFAULT_OPEN_FILES,
     CgroupError,
     CgroupLayout,
+    CgroupReader,
     Target,
     discover_layout,
+    fit_open_files,
     passwd_users,
-    sample,
 )
 from exporter.clock import Clock
 from exporter.engine import Engine, EngineError
@@ -57,23 +59,31 @@ class Source(Protocol):
 
     async def sample(self, targets: Sequence[Target], engine: EngineInfo | None) -> Sweep: ...
 
+    async def close(self) -> None:
+        """Release what the source holds between sweeps."""
+
 
 def _sweep_cgroup(
-    layout: CgroupLayout,
+    reader: CgroupReader,
     proc_root: Path,
     targets: Sequence[Target],
     passwd: Path | None,
     with_processes: frozenset[str],
 ) -> Sweep:
-    """Runs in a worker thread: stats (and processes when asked) of every target, files only."""
+    """Runs in a worker thread: stats (and processes when asked) of every target, files only.
+
+    Files of containers that are no longer targets are closed first, which also frees
+    their share of the reader's open-file budget for this sweep's newcomers.
+    """
     stats: dict[str, ContainerStats] = {}
     processes: dict[str, tuple[ProcessInfo, ...]] = {}
     missing: list[str] = []
     users = passwd_users(proc_root, passwd) if with_processes else {}
+    reader.retain(t.container_id for t in targets)
     for target in targets:
         cid = target.container_id
         try:
-            result = sample(layout, proc_root, target, processes=cid in with_processes, users=users)
+            result = reader.read(target, processes=cid in with_processes, users=users)
         except (CgroupError, OSError, ValueError):
             result = None
         if result is None:
@@ -86,7 +96,11 @@ def _sweep_cgroup(
 
 
 class CgroupSource:
-    """The fast path: the host's cgroup filesystem and /proc."""
+    """The fast path: the host's cgroup filesystem and /proc, files kept open (CgroupReader).
+
+    `max_open_files` bounds the files kept open (and their kernel buffers, ~4 KiB each);
+    RLIMIT_NOFILE is raised for it, or the budget shrinks to fit. Call `close` on shutdown.
+    """
 
     name = "cgroup"
 
@@ -98,13 +112,21 @@ class CgroupSource:
         *,
         passwd: Path | None = None,
         processes_interval: float = PROCESSES_INTERVAL,
+        max_open_files: int = DEFAULT_OPEN_FILES,
     ) -> None:
-        self._layout = layout
+        self._reader = CgroupReader(
+            layout, proc_root, max_open_files=fit_open_files(max_open_files)
+        )
         self._proc = proc_root
         self._clock = clock
         self._passwd = passwd
         self._processes_interval = processes_interval
         self._processes_due: dict[str, float] = {}
+
+    @property
+    def open_files(self) -> int:
+        """cgroup and /proc files held open between sweeps right now."""
+        return self._reader.open_files
 
     async def sample(self, targets: Sequence[Target], engine: EngineInfo | None) -> Sweep:
         """Stats of every target; processes of those seen first or not read for a while."""
@@ -121,8 +143,12 @@ class CgroupSource:
             for t in targets
         }
         return await asyncio.to_thread(
-            _sweep_cgroup, self._layout, self._proc, list(targets), self._passwd, with_processes
+            _sweep_cgroup, self._reader, self._proc, list(targets), self._passwd, with_processes
         )
+
+    async def close(self) -> None:
+        """Close the kept files (in a thread: it waits for a sweep still reading)."""
+        await asyncio.to_thread(self._reader.close)
 
 
 class ApiSource:
@@ -158,6 +184,9 @@ class ApiSource:
         await asyncio.gather(*(one(t.container_id) for t in targets))
         return Sweep(stats, None, (), errors)
 
+    async def close(self) -> None:
+        """Nothing to release: the engine client belongs to the app."""
+
 
 def targets(snapshot: Snapshot) -> list[Target]:
     """Running containers with a host PID; `container:` netns sharers report no network."""
@@ -181,6 +210,7 @@ def choose_source(
     engine: Engine,
     concurrency: int,
     clock: Clock,
+    open_files: int = DEFAULT_OPEN_FILES,
 ) -> tuple[Source, ApiSource | None]:
     """The primary source and, in auto mode, the API fallback for what it cannot read.
 
@@ -199,11 +229,11 @@ def choose_source(
         log.info("stats: cgroup fast path unavailable (%s); using the Engine API", exc)
         return api, None
     if wanted == "cgroup":
-        return CgroupSource(layout, proc_root, clock), None
+        return CgroupSource(layout, proc_root, clock, max_open_files=open_files), None
     if not local:
         log.info("stats: engine %s is remote; using the Engine API", docker_host)
         return api, None
-    return CgroupSource(layout, proc_root, clock), api
+    return CgroupSource(layout, proc_root, clock, max_open_files=open_files), api
 
 
 class Sampler:
@@ -227,12 +257,24 @@ class Sampler:
         self._fallbacks = 0
 
     async def run(self) -> None:
+        """Sweep forever; on cancellation (shutdown) release what the source holds open.
+
+        A crash is not a shutdown: the supervisor restarts run() with the files still open.
+        """
         self._inventory.publish(sampler=SamplerStatus(self._source.name, self._interval))
-        while True:
-            started = self._clock.monotonic()
-            await self.sweep()
-            elapsed = self._clock.monotonic() - started
-            await self._clock.sleep(max(self._interval - elapsed, self._interval / 10))
+        try:
+            while True:
+                started = self._clock.monotonic()
+                await self.sweep()
+                elapsed = self._clock.monotonic() - started
+                await self._clock.sleep(max(self._interval - elapsed, self._interval / 10))
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Release what the source holds open (the cgroup source's files); call on shutdown."""
+        await self._source.close()
 
     async def sweep(self) -> None:
         snapshot = self._inventory.snapshot

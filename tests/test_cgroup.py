@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import resource
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,11 +22,15 @@ from exporter.cgroup import (
     CgroupError,
     CgroupGone,
     CgroupMount,
+    CgroupReader,
     Target,
     cgroup_pids,
     container_cgroup_paths,
     discover_layout,
+    int_value,
+    keyed_value,
     layout_from_mountinfo,
+    open_files_budget,
     parse_blkio_throttle,
     parse_cpu_max,
     parse_int,
@@ -37,6 +43,7 @@ from exporter.cgroup import (
     read_cgroup_stats,
     read_many,
     read_processes,
+    sample,
 )
 from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
 
@@ -300,24 +307,23 @@ def test_v1_cgroupfs_layout_and_paths(tmp_path: Path) -> None:
     assert expected == paths
 
 
-def test_v1_systemd_reads_every_field(tmp_path: Path) -> None:
-    """v1 + systemd: co-mounted cpu,cpuacct, no pids mount, CFQ blkio, old oom_control.
-
-    Also: -1 quota and the page-rounded unlimited limit are None, swap falls back to
-    memsw - usage, and a missing io_serviced file leaves op counts None.
-    """
-    prefix = f"/system.slice/docker-{CID}.scope"
-    proc_cgroup = (
+def v1_systemd_proc_cgroup(prefix: str) -> str:
+    """/proc/<pid>/cgroup on a systemd distro: co-mounted cpu,cpuacct, no pids."""
+    return (
         f"6:net_cls,net_prio:{prefix}\n5:blkio:{prefix}\n4:memory:{prefix}\n"
         f"3:cpu,cpuacct:{prefix}\n1:name=systemd:{prefix}\n"
     )
+
+
+def v1_systemd_files(prefix: str) -> dict[str, str]:
+    """An unlimited container on a systemd distro: CFQ blkio, no total_swap, old oom_control."""
     mem_stat = "\n".join(
         line
         for line in V1_MEMORY_STAT.splitlines()
         if not line.startswith(("total_swap", "hierarchical_memory_limit"))
     )
     cpu = f"cpu,cpuacct{prefix}"
-    files = {
+    return {
         f"{cpu}/cpuacct.usage": "250000000000\n",
         f"{cpu}/cpuacct.stat": "user 20000\nsystem 5000\n",
         f"{cpu}/cpu.stat": "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n",
@@ -331,7 +337,18 @@ def test_v1_systemd_reads_every_field(tmp_path: Path) -> None:
         f"memory{prefix}/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\n",
         f"blkio{prefix}/blkio.io_service_bytes_recursive": V1_BLKIO_BYTES,
     }
-    proc, sys = make_host(tmp_path, V1_SYSTEMD_MOUNTINFO, proc_cgroup, files)
+
+
+def test_v1_systemd_reads_every_field(tmp_path: Path) -> None:
+    """v1 + systemd: co-mounted cpu,cpuacct, no pids mount, CFQ blkio, old oom_control.
+
+    Also: -1 quota and the page-rounded unlimited limit are None, swap falls back to
+    memsw - usage, and a missing io_serviced file leaves op counts None.
+    """
+    prefix = f"/system.slice/docker-{CID}.scope"
+    proc, sys = make_host(
+        tmp_path, V1_SYSTEMD_MOUNTINFO, v1_systemd_proc_cgroup(prefix), v1_systemd_files(prefix)
+    )
     expected = ContainerStats(
         cpu_usage_seconds=250.0,
         cpu_user_seconds=200.0,
@@ -415,13 +432,9 @@ def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
     assert expected == read_one(proc, sys)
 
 
-def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
-    """v2 + cgroupfs (/docker/<id>): "max" limits are None, absent files are None, not 0.
-
-    No cpu controller here (cpu.stat has only the core keys), no swap file, empty io.stat.
-    """
-    prefix = f"/docker/{CID}"
-    files = {
+def v2_sparse_files(prefix: str) -> dict[str, str]:
+    """v2 without the cpu controller or swap: "max" limits, no cpu.max, an empty io.stat."""
+    return {
         f"{prefix}/cpu.stat": "usage_usec 2000000\nuser_usec 1500000\nsystem_usec 500000\n",
         f"{prefix}/memory.current": "1048576\n",
         f"{prefix}/memory.max": "max\n",
@@ -431,7 +444,15 @@ def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
         f"{prefix}/pids.max": "max\n",
         f"{prefix}/io.stat": "",
     }
-    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", files)
+
+
+def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
+    """v2 + cgroupfs (/docker/<id>): "max" limits are None, absent files are None, not 0.
+
+    No cpu controller here (cpu.stat has only the core keys), no swap file, empty io.stat.
+    """
+    prefix = f"/docker/{CID}"
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{prefix}\n", v2_sparse_files(prefix))
     expected = ContainerStats(
         cpu_usage_seconds=2.0,
         cpu_user_seconds=1.5,
@@ -613,6 +634,7 @@ def test_parse_keyed_skips_non_integer_lines() -> None:
 def test_parse_int(text: str, expected: int | None) -> None:
     """Single-value files: "max" is None (unlimited); -1 is kept for the caller."""
     assert expected == parse_int(text)
+    assert expected == int_value(text.encode())
 
 
 @pytest.mark.parametrize(
@@ -640,10 +662,28 @@ def test_parse_proc_stat_handles_parentheses_in_comm() -> None:
 # --- processes ----------------------------------------------------------------------------
 
 
-def proc_stat_line(pid: int, comm: str, *, state: str, ppid: int, ticks: int, rss: int) -> str:
-    """A /proc/<pid>/stat line with utime=ticks, stime=0, rss pages."""
-    rest = [state, str(ppid), *["0"] * 9, str(ticks), "0", *["0"] * 8, str(rss), "0"]
+def proc_stat_line(
+    pid: int, comm: str, *, state: str, ppid: int, ticks: int, rss: int, threads: int = 1
+) -> str:
+    """A /proc/<pid>/stat line with utime=ticks, stime=0, num_threads, rss pages."""
+    rest = [state, str(ppid), *["0"] * 9, str(ticks), "0", *["0"] * 4, str(threads)]
+    rest += [*["0"] * 3, str(rss), "0"]
     return f"{pid} ({comm}) {' '.join(rest)}\n"
+
+
+def write_processes(proc: Path, threads: dict[int, int]) -> None:
+    """/proc/<pid>/{stat,status,cmdline} of root-owned `sh` processes: pid -> num_threads."""
+    for pid, count in threads.items():
+        write_tree(
+            proc,
+            {
+                f"{pid}/stat": proc_stat_line(
+                    pid, "sh", state="S", ppid=1, ticks=pid, rss=10, threads=count
+                ),
+                f"{pid}/status": "Name:\tsh\nUid:\t0\t0\t0\t0\n",
+                f"{pid}/cmdline": f"sh\0-c\0job {pid}\0",
+            },
+        )
 
 
 def test_read_processes_like_ps(tmp_path: Path) -> None:
@@ -688,6 +728,270 @@ def test_cgroup_pids_of_removed_cgroup_raises(tmp_path: Path) -> None:
     """A container removed before its process list is read is CgroupGone."""
     with pytest.raises(CgroupGone):
         cgroup_pids({UNIFIED: tmp_path / "gone"})
+
+
+def test_process_list_skips_the_walk_when_threads_add_up(tmp_path: Path) -> None:
+    """Threads in the container's own cgroup.procs add up to pids.current: no child cgroup
+    can hold a process, so child cgroups are not listed (this decoy child would show)."""
+    prefix = f"/docker/{CID}"
+    files = v1_engine_files(prefix) | {
+        f"pids{prefix}/pids.current": "3\n",
+        f"pids{prefix}/decoy/cgroup.procs": "5000\n",
+    }
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), files)
+    write_processes(proc, {PID: 2, 4300: 1, 5000: 1})
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        result = reader.read(Target(CID, PID), processes=True, users={})
+    assert result is not None
+    assert [PID, 4300] == [p.pid for p in result[1] or ()]
+
+
+def test_process_list_walks_nested_cgroups(tmp_path: Path) -> None:
+    """A process in a child cgroup makes pids.current exceed the own cgroup's threads: the
+    tree is walked, and the list is the per-file path's (sorted, child included)."""
+    prefix = f"/docker/{CID}"
+    files = v1_engine_files(prefix) | {
+        f"pids{prefix}/pids.current": "4\n",
+        f"pids{prefix}/init.scope/cgroup.procs": "5000\n",
+    }
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), files)
+    write_processes(proc, {PID: 2, 4300: 1, 5000: 1})
+    layout = discover_layout(proc, sys)
+    with CgroupReader(layout, proc) as reader:
+        result = reader.read(Target(CID, PID), processes=True, users={})
+    assert result is not None
+    assert [PID, 4300, 5000] == [p.pid for p in result[1] or ()]
+    assert sample(layout, proc, Target(CID, PID), processes=True, users={}) == result
+
+
+# --- kept-open files (CgroupReader) ----------------------------------------------------------
+
+SYSTEMD_SCOPE = f"/system.slice/docker-{CID}.scope"
+DOCKER_DIR = f"/docker/{CID}"
+HOSTS = {
+    "v1 cgroupfs": (V1_MOUNTINFO, v1_proc_cgroup(DOCKER_DIR), v1_engine_files(DOCKER_DIR)),
+    "v1 systemd": (
+        V1_SYSTEMD_MOUNTINFO,
+        v1_systemd_proc_cgroup(SYSTEMD_SCOPE),
+        v1_systemd_files(SYSTEMD_SCOPE) | {f"memory{SYSTEMD_SCOPE}/cgroup.procs": f"{PID}\n"},
+    ),
+    "hybrid": (
+        HYBRID_MOUNTINFO,
+        v1_proc_cgroup(DOCKER_DIR, hybrid=True),
+        v1_engine_files(DOCKER_DIR),
+    ),
+    "v2 systemd": (V2_MOUNTINFO, f"0::{SYSTEMD_SCOPE}\n", v2_files(SYSTEMD_SCOPE)),
+    "v2 sparse, no cgroup.procs": (V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_sparse_files(DOCKER_DIR)),
+}
+USERS = {0: "root"}
+
+
+def open_fds() -> int:
+    """Descriptors this process holds now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def outcome(read: Callable[[], object]) -> object:
+    """The result, or the CgroupError's type and message: both paths must agree on either."""
+    try:
+        return read()
+    except CgroupError as exc:
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("host_network", [False, True])
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_kept_files_read_what_per_file_reads_read(
+    tmp_path: Path, host: str, host_network: bool
+) -> None:
+    """Stats and process lists (or the error) are equal to the per-file path's, on the first
+    read (files opened) and the next (files re-read), on every layout."""
+    mountinfo, proc_cgroup, files = HOSTS[host]
+    proc, sys = make_host(tmp_path, mountinfo, proc_cgroup, files)
+    write_processes(proc, {PID: 1, 4300: 1})
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID, host_network=host_network)
+    expected = outcome(lambda: sample(layout, proc, target, processes=True, users=USERS))
+    with CgroupReader(layout, proc) as reader:
+        first = outcome(lambda: reader.read(target, processes=True, users=USERS))
+        second = outcome(lambda: reader.read(target, processes=True, users=USERS))
+    assert expected == first == second
+
+
+def test_kept_files_see_changes_between_sweeps(tmp_path: Path) -> None:
+    """Counters and limits rewritten between two reads are seen on the second, through the
+    same descriptors (pread at offset 0; regular files work like seq_file ones here)."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    cgroups = sys / "fs" / "cgroup"
+    with CgroupReader(layout, proc) as reader:
+        assert reader.read(target, processes=False, users={}) == (V1_ENGINE_STATS, None)
+        kept, fds = reader.open_files, open_fds()
+        (cgroups / f"cpuacct{DOCKER_DIR}/cpuacct.usage").write_text("2570398380\n")
+        (cgroups / f"cpu{DOCKER_DIR}/cpu.cfs_quota_us").write_text("150000\n")  # docker update
+        (cgroups / f"memory{DOCKER_DIR}/memory.stat").write_text(
+            V1_MEMORY_STAT.replace("total_rss 57344", "total_rss 1057344")
+        )
+        (proc / str(PID) / "net" / "dev").write_text(NET_DEV.replace("5180", "9180"))
+        result = reader.read(target, processes=False, users={})
+        assert (kept, fds) == (reader.open_files, open_fds())
+    assert result is not None
+    stats = result[0]
+    assert (2.57039838, 1.5, 1057344, 9180) == (
+        stats.cpu_usage_seconds,
+        stats.cpu_limit_cores,
+        stats.memory_rss_bytes,
+        stats.networks[0].rx_bytes,
+    )
+    assert sample(layout, proc, target, processes=False, users={}) == result
+
+
+def test_files_beyond_the_budget_are_read_per_file(tmp_path: Path) -> None:
+    """With room for 5 files, 5 stay open and the others are opened per read, same values;
+    a budget of 0 keeps none."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    fds = open_fds()
+    with CgroupReader(layout, proc, max_open_files=5) as reader:
+        first = reader.read(target, processes=False, users={})
+        second = reader.read(target, processes=False, users={})
+        assert (5, fds + 5) == (reader.open_files, open_fds())
+    with CgroupReader(layout, proc, max_open_files=0) as unkept:
+        third = unkept.read(target, processes=False, users={})
+        assert (0, fds) == (unkept.open_files, open_fds())
+    assert first == second == third == (V1_ENGINE_STATS, None)
+
+
+def test_leaving_the_targets_closes_files_and_frees_the_budget(tmp_path: Path) -> None:
+    """retain() without a container closes its files; its budget goes to the next one."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_files(DOCKER_DIR))
+    other_pid = PID + 1
+    write_tree(
+        tmp_path,
+        {
+            f"proc/{other_pid}/cgroup": f"0::/docker/{OTHER}\n",
+            f"proc/{other_pid}/net/dev": NET_DEV,
+            **{f"sys/fs/cgroup{k}": v for k, v in v2_files(f"/docker/{OTHER}").items()},
+        },
+    )
+    layout = discover_layout(proc, sys)
+    mine, other = Target(CID, PID), Target(OTHER, other_pid)
+    with CgroupReader(layout, proc) as probe:
+        probe.read(mine, processes=False, users={})
+        per_container = probe.open_files
+    fds = open_fds()
+    with CgroupReader(layout, proc, max_open_files=per_container) as reader:
+        reader.read(mine, processes=False, users={})
+        reader.read(other, processes=False, users={})  # no room left: read per file
+        assert (per_container, fds + per_container) == (reader.open_files, open_fds())
+        reader.retain([OTHER])
+        assert (0, fds) == (reader.open_files, open_fds())
+        reader.read(other, processes=False, users={})
+        assert (per_container, fds + per_container) == (reader.open_files, open_fds())
+        reader.retain([])
+        assert (0, fds) == (reader.open_files, open_fds())
+
+
+def test_new_pid_closes_the_old_files_and_resolves_again(tmp_path: Path) -> None:
+    """A restart (same ID, new init PID) drops the old descriptors; net/dev is the new PID's."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    new_pid = PID + 1
+    write_tree(
+        proc,
+        {
+            f"{new_pid}/cgroup": v1_proc_cgroup(DOCKER_DIR),
+            f"{new_pid}/net/dev": NET_DEV.replace("5180", "1"),
+        },
+    )
+    layout = discover_layout(proc, sys)
+    with CgroupReader(layout, proc) as reader:
+        before = reader.read(Target(CID, PID), processes=False, users={})
+        kept, fds = reader.open_files, open_fds()
+        after = reader.read(Target(CID, new_pid), processes=False, users={})
+        assert (kept, fds) == (reader.open_files, open_fds())
+    assert before is not None
+    assert after is not None
+    assert (5180, 1) == (before[0].networks[0].rx_bytes, after[0].networks[0].rx_bytes)
+
+
+def test_reused_pid_is_not_kept(tmp_path: Path) -> None:
+    """A PID that now belongs to another container gives None and opens nothing."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::/docker/{OTHER}\n", v2_files(DOCKER_DIR))
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        assert reader.read(Target(CID, PID), processes=False, users={}) is None
+        assert reader.open_files == 0
+
+
+def test_vanished_cgroup_is_gone_and_its_files_closed(tmp_path: Path) -> None:
+    """A cgroup removed before its files were opened is CgroupGone; one removed after (seen
+    here by its process list, read afresh) is too, and the files kept for it are closed."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_files(DOCKER_DIR))
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    fds = open_fds()
+    with CgroupReader(layout, proc) as reader:
+        assert reader.read(target, processes=False, users={}) is not None
+        assert reader.open_files > 0
+        shutil.rmtree(sys / "fs" / "cgroup" / "docker" / CID)
+        with pytest.raises(CgroupGone):
+            reader.read(target, processes=True, users={})
+        assert (0, fds) == (reader.open_files, open_fds())
+        with pytest.raises(CgroupGone):
+            reader.read(target, processes=False, users={})
+        assert (0, fds) == (reader.open_files, open_fds())
+
+
+def test_closed_reader_closes_everything_and_reads_per_file(tmp_path: Path) -> None:
+    """close() releases every descriptor; reads after it still work and keep nothing."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    reader = CgroupReader(discover_layout(proc, sys), proc)
+    fds = open_fds()
+    reader.read(Target(CID, PID), processes=False, users={})
+    assert open_fds() > fds
+    reader.close()
+    assert (0, fds) == (reader.open_files, open_fds())
+    assert reader.read(Target(CID, PID), processes=False, users={}) == (V1_ENGINE_STATS, None)
+    assert (0, fds) == (reader.open_files, open_fds())
+
+
+KEYED_TEXTS = [
+    V1_MEMORY_STAT,
+    V2_MEMORY_STAT,
+    V2_CPU_STAT,
+    "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+    "user 154\nsystem 2\nweird\nx y\n",
+    "nr_periods 3\nnr_throttled 1",  # no final newline
+    "",
+]
+
+
+@pytest.mark.parametrize("text", KEYED_TEXTS)
+def test_keyed_value_agrees_with_parse_keyed(text: str) -> None:
+    """Each key's value (and None for absent or non-integer ones) is what parse_keyed gives."""
+    keys = {line.partition(" ")[0] for line in text.splitlines()} | {"absent", "total"}
+    expected = parse_keyed(text)
+    assert {k: expected.get(k) for k in keys} == {
+        k: keyed_value(text.encode(), k.encode()) for k in keys
+    }
+
+
+@pytest.mark.parametrize(
+    ("wanted", "soft", "hard", "expected"),
+    [
+        (4096, 1024, 524288, (4096, 4096 + 256)),  # systemd's default: raised
+        (4096, 20000, 20000, (4096, 20000)),  # already enough
+        (4096, 1024, 2048, (2048 - 256, 2048)),  # raised to hard, budget shrunk
+        (4096, 1024, 200, (0, 200)),  # no room at all
+        (4096, resource.RLIM_INFINITY, resource.RLIM_INFINITY, (4096, resource.RLIM_INFINITY)),
+        (4096, 1024, resource.RLIM_INFINITY, (4096, 4096 + 256)),
+        (0, 1024, 4096, (0, 1024)),  # nothing kept: limits untouched
+    ],
+)
+def test_open_files_budget(wanted: int, soft: int, hard: int, expected: tuple[int, int]) -> None:
+    """Soft RLIMIT_NOFILE is raised towards hard for budget + 256; the budget shrinks to fit."""
+    assert expected == open_files_budget(wanted, soft, hard)
 
 
 # --- integration --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import LiveDocker, docker, until
+from test_cgroup import open_fds
 
 from exporter.app import build_app
 from exporter.cgroup import Target, discover_layout
@@ -174,3 +175,75 @@ async def test_stats_reach_metrics_and_processes_reach_inventory(live: LiveDocke
         assert doc["stats"]["memory_limit_bytes"] == 64 * 2**20
         assert doc["stats"]["pids"] == 2
         assert sorted(p["command"] for p in doc["processes"]) == commands
+
+
+def target_of(name: str) -> Target:
+    return Target(docker("inspect", "-f", "{{.Id}}", name), pid_of(name))
+
+
+async def test_stopped_container_is_dropped_and_its_files_closed(live: LiveDocker) -> None:
+    """A container stopped under kept files: its next read fails (ENODEV) and it is dropped
+    with its descriptors closed, the other keeps its files; leaving the targets closes all."""
+    live.run("keep")
+    live.run("stop")
+    keep, stop = target_of(live.name("keep")), target_of(live.name("stop"))
+    fds = open_fds()
+    source = cgroup_source()
+    try:
+        sweep = await source.sample([keep, stop], None)
+        assert {keep.container_id, stop.container_id} == set(sweep.stats)
+        both = source.open_files
+        assert both > 0
+        assert fds + both == open_fds()
+        docker("stop", "-t", "0", live.name("stop"))
+        sweep = await source.sample([keep, stop], None)  # the inventory has not caught up
+        assert (stop.container_id,) == sweep.missing
+        assert [keep.container_id] == list(sweep.stats)
+        assert 0 < source.open_files < both
+        assert fds + source.open_files == open_fds()
+        await source.sample([], None)
+        assert (0, fds) == (source.open_files, open_fds())
+    finally:
+        await source.close()
+
+
+async def test_restart_reads_the_new_incarnation(live: LiveDocker) -> None:
+    """`docker restart` gives a new init PID: the old files are closed, the new cgroup's are
+    read, and the CPU counter starts low again."""
+    name = live.name("restart")
+    live.run("restart", cmd=("sh", "-c", "while :; do :; done"))
+    await asyncio.sleep(1.5)
+    first = target_of(name)
+    source = cgroup_source()
+    try:
+        before = (await source.sample([first], None)).stats[first.container_id]
+        kept, fds = source.open_files, open_fds()
+        docker("restart", "-t", "0", name)
+        second = target_of(name)
+        after = (await source.sample([second], None)).stats[second.container_id]
+        assert (kept, fds) == (source.open_files, open_fds())
+    finally:
+        await source.close()
+    assert second.pid != first.pid
+    assert before.cpu_usage_seconds > 0.5
+    assert after.cpu_usage_seconds < before.cpu_usage_seconds
+
+
+async def test_stop_and_rm_succeed_while_files_are_held(live: LiveDocker) -> None:
+    """Kept cgroup and /proc files never block `docker stop` or `docker rm`."""
+    name = live.name("held")
+    live.run("held", "--memory", "64m", "--pids-limit", "50")
+    held = target_of(name)
+    fds = open_fds()
+    source = cgroup_source()
+    try:
+        assert held.container_id in (await source.sample([held], None)).stats
+        assert source.open_files > 0
+        docker("stop", "-t", "0", name)
+        docker("rm", name)
+        assert docker("ps", "-aq", "--filter", f"id={held.container_id}") == ""
+        sweep = await source.sample([held], None)
+        assert (held.container_id,) == sweep.missing
+        assert (0, fds) == (source.open_files, open_fds())
+    finally:
+        await source.close()

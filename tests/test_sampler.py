@@ -8,8 +8,18 @@ from types import MappingProxyType
 
 import pytest
 from conftest import FIXTURES, FakeClock, FakeEngine, inspect_payload, load_json
+from test_cgroup import (
+    CID,
+    DOCKER_DIR,
+    PID,
+    V2_MOUNTINFO,
+    make_host,
+    open_fds,
+    v2_files,
+    write_processes,
+)
 
-from exporter.cgroup import CgroupError, Target
+from exporter.cgroup import CgroupError, Target, discover_layout
 from exporter.collectors import COLLECTORS, Options
 from exporter.exposition import Exposition
 from exporter.inventory import Inventory
@@ -57,6 +67,9 @@ class ScriptedSource:
         }
         missing = tuple(t.container_id for t in wanted if t.container_id not in self.known)
         return Sweep({k: v for k, v in stats.items() if v}, {}, missing)
+
+    async def close(self) -> None:
+        """Nothing held open."""
 
 
 def test_only_running_containers_with_a_pid_are_targets() -> None:
@@ -225,3 +238,24 @@ def test_auto_chooses_cgroup_locally_and_api_remotely(tmp_path: Path, clock: Fak
             concurrency=4,
             clock=clock,
         )
+
+
+async def test_cgroup_source_closes_files_of_containers_no_longer_targeted(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A container that leaves the targets (stopped, removed) has its kept files closed at
+    the next sweep; close() releases the rest."""
+    proc, sys_root = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_files(DOCKER_DIR))
+    write_processes(proc, {PID: 1})
+    fds = open_fds()
+    source = CgroupSource(discover_layout(proc, sys_root), proc, clock)
+    sweep = await source.sample([Target(CID, PID)], None)
+    assert [PID] == [p.pid for p in (sweep.processes or {})[CID]]
+    assert sweep.stats[CID].pids_limit == 100
+    assert source.open_files > 0
+    assert fds + source.open_files == open_fds()
+    await source.sample([], None)
+    assert (0, fds) == (source.open_files, open_fds())
+    await source.sample([Target(CID, PID)], None)
+    await source.close()
+    assert (0, fds) == (source.open_files, open_fds())
