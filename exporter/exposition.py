@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.exposition import (
     CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
@@ -30,6 +30,7 @@ from exporter import __version__, textformat
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import Family, add, declare
 from exporter.inventory import Snapshot
+from exporter.selfprocess import ProcessMetrics
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ PROCESS_METRICS = (
     "process_resident_memory_bytes",
     "process_start_time_seconds",
 )
-"""The exporter's own process metrics, from prometheus_client's ProcessCollector."""
+"""The exporter's own process metrics (exporter.selfprocess), named as prometheus_client does."""
 
 TEXT = "text"
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -204,9 +205,8 @@ class Exposition:
     ) -> None:
         self._enabled = list(enabled)
         self._options = options
-        self._process_metrics = process_metrics
         self._specs = select_collectors(enabled)
-        self._process = ProcessCollector(namespace="", registry=None) if process_metrics else None
+        self._process = ProcessMetrics() if process_metrics else None
         self._chunks: dict[str, Chunk] = {}
         self._cache: dict[tuple[str, bool], Body] = {}
         self._cached_version = -1
@@ -227,8 +227,8 @@ class Exposition:
         collector = SnapshotCollector(collectors, self._options)
         collector.snapshot = snapshot
         registry.register(collector)
-        if self._process_metrics:
-            ProcessCollector(namespace="", registry=registry)
+        if self._process is not None:
+            registry.register(self._process)
         return registry
 
     def render_detached(self, snapshot: Snapshot) -> Body:

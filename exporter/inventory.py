@@ -46,6 +46,8 @@ class SamplerStatus:
     last_sample_ts: float | None = None
     errors: int = 0
     api_fallbacks: int = 0
+    sweeps: int = 0
+    samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,6 +255,8 @@ class Sampler:
         self._interval = interval
         self._errors = 0
         self._fallbacks = 0
+        self._sweeps = 0
+        self._samples = 0
 
     async def run(self) -> None:
         """Sweep forever; on cancellation (shutdown) release what the source holds open.
@@ -291,6 +293,8 @@ class Sampler:
             stats.update(extra.stats)
             self._errors += extra.errors
             self._fallbacks += len(retry)
+        self._sweeps += 1
+        self._samples += len(stats)
         status = SamplerStatus(
             source=self._source.name,
             interval=self._interval,
@@ -298,6 +302,8 @@ class Sampler:
             last_sample_ts=self._clock.time(),
             errors=self._errors,
             api_fallbacks=self._fallbacks,
+            sweeps=self._sweeps,
+            samples=self._samples,
         )
         # The inventory merges process lists and drops those of stopped containers.
         self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)

@@ -259,3 +259,18 @@ async def test_cgroup_source_closes_files_of_containers_no_longer_targeted(
     await source.sample([Target(CID, PID)], None)
     await source.close()
     assert (0, fds) == (source.open_files, open_fds())
+
+
+async def test_sweeps_and_samples_are_counted(clock: FakeClock) -> None:
+    """Counters, so that a bench or an SRE gets exact sample counts from sparse scrapes."""
+    inventory = inventory_with(
+        parse_container(inspect_payload(cid=A)), parse_container(inspect_payload(cid=B))
+    )
+    sampler = Sampler(inventory, clock, ScriptedSource({A: stats_doc("v1_limited_oneshot.json")}))
+    await sampler.sweep()
+    await sampler.sweep()
+    status = inventory.snapshot.sampler
+    assert (status.sweeps, status.samples) == (2, 2)  # B had no sample: not counted
+    body = Exposition(["stats"], Options(), process_metrics=False).render(inventory.snapshot)
+    assert b"docker_exporter_stats_samples_total 2.0" in body.data
+    assert b"docker_exporter_stats_sweeps_total 2.0" in body.data

@@ -224,7 +224,19 @@ LAST_SAMPLE = declare(
     "When the latest stats sweep finished, in Unix seconds.",
     collector=S,
 )
-SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE)
+SWEEPS = declare(
+    "docker_exporter_stats_sweeps_total",
+    "counter",
+    "Stats sweeps completed; its rate falls below 1/--stats.interval when sweeps overrun.",
+    collector=S,
+)
+SAMPLES = declare(
+    "docker_exporter_stats_samples_total",
+    "counter",
+    "Container samples taken: one per running container sampled per sweep.",
+    collector=S,
+)
+SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES)
 
 
 @register(
@@ -273,6 +285,10 @@ def _self_metrics(snapshot: Snapshot) -> Iterable[Metric]:
         add(sweep, [], status.sweep_seconds)
         add(last, [], status.last_sample_ts)
         yield from (sweep, last)
+    sweeps, samples = SWEEPS.new(), SAMPLES.new()
+    add(sweeps, [], status.sweeps)
+    add(samples, [], status.samples)
+    yield from (sweeps, samples)
 
 
 def _add_device(

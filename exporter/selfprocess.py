@@ -1,0 +1,87 @@
+"""The exporter's own process_* metrics, as prometheus_client's ProcessCollector writes
+them, except that the open-descriptor count is refreshed at most every OPEN_FDS_TTL
+seconds: counting means listing /proc/self/fd, and the cgroup source's kept files
+(about 13 per container) make that listing cost about 0.9 ms at 100 containers, ten times
+the rest of these metrics, on every render."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+OPEN_FDS_TTL = 15.0
+
+
+class ProcessMetrics:
+    """A prometheus_client collector (it has `collect`) for this process."""
+
+    def __init__(
+        self, proc: str = "/proc", monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._self = f"{proc}/self"
+        self._monotonic = monotonic
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page = resource.getpagesize()
+        self._btime = _boot_time(proc)
+        self._fds: tuple[float, int] | None = None
+
+    def open_fds(self) -> int:
+        now = self._monotonic()
+        if self._fds is None or now - self._fds[0] >= OPEN_FDS_TTL:
+            self._fds = (now, len(os.listdir(f"{self._self}/fd")))
+        return self._fds[1]
+
+    def collect(self) -> list[Metric]:
+        if self._btime is None:
+            return []
+        out: list[Metric] = []
+        try:
+            with open(f"{self._self}/stat", "rb") as stat:
+                parts = stat.read().split(b")")[-1].split()
+        except OSError:
+            return out
+        cpu = (float(parts[11]) + float(parts[12])) / self._ticks
+        start = float(parts[19]) / self._ticks + self._btime
+        out += [
+            GaugeMetricFamily(
+                "process_virtual_memory_bytes", "Virtual memory size in bytes.", float(parts[20])
+            ),
+            GaugeMetricFamily(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                float(parts[21]) * self._page,
+            ),
+            GaugeMetricFamily(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                start,
+            ),
+            CounterMetricFamily(
+                "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", cpu
+            ),
+        ]
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        out += [
+            GaugeMetricFamily(
+                "process_open_fds", "Number of open file descriptors.", self.open_fds()
+            ),
+            GaugeMetricFamily(
+                "process_max_fds", "Maximum number of open file descriptors.", float(soft)
+            ),
+        ]
+        return out
+
+
+def _boot_time(proc: str) -> float | None:
+    try:
+        with open(f"{proc}/stat", "rb") as stat:
+            for line in stat:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
