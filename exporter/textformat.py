@@ -15,6 +15,9 @@ from exporter.collectors.base import Family
 _TYPES = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
 _SUFFIX = {"counter": "_total", "info": "_info"}
 _INF = math.inf
+_GO_EXPONENT = 1_000_000  # from 7 integer digits on, Go writes an exponent
+_EXACT = 2**53
+_INT_FLOOR = -(10**15)  # repr() of a float switches to an exponent at 1e16
 
 LabelMemo = dict[tuple[str, ...], dict[tuple[str, ...], str]]
 """label names -> label values -> the rendered `{a="..",b=".."}` block."""
@@ -22,7 +25,14 @@ LabelMemo = dict[tuple[str, ...], dict[tuple[str, ...], str]]
 
 def number(value: float) -> str:
     """Go's float formatting (`1.0`, `2.5e+10`, `+Inf`), exactly as prometheus_client's
-    `floatToGoString` writes it."""
+    `floatToGoString` writes it. Integers, most of our values, take a shortcut with the
+    same result (below 2**53, where float(value) is exact)."""
+    if value.__class__ is int:
+        if _INT_FLOOR < value < _GO_EXPONENT:
+            return f"{value}.0"
+        if _GO_EXPONENT <= value < _EXACT:
+            digits = str(value)
+            return f"{(digits[0] + '.' + digits[1:]).rstrip('0.')}e+{len(digits) - 1:02d}"
     d = float(value)
     if d == _INF:
         return "+Inf"

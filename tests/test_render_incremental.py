@@ -114,6 +114,9 @@ def test_number_formats_like_prometheus_client() -> None:
     rng = random.Random(7)
     values: list[float] = [0, 1, -1, 0.5, 1e6, 1e7, 123456.7, 1234567.8, 2**53, 2**63, -(2**63)]
     values += [math.inf, -math.inf, math.nan, 1e-9, 5e-324, 1.7976931348623157e308]
+    edges = [999_999, 1_000_000, 1_000_001, 10**15, 2**53 - 1, 2**53, 2**53 + 1, 10**16]
+    values += [*edges, *(-v for v in edges), 10**16 + 1, -(10**15) + 1, True, False]
+    values += [rng.randrange(-(10**17), 10**17) for _ in range(2000)]
     values += [rng.uniform(-1e12, 1e12) for _ in range(2000)]
     values += [rng.randrange(0, 1 << 64) for _ in range(2000)]
     for v in values:
