@@ -152,11 +152,15 @@ class Watcher:
     async def resync(self, *, full: bool = True) -> None:
         """List and reconcile; marks the inventory synced and the engine up.
 
-        A full resync inspects every container; a light one (the periodic pass between
-        full ones) only those whose list signature changed, sparing the Engine 100
-        inspects a minute on a quiet host.
+        A full resync inspects every container and network and re-reads /info and
+        /version; a light one (the periodic pass between full ones) only lists, and
+        inspects what is new or whose list signature changed: on a quiet host with 100
+        containers that is about 8 ms of Engine CPU a minute instead of 15 (and 100
+        inspects). Events keep the rest current; `daemon` events refresh the engine info.
         """
-        engine = await self._engine.engine_info()
+        engine = self._inventory.snapshot.engine
+        if full or engine is None:
+            engine = await self._engine.engine_info()
         listed = await self._engine.list_containers()
         for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
@@ -170,8 +174,9 @@ class Watcher:
         ]
         await self._inspect_all(ids)
         self._signatures.update({cid: listed[cid] for cid in ids})
-        await self._sync_objects()
-        self._engine_dirty = False
+        await self._sync_objects(full=full)
+        if full:
+            self._engine_dirty = False
         if self._outage:
             log.info("engine reachable again; inventory reconciled (%d containers)", len(listed))
         self._outage = False
@@ -199,12 +204,16 @@ class Watcher:
 
     # -- images, networks, volumes ---------------------------------------
 
-    async def _sync_objects(self) -> None:
+    async def _sync_objects(self, *, full: bool = True) -> None:
         """Re-list images, networks and volumes. A 4xx (a proxy that forbids images, say)
         leaves that kind empty and logs once; an unavailable engine is raised."""
+
+        async def networks() -> None:
+            await self._sync_networks(inspect_known=full)
+
         for kind, sync in (
             ("images", self._sync_images),
-            ("networks", self._sync_networks),
+            ("networks", networks),
             ("volumes", self._sync_volumes),
         ):
             try:
@@ -237,14 +246,17 @@ class Watcher:
                     )
             self._inventory.replace_images(images)
 
-    async def _sync_networks(self) -> None:
-        """List, drop the vanished, inspect every listed one (only inspect names members)."""
+    async def _sync_networks(self, *, inspect_known: bool = True) -> None:
+        """List, drop the vanished, inspect every listed one (only inspect names members),
+        or with `inspect_known` False only the new ones: connect and disconnect events
+        keep the members of known networks current."""
         self._networks_dirty = False
         async with self._objects_lock:
             ids = await self._engine.list_network_ids()
-            for gone in self._inventory.known_network_ids() - set(ids):
+            known = self._inventory.known_network_ids()
+            for gone in known - set(ids):
                 self._inventory.remove_network(gone)
-        await self._inspect_networks(ids)
+        await self._inspect_networks(ids if inspect_known else [i for i in ids if i not in known])
 
     async def _inspect_networks(self, refs: Iterable[str]) -> None:
         async def one(ref: str) -> None:
@@ -289,12 +301,13 @@ class Watcher:
                 await self._inspect_all(ids)
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
-        for dirty, sync in (
+        syncs: tuple[tuple[bool, Callable[[], Awaitable[None]]], ...] = (
             (self._networks_dirty, self._sync_networks),
             (bool(networks), lambda: self._inspect_networks(networks)),
             (self._images_dirty, self._sync_images),
             (self._volumes_dirty, self._sync_volumes),
-        ):
+        )
+        for dirty, sync in syncs:
             if dirty:
                 try:
                     await sync()

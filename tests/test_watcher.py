@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import FakeClock, FakeEngine, event, inspect_payload, until
+from conftest import FakeClock, FakeEngine, event, inspect_payload, load_json, until
 
 from exporter.inventory import Inventory
 from exporter.watcher import Watcher
@@ -260,3 +260,35 @@ async def test_periodic_reconcile_inspects_only_what_the_list_shows_changed(
     inspected = {c for c in fake_engine.calls[calls:] if c.startswith("inspect")}
     assert inspected == {f"inspect {A[:12]}", f"inspect {B[:12]}"}
     del snap
+
+
+async def test_light_passes_skip_engine_info_and_known_networks(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """Between full passes only lists are asked for, plus inspects of what is new."""
+    fake_engine.add_recorded_objects()
+    await clock.advance(60.0)  # pass 1, light: the recorded networks are new, so inspected
+    await until(inventory, lambda s: len(s.networks) == 2)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # pass 2, light, nothing new
+    await until(inventory, lambda s: len(fake_engine.calls) >= calls + 4)
+    light = fake_engine.calls[calls:]
+    assert "info" not in light
+    assert not [c for c in light if c.startswith(("network ", "inspect"))]
+    assert {"list", "networks"} <= set(light)
+    extra = dict(load_json("network_inspect.json"), Id="f" * 64, Name="late")
+    fake_engine.add_network(extra)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # pass 3: only the new network is inspected
+    await until(inventory, lambda s: "f" * 64 in s.networks)
+    assert [c for c in fake_engine.calls[calls:] if c.startswith("network ")] == [
+        "network " + "f" * 12
+    ]
+    for _ in range(6):  # passes 4 to 9
+        await clock.advance(60.0)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # the tenth pass: full
+    await until(inventory, lambda s: len(fake_engine.calls) >= calls + 8)
+    full = fake_engine.calls[calls:]
+    assert "info" in full
+    assert len([c for c in full if c.startswith("network ")]) == 3
