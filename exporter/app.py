@@ -7,16 +7,17 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 
+from exporter import memory
 from exporter.cgroup import CgroupError, discover_layout
 from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.config import Settings
 from exporter.diskusage import DiskUsageSampler
 from exporter.engine import DockerEngine, Engine, EngineError, engine_config_from_env
-from exporter.exposition import Exposition
+from exporter.exposition import Body, Exposition
 from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
 from exporter.sampler import Sampler, choose_source
@@ -80,32 +81,26 @@ def build_exposition(settings: Settings) -> Exposition:
     )
 
 
-def build_app(
-    settings: Settings,
-    engine_factory: Callable[[], Engine] | None = None,
-    clock: Clock | None = None,
-    auth: Authenticator | None = None,
-) -> App:
-    """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
-    inventory = Inventory()
-    exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path, auth)
-    factory = engine_factory or default_engine_factory(settings)
-    the_clock = clock or SystemClock()
+def prewarm(
+    inventory: Inventory, exposition: Exposition
+) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """Render each new snapshot in a worker thread right after it is published, so a
+    scrape finds its body ready and a large render never stalls the event loop."""
+
+    def render_and_trim(snapshot: Snapshot) -> Body:
+        body = exposition.render_detached(snapshot)
+        memory.trim()
+        return body
 
     @asynccontextmanager
-    async def prewarm() -> AsyncIterator[None]:
-        """Render each new snapshot in a worker thread right after it is published, so a
-        scrape finds its body ready and a large render never stalls the event loop."""
+    async def context() -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         scheduled: list[asyncio.TimerHandle] = []
         running: set[asyncio.Task[None]] = set()
 
         async def render() -> None:
             snapshot = inventory.snapshot
-            exposition.store(
-                snapshot.version, await asyncio.to_thread(exposition.render_detached, snapshot)
-            )
+            exposition.store(snapshot.version, await asyncio.to_thread(render_and_trim, snapshot))
 
         def start() -> None:
             scheduled.clear()
@@ -127,6 +122,22 @@ def build_app(
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+
+    return context
+
+
+def build_app(
+    settings: Settings,
+    engine_factory: Callable[[], Engine] | None = None,
+    clock: Clock | None = None,
+    auth: Authenticator | None = None,
+) -> App:
+    """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
+    inventory = Inventory()
+    exposition = build_exposition(settings)
+    app = make_app(inventory, exposition, settings.telemetry_path, auth)
+    factory = engine_factory or default_engine_factory(settings)
+    the_clock = clock or SystemClock()
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:
@@ -155,7 +166,7 @@ def build_app(
                 await task
         await engine.close()
 
-    attach(app, prewarm)
+    attach(app, prewarm(inventory, exposition))
     attach(app, watch)
     return app
 
