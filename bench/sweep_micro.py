@@ -8,11 +8,16 @@ What it measures, in this one process, on the running containers with the label 
 `perf=1`) of the local engine, read-only:
   * old: the per-container `sample()` loop that `_sweep_cgroup` ran before CgroupReader:
     /proc/<pid>/cgroup resolved and every file opened, read and closed on each sweep;
-  * new: `_sweep_cgroup` over a CgroupReader (files kept open, read with pread);
-  * new, 0 kept: the same with a budget of 0 (paths resolved once, bytes parsing, but
+  * new: `_sweep_cgroup` over a CgroupReader (files kept open, read with pread). It parses
+    again only what changed since the last sweep, and the perf containers are idle, so
+    this is the best case;
+  * new, all changed: the same reader made to parse every container and process again,
+    the worst case (every container busy);
+  * new, 0 kept: a reader with a budget of 0 (paths resolved once, bytes parsing, but
     every file opened, read and closed): what containers beyond the budget cost;
-  * with `--baseline-rev REV`, also `sample()` of exporter/cgroup.py as of git REV (its own
-    parsing too), e.g. the commit before CgroupReader.
+  * with `--baseline-rev REV`, also `sample()` and `CgroupReader` of exporter/cgroup.py as of
+    git REV (its own parsing too), e.g. HEAD to compare a change with the committed code in
+    the same run, or the commit before CgroupReader.
 Each in two modes: stats only, and with process lists (what a sweep does for a container
 every 15 s). The variants alternate sweep by sweep so that drift on the machine hits them
 alike; after 2 warm-up sweeps each, the median of `--sweeps` is printed with the ratio.
@@ -27,6 +32,7 @@ Needs root (cgroupfs and /proc of other users' processes) and the local engine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import resource
 import statistics
@@ -124,6 +130,20 @@ def kept(reader: CgroupReader, targets: list[Target]) -> Sweeper:
     return sweep
 
 
+def all_changed(reader: CgroupReader, targets: list[Target]) -> Sweeper:
+    """`kept`, the reader's memory of the last sweep wiped first: every container and process
+    is parsed again, as when all of them changed since the last sweep (busy containers)."""
+    sweep = kept(reader, targets)
+
+    def run(processes: bool) -> int:
+        for entry in reader._kept.values():
+            entry.last_data = []
+            entry.described.clear()
+        return sweep(processes)
+
+    return run
+
+
 def slab_kib() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("Slab:"):
@@ -158,26 +178,32 @@ def main() -> None:
     parser.add_argument("--label", default="perf=1")
     parser.add_argument("--sweeps", type=int, default=20)
     parser.add_argument("--max-open-files", type=int, default=4096)
-    parser.add_argument("--baseline-rev", help="also time sample() of exporter/cgroup.py at REV")
+    parser.add_argument(
+        "--baseline-rev", help="also time sample() and CgroupReader of exporter/cgroup.py at REV"
+    )
     args = parser.parse_args()
 
     targets = live_targets(args.label)
     budget = fit_open_files(args.max_open_files)
     variants: dict[str, Sweeper] = {}
-    if args.baseline_rev:
-        old_module = module_at(args.baseline_rev)
-        variants[f"sample() @ {args.baseline_rev}"] = per_file(old_module.sample, targets)
-    variants["old: sample() per file"] = per_file(sample, targets)
-    slab_before = slab_kib()
     layout = discover_layout(PROC, SYS)
-    with (
-        CgroupReader(layout, PROC, max_open_files=budget) as reader,
-        CgroupReader(layout, PROC, max_open_files=0) as unkept,
-    ):
+    with contextlib.ExitStack() as stack:
+        if args.baseline_rev:
+            old = module_at(args.baseline_rev)
+            variants[f"sample() @ {args.baseline_rev}"] = per_file(old.sample, targets)
+            old_reader = stack.enter_context(old.CgroupReader(layout, PROC, max_open_files=budget))
+            variants[f"CgroupReader @ {args.baseline_rev}"] = kept(old_reader, targets)
+        variants["old: sample() per file"] = per_file(sample, targets)
+        reader = stack.enter_context(CgroupReader(layout, PROC, max_open_files=budget))
+        unkept = stack.enter_context(CgroupReader(layout, PROC, max_open_files=0))
         variants["new, 0 kept"] = kept(unkept, targets)
-        variants["new: CgroupReader"] = kept(reader, targets)
-        counts = {name: (sweep(False), sweep(True)) for name, sweep in variants.items()}
+        variants["new: CgroupReader"] = new = kept(reader, targets)
+        variants["new, all changed"] = all_changed(reader, targets)
+        slab_before = slab_kib()
+        first = new(False), new(True)  # before the others: the Slab delta is the reader's
         open_files, slab_after = reader.open_files, slab_kib()
+        counts = {name: (sweep(False), sweep(True)) for name, sweep in variants.items()}
+        counts["new: CgroupReader"] = first
         stats_only = measure(variants, processes=False, sweeps=args.sweeps)
         with_procs = measure(variants, processes=True, sweeps=args.sweeps)
 
@@ -185,18 +211,19 @@ def main() -> None:
     for name, (n_stats, n_procs) in counts.items():
         print(f"  {name}: sampled {n_stats} (stats), {n_procs} (with process lists)")
     print(
-        f"kept open: {open_files} files (budget {budget}), ~{open_files * SEQ_BUFFER // 1024} KiB"
-        f" of seq_file buffers; Slab +{slab_after - slab_before} KiB (whole machine)"
+        f"kept open: {open_files} files (budget {budget}), at most"
+        f" {open_files * SEQ_BUFFER // 1024} KiB of seq_file buffers;"
+        f" Slab +{slab_after - slab_before} KiB (whole machine)"
     )
-    new = "new: CgroupReader"
+    new_name = "new: CgroupReader"
     print(f"{'CPU per sweep':<28}{'stats only (user/sys)':>30}{'with processes (user/sys)':>32}")
     for name in variants:
         print(f"{name:<28}{ms(stats_only[name]):>30}{ms(with_procs[name]):>32}")
     for name in variants:
-        if name != new:
+        if name != new_name:
             print(
-                f"{name + ' / new':<28}{stats_only[name][0] / stats_only[new][0]:>29.1f}x"
-                f"{with_procs[name][0] / with_procs[new][0]:>31.1f}x"
+                f"{name + ' / new':<28}{stats_only[name][0] / stats_only[new_name][0]:>29.1f}x"
+                f"{with_procs[name][0] / with_procs[new_name][0]:>31.1f}x"
             )
 
 

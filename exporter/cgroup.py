@@ -2,11 +2,11 @@
 
 On 20.10 a one-shot stats call costs about 1 s of daemon latency per container; these
 files cost about 0.2 ms and no daemon work (see docs engine-api §5). Parsers are pure
-functions of file text (or bytes); I/O goes through a `Read` function, which turns a
-missing file into None and a vanished cgroup or process into `CgroupGone`: `_read_bytes`
-opens, reads and closes each file, `CgroupReader` keeps the files open between sweeps
-(bench/sweep_micro.py measures both). Everything is synchronous and meant to run in a
-worker thread, once per sweep.
+functions of file bytes (None for a missing file); a vanished cgroup or process is
+`CgroupGone`. `sample()` opens, reads and closes each file (`_read_bytes`); `CgroupReader`
+keeps them open between sweeps and parses again only what changed (bench/sweep_micro.py
+measures both). Everything is synchronous and meant to run in a worker thread, once per
+sweep.
 
 Paths. `discover_layout` reads `<proc_root>/self/mountinfo`. `sys_root` is where the host's
 /sys is visible (default `/sys`). When the exporter runs in a container with the host's /sys
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import errno
 import logging
+import operator
 import os
 import re
 import resource
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -65,6 +66,7 @@ _US = 1e6
 _READ_CHUNK = 65536
 _SHORT_READ = 2048
 _GONE_ERRNOS = frozenset({errno.ENODEV, errno.ESRCH})
+_O_READ = os.O_RDONLY | os.O_CLOEXEC
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -312,89 +314,165 @@ def read_many(
     return out
 
 
-def _stats_v1(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
-    cpuacct, cpu = paths.get("cpuacct"), paths.get("cpu")
-    usage_ns = _int(read, cpuacct and cpuacct + "/cpuacct.usage")
-    if usage_ns is None:
-        msg = f"no cpuacct.usage for cgroup {cpuacct}"
-        raise CgroupError(msg)
-    ticks = _keyed(read, cpuacct and cpuacct + "/cpuacct.stat")
-    cpu_stat = _keyed(read, cpu and cpu + "/cpu.stat")
-    throttled_ns = keyed_value(cpu_stat, b"throttled_time")
-    quota = _int(read, cpu and cpu + "/cpu.cfs_quota_us")
-    period = _int(read, cpu and cpu + "/cpu.cfs_period_us") if quota and quota > 0 else None
-
-    memory = paths.get("memory")
-    usage = _int(read, memory and memory + "/memory.usage_in_bytes")
-    mstat = _keyed(read, memory and memory + "/memory.stat")
-    limit = keyed_value(mstat, b"hierarchical_memory_limit")
-    if limit is None:
-        limit = _int(read, memory and memory + "/memory.limit_in_bytes")
-    swap = keyed_value(mstat, b"total_swap")
-    if swap is None and usage is not None:
-        memsw = _int(read, memory and memory + "/memory.memsw.usage_in_bytes")
-        swap = None if memsw is None else max(memsw - usage, 0)
-    oom = _keyed(read, memory and memory + "/memory.oom_control")
-
-    pids = paths.get("pids")
-    return ContainerStats(
-        cpu_usage_seconds=usage_ns / _NS,
-        cpu_user_seconds=(keyed_value(ticks, b"user") or 0) / CLK_TCK,
-        cpu_system_seconds=(keyed_value(ticks, b"system") or 0) / CLK_TCK,
-        cpu_periods=keyed_value(cpu_stat, b"nr_periods"),
-        cpu_throttled_periods=keyed_value(cpu_stat, b"nr_throttled"),
-        cpu_throttled_seconds=None if throttled_ns is None else throttled_ns / _NS,
-        cpu_limit_cores=quota / period if quota and quota > 0 and period else None,
-        memory_usage_bytes=usage,
-        memory_working_set_bytes=_working_set(usage, keyed_value(mstat, b"total_inactive_file")),
-        memory_rss_bytes=keyed_value(mstat, b"total_rss"),
-        memory_cache_bytes=keyed_value(mstat, b"total_cache"),
-        memory_swap_bytes=swap,
-        memory_limit_bytes=limit_or_none(limit),
-        memory_failures=_int(read, memory and memory + "/memory.failcnt"),
-        oom_kills=keyed_value(oom, b"oom_kill"),
-        pids=_int(read, pids and pids + "/pids.current"),
-        pids_limit=limit_or_none(_int(read, pids and pids + "/pids.max")),
-        networks=_read_networks(read, net_dev),
-        block=_read_blkio(read, paths.get("blkio")),
+# What a sample reads, as (controller, file name) per slot. However the files are read (each
+# opened afresh, or kept open), the parser gets their contents as one list in slot order,
+# None where a file is absent, then net/dev at `_NET` and, on v1, the blkio pair.
+_V1_FILES = (
+    ("cpuacct", "cpuacct.usage"),
+    ("cpuacct", "cpuacct.stat"),
+    ("cpu", "cpu.stat"),
+    ("cpu", "cpu.cfs_quota_us"),
+    ("memory", "memory.usage_in_bytes"),
+    ("memory", "memory.stat"),
+    ("memory", "memory.oom_control"),
+    ("memory", "memory.failcnt"),
+    ("pids", "pids.current"),
+    ("pids", "pids.max"),
+)
+_V1_IF_NEEDED = (
+    ("cpu", "cpu.cfs_period_us"),  # with a quota
+    ("memory", "memory.limit_in_bytes"),  # without hierarchical_memory_limit
+    ("memory", "memory.memsw.usage_in_bytes"),  # without total_swap
+)
+_PERIOD, _LIMIT, _MEMSW = range(3)
+_V2_FILES = tuple(
+    (UNIFIED, name)
+    for name in (
+        "cpu.stat", "memory.current", "memory.stat", "memory.events", "cpu.max",
+        "memory.swap.current", "memory.max", "pids.current", "pids.max", "io.stat",
     )
+)  # fmt: skip
+_NET = 10
+_BLKIO_PAIRS = (
+    # The `_recursive` throttle variant first, so that I/O of nested cgroups (systemd or
+    # Docker inside the container) counts too; throttle files are filled on blk-mq, the
+    # CFQ ones are the fallback.
+    ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
+    ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
+    ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
+)
+
+IfNeeded: TypeAlias = Callable[[int], bytes | None]
+"""Reads `_V1_IF_NEEDED[slot]` for the parser, which asks only when its values call for it."""
+
+
+def _slot_paths(
+    files: Iterable[tuple[str, str]], paths: Mapping[str, str], net_dev: str | None
+) -> list[str | None]:
+    """The path of each slot (None when its controller is not mounted), net/dev last."""
+    return [*(_path_of(file, paths) for file in files), net_dev]
+
+
+def _path_of(file: tuple[str, str], paths: Mapping[str, str]) -> str | None:
+    directory = paths.get(file[0])
+    return f"{directory}/{file[1]}" if directory else None
+
+
+def _stats_v1(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
+    data = [read(path) if path else None for path in _slot_paths(_V1_FILES, paths, net_dev)]
+    data += _read_blkio(read, paths.get("blkio"))
+
+    def if_needed(slot: int) -> bytes | None:
+        path = _path_of(_V1_IF_NEEDED[slot], paths)
+        return read(path) if path else None
+
+    return _parse_v1(data, if_needed, paths.get("cpuacct"))
 
 
 def _stats_v2(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
-    base = paths.get(UNIFIED)
+    data = [read(path) if path else None for path in _slot_paths(_V2_FILES, paths, net_dev)]
+    return _parse_v2(data, paths.get(UNIFIED))
+
+
+def _read_blkio(read: Read, blkio: str | None) -> list[bytes | None]:
+    """The first pair of `_BLKIO_PAIRS` whose byte counts exist: [sizes, ops or None]."""
+    if blkio:
+        for sizes_name, ops_name in _BLKIO_PAIRS:
+            sizes = read(f"{blkio}/{sizes_name}")
+            if sizes is not None:
+                return [sizes, read(f"{blkio}/{ops_name}")]
+    return [None, None]
+
+
+def _parse_v1(
+    data: Sequence[bytes | None], if_needed: IfNeeded, cpuacct: str | None
+) -> ContainerStats:
+    """ContainerStats from the `_V1_FILES` slots, net/dev and the blkio pair."""
+    usage_ns = _num(data[0])
+    if usage_ns is None:
+        msg = f"no cpuacct.usage for cgroup {cpuacct}"
+        raise CgroupError(msg)
+    ticks = data[1] or b""
+    cpu_stat = data[2] or b""
+    throttled_ns = _kv(cpu_stat, b"\nthrottled_time ")
+    quota = _num(data[3])
+    period = _num(if_needed(_PERIOD)) if quota and quota > 0 else None
+    usage = _num(data[4])
+    mstat = data[5] or b""
+    limit = _kv(mstat, b"\nhierarchical_memory_limit ")
+    if limit is None:
+        limit = _num(if_needed(_LIMIT))
+    swap = _kv(mstat, b"\ntotal_swap ")
+    if swap is None and usage is not None:
+        memsw = _num(if_needed(_MEMSW))
+        swap = None if memsw is None else max(memsw - usage, 0)
+    return ContainerStats(
+        cpu_usage_seconds=usage_ns / _NS,
+        cpu_user_seconds=(_kv(ticks, b"\nuser ") or 0) / CLK_TCK,
+        cpu_system_seconds=(_kv(ticks, b"\nsystem ") or 0) / CLK_TCK,
+        cpu_periods=_kv(cpu_stat, b"\nnr_periods "),
+        cpu_throttled_periods=_kv(cpu_stat, b"\nnr_throttled "),
+        cpu_throttled_seconds=None if throttled_ns is None else throttled_ns / _NS,
+        cpu_limit_cores=quota / period if quota and quota > 0 and period else None,
+        memory_usage_bytes=usage,
+        memory_working_set_bytes=_working_set(usage, _kv(mstat, b"\ntotal_inactive_file ")),
+        memory_rss_bytes=_kv(mstat, b"\ntotal_rss "),
+        memory_cache_bytes=_kv(mstat, b"\ntotal_cache "),
+        memory_swap_bytes=swap,
+        memory_limit_bytes=limit_or_none(limit),
+        memory_failures=_num(data[7]),
+        oom_kills=_kv(data[6] or b"", b"\noom_kill "),
+        pids=_num(data[8]),
+        pids_limit=limit_or_none(_num(data[9])),
+        networks=_networks(data[_NET]),
+        block=_blkio(data[_NET + 1], data[_NET + 2]),
+    )
+
+
+def _parse_v2(data: Sequence[bytes | None], base: str | None) -> ContainerStats:
+    """ContainerStats from the `_V2_FILES` slots and net/dev."""
     if base is None:
         msg = "no cgroup2 path for this container"
         raise CgroupError(msg)
-    cpu = _keyed(read, base + "/cpu.stat")
-    usage_us = keyed_value(cpu, b"usage_usec")
+    cpu = data[0] or b""
+    usage_us = _kv(cpu, b"\nusage_usec ")
     if usage_us is None:
         msg = f"no cpu.stat usage_usec in {base}"
         raise CgroupError(msg)
-    throttled_us = keyed_value(cpu, b"throttled_usec")
-    usage = _int(read, base + "/memory.current")
-    mstat = _keyed(read, base + "/memory.stat")
-    events = _keyed(read, base + "/memory.events")
-    io_stat = read(base + "/io.stat")
-    cpu_max = read(base + "/cpu.max")
+    throttled_us = _kv(cpu, b"\nthrottled_usec ")
+    usage = _num(data[1])
+    mstat = data[2] or b""
+    events = data[3] or b""
+    cpu_max, io_stat = data[4], data[9]
     return ContainerStats(
         cpu_usage_seconds=usage_us / _US,
-        cpu_user_seconds=(keyed_value(cpu, b"user_usec") or 0) / _US,
-        cpu_system_seconds=(keyed_value(cpu, b"system_usec") or 0) / _US,
-        cpu_periods=keyed_value(cpu, b"nr_periods"),
-        cpu_throttled_periods=keyed_value(cpu, b"nr_throttled"),
+        cpu_user_seconds=(_kv(cpu, b"\nuser_usec ") or 0) / _US,
+        cpu_system_seconds=(_kv(cpu, b"\nsystem_usec ") or 0) / _US,
+        cpu_periods=_kv(cpu, b"\nnr_periods "),
+        cpu_throttled_periods=_kv(cpu, b"\nnr_throttled "),
         cpu_throttled_seconds=None if throttled_us is None else throttled_us / _US,
         cpu_limit_cores=parse_cpu_max(None if cpu_max is None else cpu_max.decode()),
         memory_usage_bytes=usage,
-        memory_working_set_bytes=_working_set(usage, keyed_value(mstat, b"inactive_file")),
-        memory_rss_bytes=keyed_value(mstat, b"anon"),
-        memory_cache_bytes=keyed_value(mstat, b"file"),
-        memory_swap_bytes=_int(read, base + "/memory.swap.current"),
-        memory_limit_bytes=limit_or_none(_int(read, base + "/memory.max")),
-        memory_failures=keyed_value(events, b"max"),
-        oom_kills=keyed_value(events, b"oom_kill"),
-        pids=_int(read, base + "/pids.current"),
-        pids_limit=limit_or_none(_int(read, base + "/pids.max")),
-        networks=_read_networks(read, net_dev),
+        memory_working_set_bytes=_working_set(usage, _kv(mstat, b"\ninactive_file ")),
+        memory_rss_bytes=_kv(mstat, b"\nanon "),
+        memory_cache_bytes=_kv(mstat, b"\nfile "),
+        memory_swap_bytes=_num(data[5]),
+        memory_limit_bytes=limit_or_none(_num(data[6])),
+        memory_failures=_kv(events, b"\nmax "),
+        oom_kills=_kv(events, b"\noom_kill "),
+        pids=_num(data[7]),
+        pids_limit=limit_or_none(_num(data[8])),
+        networks=_networks(data[_NET]),
         block=() if io_stat is None else parse_io_stat(io_stat.decode()),
     )
 
@@ -408,45 +486,30 @@ def _working_set(usage: int | None, inactive_file: int | None) -> int | None:
     return usage
 
 
-def _read_networks(read: Read, net_dev: str | None) -> tuple[NetworkIO, ...]:
-    if net_dev is None:
+def _networks(net_dev: bytes | None) -> tuple[NetworkIO, ...]:
+    return () if net_dev is None else _net_dev(net_dev)
+
+
+def _blkio(sizes: bytes | None, ops: bytes | None) -> tuple[BlockIO, ...]:
+    """parse_blkio_throttle of the pair, skipped when no line can be a Read or Write one
+    (blk-mq throttle files of a cgroup that did no I/O hold just "Total 0")."""
+    if sizes is None:
         return ()
-    data = read(net_dev)
-    return () if data is None else parse_net_dev(data.decode())
-
-
-def _read_blkio(read: Read, blkio: str | None) -> tuple[BlockIO, ...]:
-    """Prefer the throttle files (filled on blk-mq); fall back to the CFQ ones.
-
-    The `_recursive` throttle variant comes first so that I/O of nested cgroups (systemd
-    or Docker inside the container) is counted too.
-    """
-    if blkio is None:
-        return ()
-    for sizes_name, ops_name in (
-        ("blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_serviced_recursive"),
-        ("blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"),
-        ("blkio.io_service_bytes_recursive", "blkio.io_serviced_recursive"),
+    if (b"Read" not in sizes and b"Write" not in sizes) and (
+        ops is None or (b"Read" not in ops and b"Write" not in ops)
     ):
-        sizes = read(f"{blkio}/{sizes_name}")
-        if sizes is not None:
-            ops = read(f"{blkio}/{ops_name}")
-            return parse_blkio_throttle(sizes.decode(), None if ops is None else ops.decode())
-    return ()
+        return ()
+    return parse_blkio_throttle(sizes.decode(), None if ops is None else ops.decode())
 
 
-def _int(read: Read, path: str | None) -> int | None:
-    if not path:
+def _num(data: bytes | None) -> int | None:
+    """int_value, and None for an absent file (None) too."""
+    if data is None or data.startswith(b"max"):  # unlimited: skip the costly ValueError
         return None
-    data = read(path)
-    return None if data is None else int_value(data)
-
-
-def _keyed(read: Read, path: str | None) -> bytes:
-    """A flat-keyed file's bytes (b"" when absent); keyed_value picks the keys needed."""
-    if not path:
-        return b""
-    return read(path) or b""
+    try:
+        return int(data)  # int() strips the whitespace
+    except ValueError:
+        return None
 
 
 def parse_keyed(text: str) -> dict[str, int]:
@@ -470,7 +533,11 @@ def keyed_value(data: bytes, key: bytes) -> int | None:
     The kernel writes each key once per file, so the last line starting with `key ` is
     the one parse_keyed keeps; a value that is not an integer gives None.
     """
-    needle = b"\n" + key + b" "
+    return _kv(data, b"\n" + key + b" ")
+
+
+def _kv(data: bytes, needle: bytes) -> int | None:
+    """keyed_value with its needle (b"\\n" + key + b" ") written once, not built per call."""
     start = data.rfind(needle)
     if start >= 0:
         start += len(needle)
@@ -498,10 +565,7 @@ def parse_int(text: str) -> int | None:
 
 def int_value(data: bytes) -> int | None:
     """parse_int on bytes: `max` (unlimited) and junk give None, -1 stays -1."""
-    try:
-        return int(data)  # int() strips the whitespace; b"max" raises
-    except ValueError:
-        return None
+    return _num(data)
 
 
 def parse_cpu_max(text: str | None) -> float | None:
@@ -521,19 +585,35 @@ def parse_cpu_max(text: str | None) -> float | None:
 def parse_net_dev(text: str) -> tuple[NetworkIO, ...]:
     """Parse /proc/<pid>/net/dev, skipping the two header lines and `lo`.
 
-    Columns after "iface:" are 8 receive counters then 8 transmit counters.
+    Columns after "iface:" are 8 receive counters then 8 transmit counters; the counters
+    used are the first 4 of each (bytes, packets, errs, drop).
     """
+    return _net_dev(text.encode())
+
+
+def _net_dev(data: bytes) -> tuple[NetworkIO, ...]:
+    """parse_net_dev on the file's bytes."""
     out = []
-    for line in text.splitlines()[2:]:
-        name, sep, counters = line.partition(":")
-        values = counters.split()
+    for line in data.split(b"\n")[2:]:
+        name, sep, counters = line.partition(b":")
         name = name.strip()
-        if not sep or name == "lo" or len(values) < 16:
+        if not sep or name == b"lo":
             continue
-        v = [int(x) for x in values[:16]]
-        out.append(NetworkIO(name, v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11]))
-    out.sort(key=lambda n: n.interface)
+        v = counters.split()
+        if len(v) < 16:
+            continue
+        rx = int(v[0]), int(v[1]), int(v[2]), int(v[3])
+        out.append(
+            NetworkIO(
+                name.decode(errors="replace"), *rx, int(v[8]), int(v[9]), int(v[10]), int(v[11])
+            )
+        )
+    if len(out) > 1:
+        out.sort(key=_interface)
     return tuple(out)
+
+
+_interface = operator.attrgetter("interface")
 
 
 def parse_io_stat(text: str) -> tuple[BlockIO, ...]:
@@ -621,9 +701,10 @@ def sample(
 
 
 def passwd_users(proc_root: Path, passwd: Path | None = None) -> dict[int, str]:
-    """uid -> name from the host's /etc/passwd (`<proc_root>/../etc/passwd` by default)."""
-    text = _read(str(passwd or proc_root.parent / "etc" / "passwd"), check_gone=False)
-    return parse_passwd(text) if text is not None else {}
+    """uid -> name from the host's /etc/passwd (`<proc_root>/../etc/passwd` by default);
+    bytes that are not UTF-8 (a latin-1 GECOS, say) show as replacement characters."""
+    data = _read_bytes(str(passwd or proc_root.parent / "etc" / "passwd"), check_gone=False)
+    return parse_passwd(data.decode(errors="replace")) if data is not None else {}
 
 
 def cgroup_pids(paths: Mapping[str, str | Path]) -> list[int]:
@@ -645,47 +726,12 @@ def cgroup_pids(paths: Mapping[str, str | Path]) -> list[int]:
 def _procs_base(paths: Mapping[str, str | Path]) -> str | None:
     """The container's own cgroup directory whose cgroup.procs lists its processes.
 
-    pids comes first: on v1 its pids.current is what `list_processes` checks against.
+    pids comes first: on v1 its pids.current is what `_Kept.processes` checks against.
     """
     for key in ("pids", "memory", UNIFIED, "cpu", *sorted(paths)):
         if key in paths:
             return str(paths[key])
     return None
-
-
-def list_processes(
-    proc_root: Path,
-    paths: Mapping[str, str],
-    pids_current: int | None,
-    users: Mapping[int, str],
-) -> tuple[ProcessInfo, ...]:
-    """read_processes(cgroup_pids(paths)) without walking the cgroup tree in the common case.
-
-    pids.current (read in the same sweep) counts every task, i.e. thread, of the
-    container's subtree. When the threads of the processes in its own cgroup.procs add up
-    to it, no child cgroup holds a process and the walk (a directory listing per cgroup)
-    is skipped. Otherwise (nested cgroups, a process started or exited meanwhile, or no
-    pids controller: `pids_current` None) the walk decides, as in cgroup_pids.
-
-    cgroup.procs is opened afresh: on v1 a kept descriptor re-read within a second returns
-    the kernel's cached pidlist, which may be stale.
-    """
-    base = _procs_base(paths)
-    if base is None:
-        return ()
-    data = _read_bytes(base + "/cgroup.procs")
-    if data is None:
-        msg = f"{base}/cgroup.procs is not readable"
-        raise CgroupError(msg)
-    own = sorted({int(x) for x in data.split()})
-    described, threads = _describe(proc_root, own, users)
-    if pids_current is not None and threads == pids_current:
-        return tuple(described)
-    every = cgroup_pids(paths)
-    tried = set(own)
-    more, _ = _describe(proc_root, [pid for pid in every if pid not in tried], users)
-    by_pid = {p.pid: p for p in (*described, *more)}
-    return tuple(by_pid[pid] for pid in every if pid in by_pid)
 
 
 def read_processes(
@@ -701,39 +747,43 @@ def read_processes(
     /etc/passwd when the host's / is mounted at `<rootfs>` and /proc at `<rootfs>/proc`).
     """
     names = users if users is not None else passwd_users(proc_root, passwd)
-    return tuple(_describe(proc_root, pids, names)[0])
-
-
-def _describe(
-    proc_root: Path, pids: Iterable[int], names: Mapping[int, str]
-) -> tuple[list[ProcessInfo], int]:
-    """read_processes' work, plus the sum of the described processes' thread counts."""
     out = []
-    threads = 0
     for pid in pids:
         base = f"{proc_root}/{pid}"
-        stat = _read(base + "/stat", check_gone=False)
-        status = _read(base + "/status", check_gone=False)
-        cmdline = _read(base + "/cmdline", check_gone=False)
-        if stat is None or status is None or cmdline is None:
+        try:
+            uid = os.stat(base).st_uid
+            stat = _read_bytes(base + "/stat", check_gone=False)
+            cmdline = _read_bytes(base + "/cmdline", check_gone=False)
+        except (FileNotFoundError, CgroupGone):  # it exited (CgroupGone: ESRCH on a read)
             continue
-        comm, state, ppid, ticks, rss_pages, num_threads = _parse_stat(stat)
-        threads += num_threads
-        uid = parse_status_uid(status)
-        command = cmdline.rstrip("\0").replace("\0", " ") or f"[{comm}]"
-        out.append(
-            ProcessInfo(
-                pid=pid,
-                ppid=ppid,
-                uid=uid,
-                user=names.get(uid),
-                command=command,
-                cpu_seconds=ticks / CLK_TCK,
-                rss_bytes=rss_pages * PAGE_SIZE,
-                state=state,
-            )
-        )
-    return out, threads
+        if stat is not None and cmdline is not None:
+            out.append(_process(pid, uid, stat, cmdline, names)[0])
+    return tuple(out)
+
+
+def _process(
+    pid: int, uid: int, stat: bytes, cmdline: bytes, names: Mapping[int, str]
+) -> tuple[ProcessInfo, int]:
+    """One process from its effective UID and /proc/<pid>/{stat,cmdline} bytes, and its
+    thread count.
+
+    The UID is the owner of /proc/<pid>: the kernel gives that directory the task's
+    effective UID (procps reads it there for `ps`), and a stat costs 1 us where
+    /proc/<pid>/status, generated whole for its Uid line, costs 7 us.
+    """
+    comm, state, ppid, ticks, rss_pages, threads = _parse_stat(stat)
+    command = cmdline.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace") or f"[{comm}]"
+    info = ProcessInfo(
+        pid=pid,
+        ppid=ppid,
+        uid=uid,
+        user=names.get(uid),
+        command=command,
+        cpu_seconds=ticks / CLK_TCK,
+        rss_bytes=rss_pages * PAGE_SIZE,
+        state=state,
+    )
+    return info, threads
 
 
 def parse_proc_stat(text: str) -> tuple[str, str, int, int, int]:
@@ -741,31 +791,22 @@ def parse_proc_stat(text: str) -> tuple[str, str, int, int, int]:
 
     comm may contain spaces and parentheses, so split at the last ')'.
     """
-    return _parse_stat(text)[:5]
+    return _parse_stat(text.encode())[:5]
 
 
-def _parse_stat(text: str) -> tuple[str, str, int, int, int, int]:
+def _parse_stat(data: bytes) -> tuple[str, str, int, int, int, int]:
     """parse_proc_stat's fields plus num_threads (field 20)."""
-    head, _, tail = text.rpartition(")")
-    comm = head.partition("(")[2]
+    head, _, tail = data.rpartition(b")")
+    comm = head.partition(b"(")[2].decode(errors="replace")
     fields = tail.split()  # fields[0] is field 3 (state) of proc(5)
     return (
         comm,
-        fields[0],
+        fields[0].decode(),
         int(fields[1]),
         int(fields[11]) + int(fields[12]),
         int(fields[21]),
         int(fields[17]),
     )
-
-
-def parse_status_uid(text: str) -> int:
-    """The effective UID (second `Uid:` column), which is what ps shows as USER."""
-    for line in text.splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[2])
-    msg = "no Uid line in /proc/<pid>/status"
-    raise ValueError(msg)
 
 
 def parse_passwd(text: str) -> dict[int, str]:
@@ -788,7 +829,9 @@ class CgroupReader:
     first read after an open another 5 us (seq_file allocates its buffer); a pread at
     offset 0 on a kept descriptor regenerates the content for about 1 us. So each
     container's paths are resolved once per (container, init PID), its files stay open,
-    and every sweep re-reads them, limits included (`docker update` shows at once).
+    and every sweep re-reads them, limits included (`docker update` shows at once). Its
+    processes' /proc/<pid>, stat and cmdline stay open too, until a process leaves the
+    container's cgroup.procs or exits (ESRCH: a reused PID is opened afresh).
 
     A descriptor is bound to the cgroup or process it was opened on, so a reused PID never
     mixes containers up. A container's files are closed when it leaves the sweep's targets
@@ -797,11 +840,17 @@ class CgroupReader:
     /proc/<pid>/net/dev pins the container's network namespace (with only `lo` left once
     Docker tears it down) until then, that is, at most one sweep after it stops.
 
-    Each kept file holds a 4 KiB seq_file buffer charged to the exporter's memory cgroup,
-    so at most `max_open_files` are kept; files beyond that are opened, read and closed
-    per sweep, with the same parsing. 0 keeps none. `fit_open_files` sizes the budget to
-    RLIMIT_NOFILE. Thread-safe: a sweep runs in a worker thread while `close` may come
-    from another; after `close` every read takes the per-file path and keeps nothing.
+    An optional file that does not exist is not looked for on every sweep: cgroup
+    interface files come with the cgroup, so it is looked for again only every
+    `_REPROBE_READS` reads (v2 adds a controller's files when a parent enables it later).
+
+    Each kept file (not a directory) holds a 4 KiB seq_file buffer charged to the
+    exporter's memory cgroup, so at most `max_open_files` are kept, stats files first
+    (processes get what the targets' stats files leave, at most half); files beyond that
+    are opened, read and closed per sweep, with the same parsing. 0 keeps none.
+    `fit_open_files` sizes the budget to RLIMIT_NOFILE. Thread-safe: a sweep runs in a
+    worker thread while `close` may come from another; after `close` every read takes the
+    per-file path and keeps nothing.
     """
 
     def __init__(
@@ -809,7 +858,6 @@ class CgroupReader:
     ) -> None:
         self._layout = layout
         self._proc_root = proc_root
-        self._stats_of = _stats_v2 if layout.version == "2" else _stats_v1
         self._budget = _Budget(max(max_open_files, 0))
         self._kept: dict[str, _Kept] = {}
         self._lock = threading.Lock()
@@ -831,9 +879,8 @@ class CgroupReader:
                     self._layout, self._proc_root, target, processes=processes, users=users
                 )
             kept = self._kept.get(cid)
-            if kept is not None and (kept.pid, kept.host_network) != (
-                target.pid,
-                target.host_network,
+            if kept is not None and (
+                kept.pid != target.pid or kept.host_network != target.host_network
             ):
                 self._kept.pop(cid).close()
                 kept = None
@@ -841,24 +888,33 @@ class CgroupReader:
                 paths = _resolve(self._layout, self._proc_root, target.pid, cid)
                 if paths is None:
                     return None
-                kept = _Kept(self._budget, target, paths, self._proc_root)
+                kept = _Kept(self._budget, target, paths, self._layout, str(self._proc_root))
                 self._kept[cid] = kept
             try:
-                stats = self._stats_of(kept.read, kept.paths, kept.net_dev)
-                if not processes:
-                    return stats, None
-                return stats, list_processes(self._proc_root, kept.paths, stats.pids, users)
+                stats = kept.stats()
+                return stats, kept.processes(stats.pids, users) if processes else None
             except Exception:
                 # Gone, unreadable or unexpected: forget it; the next sweep resolves afresh.
                 self._kept.pop(cid).close()
                 raise
 
     def retain(self, container_ids: Iterable[str]) -> None:
-        """Close the files of every container not in `container_ids` (stopped, removed)."""
+        """Close the files of every container not in `container_ids` (stopped, removed).
+
+        Then leave room for the stats files of all of them: process files may use only the
+        rest, and those beyond it are closed (the most files a container keeps for its
+        stats, times the containers, is the room kept).
+        """
         keep = set(container_ids)
         with self._lock:
             for cid in [cid for cid in self._kept if cid not in keep]:
                 self._kept.pop(cid).close()
+            budget = self._budget
+            each = max((len(kept.files) for kept in self._kept.values()), default=0)
+            budget.process_cap = max(0, min(budget.limit // 2, budget.limit - each * len(keep)))
+            for kept in self._kept.values():
+                while kept.procs and budget.process_used > budget.process_cap:
+                    kept.drop_process(next(iter(kept.procs)))
 
     def close(self) -> None:
         """Close every descriptor; later reads open, read and close each file."""
@@ -873,62 +929,363 @@ class CgroupReader:
         self.close()
 
 
-class _Budget:
-    """How many more descriptors the reader may keep open (shared by its containers)."""
+_REPROBE_READS = 12
+"""Reads of a kept container between two looks for its absent files (a minute at 5 s)."""
 
-    __slots__ = ("free", "used")
+_MISSING = -1
+"""Slot marker: the file does not exist (or its controller is not mounted)."""
+
+_UNKEPT = -2
+"""Slot marker: no room left in the budget, the file is opened, read and closed."""
+
+_O_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class _Budget:
+    """How many more descriptors the reader may keep open (shared by its containers).
+
+    Stats files come first: they are read three times as often as process files, which
+    get at most `process_cap` (half the budget, less what `retain` expects the stats files
+    of all its targets to need).
+    """
+
+    __slots__ = ("free", "limit", "process_cap", "process_used", "used")
 
     def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.free = limit
         self.used = 0
+        self.process_cap = limit // 2
+        self.process_used = 0
+
+    def take(self, count: int, *, processes: bool = False) -> None:
+        """Count `count` more descriptors as held (fewer when negative: closed)."""
+        self.free -= count
+        self.used += count
+        if processes:
+            self.process_used += count
+
+    def room_for_process(self, count: int) -> bool:
+        """Whether one process's `count` descriptors may be kept."""
+        return count <= self.free and self.process_used + count <= self.process_cap
 
 
 class _Kept:
-    """One container incarnation: its resolved paths and the descriptors kept for it."""
+    """One container incarnation: its files, the descriptors kept for them and for its
+    processes.
 
-    __slots__ = ("budget", "fds", "host_network", "net_dev", "paths", "pid")
+    `plan` decides once per slot (see `_V1_FILES`) between a kept descriptor, `_MISSING`
+    and `_UNKEPT`, so that a sweep is one pread per descriptor, then the parser.
+    """
+
+    __slots__ = (
+        "budget", "described", "fds", "files", "host_network", "last_data", "last_stats",
+        "missing", "needed", "paths", "pid", "proc_root", "procs", "procs_base", "reprobe",
+        "slot_paths", "unkept", "v2",
+    )  # fmt: skip
 
     def __init__(
-        self, budget: _Budget, target: Target, paths: dict[str, str], proc_root: Path
+        self,
+        budget: _Budget,
+        target: Target,
+        paths: dict[str, str],
+        layout: CgroupLayout,
+        proc_root: str,
     ) -> None:
         self.budget = budget
         self.pid = target.pid
         self.host_network = target.host_network
         self.paths = paths
-        self.net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
-        self.fds: dict[str, int] = {}
+        self.proc_root = proc_root
+        self.v2 = layout.version == "2"
+        net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
+        self.slot_paths = _slot_paths(_V2_FILES if self.v2 else _V1_FILES, paths, net_dev)
+        if not self.v2:
+            self.slot_paths += [None, None]  # the blkio pair, chosen by plan()
+        self.files: dict[str, int] = {}  # every kept descriptor by path, slots or not
+        self.missing: set[str] = set()
+        self.fds: list[int] = []  # per slot: a kept descriptor, _MISSING or _UNKEPT
+        self.unkept = False
+        self.reprobe = 0  # reads until plan() looks for missing files again
+        self.procs_base = _procs_base(paths)
+        self.procs: dict[int, tuple[int, int, int]] = {}  # pid -> /proc/<pid>, stat, cmdline
+        # What the last sweep parsed, for files that did not change (an idle container):
+        self.last_data: list[bytes | None] = []
+        self.needed: list[tuple[int, bytes | None]] = []  # the _V1_IF_NEEDED reads too
+        self.last_stats: ContainerStats | None = None
+        self.described: dict[int, tuple[tuple[int, bytes, bytes], ProcessInfo, int]] = {}
 
-    def read(self, path: str) -> bytes | None:
-        """pread the kept descriptor; open and keep one while the budget lasts."""
-        fd = self.fds.get(path)
-        if fd is None:
+    def stats(self) -> ContainerStats:
+        """The parser's input read through the plan, parsed; the last sweep's stats when
+        every file read the same (the parser is a pure function of them)."""
+        if self.reprobe <= 0:
+            self.missing.clear()
+            self.plan()
+            self.reprobe = _REPROBE_READS
+        elif self.unkept and self.budget.free > 0:
+            self.plan()
+        self.reprobe -= 1
+        data = self.read_slots()
+        if (
+            data == self.last_data
+            and self.last_stats is not None
+            and (
+                not self.needed
+                or all(self.read_if_needed(slot) == value for slot, value in self.needed)
+            )
+        ):
+            return self.last_stats
+        self.needed = []
+        if self.v2:
+            stats = _parse_v2(data, self.paths.get(UNIFIED))
+        else:
+            stats = _parse_v1(data, self.if_needed, self.paths.get("cpuacct"))
+        self.last_data, self.last_stats = data, stats
+        return stats
+
+    def plan(self) -> None:
+        """Give each slot a descriptor while the budget lasts, or mark it absent or unkept."""
+        if not self.v2:
+            blkio = self.paths.get("blkio")
+            self.slot_paths[_NET + 1 :] = [None, None]
+            for sizes, ops in _BLKIO_PAIRS if blkio else ():
+                if self.slot(f"{blkio}/{sizes}", probe=True) != _MISSING:
+                    self.slot_paths[_NET + 1 :] = [f"{blkio}/{sizes}", f"{blkio}/{ops}"]
+                    break
+        self.fds = [self.slot(path) for path in self.slot_paths]
+        self.unkept = _UNKEPT in self.fds
+
+    def slot(self, path: str | None, *, probe: bool = False) -> int:
+        """The kept descriptor of `path`, opened now if there is room; or a marker.
+
+        Without room a file is not opened, unless `probe` asks whether it exists.
+        """
+        if path is None or path in self.missing:
+            return _MISSING
+        fd = self.files.get(path)
+        if fd is not None:
+            return fd
+        if self.budget.free <= 0 and not probe:
+            return _UNKEPT
+        try:
+            fd = os.open(path, _O_READ)
+        except FileNotFoundError:
+            _raise_if_gone(path)
+            self.missing.add(path)
+            return _MISSING
+        if self.budget.free <= 0:
+            os.close(fd)
+            return _UNKEPT
+        self.files[path] = fd
+        self.budget.take(1)
+        return fd
+
+    def read_slots(self) -> list[bytes | None]:
+        """Every slot's bytes (None: absent); one pread each when all are kept or absent."""
+        if self.unkept:
+            return self.read_each()
+        pread = os.pread
+        try:
+            data = [pread(fd, _READ_CHUNK, 0) if fd >= 0 else None for fd in self.fds]
+        except OSError:
+            return self.read_each()  # again, to raise CgroupGone naming the file
+        if max(map(len, filter(None, data)), default=0) >= _SHORT_READ:
+            for i, chunk in enumerate(data):
+                if chunk is not None and len(chunk) >= _more_after(i):
+                    data[i] = _read_on(self.fds[i], self.slot_paths[i], 0, chunk)
+        return data
+
+    def read_each(self) -> list[bytes | None]:
+        """read_slots, one slot at a time, each file read per file when it is not kept."""
+        out: list[bytes | None] = []
+        for i, (fd, path) in enumerate(zip(self.fds, self.slot_paths, strict=True)):
+            if path is None or fd == _MISSING:
+                out.append(None)
+            elif fd == _UNKEPT:
+                out.append(_read_bytes(path))
+            else:
+                out.append(_read_on(fd, path, _more_after(i)))
+        return out
+
+    def if_needed(self, slot: int) -> bytes | None:
+        """The parser's IfNeeded: read_if_needed, remembered with what it read."""
+        data = self.read_if_needed(slot)
+        self.needed.append((slot, data))
+        return data
+
+    def read_if_needed(self, slot: int) -> bytes | None:
+        """Read one of `_V1_IF_NEEDED`, kept like the slots once it was needed."""
+        path = _path_of(_V1_IF_NEEDED[slot], self.paths)
+        fd = self.slot(path)
+        if path is None or fd == _MISSING:
+            return None
+        if fd == _UNKEPT:
+            return _read_bytes(path)
+        return _read_on(fd, path, _READ_CHUNK)
+
+    def processes(
+        self, pids_current: int | None, users: Mapping[int, str]
+    ) -> tuple[ProcessInfo, ...]:
+        """read_processes(cgroup_pids(paths)) without walking the cgroup tree in the common
+        case, through kept descriptors.
+
+        pids.current (read in the same sweep) counts every task, i.e. thread, of the
+        container's subtree. When the threads of the processes in its own cgroup.procs add
+        up to it, no child cgroup holds a process and the walk (a directory listing per
+        cgroup) is skipped. Otherwise (nested cgroups, a process started or exited
+        meanwhile, or no pids controller: `pids_current` None) the walk decides, as in
+        cgroup_pids. Processes that are not listed any more have their files closed.
+
+        cgroup.procs is opened afresh: on v1 a kept descriptor re-read within a second
+        returns the kernel's cached pidlist, which may be stale.
+        """
+        base = self.procs_base
+        if base is None:
+            self.forget_processes(set())
+            return ()
+        data = self.cgroup_procs(base)
+        if data is None:
+            msg = f"{base}/cgroup.procs is not readable"
+            raise CgroupError(msg)
+        own = sorted({int(x) for x in data.split()})
+        described, threads = self.describe(own, users)
+        listed = set(own)
+        if pids_current is None or threads != pids_current:
+            every = cgroup_pids(self.paths)
+            more, _ = self.describe([pid for pid in every if pid not in listed], users)
+            listed.update(every)
+            by_pid = {p.pid: p for p in (*described, *more)}
+            described = [by_pid[pid] for pid in every if pid in by_pid]
+        self.forget_processes(listed)
+        return tuple(described)
+
+    def cgroup_procs(self, base: str) -> bytes | None:
+        """`base`/cgroup.procs, opened afresh, through the directory kept open while there
+        is room (a lookup of one name instead of the whole path)."""
+        path = base + "/cgroup.procs"
+        directory = self.files.get(base)
+        if directory is None:
             if self.budget.free <= 0:
                 return _read_bytes(path)
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                _raise_if_gone(path)
-                return None  # an optional file: looked for again next sweep, like _read
-            self.fds[path] = fd
-            self.budget.free -= 1
-            self.budget.used += 1
+                directory = os.open(base, _O_DIRECTORY)
+            except FileNotFoundError as exc:
+                raise CgroupGone(base) from exc
+            self.files[base] = directory
+            self.budget.take(1)
         try:
-            data = os.pread(fd, _READ_CHUNK, 0)  # seq_file regenerates the file at offset 0
-            if len(data) >= _SHORT_READ:  # maybe one seq_file buffer of many: read on
-                data = _pread_rest(fd, data)
+            fd = os.open("cgroup.procs", _O_READ, dir_fd=directory)
+        except FileNotFoundError:
+            _raise_if_gone(path)
+            return None
+        try:
+            return _read_on(fd, path, _SHORT_READ)
+        finally:
+            os.close(fd)
+
+    def describe(
+        self, pids: Iterable[int], names: Mapping[int, str]
+    ) -> tuple[list[ProcessInfo], int]:
+        """read_processes' work, plus the sum of the described processes' thread counts."""
+        out = []
+        threads = 0
+        described = self.described
+        for pid in pids:
+            files = self.process_files(pid)
+            if files is None:
+                continue
+            last = described.get(pid)
+            if last is not None and last[0] == files and last[1].user == names.get(files[0]):
+                info, count = last[1], last[2]  # unchanged (a sleeping process)
+            else:
+                info, count = _process(pid, *files, names)
+                if pid in self.procs:
+                    described[pid] = files, info, count
+            out.append(info)
+            threads += count
+        return out, threads
+
+    def process_files(self, pid: int) -> tuple[int, bytes, bytes] | None:
+        """UID, stat and cmdline of `pid`; None when it exited. Kept while there is room.
+
+        The three descriptors are /proc/<pid> and the two files opened through it, so they
+        belong to one process even if the PID is reused meanwhile.
+        """
+        fds = self.procs.get(pid)
+        if fds is not None:
+            try:
+                return _read_process(fds)
+            except OSError as exc:
+                if exc.errno not in _GONE_ERRNOS:
+                    raise
+            self.drop_process(pid)  # it exited; the PID may be another process's now
+        opened: list[int] = []
+        try:
+            opened.append(os.open(f"{self.proc_root}/{pid}", _O_DIRECTORY))
+            opened.append(os.open("stat", _O_READ, dir_fd=opened[0]))
+            opened.append(os.open("cmdline", _O_READ, dir_fd=opened[0]))
+            files = _read_process(opened)
         except OSError as exc:
-            if exc.errno in _GONE_ERRNOS:
-                raise CgroupGone(path) from exc
+            for fd in opened:
+                os.close(fd)
+            if isinstance(exc, FileNotFoundError) or exc.errno in _GONE_ERRNOS:
+                return None
             raise
-        return data
+        if self.budget.room_for_process(len(opened)):
+            self.procs[pid] = (opened[0], opened[1], opened[2])
+            self.budget.take(len(opened), processes=True)
+        else:
+            for fd in opened:
+                os.close(fd)
+        return files
+
+    def forget_processes(self, listed: set[int]) -> None:
+        """Close the files of processes not in `listed` (they left or exited)."""
+        for pid in [pid for pid in self.procs if pid not in listed]:
+            self.drop_process(pid)
+
+    def drop_process(self, pid: int) -> None:
+        """Close one process's descriptors and forget what was parsed from them."""
+        self.described.pop(pid, None)
+        fds = self.procs.pop(pid)
+        for fd in fds:
+            os.close(fd)
+        self.budget.take(-len(fds), processes=True)
 
     def close(self) -> None:
         """Close the descriptors and give their share of the budget back."""
-        for fd in self.fds.values():
+        for fd in self.files.values():
             os.close(fd)
-        self.budget.free += len(self.fds)
-        self.budget.used -= len(self.fds)
-        self.fds.clear()
+        self.budget.take(-len(self.files))
+        self.files.clear()
+        self.fds = []
+        self.unkept = False
+        for pid in list(self.procs):
+            self.drop_process(pid)
+
+
+def _more_after(slot: int) -> int:
+    """Length of a first read after which a slot's file may have more to read.
+
+    net/dev is a seq_file of one record per interface, which a read returns a page buffer
+    at a time. Every other file (cgroup interface files, like single_open ones) is one
+    record returned whole, so only a full read may have more.
+    """
+    return _SHORT_READ if slot == _NET else _READ_CHUNK
+
+
+def _read_process(fds: Sequence[int]) -> tuple[int, bytes, bytes]:
+    """The owner of /proc/<pid> (its fstat, first: it does not fail once the process is
+    gone, the preads then do, with ESRCH), stat and cmdline (short reads are EOF)."""
+    directory, stat_fd, cmdline_fd = fds
+    uid = os.fstat(directory).st_uid
+    stat = os.pread(stat_fd, _READ_CHUNK, 0)
+    if len(stat) == _READ_CHUNK:
+        stat = _pread_rest(stat_fd, stat)
+    cmdline = os.pread(cmdline_fd, _READ_CHUNK, 0)
+    if len(cmdline) == _READ_CHUNK:
+        cmdline = _pread_rest(cmdline_fd, cmdline)
+    return uid, stat, cmdline
 
 
 def _close_all(kept: dict[str, _Kept]) -> None:
@@ -981,7 +1338,7 @@ def fit_open_files(wanted: int) -> int:
 def _read(path: str, *, check_gone: bool = True) -> str | None:
     """_read_bytes, decoded."""
     data = _read_bytes(path, check_gone=check_gone)
-    return None if data is None else data.decode()
+    return None if data is None else data.decode(errors="surrogateescape")
 
 
 def _read_bytes(path: str, *, check_gone: bool = True) -> bytes | None:
@@ -991,7 +1348,7 @@ def _read_bytes(path: str, *, check_gone: bool = True) -> bytes | None:
     with ENODEV/ESRCH (the cgroup or process was removed under us), raises CgroupGone.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, _O_READ)
     except FileNotFoundError:
         if check_gone:
             _raise_if_gone(path)
@@ -1020,6 +1377,18 @@ def _pread_rest(fd: int, data: bytes) -> bytes:
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
+
+
+def _read_on(fd: int, path: str | None, more_after: int, first: bytes | None = None) -> bytes:
+    """pread a kept file whole: `first` (read at offset 0 already) or a read at 0, and the
+    rest when that read was at least `more_after` long. ENODEV/ESRCH raise CgroupGone."""
+    try:
+        data = os.pread(fd, _READ_CHUNK, 0) if first is None else first
+        return data if len(data) < more_after else _pread_rest(fd, data)
+    except OSError as exc:
+        if exc.errno in _GONE_ERRNOS:
+            raise CgroupGone(path) from exc
+        raise
 
 
 def _raise_if_gone(path: str) -> None:

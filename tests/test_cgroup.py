@@ -9,6 +9,7 @@ import resource
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,6 +52,7 @@ CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
 OTHER = "aa" * 32
 PID = 4242
 MIB = 1024 * 1024
+PR_SET_DUMPABLE = 4  # prctl(2) option
 
 # --- realistic file contents (shapes copied from the test engine, kernel 6.x) ----------
 
@@ -672,7 +674,7 @@ def proc_stat_line(
 
 
 def write_processes(proc: Path, threads: dict[int, int]) -> None:
-    """/proc/<pid>/{stat,status,cmdline} of root-owned `sh` processes: pid -> num_threads."""
+    """/proc/<pid>/{stat,cmdline} of `sh` processes, owned by us: pid -> num_threads."""
     for pid, count in threads.items():
         write_tree(
             proc,
@@ -680,24 +682,23 @@ def write_processes(proc: Path, threads: dict[int, int]) -> None:
                 f"{pid}/stat": proc_stat_line(
                     pid, "sh", state="S", ppid=1, ticks=pid, rss=10, threads=count
                 ),
-                f"{pid}/status": "Name:\tsh\nUid:\t0\t0\t0\t0\n",
                 f"{pid}/cmdline": f"sh\0-c\0job {pid}\0",
             },
         )
 
 
 def test_read_processes_like_ps(tmp_path: Path) -> None:
-    """cmdline with NULs as spaces, [comm] for empty cmdline, names from passwd, exited skipped."""
+    """cmdline with NULs as spaces, [comm] for empty cmdline, the owner of /proc/<pid> as UID
+    with its passwd name, exited processes skipped."""
+    me = os.geteuid()
     proc = tmp_path / "proc"
     write_tree(
         tmp_path,
         {
-            "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+            "etc/passwd": f"me:x:{me}:{me}::/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
             f"proc/{PID}/stat": proc_stat_line(PID, "sh", state="S", ppid=4200, ticks=150, rss=100),
-            f"proc/{PID}/status": "Name:\tsh\nUid:\t0\t0\t0\t0\n",
             f"proc/{PID}/cmdline": "sh\0-c\0while :; do :; done\0",
             "proc/4300/stat": proc_stat_line(4300, "worker", state="Z", ppid=PID, ticks=0, rss=0),
-            "proc/4300/status": "Name:\tworker\nUid:\t1000\t1234\t1234\t1234\n",
             "proc/4300/cmdline": "",
         },
     )
@@ -705,16 +706,46 @@ def test_read_processes_like_ps(tmp_path: Path) -> None:
         ProcessInfo(
             pid=PID,
             ppid=4200,
-            uid=0,
-            user="root",
+            uid=me,
+            user="me",
             command="sh -c while :; do :; done",
             cpu_seconds=150 / cgroup.CLK_TCK,
             rss_bytes=100 * cgroup.PAGE_SIZE,
             state="S",
         ),
-        ProcessInfo(4300, PID, 1234, None, "[worker]", 0.0, 0, "Z"),
+        ProcessInfo(4300, PID, me, "me", "[worker]", 0.0, 0, "Z"),
     )
     assert expected == read_processes(proc, [PID, 4300, 4301])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change UIDs")
+def test_process_uid_is_the_effective_one(tmp_path: Path) -> None:
+    """On the real /proc, a process with real UID 1000 and effective UID 1234, made
+    non-dumpable (its /proc files then belong to root), is listed with UID 1234, the
+    `Uid:` line's second column, and without a name when passwd has none; a kept
+    /proc/<pid> descriptor (CgroupReader's) says 1234 too."""
+    script = (
+        "import ctypes, os, sys\n"
+        f"ctypes.CDLL(None).prctl({PR_SET_DUMPABLE}, 0, 0, 0, 0)\n"
+        "os.setresuid(1000, 1234, 1000)\n"
+        "print(flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as child:
+        assert child.stdout is not None
+        child.stdout.readline()
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        (info,) = read_processes(Path("/proc"), [child.pid], passwd=tmp_path / "passwd")
+        directory = os.open(f"/proc/{child.pid}", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            kept_uid = os.fstat(directory).st_uid
+        finally:
+            os.close(directory)
+        child.communicate()
+    assert "Uid:\t1000\t1234\t1000\t1234\n" in status
+    assert (child.pid, 1234, None, 1234) == (info.pid, info.uid, info.user, kept_uid)
 
 
 def test_cgroup_pids_walks_child_cgroups(tmp_path: Path) -> None:
@@ -956,6 +987,170 @@ def test_closed_reader_closes_everything_and_reads_per_file(tmp_path: Path) -> N
     assert (0, fds) == (reader.open_files, open_fds())
 
 
+def test_unchanged_files_give_the_last_stats(tmp_path: Path) -> None:
+    """A container whose files all read the same gets the last sweep's stats object; one
+    changed file is parsed again."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    target = Target(CID, PID)
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        first = reader.read(target, processes=False, users={})
+        second = reader.read(target, processes=False, users={})
+        (sys / "fs/cgroup" / f"memory{DOCKER_DIR}/memory.failcnt").write_text("4\n")
+        third = reader.read(target, processes=False, users={})
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert first[0] is second[0]
+    assert (3, 4) == (second[0].memory_failures, third[0].memory_failures)
+
+
+def test_a_file_read_only_when_needed_is_compared_too(tmp_path: Path) -> None:
+    """With a quota, cpu.cfs_period_us is read for the limit: a new period shows even though
+    every other file is unchanged."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    target = Target(CID, PID)
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        first = reader.read(target, processes=False, users={})
+        (sys / "fs/cgroup" / f"cpu{DOCKER_DIR}/cpu.cfs_period_us").write_text("200000\n")
+        second = reader.read(target, processes=False, users={})
+    assert first is not None
+    assert second is not None
+    assert (0.5, 0.25) == (first[0].cpu_limit_cores, second[0].cpu_limit_cores)
+
+
+def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> None:
+    """An optional file absent at first (no swap accounting) is not looked for on every
+    sweep; it is found at the next look, _REPROBE_READS reads later, and then kept."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_sparse_files(DOCKER_DIR))
+    target = Target(CID, PID)
+    swaps = []
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        for _ in range(cgroup._REPROBE_READS):
+            result = reader.read(target, processes=False, users={})
+            assert result is not None
+            swaps.append(result[0].memory_swap_bytes)
+            (sys / "fs/cgroup" / DOCKER_DIR[1:] / "memory.swap.current").write_text("4096\n")
+        kept = reader.open_files
+        result = reader.read(target, processes=False, users={})
+        assert (kept + 1) == reader.open_files
+    assert result is not None
+    assert [None] * cgroup._REPROBE_READS == swaps
+    assert result[0].memory_swap_bytes == 4096
+
+
+def test_processes_that_leave_the_container_have_their_files_closed(tmp_path: Path) -> None:
+    """Each listed process keeps three descriptors; one gone from cgroup.procs loses them."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    write_processes(proc, {PID: 1, 4300: 1})
+    target = Target(CID, PID)
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        reader.read(target, processes=True, users={})
+        both, fds = reader.open_files, open_fds()
+        for controller in ("pids", "cpuset", "systemd"):
+            (sys / "fs/cgroup" / f"{controller}{DOCKER_DIR}/cgroup.procs").write_text(f"{PID}\n")
+        result = reader.read(target, processes=True, users={})
+        assert (both - 3, fds - 3) == (reader.open_files, open_fds())
+    assert result is not None
+    assert [PID] == [p.pid for p in result[1] or ()]
+
+
+def test_an_exited_process_is_dropped_with_its_files(tmp_path: Path) -> None:
+    """The kept /proc files of a process that exited fail (ESRCH): it is looked up afresh,
+    found gone, and left out with its descriptors closed."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    write_processes(proc, {PID: 1})
+    target = Target(CID, PID)
+    with (
+        subprocess.Popen(["sleep", "60"]) as child,
+        CgroupReader(discover_layout(proc, sys), proc) as reader,
+    ):
+        (proc / str(child.pid)).symlink_to(f"/proc/{child.pid}")  # a real process's files
+        for controller in ("pids", "cpuset", "systemd"):
+            (sys / "fs/cgroup" / f"{controller}{DOCKER_DIR}/cgroup.procs").write_text(
+                f"{PID}\n{child.pid}\n"
+            )
+        before = reader.read(target, processes=True, users={})
+        kept, fds = reader.open_files, open_fds()
+        child.kill()
+        child.wait()
+        after = reader.read(target, processes=True, users={})
+        assert (kept - 3, fds - 3) == (reader.open_files, open_fds())
+    assert before is not None
+    assert after is not None
+    assert [(PID, "sh -c job 4242"), (child.pid, "sleep 60")] == [
+        (p.pid, p.command) for p in before[1] or ()
+    ]
+    assert [PID] == [p.pid for p in after[1] or ()]
+
+
+def test_processes_hold_at_most_half_of_the_budget(tmp_path: Path) -> None:
+    """With room for 40 descriptors, 8 processes keep the files of only 6 (18 of 20 for
+    processes), yet all 8 are listed, the others read per file."""
+    pids = [PID, *range(4300, 4307)]
+    files = v1_engine_files(DOCKER_DIR) | {
+        f"{controller}{DOCKER_DIR}/cgroup.procs": "".join(f"{pid}\n" for pid in pids)
+        for controller in ("pids", "cpuset", "systemd")
+    }
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(DOCKER_DIR), files)
+    (sys / "fs/cgroup" / f"pids{DOCKER_DIR}/pids.current").write_text("8\n")
+    write_processes(proc, dict.fromkeys(pids, 1))
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    with CgroupReader(layout, proc, max_open_files=40) as reader:
+        reader.read(target, processes=False, users={})
+        stats_files = reader.open_files
+        result = reader.read(target, processes=True, users={})
+        assert stats_files + 1 + 18 == reader.open_files  # + the cgroup directory
+    assert result is not None
+    assert pids == [p.pid for p in result[1] or ()]
+    assert sample(layout, proc, target, processes=True, users={}) == result
+
+
+def test_process_files_give_way_to_the_stats_files_of_every_target(tmp_path: Path) -> None:
+    """The first sweep's process files leave a later container's stats partly unkept; the
+    next retain() closes them, and that container keeps all its stats files again."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_files(DOCKER_DIR))
+    other_pid = PID + 1
+    write_tree(
+        tmp_path,
+        {
+            f"proc/{other_pid}/cgroup": f"0::/docker/{OTHER}\n",
+            f"proc/{other_pid}/net/dev": NET_DEV,
+            **{f"sys/fs/cgroup{k}": v for k, v in v2_files(f"/docker/{OTHER}").items()},
+        },
+    )
+    (sys / "fs/cgroup/docker" / OTHER / "cgroup.procs").write_text(f"{other_pid}\n")
+    write_processes(proc, {PID: 1, other_pid: 1})
+    targets = [Target(CID, PID), Target(OTHER, other_pid)]
+    each = 12  # 11 stats files (net/dev included) and the cgroup directory
+    with CgroupReader(discover_layout(proc, sys), proc, max_open_files=2 * each + 1) as reader:
+        opened = []
+        for _ in range(2):
+            reader.retain(t.container_id for t in targets)
+            results = [reader.read(t, processes=True, users={}) for t in targets]
+            opened.append(reader.open_files)
+        assert (2 * each + 1, 2 * each) == tuple(opened)
+    assert all(result is not None and len(result[1] or ()) == 1 for result in results)
+
+
+def test_unchanged_processes_are_reused_and_follow_passwd(tmp_path: Path) -> None:
+    """A process whose files read the same is the last sweep's object, unless its user
+    name changed in passwd."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    write_processes(proc, {PID: 1, 4300: 1})
+    me = os.geteuid()
+    target = Target(CID, PID)
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        first = reader.read(target, processes=True, users={})
+        second = reader.read(target, processes=True, users={})
+        third = reader.read(target, processes=True, users={me: "me"})
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert all(a is b for a, b in zip(first[1] or (), second[1] or (), strict=True))
+    assert [None, None, "me", "me"] == [p.user for p in (*(second[1] or ()), *(third[1] or ()))]
+
+
 KEYED_TEXTS = [
     V1_MEMORY_STAT,
     V2_MEMORY_STAT,
@@ -1093,3 +1288,20 @@ def test_fast_path_agrees_with_engine_stats_api(busy_container: tuple[str, int])
     assert before.cpu_usage_seconds <= api.cpu_usage_seconds <= after.cpu_usage_seconds
     assert after.cpu_usage_seconds - before.cpu_usage_seconds <= 0.5 * elapsed + 0.1
     assert [n.interface for n in api.networks] == [n.interface for n in after.networks]
+
+
+def test_odd_bytes_in_process_names_and_passwd_never_lose_the_process(tmp_path: Path) -> None:
+    """Not every cmdline, comm or passwd entry is UTF-8: shown with replacement characters."""
+    me = os.geteuid()
+    proc = tmp_path / "proc"
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_bytes(
+        f"m\xe9:x:{me}:{me}:J\xe9r\xf4me:/:/bin/sh\n".encode("latin-1")
+    )
+    (proc / str(PID)).mkdir(parents=True)
+    stat = proc_stat_line(PID, "x", state="S", ppid=1, ticks=1, rss=1).encode()
+    (proc / str(PID) / "stat").write_bytes(stat.replace(b"(x)", b"(caf\xe9)"))
+    (proc / str(PID) / "cmdline").write_bytes(b"caf\xe9\0--flag\0")
+    [info] = read_processes(proc, [PID])
+    assert info.command == "caf\ufffd --flag"
+    assert info.user == "m\ufffd"

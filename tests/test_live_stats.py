@@ -18,7 +18,7 @@ from exporter.collectors import COLLECTORS
 from exporter.config import Settings
 from exporter.engine import DockerEngine, EngineConfig
 from exporter.http import INVENTORY
-from exporter.sampler import ApiSource, CgroupSource
+from exporter.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource
 from exporter.stats import ContainerStats
 
 pytestmark = pytest.mark.integration
@@ -30,8 +30,13 @@ def pid_of(name: str) -> int:
     return int(docker("inspect", "-f", "{{.State.Pid}}", name))
 
 
-def cgroup_source() -> CgroupSource:
-    return CgroupSource(discover_layout(PROC, Path("/sys")), PROC, SystemClock())
+def cgroup_source(processes_interval: float = PROCESSES_INTERVAL) -> CgroupSource:
+    return CgroupSource(
+        discover_layout(PROC, Path("/sys")),
+        PROC,
+        SystemClock(),
+        processes_interval=processes_interval,
+    )
 
 
 async def sample(name: str) -> ContainerStats:
@@ -208,13 +213,13 @@ async def test_stopped_container_is_dropped_and_its_files_closed(live: LiveDocke
 
 
 async def test_restart_reads_the_new_incarnation(live: LiveDocker) -> None:
-    """`docker restart` gives a new init PID: the old files are closed, the new cgroup's are
-    read, and the CPU counter starts low again."""
+    """`docker restart` gives a new init PID: the old files (its process's too) are closed,
+    the new cgroup's are read, and the CPU counter starts low again."""
     name = live.name("restart")
     live.run("restart", cmd=("sh", "-c", "while :; do :; done"))
     await asyncio.sleep(1.5)
     first = target_of(name)
-    source = cgroup_source()
+    source = cgroup_source(processes_interval=0.0)  # the process list on both sweeps
     try:
         before = (await source.sample([first], None)).stats[first.container_id]
         kept, fds = source.open_files, open_fds()
