@@ -1,4 +1,4 @@
-"""The Engine adapter: the only module that talks to the Docker API (and imports aiodocker).
+"""The Engine adapter: the only module that talks to the Docker API.
 
 It is read-only by construction: every request passes a guard on the HTTP session
 that refuses any method but GET before a byte leaves the process. It negotiates the
@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import aiodocker
 import aiohttp
 
 from exporter.models import (
@@ -192,7 +191,11 @@ def _connector(host: str, tls: ssl.SSLContext | None) -> tuple[aiohttp.BaseConne
 
 
 class DockerEngine:
-    """The aiodocker-backed Engine. Create it inside the running loop; close it on shutdown."""
+    """The Engine over aiohttp. Create it inside the running loop; close it on shutdown.
+
+    Plain GETs on one session: aiodocker offered no more than that here (through private
+    methods), for 1.7 MiB of RSS, about 4 % of the exporter's.
+    """
 
     def __init__(
         self, config: EngineConfig, trace_configs: Sequence[aiohttp.TraceConfig] = ()
@@ -205,9 +208,7 @@ class DockerEngine:
             timeout=aiohttp.ClientTimeout(total=None, connect=config.timeout),
             read_bufsize=EVENT_LINE_LIMIT // 2,
         )
-        self._docker = aiodocker.Docker(
-            url=url, connector=connector, session=self._session, api_version="v1.24"
-        )
+        self._url = url
         self._api_version = ""
         self._lock = asyncio.Lock()
 
@@ -216,8 +217,30 @@ class DockerEngine:
         return self._api_version
 
     async def close(self) -> None:
-        await self._docker.close()
         await self._session.close()
+
+    async def _get(
+        self,
+        path: str,
+        *,
+        versioned: bool,
+        params: Mapping[str, str] | None,
+        read_timeout: aiohttp.ClientTimeout | None = None,
+    ) -> aiohttp.ClientResponse:
+        """GET and check the status: a 4xx/5xx becomes our error, its Engine message kept."""
+        prefix = f"/v{self._api_version}" if versioned else ""
+        response = await self._session.get(
+            f"{self._url}{prefix}/{path}",
+            params=dict(params) if params else None,
+            timeout=read_timeout or self._session.timeout,
+        )
+        if response.status < 400:
+            return response
+        try:
+            body = await response.read()
+        finally:
+            response.release()
+        raise _status_error(response.status, _engine_message(body))
 
     async def _call(
         self,
@@ -233,11 +256,12 @@ class DockerEngine:
         timeout = time_limit or self._config.timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self._docker._query_json(
-                    path, "GET", params=dict(params) if params else None, versioned_api=versioned
-                )
-        except aiodocker.DockerError as exc:
-            raise _map_error(exc) from exc
+                response = await self._get(path, versioned=versioned, params=params)
+                try:
+                    data = await response.read()
+                finally:
+                    response.release()
+            return json.loads(data)
         except TimeoutError as exc:
             raise EngineUnavailable(f"GET /{path}: no answer within {timeout}s") from exc
         except (aiohttp.ClientError, OSError, ValueError) as exc:
@@ -252,7 +276,6 @@ class DockerEngine:
                 self._api_version = negotiate(
                     str(version.get("ApiVersion", "")), str(version.get("MinAPIVersion", ""))
                 )
-                self._docker.api_version = "v" + self._api_version
 
     async def engine_info(self) -> EngineInfo:
         version = await self._call("version", versioned=False)
@@ -338,11 +361,9 @@ class DockerEngine:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None, connect=self._config.timeout)
         try:
             async with asyncio.timeout(self._config.timeout):
-                response = await self._docker._do_query(
-                    "events", "GET", params=params, timeout=timeout
+                response = await self._get(
+                    "events", versioned=True, params=params, read_timeout=timeout
                 )
-        except aiodocker.DockerError as exc:
-            raise _map_error(exc) from exc
         except TimeoutError as exc:
             raise EngineUnavailable("GET /events: no headers within the timeout") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -369,12 +390,22 @@ async def _event_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Event]
         raise EngineUnavailable(f"event stream broke: {exc}") from exc
 
 
-def _map_error(exc: aiodocker.DockerError) -> EngineError:
-    status = int(getattr(exc, "status", 0) or 0)
-    message = str(getattr(exc, "message", exc))
+def _engine_message(body: bytes) -> str:
+    """The Engine's `{"message": ...}`, else the body's first line (a proxy's HTML, say)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return str(doc["message"])
+    text = body.decode(errors="replace").strip()
+    return text.splitlines()[0][:200] if text else "(empty body)"
+
+
+def _status_error(status: int, message: str) -> EngineError:
     if status == 404:
         return NotFound(message)
-    if status == 900 or status >= 500:
+    if status >= 500:
         return EngineUnavailable(message)
     return RequestFailed(f"HTTP {status}: {message}")
 
