@@ -216,3 +216,16 @@ def test_aiohttp_is_imported_without_the_system_cas() -> None:
         "assert 'set_default_verify_paths' not in vars(ssl.SSLContext)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_engine_error_messages_from_json_or_plain_bodies() -> None:
+    from exporter.engine import _engine_message, _status_error
+
+    assert _engine_message(b'{"message": "No such container: x"}') == "No such container: x"
+    assert _engine_message(b"<html>\n<h1>502 Bad Gateway</h1>") == "<html>"
+    assert _engine_message(b"") == "(empty body)"
+    assert isinstance(_status_error(404, "gone"), NotFound)
+    assert isinstance(_status_error(503, "busy"), EngineUnavailable)
+    forbidden = _status_error(403, "denied by proxy")
+    assert isinstance(forbidden, RequestFailed)
+    assert str(forbidden) == "HTTP 403: denied by proxy"
