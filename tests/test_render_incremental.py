@@ -134,3 +134,22 @@ def test_declared_inputs_must_be_snapshot_fields() -> None:
         register("nope2", "", metrics=[], inputs=("version",))(lambda s, o: ())
     assert "nope" not in COLLECTORS
     assert "nope2" not in COLLECTORS
+
+
+def test_families_with_equal_rows_keep_their_text() -> None:
+    """Within a re-run collector, only the families whose rows changed are encoded again."""
+    inv = inventory()
+    exp = Exposition(["stats"], Options(), process_metrics=False)
+    exp.render(inv.publish(stats={A: stats(1.0), B: stats(5.0)}))
+    before = exp._chunks["stats"].rows
+    changed = replace(stats(1.0), cpu_usage_seconds=1.5)  # only A's usage moved
+    snap = inv.publish(stats={A: changed, B: stats(5.0)})
+    body = exp.render(snap).data
+    after = exp._chunks["stats"].rows
+    fresh = {name for name in after if after[name][1] is not before[name][1]}
+    assert "docker_container_cpu_usage_seconds_total" in fresh
+    assert "docker_container_memory_usage_bytes" not in fresh
+    assert "docker_container_network_receive_bytes_total" not in fresh
+    assert b'cpu_usage_seconds_total{id="aaaaaaaaaaaa",name="alpha"} 1.5' in body
+    reference = Exposition(["stats"], Options(), process_metrics=False).render(snap).data
+    assert _without_durations(body) == _without_durations(reference)

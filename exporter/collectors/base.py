@@ -42,6 +42,9 @@ class MetricSpec:
 
 _FAMILY_TYPES = {"counter": "counter", "info": "info"}
 
+Row = tuple[tuple[str, ...], float]
+"""One series of a Family: its label values (in the family's label order) and value."""
+
 
 class Family(Metric):
     """A metric family that keeps (label values, value) rows.
@@ -61,7 +64,7 @@ class Family(Metric):
         self.sample_name = spec.name
         self.labelnames = labelnames
         self.info = spec.kind == "info"
-        self.rows: list[tuple[tuple[str, ...], float]] = []
+        self.rows: list[Row] = []
 
     @property
     def samples(self) -> list[Sample]:
