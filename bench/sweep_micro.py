@@ -9,15 +9,16 @@ What it measures, in this one process, on the running containers with the label 
   * old: the per-container `sample()` loop that `_sweep_cgroup` ran before CgroupReader:
     /proc/<pid>/cgroup resolved and every file opened, read and closed on each sweep;
   * new: `_sweep_cgroup` over a CgroupReader (files kept open, read with pread). It parses
-    again only what changed since the last sweep, and the perf containers are idle, so
-    this is the best case;
-  * new, all changed: the same reader made to parse every container and process again,
-    the worst case (every container busy);
+    again only what changed since the last sweep, and skips the files (v1 cpuacct.stat) and
+    the cgroup.procs listing that cannot change while a container's CPU usage stands
+    still; the perf containers are idle, so this is the best case;
+  * new, all changed: the same reader made to read and parse every file, container and
+    process again, the worst case (every container busy);
   * new, 0 kept: a reader with a budget of 0 (paths resolved once, bytes parsing, but
     every file opened, read and closed): what containers beyond the budget cost;
-  * with `--baseline-rev REV`, also `sample()` and `CgroupReader` of exporter/cgroup.py as of
-    git REV (its own parsing too), e.g. HEAD to compare a change with the committed code in
-    the same run, or the commit before CgroupReader.
+  * with `--baseline-rev REV`, also `sample()` and `CgroupReader` (idle and all changed) of
+    exporter/cgroup.py as of git REV (its own parsing too), e.g. HEAD to compare a change
+    with the committed code in the same run, or the commit before CgroupReader.
 Each in two modes: stats only, and with process lists (what a sweep does for a container
 every 15 s). The variants alternate sweep by sweep so that drift on the machine hits them
 alike; after 2 warm-up sweeps each, the median of `--sweeps` is printed with the ratio.
@@ -131,14 +132,17 @@ def kept(reader: CgroupReader, targets: list[Target]) -> Sweeper:
 
 
 def all_changed(reader: CgroupReader, targets: list[Target]) -> Sweeper:
-    """`kept`, the reader's memory of the last sweep wiped first: every container and process
-    is parsed again, as when all of them changed since the last sweep (busy containers)."""
+    """`kept`, the reader's memory of the last sweep wiped first: every file is read and every
+    container and process parsed again, as when all of them ran since the last sweep (busy
+    containers). Works on a baseline revision's reader too."""
     sweep = kept(reader, targets)
 
     def run(processes: bool) -> int:
         for entry in reader._kept.values():
             entry.last_data = []
             entry.described.clear()
+            if hasattr(entry, "list_key"):
+                entry.list_key = None
         return sweep(processes)
 
     return run
@@ -193,6 +197,7 @@ def main() -> None:
             variants[f"sample() @ {args.baseline_rev}"] = per_file(old.sample, targets)
             old_reader = stack.enter_context(old.CgroupReader(layout, PROC, max_open_files=budget))
             variants[f"CgroupReader @ {args.baseline_rev}"] = kept(old_reader, targets)
+            variants[f"all changed @ {args.baseline_rev}"] = all_changed(old_reader, targets)
         variants["old: sample() per file"] = per_file(sample, targets)
         reader = stack.enter_context(CgroupReader(layout, PROC, max_open_files=budget))
         unkept = stack.enter_context(CgroupReader(layout, PROC, max_open_files=0))

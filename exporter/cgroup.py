@@ -343,6 +343,51 @@ _V2_FILES = tuple(
     )
 )  # fmt: skip
 _NET = 10
+_V1_CPU_GATED = (1,)
+"""The `_V1_FILES` slots CgroupReader reads again only when the CPU usage moved.
+
+The scheduler charges a task's run time to cpuacct.usage (v2: cpu.stat usage_usec) at
+every tick while it runs (the 1 Hz remote tick on a nohz_full CPU), and at each context
+switch, fork and exit. So while the usage reads byte for byte the same, no task of the
+cgroup or of one below it ran, but for one that started within its last tick and is
+still on its CPU: what that one did shows a sweep later, once its time is charged. The
+usage is read first and a gated file after it, so a gated value read then holds until
+the usage moves. The first read, and every `_REPROBE_READS`-th, reads every file.
+
+Gated: cpuacct.stat. User and system ticks go to the task current on the CPU at a tick
+(or at a kernel entry or context switch with VIRT_CPU_ACCOUNTING_GEN), i.e. a running
+task; kernels since 2021 scale them to the usage with cputime_adjust, whose state moves
+only when the usage does.
+
+Read on every sweep, because they change while no task of the cgroup runs:
+  * the usage itself, and cpu.stat: nr_periods can tick a CFS period or two after the
+    last run;
+  * memory.usage_in_bytes, memory.stat, memory.failcnt, memory.memsw.usage_in_bytes:
+    reclaim (kswapd, or allocations elsewhere) and swap-out lower the usage, writeback
+    completes without the writer, and a swap-in by another process is charged to the
+    page's owner;
+  * /proc/<pid>/net/dev: packets arrive while the tasks sleep;
+  * every limit file: `docker update` writes them, and no task needs to run;
+  * pids.current: a task is uncharged when it is reaped (release_task), in the context
+    of its parent. The parent of a `docker exec` process is the containerd shim, outside
+    the cgroup, so the count drops after the exited task's last charge. A write to
+    cgroup.procs moves a task and its charge in or out without it running. (Measured on
+    6.18: an outside parent's late reap, and a sleeping task moved in, each changed
+    pids.current with cpuacct.usage unchanged.)
+  * memory.oom_control (oom_kill): counted when the OOM killer picks the victim, in the
+    killer's context (any task on the host, for a global OOM), before it sends SIGKILL.
+    The victim's exit moves the usage, but a victim in uninterruptible sleep exits only
+    when that wait ends (the oom_reaper frees its memory meanwhile), so "one sweep late"
+    is no bound.
+  * the blkio pair: a bio over a throttle limit (`--device-write-bps` and the like) is
+    counted, whole or in its split parts depending on the kernel, when the throttle
+    dispatches it from its timer and work item, while the submitter sleeps waiting for
+    it. (Measured on 6.18: io_serviced of one 4 MiB O_DIRECT write under a 1 MB/s limit
+    grew for 5 s while cpuacct.usage stood still.) A loop device's worker also submits
+    I/O on the cgroup's behalf.
+On v2 nothing is gated: pids.current as above, io.stat moves through writeback by the
+kernel's flushers, and memory.events through socket memory charges.
+"""
 _BLKIO_PAIRS = (
     # The `_recursive` throttle variant first, so that I/O of nested cgroups (systemd or
     # Docker inside the container) counts too; throttle files are filled on blk-mq, the
@@ -829,7 +874,9 @@ class CgroupReader:
     first read after an open another 5 us (seq_file allocates its buffer); a pread at
     offset 0 on a kept descriptor regenerates the content for about 1 us. So each
     container's paths are resolved once per (container, init PID), its files stay open,
-    and every sweep re-reads them, limits included (`docker update` shows at once). Its
+    and every sweep re-reads them, limits included (`docker update` shows at once), but
+    for what cannot change while the container's CPU usage stands still: v1 cpuacct.stat
+    (`_V1_CPU_GATED`) and the cgroup.procs of a process list (`_Kept.processes`). Its
     processes' /proc/<pid>, stat and cmdline stay open too, until a process leaves the
     container's cgroup.procs or exits (ESRCH: a reused PID is opened afresh).
 
@@ -979,9 +1026,9 @@ class _Kept:
     """
 
     __slots__ = (
-        "budget", "described", "fds", "files", "host_network", "last_data", "last_stats",
-        "missing", "needed", "paths", "pid", "proc_root", "procs", "procs_base", "reprobe",
-        "slot_paths", "unkept", "v2",
+        "budget", "described", "fds", "files", "gate", "gated", "host_network", "last_data",
+        "last_stats", "list_key", "listed", "missing", "needed", "paths", "pid", "proc_root",
+        "procs", "procs_base", "read_fds", "reprobe", "slot_paths", "unkept", "v2",
     )  # fmt: skip
 
     def __init__(
@@ -1005,6 +1052,9 @@ class _Kept:
         self.files: dict[str, int] = {}  # every kept descriptor by path, slots or not
         self.missing: set[str] = set()
         self.fds: list[int] = []  # per slot: a kept descriptor, _MISSING or _UNKEPT
+        self.gated = () if self.v2 else _V1_CPU_GATED
+        self.read_fds: list[int] = []  # fds without the gated slots (_MISSING there)
+        self.gate = False  # whether this read may skip the gated slots (not a full read)
         self.unkept = False
         self.reprobe = 0  # reads until plan() looks for missing files again
         self.procs_base = _procs_base(paths)
@@ -1014,17 +1064,27 @@ class _Kept:
         self.needed: list[tuple[int, bytes | None]] = []  # the _V1_IF_NEEDED reads too
         self.last_stats: ContainerStats | None = None
         self.described: dict[int, tuple[tuple[int, bytes, bytes], ProcessInfo, int]] = {}
+        # The CPU usage and pids.current read before the last list read whole, its PIDs:
+        self.list_key: tuple[bytes | int | None, int] | None = None
+        self.listed: list[int] = []
 
     def stats(self) -> ContainerStats:
         """The parser's input read through the plan, parsed; the last sweep's stats when
-        every file read the same (the parser is a pure function of them)."""
+        every file read the same (the parser is a pure function of them).
+
+        The first read, and every `_REPROBE_READS`-th, reads every file (`gate` False);
+        the others skip `gated` slots while the CPU usage reads the same (`_V1_CPU_GATED`).
+        """
+        full = self.reprobe <= 0 or not self.last_data
         if self.reprobe <= 0:
             self.missing.clear()
             self.plan()
             self.reprobe = _REPROBE_READS
+            self.list_key = None  # the next process list is read whole too
         elif self.unkept and self.budget.free > 0:
             self.plan()
         self.reprobe -= 1
+        self.gate = not full
         data = self.read_slots()
         if (
             data == self.last_data
@@ -1053,6 +1113,9 @@ class _Kept:
                     self.slot_paths[_NET + 1 :] = [f"{blkio}/{sizes}", f"{blkio}/{ops}"]
                     break
         self.fds = [self.slot(path) for path in self.slot_paths]
+        self.read_fds = list(self.fds)
+        for i in self.gated:
+            self.read_fds[i] = _MISSING
         self.unkept = _UNKEPT in self.fds
 
     def slot(self, path: str | None, *, probe: bool = False) -> int:
@@ -1081,31 +1144,48 @@ class _Kept:
         return fd
 
     def read_slots(self) -> list[bytes | None]:
-        """Every slot's bytes (None: absent); one pread each when all are kept or absent."""
-        if self.unkept:
-            return self.read_each()
+        """Every slot's bytes (None: absent); one pread each when all are kept or absent.
+
+        The CPU usage (slot 0) is read first and the `gated` slots last, from the last read
+        when `gate` allows and the usage reads the same as then (`_V1_CPU_GATED`).
+        """
+        data = self.read_each() if self.unkept else self.read_kept()
+        if self.gated:
+            last = self.last_data
+            if self.gate and data[0] == last[0]:
+                for i in self.gated:
+                    data[i] = last[i]
+            else:
+                for i in self.gated:
+                    data[i] = self.read_slot(i)
+        return data
+
+    def read_kept(self) -> list[bytes | None]:
+        """read_slots' first pass when every slot is kept or absent: one pread each."""
+        fds = self.read_fds
         pread = os.pread
         try:
-            data = [pread(fd, _READ_CHUNK, 0) if fd >= 0 else None for fd in self.fds]
+            data = [pread(fd, _READ_CHUNK, 0) if fd >= 0 else None for fd in fds]
         except OSError:
             return self.read_each()  # again, to raise CgroupGone naming the file
         if max(map(len, filter(None, data)), default=0) >= _SHORT_READ:
             for i, chunk in enumerate(data):
                 if chunk is not None and len(chunk) >= _more_after(i):
-                    data[i] = _read_on(self.fds[i], self.slot_paths[i], 0, chunk)
+                    data[i] = _read_on(fds[i], self.slot_paths[i], 0, chunk)
         return data
 
     def read_each(self) -> list[bytes | None]:
-        """read_slots, one slot at a time, each file read per file when it is not kept."""
-        out: list[bytes | None] = []
-        for i, (fd, path) in enumerate(zip(self.fds, self.slot_paths, strict=True)):
-            if path is None or fd == _MISSING:
-                out.append(None)
-            elif fd == _UNKEPT:
-                out.append(_read_bytes(path))
-            else:
-                out.append(_read_on(fd, path, _more_after(i)))
-        return out
+        """read_kept, one slot at a time, each file read per file when it is not kept."""
+        return [None if fd == _MISSING else self.read_slot(i) for i, fd in enumerate(self.read_fds)]
+
+    def read_slot(self, i: int) -> bytes | None:
+        """One slot's bytes: pread when kept, opened and read when not, None when absent."""
+        fd, path = self.fds[i], self.slot_paths[i]
+        if path is None or fd == _MISSING:
+            return None
+        if fd == _UNKEPT:
+            return _read_bytes(path)
+        return _read_on(fd, path, _more_after(i))
 
     def if_needed(self, slot: int) -> bytes | None:
         """The parser's IfNeeded: read_if_needed, remembered with what it read."""
@@ -1127,7 +1207,8 @@ class _Kept:
         self, pids_current: int | None, users: Mapping[int, str]
     ) -> tuple[ProcessInfo, ...]:
         """read_processes(cgroup_pids(paths)) without walking the cgroup tree in the common
-        case, through kept descriptors.
+        case, through kept descriptors; without reading cgroup.procs while the container
+        did not run.
 
         pids.current (read in the same sweep) counts every task, i.e. thread, of the
         container's subtree. When the threads of the processes in its own cgroup.procs add
@@ -1137,12 +1218,42 @@ class _Kept:
         cgroup_pids. Processes that are not listed any more have their files closed.
 
         cgroup.procs is opened afresh: on v1 a kept descriptor re-read within a second
-        returns the kernel's cached pidlist, which may be stale.
+        returns the kernel's cached pidlist, which may be stale. It is the costliest read
+        of a list, and it is skipped, with the walk, while the CPU usage and pids.current
+        read the same as before the last list (`list_key`; see `_V1_CPU_GATED` for the
+        usage): no process of the subtree could fork, exec or exit (each runs in the task
+        and moves the usage; an exit's reap by a parent outside moves pids.current), and
+        none was moved in or out through cgroup.procs (that moves pids.current; Docker
+        moves a task in every v1 hierarchy at once). The last list's processes are then
+        described again, /proc/<pid>/stat, cmdline and owner read as always: RSS shrinks
+        under reclaim and swap-out without the process running, and these reads cost
+        about half of what a whole list does, so the list stays exact.
+        What it misses: one task moved out and another moved in between two lists by
+        outside writes, none of them running (pids.current nets to the same count); the
+        next list read whole shows it, after the usage moves or the next
+        `_REPROBE_READS` recheck. Without a pids controller every list is read whole.
         """
         base = self.procs_base
         if base is None:
             self.forget_processes(set())
             return ()
+        usage = self.last_data[0]  # this sweep's, read before
+        key = None
+        if pids_current is not None:
+            key = (_kv(usage, b"\nusage_usec ") if self.v2 and usage else usage, pids_current)
+        if key is not None and key == self.list_key:
+            described, _ = self.describe(self.listed, users)
+            if len(described) != len(self.listed):  # one exited after all: read whole next
+                self.list_key = None
+            return tuple(described)
+        described = self.read_list(base, pids_current, users)
+        self.list_key, self.listed = key, [p.pid for p in described]
+        return tuple(described)
+
+    def read_list(
+        self, base: str, pids_current: int | None, users: Mapping[int, str]
+    ) -> list[ProcessInfo]:
+        """The process list read whole: cgroup.procs, the walk when needed, each process."""
         data = self.cgroup_procs(base)
         if data is None:
             msg = f"{base}/cgroup.procs is not readable"
@@ -1157,7 +1268,7 @@ class _Kept:
             by_pid = {p.pid: p for p in (*described, *more)}
             described = [by_pid[pid] for pid in every if pid in by_pid]
         self.forget_processes(listed)
-        return tuple(described)
+        return described
 
     def cgroup_procs(self, base: str) -> bytes | None:
         """`base`/cgroup.procs, opened afresh, through the directory kept open while there

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -1038,6 +1039,201 @@ def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> 
     assert result[0].memory_swap_bytes == 4096
 
 
+# --- CPU-gated reads --------------------------------------------------------------------------
+
+V1_ALWAYS_READ = {  # every v1 file but the usage and cpuacct.stat, each moving a field
+    f"cpu{DOCKER_DIR}/cpu.stat": "nr_periods 40\nnr_throttled 31\nthrottled_time 1596008700\n",
+    f"cpu{DOCKER_DIR}/cpu.cfs_quota_us": "150000\n",
+    f"memory{DOCKER_DIR}/memory.usage_in_bytes": "3637824\n",
+    f"memory{DOCKER_DIR}/memory.stat": V1_MEMORY_STAT.replace("total_rss 57344", "total_rss 1")
+    .replace("total_cache 1875968", "total_cache 2")
+    .replace("total_swap 8192", "total_swap 3")
+    .replace("hierarchical_memory_limit 67108864", "hierarchical_memory_limit 134217728"),
+    f"memory{DOCKER_DIR}/memory.failcnt": "4\n",
+    f"memory{DOCKER_DIR}/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    f"pids{DOCKER_DIR}/pids.current": "3\n",
+    f"pids{DOCKER_DIR}/pids.max": "50\n",
+    f"blkio{DOCKER_DIR}/blkio.throttle.io_serviced_recursive": V1_BLKIO_OPS.replace(
+        "8:0 Read 1", "8:0 Read 5"
+    ),
+}
+
+
+def moved_fields(stats: ContainerStats, than: ContainerStats) -> set[str]:
+    """The names of the fields in which `stats` differs from `than`."""
+    return {f.name for f in fields(stats) if getattr(stats, f.name) != getattr(than, f.name)}
+
+
+@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, budget: int) -> None:
+    """With cpuacct.usage reading the same, an edit of cpuacct.stat is not seen and edits of
+    every other file are (pids.current, oom_control and blkio included), kept or not; once
+    the usage moves, cpuacct.stat is read again."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    cgroups = sys / "fs/cgroup"
+    with CgroupReader(layout, proc, max_open_files=budget) as reader:
+        assert reader.read(target, processes=False, users={}) == (V1_ENGINE_STATS, None)
+        (cgroups / f"cpuacct{DOCKER_DIR}/cpuacct.stat").write_text("user 999\nsystem 99\n")
+        write_tree(cgroups, V1_ALWAYS_READ)
+        (proc / str(PID) / "net/dev").write_text(NET_DEV.replace("5180", "9180"))
+        idle = reader.read(target, processes=False, users={})
+        now = sample(layout, proc, target, processes=False, users={})
+        (cgroups / f"cpuacct{DOCKER_DIR}/cpuacct.usage").write_text("2570398380\n")
+        busy = reader.read(target, processes=False, users={})
+        assert sample(layout, proc, target, processes=False, users={}) == busy
+    assert now is not None
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
+        now[0], V1_ENGINE_STATS
+    )
+    cpu_stat = {"cpu_user_seconds": 1.54, "cpu_system_seconds": 0.02}
+    assert (replace(now[0], **cpu_stat), None) == idle
+    assert busy is not None
+    assert (9.99, 0.99) == (busy[0].cpu_user_seconds, busy[0].cpu_system_seconds)
+
+
+def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
+    """On v2 no stats file is gated: with usage_usec reading the same, edits of every other
+    file (pids.current, io.stat and memory.events included) are seen."""
+    proc, sys = make_host(tmp_path, V2_MOUNTINFO, f"0::{DOCKER_DIR}\n", v2_files(DOCKER_DIR))
+    layout = discover_layout(proc, sys)
+    target = Target(CID, PID)
+    base = sys / "fs/cgroup" / DOCKER_DIR[1:]
+    edits = {
+        "cpu.stat": "usage_usec 60123456\nuser_usec 1\nsystem_usec 2\nnr_periods 3\n"
+        "nr_throttled 4\nthrottled_usec 5\n",
+        "cpu.max": "150000 100000\n",
+        "memory.current": "4145728\n",
+        "memory.max": "134217728\n",
+        "memory.stat": V2_MEMORY_STAT.replace("anon 532480", "anon 1").replace(
+            "file 2375680", "file 2"
+        ),
+        "memory.swap.current": "8192\n",
+        "memory.events": "low 0\nhigh 0\nmax 18\noom 3\noom_kill 2\noom_group_kill 0\n",
+        "pids.current": "2\n",
+        "pids.max": "200\n",
+        "io.stat": V2_IO_STAT.replace("rios=3 ", "rios=4 "),
+    }
+    with CgroupReader(layout, proc) as reader:
+        first = reader.read(target, processes=False, users={})
+        write_tree(base, edits)
+        (proc / str(PID) / "net/dev").write_text(NET_DEV.replace("5180", "9180"))
+        second = reader.read(target, processes=False, users={})
+        now = sample(layout, proc, target, processes=False, users={})
+    assert first is not None
+    assert now is not None
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
+        now[0], first[0]
+    )
+    assert now == second
+
+
+GATE_HOSTS = {  # usage file and its moved text, pids.current, the cgroup.procs files
+    "v1 cgroupfs": (
+        f"cpuacct{DOCKER_DIR}/cpuacct.usage",
+        "2570398380\n",
+        f"pids{DOCKER_DIR}/pids.current",
+        [f"{controller}{DOCKER_DIR}/cgroup.procs" for controller in ("pids", "cpuset", "systemd")],
+    ),
+    "v2 systemd": (
+        f"{SYSTEMD_SCOPE[1:]}/cpu.stat",
+        V2_CPU_STAT.replace("usage_usec 60123456", "usage_usec 70123456"),
+        f"{SYSTEMD_SCOPE[1:]}/pids.current",
+        [f"{SYSTEMD_SCOPE[1:]}/cgroup.procs"],
+    ),
+}
+
+
+def gate_host(tmp_path: Path, host: str) -> tuple[Path, Path, CgroupReader]:
+    """The host with one process (PID) listed and counted, /proc files for PID and 4300,
+    and a reader that has read its stats and process list once."""
+    mountinfo, proc_cgroup, files = HOSTS[host]
+    _, _, pids_current, procs = GATE_HOSTS[host]
+    proc, sys = make_host(tmp_path, mountinfo, proc_cgroup, files)
+    write_tree(sys / "fs/cgroup", {pids_current: "1\n"} | dict.fromkeys(procs, f"{PID}\n"))
+    write_processes(proc, {PID: 1, 4300: 1})
+    reader = CgroupReader(discover_layout(proc, sys), proc)
+    assert [PID] == listed_pids(reader)
+    return proc, sys, reader
+
+
+def listed_pids(reader: CgroupReader) -> list[int]:
+    """The PIDs of the process list of one read."""
+    result = reader.read(Target(CID, PID), processes=True, users={})
+    assert result is not None
+    return [p.pid for p in result[1] or ()]
+
+
+def move_in_4300(sys: Path, host: str) -> None:
+    """4300 listed in cgroup.procs, as a process that joined the container."""
+    write_tree(sys / "fs/cgroup", dict.fromkeys(GATE_HOSTS[host][3], f"{PID}\n4300\n"))
+
+
+@pytest.mark.parametrize("host", sorted(GATE_HOSTS))
+def test_same_usage_and_pids_current_describe_the_last_list_again(
+    tmp_path: Path, host: str
+) -> None:
+    """With the CPU usage and pids.current as before the last list, cgroup.procs is not
+    read again (a PID added there is not seen), but each listed process is (its RSS)."""
+    proc, sys, reader = gate_host(tmp_path, host)
+    with reader:
+        move_in_4300(sys, host)
+        (proc / str(PID) / "stat").write_text(
+            proc_stat_line(PID, "sh", state="S", ppid=1, ticks=PID, rss=7)
+        )
+        result = reader.read(Target(CID, PID), processes=True, users={})
+    assert result is not None
+    assert [(PID, 7 * cgroup.PAGE_SIZE)] == [(p.pid, p.rss_bytes) for p in result[1] or ()]
+
+
+@pytest.mark.parametrize("moved", ["usage", "pids.current"])
+@pytest.mark.parametrize("host", sorted(GATE_HOSTS))
+def test_moved_usage_or_pids_current_lists_again(tmp_path: Path, host: str, moved: str) -> None:
+    """A process that joined shows once the usage moved (it ran), or pids.current (it was
+    moved in from outside, without running)."""
+    usage, usage_text, pids_current, _ = GATE_HOSTS[host]
+    _, sys, reader = gate_host(tmp_path, host)
+    with reader:
+        move_in_4300(sys, host)
+        if moved == "usage":
+            (sys / "fs/cgroup" / usage).write_text(usage_text)
+        else:
+            (sys / "fs/cgroup" / pids_current).write_text("2\n")
+        assert [PID, 4300] == listed_pids(reader)
+
+
+def test_every_recheck_reads_gated_files_and_lists_again(tmp_path: Path) -> None:
+    """Every _REPROBE_READS-th read is whole: a cpuacct.stat edit and a PID added to
+    cgroup.procs, made with the usage and pids.current unchanged, show then."""
+    _, sys, reader = gate_host(tmp_path, "v1 cgroupfs")
+    seen = []
+    with reader:
+        (sys / "fs/cgroup" / f"cpuacct{DOCKER_DIR}/cpuacct.stat").write_text("user 999\n")
+        move_in_4300(sys, "v1 cgroupfs")
+        for _ in range(cgroup._REPROBE_READS):
+            result = reader.read(Target(CID, PID), processes=True, users={})
+            assert result is not None
+            seen.append((result[0].cpu_user_seconds, [p.pid for p in result[1] or ()]))
+    assert [(1.54, [PID])] * (cgroup._REPROBE_READS - 1) + [(9.99, [PID, 4300])] == seen
+
+
+def test_a_new_pid_reads_every_file(tmp_path: Path) -> None:
+    """After a restart (a new init PID), the first read is whole though the usage reads the
+    same."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    write_tree(
+        proc, {f"{PID + 1}/cgroup": v1_proc_cgroup(DOCKER_DIR), f"{PID + 1}/net/dev": NET_DEV}
+    )
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        before = reader.read(Target(CID, PID), processes=False, users={})
+        (sys / "fs/cgroup" / f"cpuacct{DOCKER_DIR}/cpuacct.stat").write_text("user 999\n")
+        after = reader.read(Target(CID, PID + 1), processes=False, users={})
+    assert before is not None
+    assert after is not None
+    assert (1.54, 9.99) == (before[0].cpu_user_seconds, after[0].cpu_user_seconds)
+
+
 def test_processes_that_leave_the_container_have_their_files_closed(tmp_path: Path) -> None:
     """Each listed process keeps three descriptors; one gone from cgroup.procs loses them."""
     proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
@@ -1048,6 +1244,7 @@ def test_processes_that_leave_the_container_have_their_files_closed(tmp_path: Pa
         both, fds = reader.open_files, open_fds()
         for controller in ("pids", "cpuset", "systemd"):
             (sys / "fs/cgroup" / f"{controller}{DOCKER_DIR}/cgroup.procs").write_text(f"{PID}\n")
+        (sys / "fs/cgroup" / f"pids{DOCKER_DIR}/pids.current").write_text("1\n")  # as the kernel
         result = reader.read(target, processes=True, users={})
         assert (both - 3, fds - 3) == (reader.open_files, open_fds())
     assert result is not None
@@ -1125,7 +1322,9 @@ def test_process_files_give_way_to_the_stats_files_of_every_target(tmp_path: Pat
     each = 12  # 11 stats files (net/dev included) and the cgroup directory
     with CgroupReader(discover_layout(proc, sys), proc, max_open_files=2 * each + 1) as reader:
         opened = []
-        for _ in range(2):
+        for usage in (1, 2):  # both ran: their process lists are read whole both times
+            for cid in (CID, OTHER):
+                (sys / "fs/cgroup/docker" / cid / "cpu.stat").write_text(f"usage_usec {usage}\n")
             reader.retain(t.container_id for t in targets)
             results = [reader.read(t, processes=True, users={}) for t in targets]
             opened.append(reader.open_files)

@@ -12,7 +12,7 @@ from conftest import LiveDocker, docker, until
 from test_cgroup import open_fds
 
 from exporter.app import build_app
-from exporter.cgroup import Target, discover_layout
+from exporter.cgroup import CLK_TCK, Target, discover_layout
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
 from exporter.config import Settings
@@ -47,11 +47,16 @@ async def sample(name: str) -> ContainerStats:
 
 def memory_dir(name: str) -> Path:
     """The container's memory cgroup, found the way an operator would: /proc/<pid>/cgroup."""
+    return v1_dir(name, "memory")
+
+
+def v1_dir(name: str, controller: str) -> Path:
+    """The container's cgroup of a v1 controller mounted at /sys/fs/cgroup/<controller>."""
     for line in (PROC / str(pid_of(name)) / "cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-    pytest.skip("no v1 memory controller on this host")
+        if controller in controllers.split(","):
+            return Path("/sys/fs/cgroup") / controller / path.lstrip("/")
+    pytest.skip(f"no v1 {controller} controller on this host")
 
 
 async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
@@ -252,3 +257,43 @@ async def test_stop_and_rm_succeed_while_files_are_held(live: LiveDocker) -> Non
         assert (0, fds) == (source.open_files, open_fds())
     finally:
         await source.close()
+
+
+async def test_pids_and_cpu_times_stay_exact_after_an_exec(live: LiveDocker) -> None:
+    """A sleeping container's cpuacct.stat is reused while its CPU usage stands still; a
+    `docker exec` (a busy loop, after a `sleep` left running) moves the usage, so the next
+    sweep reads everything: pids, user and system time equal the cgroup's own files, then
+    and on the quiet sweep after, and the process list shows the new process."""
+    name = live.name("exec")
+    live.run("exec")
+    target = target_of(name)
+    cpuacct, pids = v1_dir(name, "cpuacct"), v1_dir(name, "pids")
+
+    def by_hand() -> tuple[int, float, float]:
+        ticks = dict(line.split() for line in (cpuacct / "cpuacct.stat").read_text().splitlines())
+        current = int((pids / "pids.current").read_text())
+        return current, int(ticks["user"]) / CLK_TCK, int(ticks["system"]) / CLK_TCK
+
+    def ours(stats: ContainerStats) -> tuple[int | None, float, float]:
+        return stats.pids, stats.cpu_user_seconds, stats.cpu_system_seconds
+
+    source = cgroup_source(processes_interval=0.0)  # the process list on every sweep
+    try:
+        await source.sample([target], None)
+        quiet = (await source.sample([target], None)).stats[target.container_id]
+        assert by_hand() == ours(quiet)
+        docker("exec", "-d", name, "sleep", "601")
+        docker("exec", name, "sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+        after = await source.sample([target], None)
+        hand = by_hand()
+        again = (await source.sample([target], None)).stats[target.container_id]
+    finally:
+        await source.close()
+    stats = after.stats[target.container_id]
+    assert (2, hand, hand) == (stats.pids, ours(stats), ours(again))
+    assert stats.cpu_user_seconds + stats.cpu_system_seconds > (
+        quiet.cpu_user_seconds + quiet.cpu_system_seconds
+    )
+    assert ["sleep 600", "sleep 601"] == sorted(
+        p.command for p in (after.processes or {})[target.container_id]
+    )
