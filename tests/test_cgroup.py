@@ -1251,6 +1251,16 @@ def test_processes_that_leave_the_container_have_their_files_closed(tmp_path: Pa
     assert [PID] == [p.pid for p in result[1] or ()]
 
 
+def _sleeper() -> subprocess.Popen[bytes]:
+    """A real process whose PID is not the fake tree's PID (fresh machines reach 4242)."""
+    while True:
+        child = subprocess.Popen(["sleep", "60"])
+        if child.pid != PID:
+            return child
+        child.kill()
+        child.wait()
+
+
 def test_an_exited_process_is_dropped_with_its_files(tmp_path: Path) -> None:
     """The kept /proc files of a process that exited fail (ESRCH): it is looked up afresh,
     found gone, and left out with its descriptors closed."""
@@ -1258,7 +1268,7 @@ def test_an_exited_process_is_dropped_with_its_files(tmp_path: Path) -> None:
     write_processes(proc, {PID: 1})
     target = Target(CID, PID)
     with (
-        subprocess.Popen(["sleep", "60"]) as child,
+        _sleeper() as child,
         CgroupReader(discover_layout(proc, sys), proc) as reader,
     ):
         (proc / str(child.pid)).symlink_to(f"/proc/{child.pid}")  # a real process's files
@@ -1274,7 +1284,8 @@ def test_an_exited_process_is_dropped_with_its_files(tmp_path: Path) -> None:
         assert (kept - 3, fds - 3) == (reader.open_files, open_fds())
     assert before is not None
     assert after is not None
-    assert [(PID, "sh -c job 4242"), (child.pid, "sleep 60")] == [
+    # Listed in PID order, like ps; the child's PID may be below or above the fake 4242.
+    assert sorted([(PID, "sh -c job 4242"), (child.pid, "sleep 60")]) == [
         (p.pid, p.command) for p in before[1] or ()
     ]
     assert [PID] == [p.pid for p in after[1] or ()]
