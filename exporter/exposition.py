@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -134,17 +135,30 @@ class SnapshotCollector:
         duration, success = DURATION.new(), SUCCESS.new()
         for spec in self._collectors:
             start = time.perf_counter()
-            try:
-                families = list(spec.fn(spec.view(snap), self._options))
-            except Exception:
-                log.exception("collector %s failed", spec.name)
-                families, ok = [], 0.0
-            else:
-                ok = 1.0
-            yield from families
+            families = run_collector(spec, snap, self._options, _same)
+            yield from families or ()
             add(duration, [spec.name], time.perf_counter() - start)
-            add(success, [spec.name], ok)
+            add(success, [spec.name], 0.0 if families is None else 1.0)
         yield from own_families(snap, duration, success)
+
+
+T = TypeVar("T")
+
+
+def run_collector(
+    spec: CollectorSpec, snapshot: Snapshot, options: Options, then: Callable[[list[Metric]], T]
+) -> T | None:
+    """node_exporter's execute(): the collector on its view of the snapshot, and `then`
+    on its families; a failure in either is logged and gives None, never a failed scrape."""
+    try:
+        return then(list(spec.fn(spec.view(snapshot), options)))
+    except Exception:
+        log.exception("collector %s failed", spec.name)
+        return None
+
+
+def _same(families: list[Metric]) -> list[Metric]:
+    return families
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,14 +331,12 @@ class Exposition:
         if chunk is not None and chunk.current(inputs):
             return chunk
         start = time.perf_counter()
-        try:
-            families = list(spec.fn(spec.view(snapshot), self._options))
-            parts, rows = _encode_reusing(families, chunk.rows if chunk is not None else {})
-            ok = True
-        except Exception:
-            log.exception("collector %s failed", spec.name)
-            parts, rows, ok = (), {}, False
-        chunk = Chunk(inputs, parts, time.perf_counter() - start, ok, rows)
+        previous = chunk.rows if chunk is not None else {}
+        encoded = run_collector(
+            spec, snapshot, self._options, lambda families: _encode_reusing(families, previous)
+        )
+        parts, rows = encoded if encoded is not None else ((), {})
+        chunk = Chunk(inputs, parts, time.perf_counter() - start, encoded is not None, rows)
         self._chunks[spec.name] = chunk
         return chunk
 

@@ -12,7 +12,7 @@ from prometheus_client.utils import floatToGoString
 from exporter import textformat
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
-from exporter.exposition import Exposition
+from exporter.exposition import OPENMETRICS, Exposition
 from exporter.inventory import Inventory
 from exporter.models import parse_container
 from exporter.stats import ContainerStats, NetworkIO
@@ -100,6 +100,9 @@ def test_a_failing_collector_is_isolated_and_reported() -> None:
     body = exp.render(inventory().publish()).data.decode()
     assert 'docker_exporter_scrape_collector_success{collector="containers"} 0.0' in body
     assert 'docker_exporter_scrape_collector_success{collector="engine"} 1.0' in body
+    openmetrics = exp.render(inventory().publish(), OPENMETRICS).data.decode()
+    assert 'docker_exporter_scrape_collector_success{collector="containers"} 0.0' in openmetrics
+    assert 'docker_exporter_scrape_collector_success{collector="engine"} 1.0' in openmetrics
 
 
 def _boom(*_: object) -> list[object]:
