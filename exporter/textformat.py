@@ -91,12 +91,7 @@ def _rows(family: Family, memo: LabelMemo, out: list[str]) -> None:
         block = blocks.get(values)
         if block is None:
             block = blocks[values] = _label_block(names, values)
-        if info:
-            append(f"{name}{block} 1.0\n")
-        elif value.__class__ is int and _INT_FLOOR < value < _GO_EXPONENT:  # number()'s shortcut
-            append(f"{name}{block} {value}.0\n")
-        else:
-            append(f"{name}{block} {number(value)}\n")
+        append(f"{name}{block} {'1.0' if info else number(value)}\n")
 
 
 def _samples(family: Metric, out: list[str]) -> None:
