@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import replace
+from functools import partial
 
 from exporter.clock import Clock
 from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
@@ -207,13 +208,9 @@ class Watcher:
     async def _sync_objects(self, *, full: bool = True) -> None:
         """Re-list images, networks and volumes. A 4xx (a proxy that forbids images, say)
         leaves that kind empty and logs once; an unavailable engine is raised."""
-
-        async def networks() -> None:
-            await self._sync_networks(inspect_known=full)
-
         for kind, sync in (
             ("images", self._sync_images),
-            ("networks", networks),
+            ("networks", partial(self._sync_networks, inspect_known=full)),
             ("volumes", self._sync_volumes),
         ):
             try:
