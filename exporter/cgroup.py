@@ -31,7 +31,7 @@ import resource
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -114,6 +114,10 @@ class Target:
     container_id: str
     pid: int
     host_network: bool = False
+    limits: Hashable = None
+    """What the Engine says the limits are (inspect HostConfig): when it changes (`docker
+    update`, which sends an `update` event), CgroupReader reads the limit files again at
+    once instead of at its next recheck (`_V1_DEFERRED`)."""
 
 
 # --- layout ---------------------------------------------------------------------------
@@ -388,6 +392,25 @@ Read on every sweep, because they change while no task of the cgroup runs:
 On v2 nothing is gated: pids.current as above, io.stat moves through writeback by the
 kernel's flushers, and memory.events through socket memory charges.
 """
+_V1_DEFERRED = (3, 9)
+_V2_DEFERRED = (4, 6, 8)
+"""The limit slots (v1 cpu.cfs_quota_us, pids.max; v2 cpu.max, memory.max, pids.max),
+which CgroupReader reads only on a full read: the first, every `_REPROBE_READS`-th, and
+the first after the container's `Target.limits` changed.
+
+Nothing but a write changes them, and the writer is Docker (`docker update`, which sends
+the `update` event after which the watcher inspects the container again) or someone
+writing the cgroup files behind Docker's back, which shows at the next recheck (a minute
+at the default 5 s interval). The memory limit on v1 comes from memory.stat
+(hierarchical_memory_limit), which is read on every sweep.
+
+Also deferred, on v1, while the last full read found no CFS quota: cpu.stat
+(`_V1_CPU_STAT`). Its counters move only in the cgroup's own bandwidth timer, which does
+not run without a quota (do_sched_cfs_period_timer leaves at once while the quota is
+RUNTIME_INF), and setting or removing a quota is a limit write, as above.
+"""
+_V1_CPU_STAT, _V1_QUOTA = 2, 3
+
 _BLKIO_PAIRS = (
     # The `_recursive` throttle variant first, so that I/O of nested cgroups (systemd or
     # Docker inside the container) counts too; throttle files are filled on blk-mq, the
@@ -874,9 +897,10 @@ class CgroupReader:
     first read after an open another 5 us (seq_file allocates its buffer); a pread at
     offset 0 on a kept descriptor regenerates the content for about 1 us. So each
     container's paths are resolved once per (container, init PID), its files stay open,
-    and every sweep re-reads them, limits included (`docker update` shows at once), but
-    for what cannot change while the container's CPU usage stands still: v1 cpuacct.stat
-    (`_V1_CPU_GATED`) and the cgroup.procs of a process list (`_Kept.processes`). Its
+    and every sweep re-reads them, but for what cannot change while the container's CPU
+    usage stands still: v1 cpuacct.stat (`_V1_CPU_GATED`) and the cgroup.procs of a process
+    list (`_Kept.processes`); and the limit files, read when the Engine's limits change
+    (`docker update`) and at each recheck (`_V1_DEFERRED`). Its
     processes' /proc/<pid>, stat and cmdline stay open too, until a process leaves the
     container's cgroup.procs or exits (ESRCH: a reused PID is opened afresh).
 
@@ -931,6 +955,8 @@ class CgroupReader:
             ):
                 self._kept.pop(cid).close()
                 kept = None
+            if kept is not None and kept.limits != target.limits:
+                kept.limits, kept.reprobe = target.limits, 0  # read the limit files now
             if kept is None:
                 paths = _resolve(self._layout, self._proc_root, target.pid, cid)
                 if paths is None:
@@ -1026,9 +1052,10 @@ class _Kept:
     """
 
     __slots__ = (
-        "budget", "described", "fds", "files", "gate", "gated", "host_network", "last_data",
-        "last_stats", "list_key", "listed", "missing", "needed", "paths", "pid", "proc_root",
-        "procs", "procs_base", "read_fds", "reprobe", "slot_paths", "unkept", "v2",
+        "budget", "deferred", "described", "fds", "files", "gate", "gated", "host_network",
+        "last_data", "last_stats", "limits", "list_key", "listed", "missing", "needed",
+        "paths", "period", "pid", "proc_root", "procs", "procs_base", "read_fds", "reprobe",
+        "slot_paths", "unkept", "v2",
     )  # fmt: skip
 
     def __init__(
@@ -1042,6 +1069,7 @@ class _Kept:
         self.budget = budget
         self.pid = target.pid
         self.host_network = target.host_network
+        self.limits = target.limits
         self.paths = paths
         self.proc_root = proc_root
         self.v2 = layout.version == "2"
@@ -1053,8 +1081,10 @@ class _Kept:
         self.missing: set[str] = set()
         self.fds: list[int] = []  # per slot: a kept descriptor, _MISSING or _UNKEPT
         self.gated = () if self.v2 else _V1_CPU_GATED
-        self.read_fds: list[int] = []  # fds without the gated slots (_MISSING there)
-        self.gate = False  # whether this read may skip the gated slots (not a full read)
+        self.deferred: tuple[int, ...] = _V2_DEFERRED if self.v2 else _V1_DEFERRED
+        # fds without the gated and deferred slots (_MISSING there):
+        self.read_fds: list[int] = []
+        self.gate = False  # whether this read may skip gated and deferred slots
         self.unkept = False
         self.reprobe = 0  # reads until plan() looks for missing files again
         self.procs_base = _procs_base(paths)
@@ -1062,6 +1092,7 @@ class _Kept:
         # What the last sweep parsed, for files that did not change (an idle container):
         self.last_data: list[bytes | None] = []
         self.needed: list[tuple[int, bytes | None]] = []  # the _V1_IF_NEEDED reads too
+        self.period: tuple[bytes | None] | None = None  # cpu.cfs_period_us, last full read
         self.last_stats: ContainerStats | None = None
         self.described: dict[int, tuple[tuple[int, bytes, bytes], ProcessInfo, int]] = {}
         # The CPU usage and pids.current read before the last list read whole, its PIDs:
@@ -1072,8 +1103,10 @@ class _Kept:
         """The parser's input read through the plan, parsed; the last sweep's stats when
         every file read the same (the parser is a pure function of them).
 
-        The first read, and every `_REPROBE_READS`-th, reads every file (`gate` False);
-        the others skip `gated` slots while the CPU usage reads the same (`_V1_CPU_GATED`).
+        The first read, every `_REPROBE_READS`-th, and the first after `Target.limits`
+        changed read every file (`gate` False); the others skip `gated` slots while the CPU
+        usage reads the same (`_V1_CPU_GATED`), and the `deferred` limit files and the CFS
+        period (`_V1_DEFERRED`).
         """
         full = self.reprobe <= 0 or not self.last_data
         if self.reprobe <= 0:
@@ -1113,10 +1146,14 @@ class _Kept:
                     self.slot_paths[_NET + 1 :] = [f"{blkio}/{sizes}", f"{blkio}/{ops}"]
                     break
         self.fds = [self.slot(path) for path in self.slot_paths]
-        self.read_fds = list(self.fds)
-        for i in self.gated:
-            self.read_fds[i] = _MISSING
+        self.skip_in_read_fds()
         self.unkept = _UNKEPT in self.fds
+
+    def skip_in_read_fds(self) -> None:
+        """read_fds: fds, but `_MISSING` for the gated and deferred slots (read apart)."""
+        self.read_fds = list(self.fds)
+        for i in (*self.gated, *self.deferred):
+            self.read_fds[i] = _MISSING
 
     def slot(self, path: str | None, *, probe: bool = False) -> int:
         """The kept descriptor of `path`, opened now if there is room; or a marker.
@@ -1147,12 +1184,24 @@ class _Kept:
         """Every slot's bytes (None: absent); one pread each when all are kept or absent.
 
         The CPU usage (slot 0) is read first and the `gated` slots last, from the last read
-        when `gate` allows and the usage reads the same as then (`_V1_CPU_GATED`).
+        when `gate` allows and the usage reads the same as then (`_V1_CPU_GATED`); the
+        `deferred` slots only on a full read (`_V1_DEFERRED`).
         """
         data = self.read_each() if self.unkept else self.read_kept()
+        last = self.last_data
+        if not self.gate:
+            for i in (*self.deferred, *self.gated):
+                data[i] = self.read_slot(i)
+            if not self.v2:  # cpu.stat waits for the full reads while there is no quota
+                quota = _num(data[_V1_QUOTA])
+                cpu_stat = () if quota is not None and quota > 0 else (_V1_CPU_STAT,)
+                self.deferred = (*_V1_DEFERRED, *cpu_stat)
+                self.skip_in_read_fds()
+            return data
+        for i in self.deferred:
+            data[i] = last[i]
         if self.gated:
-            last = self.last_data
-            if self.gate and data[0] == last[0]:
+            if data[0] == last[0]:
                 for i in self.gated:
                     data[i] = last[i]
             else:
@@ -1194,14 +1243,21 @@ class _Kept:
         return data
 
     def read_if_needed(self, slot: int) -> bytes | None:
-        """Read one of `_V1_IF_NEEDED`, kept like the slots once it was needed."""
+        """Read one of `_V1_IF_NEEDED`, kept like the slots once it was needed; the CFS
+        period is a limit file, read on full reads only (`_V1_DEFERRED`)."""
+        if slot == _PERIOD and self.gate and self.period is not None:
+            return self.period[0]
         path = _path_of(_V1_IF_NEEDED[slot], self.paths)
         fd = self.slot(path)
         if path is None or fd == _MISSING:
-            return None
-        if fd == _UNKEPT:
-            return _read_bytes(path)
-        return _read_on(fd, path, _READ_CHUNK)
+            data = None
+        elif fd == _UNKEPT:
+            data = _read_bytes(path)
+        else:
+            data = _read_on(fd, path, _READ_CHUNK)
+        if slot == _PERIOD:
+            self.period = (data,)
+        return data
 
     def processes(
         self, pids_current: int | None, users: Mapping[int, str]

@@ -195,6 +195,7 @@ def targets(snapshot: Snapshot) -> list[Target]:
             c.id,
             c.pid,
             host_network=c.host_network or c.network_mode.startswith("container:"),
+            limits=c.limits,
         )
         for c in snapshot.containers.values()
         if c.state in SAMPLED_STATES and c.pid > 0

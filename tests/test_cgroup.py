@@ -866,7 +866,9 @@ def test_kept_files_see_changes_between_sweeps(tmp_path: Path) -> None:
             V1_MEMORY_STAT.replace("total_rss 57344", "total_rss 1057344")
         )
         (proc / str(PID) / "net" / "dev").write_text(NET_DEV.replace("5180", "9180"))
-        result = reader.read(target, processes=False, users={})
+        # The update event makes the watcher inspect again: the Target's limits change.
+        updated = Target(CID, PID, limits="--cpus 1.5")
+        result = reader.read(updated, processes=False, users={})
         assert (kept, fds) == (reader.open_files, open_fds())
     assert result is not None
     stats = result[0]
@@ -1006,17 +1008,78 @@ def test_unchanged_files_give_the_last_stats(tmp_path: Path) -> None:
 
 
 def test_a_file_read_only_when_needed_is_compared_too(tmp_path: Path) -> None:
-    """With a quota, cpu.cfs_period_us is read for the limit: a new period shows even though
-    every other file is unchanged."""
-    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    """Without total_swap in memory.stat, memory.memsw.usage_in_bytes is read for the swap:
+    a new value shows even though every other file is unchanged."""
+    mountinfo, proc_cgroup, files = HOSTS["v1 systemd"]
+    proc, sys = make_host(tmp_path, mountinfo, proc_cgroup, files)
     target = Target(CID, PID)
     with CgroupReader(discover_layout(proc, sys), proc) as reader:
         first = reader.read(target, processes=False, users={})
-        (sys / "fs/cgroup" / f"cpu{DOCKER_DIR}/cpu.cfs_period_us").write_text("200000\n")
+        memsw = f"memory{SYSTEMD_SCOPE}/memory.memsw.usage_in_bytes"
+        (sys / "fs/cgroup" / memsw).write_text("2662400\n")
         second = reader.read(target, processes=False, users={})
     assert first is not None
     assert second is not None
-    assert (0.5, 0.25) == (first[0].cpu_limit_cores, second[0].cpu_limit_cores)
+    assert (16384, 24576) == (first[0].memory_swap_bytes, second[0].memory_swap_bytes)
+
+
+def test_the_cfs_period_is_read_with_the_limit_files(tmp_path: Path) -> None:
+    """With a quota, cpu.cfs_period_us is read for the limit, as a limit file: a new period
+    shows once the Target's limits change (the `update` event), not before."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        first = reader.read(Target(CID, PID), processes=False, users={})
+        (sys / "fs/cgroup" / f"cpu{DOCKER_DIR}/cpu.cfs_period_us").write_text("200000\n")
+        second = reader.read(Target(CID, PID), processes=False, users={})
+        third = reader.read(Target(CID, PID, limits="updated"), processes=False, users={})
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert (0.5, 0.5, 0.25) == tuple(r[0].cpu_limit_cores for r in (first, second, third))
+
+
+@pytest.mark.parametrize(
+    "host", sorted(host for host, (*_, files) in HOSTS.items() if "pids.max" in str(files))
+)
+def test_limit_files_are_read_at_a_recheck_or_when_the_engine_says_they_changed(
+    tmp_path: Path, host: str
+) -> None:
+    """Limits written behind Docker's back show at the next _REPROBE_READS recheck; written
+    by `docker update` (the Target's limits change), at the next read."""
+    mountinfo, proc_cgroup, files = HOSTS[host]
+    proc, sys = make_host(tmp_path, mountinfo, proc_cgroup, files)
+    layout = discover_layout(proc, sys)
+    pids_max = sys / "fs/cgroup" / next(p for p in files if p.endswith("pids.max")).lstrip("/")
+    pids_max.write_text("max\n")
+    seen = []
+    with CgroupReader(layout, proc) as reader:
+        for i in range(cgroup._REPROBE_READS + 1):
+            result = reader.read(Target(CID, PID), processes=False, users={})
+            assert result is not None
+            seen.append(result[0].pids_limit)
+            pids_max.write_text(f"{100 + i}\n")
+        updated = reader.read(Target(CID, PID, limits="updated"), processes=False, users={})
+    assert [None] * cgroup._REPROBE_READS + [100 + cgroup._REPROBE_READS - 1] == seen
+    assert updated is not None
+    assert 100 + cgroup._REPROBE_READS == updated[0].pids_limit
+
+
+def test_v1_cpu_stat_waits_for_full_reads_while_there_is_no_quota(tmp_path: Path) -> None:
+    """Without a CFS quota the bandwidth timer that moves cpu.stat does not run: cpu.stat
+    is read with the limit files only. With a quota (after `docker update --cpus`) it is
+    read on every sweep."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    cpu = sys / "fs/cgroup" / f"cpu{DOCKER_DIR}"
+    (cpu / "cpu.cfs_quota_us").write_text("-1\n")
+    periods = []
+    with CgroupReader(discover_layout(proc, sys), proc) as reader:
+        for limits in (None, None, "--cpus 0.5", "--cpus 0.5"):
+            result = reader.read(Target(CID, PID, limits=limits), processes=False, users={})
+            assert result is not None
+            periods.append((result[0].cpu_limit_cores, result[0].cpu_periods))
+            (cpu / "cpu.stat").write_text(f"nr_periods {len(periods)}\nnr_throttled 0\n")
+            (cpu / "cpu.cfs_quota_us").write_text("50000\n")
+    assert [(None, 32), (None, 32), (0.5, 2), (0.5, 3)] == periods
 
 
 def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> None:
@@ -1082,13 +1145,16 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
         now = sample(layout, proc, target, processes=False, users={})
         (cgroups / f"cpuacct{DOCKER_DIR}/cpuacct.usage").write_text("2570398380\n")
         busy = reader.read(target, processes=False, users={})
-        assert sample(layout, proc, target, processes=False, users={}) == busy
+        busy_now = sample(layout, proc, target, processes=False, users={})
     assert now is not None
+    assert busy_now is not None
     assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
         now[0], V1_ENGINE_STATS
     )
-    cpu_stat = {"cpu_user_seconds": 1.54, "cpu_system_seconds": 0.02}
-    assert (replace(now[0], **cpu_stat), None) == idle
+    # cpuacct.stat is gated; the limits are deferred (the Target's are the same).
+    stale = replace(now[0], cpu_user_seconds=1.54, cpu_system_seconds=0.02)
+    assert (replace(stale, cpu_limit_cores=0.5, pids_limit=None), None) == idle
+    assert (replace(busy_now[0], cpu_limit_cores=0.5, pids_limit=None), None) == busy
     assert busy is not None
     assert (9.99, 0.99) == (busy[0].cpu_user_seconds, busy[0].cpu_system_seconds)
 
@@ -1126,6 +1192,8 @@ def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
     assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
         now[0], first[0]
     )
+    limits = ("cpu_limit_cores", "memory_limit_bytes", "pids_limit")  # deferred, same Target
+    now = (replace(now[0], **{name: getattr(first[0], name) for name in limits}), None)
     assert now == second
 
 

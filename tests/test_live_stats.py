@@ -297,3 +297,49 @@ async def test_pids_and_cpu_times_stay_exact_after_an_exec(live: LiveDocker) -> 
     assert ["sleep 600", "sleep 601"] == sorted(
         p.command for p in (after.processes or {})[target.container_id]
     )
+
+
+async def test_docker_update_shows_at_the_next_sweep(live: LiveDocker) -> None:
+    """Limit files are read again when the Engine's view of the limits changes, not on every
+    sweep: `docker update` is seen by a sweep with the re-inspected limits, not before; and
+    through the app (the `update` event, then a re-inspect) within two 1 s sweeps."""
+    name = live.name("update")
+    live.run("update", cmd=("sh", "-c", "while :; do :; done"))
+    cid = docker("inspect", "-f", "{{.Id}}", name)
+    engine = DockerEngine(EngineConfig())
+    source = cgroup_source()
+    try:
+        before = await engine.inspect_container(cid)
+        old = Target(cid, before.pid, limits=before.limits)
+        first = (await source.sample([old], None)).stats[cid]
+        docker("update", "--cpus", "0.5", "--pids-limit", "77", name)
+        stale = (await source.sample([old], None)).stats[cid]
+        after = await engine.inspect_container(cid)
+        new = Target(cid, after.pid, limits=after.limits)
+        fresh = (await source.sample([new], None)).stats[cid]
+    finally:
+        await source.close()
+        await engine.close()
+    assert before.limits != after.limits
+    assert (None, None) == (first.cpu_limit_cores, first.pids_limit)
+    assert (None, None) == (stale.cpu_limit_cores, stale.pids_limit)
+    assert (0.5, 77) == (fresh.cpu_limit_cores, fresh.pids_limit)
+    assert fresh.cpu_periods is not None
+    assert stale.cpu_periods is not None
+    await asyncio.sleep(0.3)
+    periods = (await cgroup_source().sample([new], None)).stats[cid].cpu_periods
+    assert periods is not None
+    assert periods > fresh.cpu_periods  # read on every sweep once there is a quota
+
+    app = build_app(Settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
+    async with TestClient(TestServer(app)):
+        inventory = app[INVENTORY]
+        await until(inventory, lambda s: cid in s.stats, timeout=15)
+        docker("update", "--cpus", "0.25", "--pids-limit", "66", name)
+        updated = time.monotonic()
+        await until(
+            inventory,
+            lambda s: (s.stats[cid].cpu_limit_cores, s.stats[cid].pids_limit) == (0.25, 66),
+            timeout=10,
+        )
+        assert time.monotonic() - updated < 2.5  # the recheck would take 12 sweeps
