@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import ProcessCollector
 
@@ -23,9 +24,40 @@ def test_same_families_as_prometheus_client() -> None:
         assert by_name[name] == reference[name], name
 
 
-def test_open_fds_is_listed_at_most_once_per_ttl() -> None:
+def test_open_fds_is_the_size_of_proc_self_fd() -> None:
+    """On this kernel (6.2 or later) one stat counts the descriptors, at once."""
+    metrics = ProcessMetrics(monotonic=lambda: 0.0)
+    assert metrics._size_counts
+    before = metrics.open_fds()
+    assert before == len(os.listdir("/proc/self/fd")) - 1  # the listing holds one more
+    extra = [os.open("/dev/null", os.O_RDONLY) for _ in range(5)]
+    try:
+        assert metrics.open_fds() == before + 5
+    finally:
+        for fd in extra:
+            os.close(fd)
+
+
+def test_open_fds_is_listed_at_most_once_per_ttl(tmp_path: Path) -> None:
+    """Where the size is no count (a --host.proc that is no procfs here), the listing is
+    cached."""
+    (tmp_path / "self/fd").mkdir(parents=True)
+    (tmp_path / "stat").write_text("btime 1700000000\n")
+    now = [100.0]
+    metrics = ProcessMetrics(str(tmp_path), monotonic=lambda: now[0])
+    assert not metrics._size_counts
+    before = metrics.open_fds()
+    extra = [(tmp_path / "self/fd" / str(i)).touch() for i in range(5)]
+    now[0] += OPEN_FDS_TTL - 0.1
+    assert metrics.open_fds() == before  # cached
+    now[0] += 0.2
+    assert metrics.open_fds() == before + len(extra)
+
+
+def test_open_fds_of_a_real_proc_is_listed_at_most_once_per_ttl() -> None:
     now = [100.0]
     metrics = ProcessMetrics(monotonic=lambda: now[0])
+    metrics._size_counts = False  # as on a kernel before 6.2
     before = metrics.open_fds()
     extra = [os.open("/dev/null", os.O_RDONLY) for _ in range(5)]
     try:
