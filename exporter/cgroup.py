@@ -118,6 +118,9 @@ class Target:
     """What the Engine says the limits are (inspect HostConfig): when it changes (`docker
     update`, which sends an `update` event), CgroupReader reads the limit files again at
     once instead of at its next recheck (`_V1_DEFERRED`)."""
+    throttled_io: bool = False
+    """Docker throttles its block I/O (`Limits.block_io_throttled`): its I/O counters are
+    read on every sweep (`_V1_QUIET_GATED`)."""
 
 
 # --- layout ---------------------------------------------------------------------------
@@ -363,35 +366,63 @@ Gated: cpuacct.stat. User and system ticks go to the task current on the CPU at 
 task; kernels since 2021 scale them to the usage with cputime_adjust, whose state moves
 only when the usage does.
 
-Read on every sweep, because they change while no task of the cgroup runs:
+Not gated on the CPU usage alone, because they change while no task of the cgroup runs:
   * the usage itself, and cpu.stat: nr_periods can tick a CFS period or two after the
-    last run;
-  * memory.usage_in_bytes, memory.stat, memory.failcnt, memory.memsw.usage_in_bytes:
-    reclaim (kswapd, or allocations elsewhere) and swap-out lower the usage, writeback
-    completes without the writer, and a swap-in by another process is charged to the
-    page's owner;
+    last run (without a quota it stands still: `_V1_DEFERRED`);
+  * memory.usage_in_bytes, memory.stat, memory.memsw.usage_in_bytes: reclaim (kswapd, or
+    allocations elsewhere) and swap-out lower the usage, kswapd's aging moves pages to
+    the inactive lists (the working set) without changing it, writeback completes
+    without the writer, and a swap-in by another process is charged to the page's owner;
   * /proc/<pid>/net/dev: packets arrive while the tasks sleep;
-  * every limit file: `docker update` writes them, and no task needs to run;
+  * every limit file: `docker update` writes them, and no task needs to run
+    (`_V1_DEFERRED`);
   * pids.current: a task is uncharged when it is reaped (release_task), in the context
     of its parent. The parent of a `docker exec` process is the containerd shim, outside
     the cgroup, so the count drops after the exited task's last charge. A write to
     cgroup.procs moves a task and its charge in or out without it running. (Measured on
     6.18: an outside parent's late reap, and a sleeping task moved in, each changed
     pids.current with cpuacct.usage unchanged.)
-  * memory.oom_control (oom_kill): counted when the OOM killer picks the victim, in the
-    killer's context (any task on the host, for a global OOM), before it sends SIGKILL.
-    The victim's exit moves the usage, but a victim in uninterruptible sleep exits only
-    when that wait ends (the oom_reaper frees its memory meanwhile), so "one sweep late"
-    is no bound.
+  * memory.failcnt and memory.oom_control (oom_kill): a charge from outside the cgroup
+    can fail, and the OOM killer counts a kill in its own context (any task on the host,
+    for a global OOM), before it sends SIGKILL; the victim's exit moves the CPU usage
+    only once an uninterruptible sleep ends. Both move the memory usage, though
+    (`_V1_QUIET_GATED`).
   * the blkio pair: a bio over a throttle limit (`--device-write-bps` and the like) is
     counted, whole or in its split parts depending on the kernel, when the throttle
     dispatches it from its timer and work item, while the submitter sleeps waiting for
     it. (Measured on 6.18: io_serviced of one 4 MiB O_DIRECT write under a 1 MB/s limit
     grew for 5 s while cpuacct.usage stood still.) A loop device's worker also submits
-    I/O on the cgroup's behalf.
+    I/O on the cgroup's behalf. Without a Docker throttle they wait for either usage to
+    move (`_V1_QUIET_GATED`).
 On v2 nothing is gated: pids.current as above, io.stat moves through writeback by the
 kernel's flushers, and memory.events through socket memory charges.
 """
+_V1_QUIET_GATED = (6, 7)
+_V1_BLKIO = (_NET + 1, _NET + 2)
+"""The `_V1_FILES` slots read again only when the CPU usage or memory.usage_in_bytes moved:
+memory.oom_control and memory.failcnt, and the blkio pair unless Docker throttles the
+container's I/O (`Target.throttled_io`). Like `_V1_CPU_GATED`, read after both usages, and
+every file on each full read.
+
+  * memory.failcnt counts failed charges. A failed charge is followed by reclaim in the
+    cgroup or by its OOM kill, and a charge that then succeeds adds pages: the usage moves,
+    unless reclaim freed exactly what a charge from outside the cgroup (a swap-in by
+    another process) then added. A task of the cgroup that charges runs, and its time is
+    charged when it sleeps, after the failure was counted.
+  * oom_kill (memory.oom_control) is counted for the victim's cgroup when the killer picks
+    it. Its SIGKILL and the oom_reaper free its anonymous memory at once, and its exit
+    runs it: either moves a usage. A victim with nothing to reap that stays in
+    uninterruptible sleep shows at the next recheck. (The OOM alert reads the Engine's
+    `oom` event and OOMKilled, not this counter.)
+  * the blkio pair: without a throttle, a bio is counted when submitted, by the task that
+    submits it (direct I/O, reads, fsync), which runs. On v1, writeback of dirty pages is
+    charged to the root cgroup, not to the container's. A throttled bio is counted when
+    the throttle dispatches it, while its submitter sleeps: so a container with a Docker
+    throttle is read on every sweep. A throttle set on a parent cgroup outside Docker, and
+    a loop device's worker submitting for the container, show at the next recheck.
+Late, never lost: a counter read stale is read whole at the next move or recheck.
+"""
+
 _V1_DEFERRED = (3, 9)
 _V2_DEFERRED = (4, 6, 8)
 """The limit slots (v1 cpu.cfs_quota_us, pids.max; v2 cpu.max, memory.max, pids.max),
@@ -409,7 +440,7 @@ Also deferred, on v1, while the last full read found no CFS quota: cpu.stat
 not run without a quota (do_sched_cfs_period_timer leaves at once while the quota is
 RUNTIME_INF), and setting or removing a quota is a limit write, as above.
 """
-_V1_CPU_STAT, _V1_QUOTA = 2, 3
+_V1_CPU_STAT, _V1_QUOTA, _V1_MEMORY_USAGE = 2, 3, 4
 
 _BLKIO_PAIRS = (
     # The `_recursive` throttle variant first, so that I/O of nested cgroups (systemd or
@@ -951,7 +982,9 @@ class CgroupReader:
                 )
             kept = self._kept.get(cid)
             if kept is not None and (
-                kept.pid != target.pid or kept.host_network != target.host_network
+                kept.pid != target.pid
+                or kept.host_network != target.host_network
+                or kept.throttled_io != target.throttled_io
             ):
                 self._kept.pop(cid).close()
                 kept = None
@@ -1054,8 +1087,8 @@ class _Kept:
     __slots__ = (
         "budget", "deferred", "described", "fds", "files", "gate", "gated", "host_network",
         "last_data", "last_stats", "limits", "list_key", "listed", "missing", "needed",
-        "paths", "period", "pid", "proc_root", "procs", "procs_base", "read_fds", "reprobe",
-        "slot_paths", "unkept", "v2",
+        "paths", "period", "pid", "proc_root", "procs", "procs_base", "quiet", "read_fds",
+        "reprobe", "slot_paths", "throttled_io", "unkept", "v2",
     )  # fmt: skip
 
     def __init__(
@@ -1070,6 +1103,7 @@ class _Kept:
         self.pid = target.pid
         self.host_network = target.host_network
         self.limits = target.limits
+        self.throttled_io = target.throttled_io
         self.paths = paths
         self.proc_root = proc_root
         self.v2 = layout.version == "2"
@@ -1081,6 +1115,9 @@ class _Kept:
         self.missing: set[str] = set()
         self.fds: list[int] = []  # per slot: a kept descriptor, _MISSING or _UNKEPT
         self.gated = () if self.v2 else _V1_CPU_GATED
+        self.quiet: tuple[int, ...] = ()  # on v1, _V1_QUIET_GATED (and the blkio pair)
+        if not self.v2:
+            self.quiet = _V1_QUIET_GATED + (() if target.throttled_io else _V1_BLKIO)
         self.deferred: tuple[int, ...] = _V2_DEFERRED if self.v2 else _V1_DEFERRED
         # fds without the gated and deferred slots (_MISSING there):
         self.read_fds: list[int] = []
@@ -1152,7 +1189,7 @@ class _Kept:
     def skip_in_read_fds(self) -> None:
         """read_fds: fds, but `_MISSING` for the gated and deferred slots (read apart)."""
         self.read_fds = list(self.fds)
-        for i in (*self.gated, *self.deferred):
+        for i in (*self.gated, *self.quiet, *self.deferred):
             self.read_fds[i] = _MISSING
 
     def slot(self, path: str | None, *, probe: bool = False) -> int:
@@ -1185,12 +1222,13 @@ class _Kept:
 
         The CPU usage (slot 0) is read first and the `gated` slots last, from the last read
         when `gate` allows and the usage reads the same as then (`_V1_CPU_GATED`); the
-        `deferred` slots only on a full read (`_V1_DEFERRED`).
+        `quiet` ones when the memory usage does too (`_V1_QUIET_GATED`); the `deferred`
+        slots only on a full read (`_V1_DEFERRED`).
         """
         data = self.read_each() if self.unkept else self.read_kept()
         last = self.last_data
         if not self.gate:
-            for i in (*self.deferred, *self.gated):
+            for i in (*self.deferred, *self.gated, *self.quiet):
                 data[i] = self.read_slot(i)
             if not self.v2:  # cpu.stat waits for the full reads while there is no quota
                 quota = _num(data[_V1_QUOTA])
@@ -1200,13 +1238,13 @@ class _Kept:
             return data
         for i in self.deferred:
             data[i] = last[i]
-        if self.gated:
-            if data[0] == last[0]:
-                for i in self.gated:
-                    data[i] = last[i]
-            else:
-                for i in self.gated:
-                    data[i] = self.read_slot(i)
+        ran = data[0] != last[0]
+        for i in self.gated:
+            data[i] = self.read_slot(i) if ran else last[i]
+        if self.quiet:
+            moved = ran or data[_V1_MEMORY_USAGE] != last[_V1_MEMORY_USAGE]
+            for i in self.quiet:
+                data[i] = self.read_slot(i) if moved else last[i]
         return data
 
     def read_kept(self) -> list[bytes | None]:

@@ -78,6 +78,9 @@ class Limits:
     cpu_shares: int | None
     cpuset_cpus: str
     pids: int | None
+    block_io_throttled: bool
+    """A --device-{read,write}-{bps,iops} limit is set (the sampler reads I/O counters of
+    such a container on every sweep: throttled I/O is counted while it sleeps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +241,15 @@ def _limits(host: Json) -> Limits:
         cpu_shares=_positive(host.get("CpuShares")),
         cpuset_cpus=str_field(host.get("CpusetCpus")),
         pids=_positive(host.get("PidsLimit")),
+        block_io_throttled=any(
+            isinstance(host.get(key), list) and bool(host.get(key)) for key in _BLKIO_THROTTLES
+        ),
     )
+
+
+_BLKIO_THROTTLES = (
+    "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+)  # fmt: skip
 
 
 def _mounts(raw: object) -> tuple[Mount, ...]:

@@ -196,6 +196,7 @@ def targets(snapshot: Snapshot) -> list[Target]:
             c.pid,
             host_network=c.host_network or c.network_mode.startswith("container:"),
             limits=c.limits,
+            throttled_io=c.limits.block_io_throttled,
         )
         for c in snapshot.containers.values()
         if c.state in SAMPLED_STATES and c.pid > 0

@@ -998,13 +998,13 @@ def test_unchanged_files_give_the_last_stats(tmp_path: Path) -> None:
     with CgroupReader(discover_layout(proc, sys), proc) as reader:
         first = reader.read(target, processes=False, users={})
         second = reader.read(target, processes=False, users={})
-        (sys / "fs/cgroup" / f"memory{DOCKER_DIR}/memory.failcnt").write_text("4\n")
+        (proc / str(PID) / "net/dev").write_text(NET_DEV.replace("5180", "9180"))
         third = reader.read(target, processes=False, users={})
     assert first is not None
     assert second is not None
     assert third is not None
     assert first[0] is second[0]
-    assert (3, 4) == (second[0].memory_failures, third[0].memory_failures)
+    assert (5180, 9180) == (second[0].networks[0].rx_bytes, third[0].networks[0].rx_bytes)
 
 
 def test_a_file_read_only_when_needed_is_compared_too(tmp_path: Path) -> None:
@@ -1157,6 +1157,57 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
     assert (replace(busy_now[0], cpu_limit_cores=0.5, pids_limit=None), None) == busy
     assert busy is not None
     assert (9.99, 0.99) == (busy[0].cpu_user_seconds, busy[0].cpu_system_seconds)
+
+
+V1_ENGINE_FILES_QUIET = {  # what QUIET and the loop edit, as v1_engine_files wrote them
+    path: text
+    for path, text in v1_engine_files(DOCKER_DIR).items()
+    if path.endswith(("failcnt", "oom_control", "serviced_recursive", "memory.stat",
+                      "memory.usage_in_bytes", "cpuacct.usage", "cpuacct.stat"))
+}  # fmt: skip
+QUIET = {  # the _V1_QUIET_GATED files and the blkio pair, each moving a field
+    f"memory{DOCKER_DIR}/memory.failcnt": "4\n",
+    f"memory{DOCKER_DIR}/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    f"blkio{DOCKER_DIR}/blkio.throttle.io_serviced_recursive": V1_BLKIO_OPS.replace(
+        "8:0 Read 1", "8:0 Read 5"
+    ),
+}
+
+
+@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+def test_v1_quiet_files_wait_for_the_cpu_or_the_memory_usage_to_move(
+    tmp_path: Path, budget: int
+) -> None:
+    """With cpuacct.usage and memory.usage_in_bytes reading the same, edits of failcnt,
+    oom_control and the blkio pair are not seen (memory.stat's are); once either usage
+    moves they are, and a container whose I/O Docker throttles reads its blkio pair on
+    every sweep."""
+    proc, sys = make_host(tmp_path, V1_MOUNTINFO, *HOSTS["v1 cgroupfs"][1:])
+    layout = discover_layout(proc, sys)
+    cgroups = sys / "fs/cgroup"
+    memory_stat = cgroups / f"memory{DOCKER_DIR}/memory.stat"
+    seen = []
+    with CgroupReader(layout, proc, max_open_files=budget) as reader:
+        for edit in ("", "throttled", f"memory{DOCKER_DIR}/memory.usage_in_bytes",
+                     f"cpuacct{DOCKER_DIR}/cpuacct.usage"):  # fmt: skip
+            write_tree(cgroups, V1_ENGINE_FILES_QUIET)
+            target = Target(CID, PID, throttled_io=edit == "throttled")
+            before = reader.read(target, processes=False, users={})
+            write_tree(cgroups, QUIET)
+            memory_stat.write_text(V1_MEMORY_STAT.replace("total_rss 57344", "total_rss 1"))
+            if edit and edit != "throttled":
+                (cgroups / edit).write_text("2570398380\n")
+            result = reader.read(target, processes=False, users={})
+            assert before is not None
+            assert result is not None
+            seen.append(moved_fields(result[0], before[0]) - {"cpu_usage_seconds"})
+    assert [
+        {"memory_rss_bytes"},
+        {"memory_rss_bytes", "block"},
+        {"memory_rss_bytes", "memory_failures", "oom_kills", "block", "memory_usage_bytes",
+         "memory_working_set_bytes"},
+        {"memory_rss_bytes", "memory_failures", "oom_kills", "block"},
+    ] == seen  # fmt: skip
 
 
 def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
