@@ -134,11 +134,13 @@ class SnapshotCollector:
         snap = self.snapshot
         duration, success = DURATION.new(), SUCCESS.new()
         for spec in self._collectors:
-            start = time.perf_counter()
-            families = run_collector(spec, snap, self._options, _same)
-            yield from families or ()
+            start, ok = time.perf_counter(), True
+            for part in spec.parts():
+                families = run_collector(part, snap, self._options, _same)
+                yield from families or ()
+                ok = ok and families is not None
             add(duration, [spec.name], time.perf_counter() - start)
-            add(success, [spec.name], 0.0 if families is None else 1.0)
+            add(success, [spec.name], 1.0 if ok else 0.0)
         yield from own_families(snap, duration, success)
 
 
@@ -314,20 +316,24 @@ class Exposition:
         parts: list[bytes] = []
         duration, success = DURATION.new(), SUCCESS.new()
         for spec in specs:
-            chunk = self._chunk(spec, snapshot)
-            parts.extend(chunk.parts)
-            add(duration, [spec.name], chunk.seconds)
-            add(success, [spec.name], 1.0 if chunk.ok else 0.0)
+            seconds, ok = 0.0, True
+            for i, part in enumerate(spec.parts()):
+                chunk = self._chunk(part, snapshot, f"{spec.name}#{i}" if i else spec.name)
+                parts.extend(chunk.parts)
+                seconds += chunk.seconds
+                ok = ok and chunk.ok
+            add(duration, [spec.name], seconds)
+            add(success, [spec.name], 1.0 if ok else 0.0)
         parts.append(textformat.encode(own_families(snapshot, duration, success)))
         if self._process is not None:
             parts.append(textformat.encode(self._process.collect()))
         return tuple(parts)
 
-    def _chunk(self, spec: CollectorSpec, snapshot: Snapshot) -> Chunk:
-        """The collector's text, recomputed only when one of its inputs changed. A failure
-        is kept too: the same inputs would fail again, and log again."""
+    def _chunk(self, spec: CollectorSpec, snapshot: Snapshot, key: str) -> Chunk:
+        """The collector part's text, recomputed only when one of its inputs changed. A
+        failure is kept too: the same inputs would fail again, and log again."""
         inputs = tuple(getattr(snapshot, name) for name in spec.inputs)
-        chunk = self._chunks.get(spec.name)
+        chunk = self._chunks.get(key)
         if chunk is not None and chunk.current(inputs):
             return chunk
         start = time.perf_counter()
@@ -337,7 +343,7 @@ class Exposition:
         )
         parts, rows = encoded if encoded is not None else ((), {})
         chunk = Chunk(inputs, parts, time.perf_counter() - start, encoded is not None, rows)
-        self._chunks[spec.name] = chunk
+        self._chunks[key] = chunk
         return chunk
 
 

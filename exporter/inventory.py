@@ -202,6 +202,8 @@ class Inventory:
         """
         prev = self._snapshot
         status = changes.pop("status", prev.status)
+        if "stats" in changes:  # a sweep of idle containers: the same samples, same object
+            changes["stats"] = _frozen(prev.stats, changes["stats"])
         if "processes" in changes:  # a sampler sweep: merge it, so removals still prune it
             self.update_processes(changes.pop("processes"))
         status = replace(

@@ -13,7 +13,7 @@ from exporter import textformat
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
 from exporter.exposition import OPENMETRICS, Exposition
-from exporter.inventory import Inventory
+from exporter.inventory import Inventory, SamplerStatus
 from exporter.models import parse_container
 from exporter.stats import ContainerStats, NetworkIO
 
@@ -79,7 +79,26 @@ def test_a_container_change_rerenders_its_collectors() -> None:
     body = exp.render(inv.publish()).data
     assert b'name="beta"' not in body
     unchanged = {name for name in before if exp._chunks[name] is before[name]}
-    assert unchanged == {"engine", "events", "images", "volumes", "volume_sizes", "top"}
+    assert unchanged == {"engine", "events", "images", "volumes", "volume_sizes", "top", "stats#1"}
+
+
+def test_a_sweep_of_idle_containers_reruns_only_the_samplers_part() -> None:
+    """Samples that are the same objects keep the stats mapping, so the containers' part
+    of the stats collector is reused; the sampler's own series (its own part) are not."""
+    inv = inventory()
+    exp = Exposition(list(COLLECTORS), Options(), process_metrics=False)
+    idle = stats(1.0)
+    first = inv.publish(stats={A: idle}, sampler=SamplerStatus("cgroup", 5.0, sweeps=1))
+    exp.render(first)
+    before = dict(exp._chunks)
+    snap = inv.publish(stats={A: idle}, sampler=SamplerStatus("cgroup", 5.0, sweeps=2))
+    assert snap.stats is first.stats
+    body = exp.render(snap).data
+    changed = {name for name in exp._chunks if exp._chunks[name] is not before[name]}
+    assert changed == {"stats#1"}
+    assert b"docker_exporter_stats_sweeps_total 2.0" in body
+    fresh = Exposition(list(COLLECTORS), Options(), process_metrics=False).render(snap).data
+    assert _without_durations(body) == _without_durations(fresh)
 
 
 def test_a_collector_sees_only_its_declared_inputs() -> None:
@@ -129,12 +148,15 @@ def test_number_formats_like_prometheus_client() -> None:
 def test_declared_inputs_must_be_snapshot_fields() -> None:
     import pytest
 
-    from exporter.collectors.base import register
+    from exporter.collectors.base import register, register_part
 
     with pytest.raises(ValueError, match="unknown snapshot inputs"):
         register("nope", "", metrics=[], inputs=("containerz",))(lambda s, o: ())
     with pytest.raises(ValueError, match="unknown snapshot inputs"):
         register("nope2", "", metrics=[], inputs=("version",))(lambda s, o: ())
+    with pytest.raises(ValueError, match="unknown snapshot inputs"):
+        register_part("stats", inputs=("statz",))(lambda s, o: ())
+    assert len(COLLECTORS["stats"].more) == 1
     assert "nope" not in COLLECTORS
     assert "nope2" not in COLLECTORS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from prometheus_client.core import Metric
@@ -144,6 +144,13 @@ class CollectorSpec:
     inputs: tuple[str, ...] = ()
     """The Snapshot fields it reads. It is shown only those, and its output is reused
     while all of them are the same objects as at its last run."""
+    more: tuple[CollectorSpec, ...] = ()
+    """Further parts of the same collector, each with its own inputs, so that a change in
+    one (the sampler's status at every sweep) does not run the others again."""
+
+    def parts(self) -> tuple[CollectorSpec, ...]:
+        """The collector's functions, each a spec of its own with the same name."""
+        return (self, *self.more)
 
     def view(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot with every undeclared field left empty, so that reading one shows
@@ -167,15 +174,33 @@ def register(
     def wrap(fn: CollectFn) -> CollectFn:
         if name in COLLECTORS:
             raise ValueError(f"collector {name} registered twice")
-        unknown = set(inputs) - set(Snapshot.__dataclass_fields__) | ({"version"} & set(inputs))
-        if unknown:
-            raise ValueError(f"collector {name}: unknown snapshot inputs {sorted(unknown)}")
+        _check_inputs(name, inputs)
         COLLECTORS[name] = CollectorSpec(
             name, fn, default_enabled, help_text, tuple(metrics), tuple(inputs)
         )
         return fn
 
     return wrap
+
+
+def register_part(name: str, *, inputs: Sequence[str]) -> Callable[[CollectFn], CollectFn]:
+    """Decorator: one more part of a registered collector, run and cached on its own
+    inputs; its metrics are declared by the `register` call."""
+
+    def wrap(fn: CollectFn) -> CollectFn:
+        spec = COLLECTORS[name]
+        _check_inputs(name, inputs)
+        part = CollectorSpec(name, fn, spec.default_enabled, spec.help, (), tuple(inputs))
+        COLLECTORS[name] = replace(spec, more=(*spec.more, part))
+        return fn
+
+    return wrap
+
+
+def _check_inputs(name: str, inputs: Sequence[str]) -> None:
+    unknown = set(inputs) - set(Snapshot.__dataclass_fields__) | ({"version"} & set(inputs))
+    if unknown:
+        raise ValueError(f"collector {name}: unknown snapshot inputs {sorted(unknown)}")
 
 
 def container_values(container: Container) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from exporter.collectors.base import (
     containers,
     declare,
     register,
+    register_part,
 )
 from exporter.inventory import Snapshot
 from exporter.models import Container
@@ -243,7 +244,7 @@ SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES)
     S,
     "CPU, memory, network, block I/O and PIDs of running containers (background sampler).",
     metrics=[*(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK)), *SELF],
-    inputs=("containers", "stats", "sampler"),
+    inputs=("containers", "stats"),
 )
 def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     # The hottest loop of a render (about 35 series per container every sweep): rows are
@@ -268,10 +269,12 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
             _add_device(block, (*ids, disk.device), disk)
     for family, _ in (*scalars, *network, *block):
         yield family
-    yield from _self_metrics(snapshot)
 
 
-def _self_metrics(snapshot: Snapshot) -> Iterable[Metric]:
+@register_part(S, inputs=("sampler",))
+def _self_metrics(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+    """The sampler's own series, apart: they change at every sweep, the containers' rows
+    only when a container's stats or metadata do (an idle fleet's stay the same objects)."""
     status = snapshot.sampler
     if not status.source:
         return
