@@ -259,6 +259,13 @@ class Sampler:
         self._fallbacks = 0
         self._sweeps = 0
         self._samples = 0
+        # targets() of the last containers mapping (the same object while none changed):
+        self._targets: tuple[object, list[Target]] = (None, [])
+
+    def targets(self, snapshot: Snapshot) -> list[Target]:
+        if snapshot.containers is not self._targets[0]:
+            self._targets = (snapshot.containers, targets(snapshot))
+        return self._targets[1]
 
     async def run(self) -> None:
         """Sweep forever; on cancellation (shutdown) release what the source holds open.
@@ -283,7 +290,7 @@ class Sampler:
     async def sweep(self) -> None:
         snapshot = self._inventory.snapshot
         engine = snapshot.engine
-        wanted = targets(snapshot)
+        wanted = self.targets(snapshot)
         started = self._clock.monotonic()
         result = await self._source.sample(wanted, engine)
         stats = dict(result.stats)
