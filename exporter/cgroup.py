@@ -1336,7 +1336,7 @@ class _Kept:
         if pids_current is not None:
             key = (_kv(usage, b"\nusage_usec ") if self.v2 and usage else usage, pids_current)
         if key is not None and key == self.list_key:
-            described, _ = self.describe(self.listed, users)
+            described, _ = self.describe(self.listed, users, ran=False)
             if len(described) != len(self.listed):  # one exited after all: read whole next
                 self.list_key = None
             return tuple(described)
@@ -1389,17 +1389,26 @@ class _Kept:
             os.close(fd)
 
     def describe(
-        self, pids: Iterable[int], names: Mapping[int, str]
+        self, pids: Iterable[int], names: Mapping[int, str], *, ran: bool = True
     ) -> tuple[list[ProcessInfo], int]:
-        """read_processes' work, plus the sum of the described processes' thread counts."""
+        """read_processes' work, plus the sum of the described processes' thread counts.
+
+        With `ran` False (no task of the container ran since the last list: `processes`),
+        a process described before has only its stat read again: its RSS shrinks under
+        reclaim, but its owner and cmdline change only when it runs (setuid, exec, or a
+        write to its own argv, as setproctitle does).
+        """
         out = []
         threads = 0
         described = self.described
         for pid in pids:
-            files = self.process_files(pid)
+            last = described.get(pid)
+            if not ran and last is not None:
+                files = self.process_stat(pid, last[0])
+            else:
+                files = self.process_files(pid)
             if files is None:
                 continue
-            last = described.get(pid)
             if last is not None and last[0] == files and last[1].user == names.get(files[0]):
                 info, count = last[1], last[2]  # unchanged (a sleeping process)
             else:
@@ -1443,6 +1452,24 @@ class _Kept:
             for fd in opened:
                 os.close(fd)
         return files
+
+    def process_stat(
+        self, pid: int, last: tuple[int, bytes, bytes]
+    ) -> tuple[int, bytes, bytes] | None:
+        """process_files with the last owner and cmdline, for a process that did not run."""
+        fds = self.procs.get(pid)
+        if fds is None:
+            return self.process_files(pid)
+        try:
+            stat = os.pread(fds[1], _READ_CHUNK, 0)
+        except OSError as exc:
+            if exc.errno not in _GONE_ERRNOS:
+                raise
+            self.drop_process(pid)
+            return self.process_files(pid)  # the PID may be another process's now
+        if len(stat) == _READ_CHUNK:
+            stat = _pread_rest(fds[1], stat)
+        return last[0], stat, last[2]
 
     def forget_processes(self, listed: set[int]) -> None:
         """Close the files of processes not in `listed` (they left or exited)."""

@@ -1306,6 +1306,30 @@ def test_same_usage_and_pids_current_describe_the_last_list_again(
     assert [(PID, 7 * cgroup.PAGE_SIZE)] == [(p.pid, p.rss_bytes) for p in result[1] or ()]
 
 
+@pytest.mark.parametrize("host", sorted(GATE_HOSTS))
+def test_a_process_that_did_not_run_keeps_its_cmdline_until_the_usage_moves(
+    tmp_path: Path, host: str
+) -> None:
+    """While the container did not run, only a listed process's stat is read again (its
+    RSS): a cmdline rewritten meanwhile (which takes the process running) shows once the
+    usage moved."""
+    usage, usage_text, _, _ = GATE_HOSTS[host]
+    proc, sys, reader = gate_host(tmp_path, host)
+    seen = []
+    with reader:
+        for step in ("idle", "ran"):
+            (proc / str(PID) / "cmdline").write_text(f"sh\0-c\0{step}\0")
+            (proc / str(PID) / "stat").write_text(
+                proc_stat_line(PID, "sh", state="S", ppid=1, ticks=PID, rss=len(seen) + 7)
+            )
+            if step == "ran":
+                (sys / "fs/cgroup" / usage).write_text(usage_text)
+            result = reader.read(Target(CID, PID), processes=True, users={})
+            assert result is not None
+            seen += [(p.command, p.rss_bytes // cgroup.PAGE_SIZE) for p in result[1] or ()]
+    assert [(f"sh -c job {PID}", 7), ("sh -c ran", 8)] == seen
+
+
 @pytest.mark.parametrize("moved", ["usage", "pids.current"])
 @pytest.mark.parametrize("host", sorted(GATE_HOSTS))
 def test_moved_usage_or_pids_current_lists_again(tmp_path: Path, host: str, moved: str) -> None:
