@@ -19,7 +19,7 @@ from functools import partial
 from exporter.clock import Clock
 from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
 from exporter.inventory import Inventory, WatcherStatus
-from exporter.models import Event
+from exporter.models import EngineInfo, Event
 from exporter.objects import Image
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,18 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
     }
 )
 """Actions that change nothing we report; health probes alone send three per probe."""
+
+QUIET_EVENTS = 100
+"""A light reconcile lists containers only after this many events since the last list.
+
+What it looks for is an event the Engine dropped while the stream stayed up, and dockerd
+drops one for a subscriber only while that subscriber's channel holds 1024 undelivered
+events (daemon/events: a 1024-event buffer and a 100 ms send timeout). Those are then
+delivered, so after a drop at least 1024 events arrive before the stream can end (an
+end re-lists anyway). Fewer than QUIET_EVENTS received since the last list, with the
+stream up throughout, means nothing was dropped; the pass still lists images (an untagged
+`docker build` sends no event before API 1.46), networks and volumes. Podman's events
+come from another implementation: its light passes always list."""
 
 FULL_RESYNC_EVERY = 10
 """Every tenth periodic reconcile inspects everything (restart counts, limits changed by
@@ -97,6 +109,8 @@ class Watcher:
         self._published_at = 0.0
         self._removed = False
         self._signatures: dict[str, str] = {}
+        self._received = 0  # events read from the stream, replays included
+        self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
 
     # -- lifecycle -------------------------------------------------------
 
@@ -158,10 +172,17 @@ class Watcher:
         inspects what is new or whose list signature changed: on a quiet host with 100
         containers that is about 8 ms of Engine CPU a minute instead of 15 (and 100
         inspects). Events keep the rest current; `daemon` events refresh the engine info.
+        A light pass after fewer than QUIET_EVENTS events lists no containers: that list
+        is nearly all of a light pass's Engine CPU (about 12 ms at 100 containers here).
         """
         engine = self._inventory.snapshot.engine
         if full or engine is None:
             engine = await self._engine.engine_info()
+        if not full and self._quiet(engine):
+            await self._sync_objects(full=False)
+            self._synced(engine, len(self._signatures))
+            return
+        self._listed_at = (self._received, self._status.reconnects)
         listed = await self._engine.list_containers()
         for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
@@ -178,8 +199,20 @@ class Watcher:
         await self._sync_objects(full=full)
         if full:
             self._engine_dirty = False
+        self._synced(engine, len(listed))
+
+    def _quiet(self, engine: EngineInfo) -> bool:
+        """Whether a light pass may skip the container list (`QUIET_EVENTS`)."""
+        if engine.podman or self._listed_at is None:
+            return False
+        received, reconnects = self._listed_at
+        return self._received - received < QUIET_EVENTS and (
+            reconnects == self._status.reconnects and self._status.stream_up
+        )
+
+    def _synced(self, engine: EngineInfo, containers: int) -> None:
         if self._outage:
-            log.info("engine reachable again; inventory reconciled (%d containers)", len(listed))
+            log.info("engine reachable again; inventory reconciled (%d containers)", containers)
         self._outage = False
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
@@ -318,6 +351,7 @@ class Watcher:
 
     def handle(self, event: Event) -> None:
         """Apply one event: count it, drop replays, schedule the inspect it calls for."""
+        self._received += 1
         if self._last_ns is not None and event.time_ns < self._last_ns:
             return
         if event.time_ns == self._last_ns and event.key in self._seen_at_last:

@@ -9,7 +9,7 @@ import pytest
 from conftest import FakeClock, FakeEngine, event, inspect_payload, load_json, until
 
 from exporter.inventory import Inventory
-from exporter.watcher import Watcher
+from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 
 A = "a" * 64
 B = "b" * 64
@@ -186,10 +186,42 @@ async def test_engine_down_at_start_then_up(
 async def test_periodic_reconcile_catches_silent_drops(
     running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    """An event the engine dropped (slow reader) is repaired by the 60 s reconcile."""
+    """An event the engine dropped (a slow reader, behind a flood of events) is repaired
+    by the 60 s reconcile."""
     fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await flood(fake_engine, inventory)
     await clock.advance(60.0)
     await until(inventory, lambda s: B in s.containers)
+
+
+async def flood(fake_engine: FakeEngine, inventory: Inventory, first_ns: int = 10_000) -> None:
+    """QUIET_EVENTS exec events on A, read by the watcher: what a drop comes after."""
+    for i in range(QUIET_EVENTS):
+        fake_engine.emit(event("container", "exec_die", A, first_ns + i))
+    end = ("container", "exec_die")
+    await until(inventory, lambda s: s.status.events.get(end, 0) >= QUIET_EVENTS, timeout=10)
+
+
+async def test_a_quiet_light_pass_lists_no_containers(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """With fewer than QUIET_EVENTS events since the last list, the Engine cannot have
+    dropped one: a light pass lists images, networks and volumes, not containers; the
+    full pass lists them, and finds what no event announced."""
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))  # no event at all
+    for i in range(QUIET_EVENTS - 1):
+        fake_engine.emit(event("container", "exec_die", A, 10_000 + i))
+    calls = len(fake_engine.calls)
+    for _ in range(FULL_RESYNC_EVERY - 1):
+        await clock.advance(60.0)
+    await until(inventory, lambda s: fake_engine.calls.count("volumes") >= FULL_RESYNC_EVERY - 1)
+    light = fake_engine.calls[calls:]
+    assert "list" not in light
+    assert light.count("images") == light.count("networks") == FULL_RESYNC_EVERY - 1
+    assert B not in inventory.snapshot.containers
+    await clock.advance(60.0)  # the full pass
+    await until(inventory, lambda s: B in s.containers)
+    assert "list" in fake_engine.calls[calls:]
 
 
 async def test_inspect_racing_a_destroy_does_not_resurrect(
@@ -239,13 +271,17 @@ async def test_periodic_reconcile_inspects_only_what_the_list_shows_changed(
     """A quiet host costs the Engine a list, not an inspect per container, each minute;
     every tenth pass inspects everything anyway."""
     fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await flood(fake_engine, inventory)
     await clock.advance(60.0)
     await until(inventory, lambda s: B in s.containers)
+    await flood(fake_engine, inventory, 20_000)
     calls = len(fake_engine.calls)
     await clock.advance(60.0)  # nothing changed
     await until(inventory, lambda s: len(fake_engine.calls) > calls + 1)
+    assert "list" in fake_engine.calls[calls:]
     assert not [c for c in fake_engine.calls[calls:] if c.startswith("inspect")]
     fake_engine.containers[A]["State"].update(Status="exited", ExitCode=1, Running=False)
+    await flood(fake_engine, inventory, 30_000)
     calls = len(fake_engine.calls)
     await clock.advance(60.0)  # A's list entry changed, its event was lost
     snap = await until(inventory, lambda s: s.containers[A].state == "exited")
@@ -271,11 +307,11 @@ async def test_light_passes_skip_engine_info_and_known_networks(
     await until(inventory, lambda s: len(s.networks) == 2)
     calls = len(fake_engine.calls)
     await clock.advance(60.0)  # pass 2, light, nothing new
-    await until(inventory, lambda s: len(fake_engine.calls) >= calls + 4)
+    await until(inventory, lambda s: len(fake_engine.calls) >= calls + 3)
     light = fake_engine.calls[calls:]
     assert "info" not in light
     assert not [c for c in light if c.startswith(("network ", "inspect"))]
-    assert {"list", "networks"} <= set(light)
+    assert {"images", "networks", "volumes"} <= set(light)
     extra = dict(load_json("network_inspect.json"), Id="f" * 64, Name="late")
     fake_engine.add_network(extra)
     calls = len(fake_engine.calls)
