@@ -29,7 +29,7 @@ from prometheus_client.openmetrics.exposition import (
 
 from exporter import __version__, textformat
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
-from exporter.collectors.base import Family, Row, add, declare
+from exporter.collectors.base import Family, Group, Row, add, declare
 from exporter.inventory import Snapshot
 from exporter.selfprocess import ProcessMetrics
 
@@ -165,8 +165,8 @@ def _same(families: list[Metric]) -> list[Metric]:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One collector's encoded text (one part per family), and the inputs and family rows
-    it was computed from."""
+    """One collector's encoded text (one part per family, or per group of a grouped
+    family), and the inputs and family rows it was computed from."""
 
     inputs: tuple[object, ...]
     parts: tuple[bytes, ...]
@@ -174,6 +174,8 @@ class Chunk:
     ok: bool
     rows: Mapping[str, tuple[list[Row], bytes]] = field(default_factory=dict)
     """Per family: its rows and their text, reused by the next run for an equal family."""
+    groups: Mapping[str, GroupTexts] = field(default_factory=dict)
+    """Per grouped family: the text of each group, by the group object's identity."""
 
     def current(self, inputs: tuple[object, ...]) -> bool:
         """Snapshots share unchanged fields by identity (Inventory.publish), so `is` suffices."""
@@ -338,31 +340,63 @@ class Exposition:
         if chunk is not None and chunk.current(inputs):
             return chunk
         start = time.perf_counter()
-        previous = chunk.rows if chunk is not None else {}
+        last = chunk if chunk is not None else Chunk((), (), 0.0, True)
         encoded = run_collector(
-            spec, snapshot, self._options, lambda families: _encode_reusing(families, previous)
+            spec, snapshot, self._options, lambda families: _encode_reusing(families, last)
         )
-        parts, rows = encoded if encoded is not None else ((), {})
-        chunk = Chunk(inputs, parts, time.perf_counter() - start, encoded is not None, rows)
+        parts, rows, groups = encoded if encoded is not None else ((), {}, {})
+        seconds = time.perf_counter() - start
+        chunk = Chunk(inputs, parts, seconds, encoded is not None, rows, groups)
         self._chunks[key] = chunk
         return chunk
 
 
+def _header(family: Family) -> bytes:
+    """The family's HELP and TYPE lines, one bytes object per family for the process's
+    life: the same object in every body keeps the gzip of an unchanged prefix resumable."""
+    key = (family.name, family.type, family.documentation)
+    text = _HEADERS.get(key)
+    if text is None:
+        text = _HEADERS[key] = textformat.header(family).encode()
+    return text
+
+
+_HEADERS: dict[tuple[str, str, str], bytes] = {}
+
+GroupTexts = dict[int, tuple[Group, bytes]]
+"""id(group) -> the group (which keeps the id taken) and its encoded lines."""
+
+
 def _encode_reusing(
-    families: Sequence[Metric], previous: Mapping[str, tuple[list[Row], bytes]]
-) -> tuple[tuple[bytes, ...], dict[str, tuple[list[Row], bytes]]]:
+    families: Sequence[Metric], last: Chunk
+) -> tuple[tuple[bytes, ...], dict[str, tuple[list[Row], bytes]], dict[str, GroupTexts]]:
     """Encode family by family; a family whose rows equal the previous run's keeps its text.
 
     A sweep of idle containers changes few values: limits, swap, errors and drops, and
     every counter of a container that did not run, stay equal (comparing rows costs about
-    a fifth of encoding them).
+    a fifth of encoding them). A grouped family (one group per container) is encoded group
+    by group, and a group that is the very object of the last run keeps its text: a sweep
+    encodes only the containers whose samples changed.
     """
     memo: textformat.LabelMemo = {}
     parts: list[bytes] = []
     rows: dict[str, tuple[list[Row], bytes]] = {}
+    groups: dict[str, GroupTexts] = {}
+    previous = last.rows
     for family in families:
         if not isinstance(family, Family):
             parts.append(textformat.encode([family], memo))
+            continue
+        if family.groups and not family.rows:
+            texts = groups[family.sample_name] = {}
+            known = last.groups.get(family.sample_name, {})
+            parts.append(_header(family))
+            for group in family.groups:
+                hit = known.get(id(group))
+                if hit is None or hit[0] is not group:
+                    hit = (group, textformat.encode_rows(family, group, memo))
+                texts[id(group)] = hit
+                parts.append(hit[1])
             continue
         before = previous.get(family.sample_name)
         if before is not None and before[0] == family.rows:
@@ -371,7 +405,7 @@ def _encode_reusing(
             text = textformat.encode([family], memo)
         rows[family.sample_name] = (family.rows, text)
         parts.append(text)
-    return tuple(parts), rows
+    return tuple(parts), rows, groups
 
 
 class ResumableGzip:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from prometheus_client.core import Metric
 
-from exporter.collectors.base import Family
+from exporter.collectors.base import Family, Row
 
 _TYPES = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
 _SUFFIX = {"counter": "_total", "info": "_info"}
@@ -66,28 +66,40 @@ def encode(families: Iterable[Metric], memo: LabelMemo | None = None) -> bytes:
     memo = {} if memo is None else memo
     out: list[str] = []
     for family in families:
-        name = family.name + _SUFFIX.get(family.type, "")
-        kind = _TYPES.get(family.type, "untyped")
-        doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+        out.append(header(family))
         if isinstance(family, Family):
-            _rows(family, memo, out)
+            _rows(family, family.all_rows(), memo, out)
         else:
             _samples(family, out)
     return "".join(out).encode()
 
 
-def _rows(family: Family, memo: LabelMemo, out: list[str]) -> None:
+def header(family: Metric) -> str:
+    """The family's HELP and TYPE lines."""
+    name = family.name + _SUFFIX.get(family.type, "")
+    kind = _TYPES.get(family.type, "untyped")
+    doc = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
+
+def encode_rows(family: Family, rows: Iterable[Row], memo: LabelMemo) -> bytes:
+    """The sample lines of some of the family's rows (encode without the header)."""
+    out: list[str] = []
+    _rows(family, rows, memo, out)
+    return "".join(out).encode()
+
+
+def _rows(family: Family, rows: Iterable[Row], memo: LabelMemo, out: list[str]) -> None:
     name, names, info = family.sample_name, family.labelnames, family.info
     append = out.append
     if not names:
-        for _, value in family.rows:
+        for _, value in rows:
             append(f"{name} {number(1 if info else value)}\n")
         return
     blocks = memo.get(names)
     if blocks is None:
         blocks = memo[names] = {}
-    for values, value in family.rows:
+    for values, value in rows:
         block = blocks.get(values)
         if block is None:
             block = blocks[values] = _label_block(names, values)

@@ -15,7 +15,7 @@ from prometheus_client.utils import floatToGoString
 from exporter import textformat
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
-from exporter.exposition import OPENMETRICS, Exposition, ResumableGzip, _gzip
+from exporter.exposition import OPENMETRICS, Exposition, GroupTexts, ResumableGzip, _gzip
 from exporter.inventory import Inventory, SamplerStatus
 from exporter.models import parse_container
 from exporter.stats import ContainerStats, NetworkIO
@@ -165,17 +165,43 @@ def test_declared_inputs_must_be_snapshot_fields() -> None:
 def test_families_with_equal_rows_keep_their_text() -> None:
     """Within a re-run collector, only the families whose rows changed are encoded again."""
     inv = inventory()
-    exp = Exposition(["stats"], Options(), process_metrics=False)
-    exp.render(inv.publish(stats={A: stats(1.0), B: stats(5.0)}))
-    before = exp._chunks["stats"].rows
-    changed = replace(stats(1.0), cpu_usage_seconds=1.5)  # only A's usage moved
-    snap = inv.publish(stats={A: changed, B: stats(5.0)})
+    exp = Exposition(["containers"], Options(), process_metrics=False)
+    exp.render(inv.publish())
+    before = exp._chunks["containers"].rows
+    inv.upsert(parse_container(inspect_payload(cid=A, Name="/alpha", RestartCount=4)))
+    snap = inv.publish()
     body = exp.render(snap).data
-    after = exp._chunks["stats"].rows
+    after = exp._chunks["containers"].rows
     fresh = {name for name in after if after[name][1] is not before[name][1]}
-    assert "docker_container_cpu_usage_seconds_total" in fresh
-    assert "docker_container_memory_usage_bytes" not in fresh
-    assert "docker_container_network_receive_bytes_total" not in fresh
+    assert "docker_container_restarts_total" in fresh
+    assert "docker_container_info" not in fresh
+    assert b'docker_container_restarts_total{id="aaaaaaaaaaaa",name="alpha"} 4.0' in body
+    reference = Exposition(["containers"], Options(), process_metrics=False).render(snap).data
+    assert _without_durations(body) == _without_durations(reference)
+
+
+def texts_by_container(texts: GroupTexts) -> dict[str, bytes]:
+    """A grouped family's encoded groups by container name (the second label)."""
+    return {group[0][0][1]: text for group, text in texts.values()}
+
+
+def test_only_the_containers_whose_samples_changed_are_encoded_again() -> None:
+    """The stats families come in one group per container, the same object while the
+    container's Container and ContainerStats are: a sweep in which only A's sample
+    changed encodes A's lines and reuses B's, and the body is a fresh render's."""
+    inv = inventory()
+    exp = Exposition(["stats"], Options(), process_metrics=False)
+    b = stats(5.0)
+    exp.render(inv.publish(stats={A: stats(1.0), B: b}))
+    before = exp._chunks["stats"].groups
+    changed = replace(stats(1.0), cpu_usage_seconds=1.5)  # only A's usage moved
+    snap = inv.publish(stats={A: changed, B: b})
+    body = exp.render(snap).data
+    after = exp._chunks["stats"].groups
+    for name in ("docker_container_cpu_usage_seconds_total", "docker_container_pids"):
+        old, new = texts_by_container(before[name]), texts_by_container(after[name])
+        assert new["beta"] is old["beta"], name  # reused, not encoded again
+        assert new["alpha"] is not old["alpha"], name
     assert b'cpu_usage_seconds_total{id="aaaaaaaaaaaa",name="alpha"} 1.5' in body
     reference = Exposition(["stats"], Options(), process_metrics=False).render(snap).data
     assert _without_durations(body) == _without_durations(reference)
