@@ -3,7 +3,9 @@
 Every metric is declared once, here or in a collector module, with its name, type,
 help and labels; `docs/metrics.md` is generated from these declarations. A collector
 is a pure function from a Snapshot to metric families: no I/O, no state, fresh
-families on every call, so removed containers vanish at the next scrape.
+families on every call, so removed containers vanish at the next scrape. (Two memos keyed
+by the identity of immutable inputs, the sorted container order and the stats collector's
+row groups, give back what a fresh call would build, and keep only the latest inputs.)
 """
 
 from __future__ import annotations
@@ -220,18 +222,18 @@ def container_values(container: Container) -> tuple[str, str]:
     return (container.short_id, container.name)
 
 
-def containers(snapshot: Snapshot) -> Iterable[Container]:
+def containers(snapshot: Snapshot) -> Sequence[Container]:
     """Containers in a stable order, so the exposition is deterministic (golden tests).
 
     Memoised on the mapping's identity (snapshots share an unchanged one), so the sort,
-    the n log n part of a render of 10 000 containers, runs once per change.
+    the n log n part of a render of 10 000 containers, runs once per change. Read-only.
     """
     global _sorted  # noqa: PLW0603 - an identity-keyed memo of a pure function
     mapping, ordered = _sorted
     if mapping is not snapshot.containers:
-        ordered = sorted(snapshot.containers.values(), key=lambda c: (c.name, c.id))
+        ordered = tuple(sorted(snapshot.containers.values(), key=lambda c: (c.name, c.id)))
         _sorted = (snapshot.containers, ordered)
     return ordered
 
 
-_sorted: tuple[object, list[Container]] = (None, [])
+_sorted: tuple[object, tuple[Container, ...]] = (None, ())
