@@ -240,7 +240,6 @@ class Exposition:
         self._chunks: dict[str, Chunk] = {}
         self._cache: dict[tuple[str, bool], Body] = {}
         self._cached_version = -1
-        self._gzip = ResumableGzip()  # the unfiltered bodies' (event loop only)
 
     @property
     def enabled(self) -> list[str]:
@@ -298,7 +297,7 @@ class Exposition:
         if body is None:
             if gzipped:
                 plain = self.render(snapshot, fmt)
-                body = Body((self._gzip.compress(plain.parts),), plain.content_type)
+                body = Body((_gzip(plain.parts),), plain.content_type)
             else:
                 body = self._encode(snapshot, self._specs, fmt, gzipped=False)
             self._cache[key] = body
@@ -352,8 +351,8 @@ class Exposition:
 
 
 def _header(family: Family) -> bytes:
-    """The family's HELP and TYPE lines, one bytes object per family for the process's
-    life: the same object in every body keeps the gzip of an unchanged prefix resumable."""
+    """The family's HELP and TYPE lines, encoded once per family for the process's life
+    (the families are declared, so this holds a few hundred short lines)."""
     key = (family.name, family.type, family.documentation)
     text = _HEADERS.get(key)
     if text is None:
@@ -406,41 +405,6 @@ def _encode_reusing(
         rows[family.sample_name] = (family.rows, text)
         parts.append(text)
     return tuple(parts), rows, groups
-
-
-class ResumableGzip:
-    """_gzip of a body whose leading parts are often the very objects of the last one.
-
-    The collectors' chunks come in a fixed order and unchanged ones are reused by identity,
-    so after a sweep of an idle fleet only the tail (the sampler's series, the exporter's
-    own) differs. The compressor's state after the unchanged prefix is kept (a copy, about
-    256 KiB) with the output up to there, and a later body that starts with the same parts
-    compresses only the rest. The output is byte for byte that of _gzip.
-    """
-
-    def __init__(self) -> None:
-        self._parts: tuple[bytes, ...] = ()
-        self._mark: tuple[int, zlib._Compress, tuple[bytes, ...]] | None = None
-
-    def compress(self, parts: tuple[bytes, ...]) -> bytes:
-        same = 0
-        for a, b in zip(parts, self._parts, strict=False):
-            if a is not b:
-                break
-            same += 1
-        if self._mark is not None and self._mark[0] <= same:
-            start, state, done = self._mark
-            compressor, out = state.copy(), list(done)
-        else:
-            start, compressor, out = 0, zlib.compressobj(1, zlib.DEFLATED, _GZIP_WBITS), []
-            self._mark = None
-        for i in range(start, len(parts)):
-            if i == same and i > start:
-                self._mark = (i, compressor.copy(), tuple(out))
-            out.append(compressor.compress(parts[i]))
-        out.append(compressor.flush())
-        self._parts = parts
-        return b"".join(out)
 
 
 def _gzip(parts: Sequence[bytes]) -> bytes:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import random
-import zlib
 from dataclasses import replace
 
 import pytest
@@ -15,7 +13,7 @@ from prometheus_client.utils import floatToGoString
 from exporter import textformat
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
-from exporter.exposition import OPENMETRICS, Exposition, GroupTexts, ResumableGzip, _gzip
+from exporter.exposition import OPENMETRICS, Exposition, GroupTexts
 from exporter.inventory import Inventory, SamplerStatus
 from exporter.models import parse_container
 from exporter.stats import ContainerStats, NetworkIO
@@ -205,40 +203,3 @@ def test_only_the_containers_whose_samples_changed_are_encoded_again() -> None:
     assert b'cpu_usage_seconds_total{id="aaaaaaaaaaaa",name="alpha"} 1.5' in body
     reference = Exposition(["stats"], Options(), process_metrics=False).render(snap).data
     assert _without_durations(body) == _without_durations(reference)
-
-
-def test_resumable_gzip_gives_the_bytes_of_a_whole_compression(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Bodies that share leading parts (by identity) with the last one resume from the kept
-    compressor state; the output is byte for byte that of compressing the whole body, for
-    a changed tail, a changed head, a shorter and a longer body."""
-    rng = random.Random(3)
-    pool = [
-        f'docker_x{i}{{id="{rng.getrandbits(48):012x}"}} {rng.random()}\n'.encode() * 50
-        for i in range(12)
-    ]
-    head, tail = tuple(pool[:8]), tuple(pool[8:])
-    bodies = [
-        (*head, *tail),
-        (*head, pool[9], pool[8]),  # the tail changed: resumes after the head
-        (*head, pool[10]),  # again, from the same mark
-        (pool[11], *head[1:], pool[10]),  # the head changed: starts over
-        head[:3],  # shorter than the mark
-        (*head[:3], *tail, *tail),  # longer
-    ]
-    gz = ResumableGzip()
-    marks = []
-    for parts in bodies:
-        out = gz.compress(parts)
-        assert out == _gzip(parts)
-        assert gzip.decompress(out) == b"".join(parts)
-        marks.append(None if gz._mark is None else gz._mark[0])
-    # Kept after the shared head, resumed from by the third body, gone when the head changed.
-    assert [None, 8, 8, None, None, 3] == marks
-    gz = ResumableGzip()
-    gz.compress(bodies[0])
-    gz.compress(bodies[1])
-    expected = _gzip(bodies[2])
-    monkeypatch.setattr(zlib, "compressobj", None)  # resuming needs no new compressor
-    assert gz.compress(bodies[2]) == expected
