@@ -91,7 +91,7 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "--inventory.resync-interval",
         "60s",
         parse_duration,
-        "Full re-list and reconcile, on top of the event stream.",
+        "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
     ),
     (
         "inventory",
