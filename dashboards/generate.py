@@ -2044,7 +2044,7 @@ def exporter_health() -> dict[str, Any]:
         ),
         stat(
             "Last inventory sync",
-            "Time since the exporter last re-listed all objects from the Engine.",
+            "Time since the exporter last reconciled its inventory with the Engine.",
             "s",
             [
                 target(

@@ -67,7 +67,8 @@ LAST_EVENT = declare(
 LAST_SYNC = declare(
     "docker_exporter_inventory_last_sync_timestamp_seconds",
     "gauge",
-    "When the inventory was last fully re-listed and reconciled, in Unix seconds.",
+    "When the inventory was last reconciled with the Engine (periodic pass or re-list), "
+    "in Unix seconds.",
 )
 PROCESS_METRICS = (
     "process_cpu_seconds_total",
