@@ -180,7 +180,7 @@ def test_families_with_equal_rows_keep_their_text() -> None:
 
 def texts_by_container(texts: GroupTexts) -> dict[str, bytes]:
     """A grouped family's encoded groups by container name (the second label)."""
-    return {group[0][0][1]: text for group, text in texts.values()}
+    return {group[0][0][1]: text for group, text in zip(*texts, strict=True)}
 
 
 def test_only_the_containers_whose_samples_changed_are_encoded_again() -> None:
@@ -200,6 +200,12 @@ def test_only_the_containers_whose_samples_changed_are_encoded_again() -> None:
         old, new = texts_by_container(before[name]), texts_by_container(after[name])
         assert new["beta"] is old["beta"], name  # reused, not encoded again
         assert new["alpha"] is not old["alpha"], name
+    gone = exp.render(inv.publish(stats={B: b})).data  # alpha's gone: beta moves up one
+    for name in ("docker_container_cpu_usage_seconds_total", "docker_container_pids"):
+        moved = texts_by_container(exp._chunks["stats"].groups[name])
+        assert list(moved) == ["beta"]
+        assert moved["beta"] is texts_by_container(after[name])["beta"], name
+    assert b'name="alpha"' not in gone
     assert b'cpu_usage_seconds_total{id="aaaaaaaaaaaa",name="alpha"} 1.5' in body
     reference = Exposition(["stats"], Options(), process_metrics=False).render(snap).data
     assert _without_durations(body) == _without_durations(reference)

@@ -264,40 +264,38 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
         if hit is None or hit[0] is not c or hit[1] is not sample:
             hit = (c, sample, _groups(c, sample))
         used[c.id] = hit
-        for i, group in hit[2]:
-            appends[i](group)
+        for append, group in zip(appends, hit[2], strict=True):
+            if group:
+                append(group)
     _memo = used  # what this render used: containers gone since drop out
     yield from families
 
 
 FAMILIES = tuple(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK))
 _SCALAR_GETTERS = tuple(get for _, get in SCALARS)
-_memo: dict[str, tuple[Container, ContainerStats, tuple[tuple[int, Group], ...]]] = {}
+_memo: dict[str, tuple[Container, ContainerStats, tuple[Group, ...]]] = {}
 
 
-def _groups(c: Container, sample: ContainerStats) -> tuple[tuple[int, Group], ...]:
-    """One container's rows, grouped by family (index in FAMILIES), empty groups left out;
+def _groups(c: Container, sample: ContainerStats) -> tuple[Group, ...]:
+    """One container's rows, one group per family of FAMILIES (empty where it has none);
     a pure function of the two objects, which `collect` memoises by identity."""
     ids = container_values(c)
-    out: list[tuple[int, Group]] = []
-    for i, get in enumerate(_SCALAR_GETTERS):
+    out: list[Group] = []
+    for get in _SCALAR_GETTERS:
         value = getattr(sample, get) if isinstance(get, str) else get(c, sample)
-        if value is not None:
-            out.append((i, ((ids, value),)))
-    base = len(SCALARS)
+        out.append(() if value is None else ((ids, value),))
     for devices, specs, label in (
         (sample.networks, NETWORK, "interface"),
         (sample.block, BLOCK, "device"),
     ):
-        for j, (_, attr) in enumerate(specs):
-            rows = tuple(
-                ((*ids, getattr(d, label)), value)
-                for d in devices
-                if (value := getattr(d, attr)) is not None
+        for _, attr in specs:
+            out.append(
+                tuple(
+                    ((*ids, getattr(d, label)), value)
+                    for d in devices
+                    if (value := getattr(d, attr)) is not None
+                )
             )
-            if rows:
-                out.append((base + j, rows))
-        base += len(specs)
     return tuple(out)
 
 
