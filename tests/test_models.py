@@ -26,6 +26,7 @@ def test_running_container_from_recorded_inspect() -> None:
     assert c.limits.memory_bytes == 64 * 1024 * 1024
     assert c.limits.cpu_cores == 0.5
     assert c.limits.pids == 100
+    assert not c.limits.block_io_throttled  # recorded with empty BlkioDevice* lists
     assert c.pid > 0
     assert c.started_at is not None
     assert c.finished_at is None
@@ -154,3 +155,15 @@ def test_lb_sandboxes_are_not_containers() -> None:
     assert is_container_id("f" * 64)
     assert not is_container_id("lb-ingress")
     assert not is_container_id("ingress-sbox")
+
+
+def test_a_block_io_throttle_is_seen_in_the_limits() -> None:
+    """`--device-write-bps` and the like fill one of four lists; the sampler then reads the
+    container's I/O counters on every sweep (a throttled bio is counted while it waits)."""
+    throttle = [{"Path": "/dev/vda", "Rate": 1048576}]
+    for key in ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceWriteIOps"):
+        c = parse_container(inspect_payload(**{f"HostConfig__{key}": throttle}))
+        assert c.limits.block_io_throttled, key
+    assert not parse_container(
+        inspect_payload(HostConfig__BlkioDeviceReadBps=None)
+    ).limits.block_io_throttled

@@ -79,6 +79,17 @@ def test_only_running_containers_with_a_pid_are_targets() -> None:
     assert [t.container_id for t in targets(inventory.snapshot)] == [A]
 
 
+def test_targets_carry_the_inspected_limits() -> None:
+    """The reader re-reads limit files when these change (`docker update`), and a
+    container whose I/O Docker throttles has its I/O counters read on every sweep."""
+    throttle = [{"Path": "/dev/vda", "Rate": 1048576}]
+    plain = parse_container(inspect_payload(cid=A))
+    throttled = parse_container(inspect_payload(cid=B, HostConfig__BlkioDeviceWriteBps=throttle))
+    wanted = {t.container_id: t for t in targets(inventory_with(plain, throttled).snapshot)}
+    assert (wanted[A].limits, wanted[A].throttled_io) == (plain.limits, False)
+    assert (wanted[B].limits, wanted[B].throttled_io) == (throttled.limits, True)
+
+
 def test_host_and_shared_network_modes_report_no_network() -> None:
     host = parse_container(inspect_payload(cid=A, HostConfig__NetworkMode="host"))
     shared = parse_container(inspect_payload(cid=B, HostConfig__NetworkMode="container:" + A))
