@@ -988,8 +988,10 @@ class CgroupReader:
             ):
                 self._kept.pop(cid).close()
                 kept = None
-            if kept is not None and kept.limits != target.limits:
-                kept.limits, kept.reprobe = target.limits, 0  # read the limit files now
+            if kept is not None and kept.limits is not target.limits:
+                if kept.limits != target.limits:
+                    kept.reprobe = 0  # read the limit files now
+                kept.limits = target.limits  # equal after a re-inspect: compare by identity
             if kept is None:
                 paths = _resolve(self._layout, self._proc_root, target.pid, cid)
                 if paths is None:
