@@ -45,6 +45,7 @@ from stats_bench import (
     remove_containers,
     start_containers,
     status_kb,
+    terminate,
     wait_ready,
 )
 
@@ -105,12 +106,7 @@ def exporter(name: str, tree: Path) -> Iterator[Run]:
         yield run
     finally:
         run.client.close()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
 
 
 def measure(runs: list[Run], window: float) -> None:

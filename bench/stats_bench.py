@@ -392,16 +392,21 @@ def exporter(source: str) -> Iterator[tuple[subprocess.Popen[bytes], Client]]:
             yield proc, client
         finally:
             client.close()
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
             errors.seek(0)
             tail = errors.read().decode(errors="replace").strip().splitlines()[-5:]
             if tail:
                 log(f"exporter ({source}) stderr, last lines: " + " | ".join(tail))
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL after 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_ready(proc: subprocess.Popen[bytes], client: Client, timeout: float = 60) -> None:
