@@ -418,12 +418,13 @@ def _encode_reusing(
             parts.append(_header(family))
             parts.extend(texts)
             continue
+        current = family.all_rows()  # a family with rows and groups too compares whole
         before = previous.get(family.sample_name)
-        if before is not None and before[0] == family.rows:
+        if before is not None and before[0] == current:
             text = before[1]
         else:
             text = textformat.encode([family], memo)
-        rows[family.sample_name] = (family.rows, text)
+        rows[family.sample_name] = (current, text)
         parts.append(text)
     return tuple(parts), rows, groups
 
