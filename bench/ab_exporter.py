@@ -43,6 +43,7 @@ from stats_bench import (
     free_port,
     log,
     remove_containers,
+    revision,
     start_containers,
     status_kb,
     terminate,
@@ -127,12 +128,7 @@ def measure(runs: list[Run], window: float) -> None:
 
 
 def report(runs: list[Run], window: float, rev: str) -> None:
-    head = subprocess.run(
-        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    head = revision()
     print(f"ab_exporter {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: "
           f"{window:.0f} s window, scrapes with gzip every {SCRAPE_EVERY:.0f} s; "
           f"baseline {rev}, current {head}")  # fmt: skip

@@ -1391,14 +1391,19 @@ def report_simulation(results: dict[int, dict[str, float]], sizes: Sequence[int]
     print(table(rows))
 
 
-def machine() -> str:
-    kernel = os.uname().release
-    commit = subprocess.run(
+def revision() -> str:
+    """`git describe --always --dirty` of this tree: the code a run measured."""
+    return subprocess.run(
         ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
+
+
+def machine() -> str:
+    kernel = os.uname().release
+    commit = revision()
     docker_version = docker(
         "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"
     )

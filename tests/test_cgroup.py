@@ -765,26 +765,25 @@ def test_cgroup_pids_of_removed_cgroup_raises(tmp_path: Path) -> None:
 def test_process_list_skips_the_walk_when_threads_add_up(tmp_path: Path) -> None:
     """Threads in the container's own cgroup.procs add up to pids.current: no child cgroup
     can hold a process, so child cgroups are not listed (this decoy child would show)."""
-    prefix = f"/docker/{CID}"
-    files = v1_engine_files(prefix) | {
-        f"pids{prefix}/pids.current": "3\n",
-        f"pids{prefix}/decoy/cgroup.procs": "5000\n",
-    }
-    proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), files)
-    write_processes(proc, {PID: 2, 4300: 1, 5000: 1})
-    with CgroupReader(discover_layout(proc, sys), proc) as reader:
-        result = reader.read(Target(CID, PID), processes=True, users={})
-    assert result is not None
-    assert [PID, 4300] == [p.pid for p in result[1] or ()]
+    assert [PID, 4300] == listed_with_child(tmp_path, "decoy", pids_current=3)[0]
 
 
 def test_process_list_walks_nested_cgroups(tmp_path: Path) -> None:
     """A process in a child cgroup makes pids.current exceed the own cgroup's threads: the
     tree is walked, and the list is the per-file path's (sorted, child included)."""
+    listed, as_per_file = listed_with_child(tmp_path, "init.scope", pids_current=4)
+    assert [PID, 4300, 5000] == listed
+    assert as_per_file
+
+
+def listed_with_child(tmp_path: Path, child: str, *, pids_current: int) -> tuple[list[int], bool]:
+    """PIDs a reader lists for a v1 container whose own cgroup.procs (from v1_engine_files)
+    holds PID (2 threads) and 4300, with process 5000 in the child cgroup `child`; and
+    whether the per-file path (`sample`) gives the same result."""
     prefix = f"/docker/{CID}"
     files = v1_engine_files(prefix) | {
-        f"pids{prefix}/pids.current": "4\n",
-        f"pids{prefix}/init.scope/cgroup.procs": "5000\n",
+        f"pids{prefix}/pids.current": f"{pids_current}\n",
+        f"pids{prefix}/{child}/cgroup.procs": "5000\n",
     }
     proc, sys = make_host(tmp_path, V1_MOUNTINFO, v1_proc_cgroup(prefix), files)
     write_processes(proc, {PID: 2, 4300: 1, 5000: 1})
@@ -792,8 +791,8 @@ def test_process_list_walks_nested_cgroups(tmp_path: Path) -> None:
     with CgroupReader(layout, proc) as reader:
         result = reader.read(Target(CID, PID), processes=True, users={})
     assert result is not None
-    assert [PID, 4300, 5000] == [p.pid for p in result[1] or ()]
-    assert sample(layout, proc, Target(CID, PID), processes=True, users={}) == result
+    per_file = sample(layout, proc, Target(CID, PID), processes=True, users={})
+    return [p.pid for p in result[1] or ()], per_file == result
 
 
 # --- kept-open files (CgroupReader) ----------------------------------------------------------
@@ -1315,7 +1314,7 @@ def test_a_process_that_did_not_run_keeps_its_cmdline_until_the_usage_moves(
     usage moved."""
     usage, usage_text, _, _ = GATE_HOSTS[host]
     proc, sys, reader = gate_host(tmp_path, host)
-    seen = []
+    seen: list[tuple[str, int]] = []
     with reader:
         for step in ("idle", "ran"):
             (proc / str(PID) / "cmdline").write_text(f"sh\0-c\0{step}\0")
