@@ -66,9 +66,9 @@ from exporter.cgroup import Target, discover_layout
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS, Options
 from exporter.engine import DockerEngine, EngineConfig
-from exporter.exposition import Exposition
 from exporter.inventory import Inventory, SamplerStatus, WatcherStatus
 from exporter.models import Container, parse_container, parse_engine
+from exporter.render.exposition import Exposition
 from exporter.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource, Sweep, targets
 from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from exporter import memory
@@ -17,9 +17,10 @@ from exporter.collectors import Options
 from exporter.config import Settings
 from exporter.diskusage import DiskUsageSampler
 from exporter.engine import DockerEngine, Engine, EngineError, engine_config_from_env
-from exporter.exposition import Body, Exposition
 from exporter.http import App, attach, make_app, serve
 from exporter.inventory import Inventory, Snapshot
+from exporter.render.exposition import Exposition
+from exporter.render.prewarm import Prewarmer
 from exporter.sampler import Sampler, choose_source
 from exporter.top import TopPoller
 from exporter.watcher import Watcher
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 
 RESTART_DELAY = 5.0
 """A background loop that crashes on a bug is logged and restarted, never silently lost."""
-
-PREWARM_DELAY = 0.05
-"""Coalesce bursts of publications into one background render."""
 
 
 async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock) -> None:
@@ -81,51 +79,6 @@ def build_exposition(settings: Settings) -> Exposition:
     )
 
 
-def prewarm(
-    inventory: Inventory, exposition: Exposition
-) -> Callable[[], AbstractAsyncContextManager[None]]:
-    """Render each new snapshot in a worker thread right after it is published, so a
-    scrape finds its body ready and a large render never stalls the event loop."""
-
-    def render_and_trim(snapshot: Snapshot) -> Body:
-        body = exposition.render_detached(snapshot)
-        memory.trim()
-        return body
-
-    @asynccontextmanager
-    async def context() -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        scheduled: list[asyncio.TimerHandle] = []
-        running: set[asyncio.Task[None]] = set()
-
-        async def render() -> None:
-            snapshot = inventory.snapshot
-            exposition.store(snapshot.version, await asyncio.to_thread(render_and_trim, snapshot))
-
-        def start() -> None:
-            scheduled.clear()
-            if running:  # one render at a time; the next publication schedules another
-                return
-            task = loop.create_task(render(), name="prewarm")
-            running.add(task)
-            task.add_done_callback(running.discard)
-
-        def on_publish(_snapshot: Snapshot) -> None:
-            if not scheduled:
-                scheduled.append(loop.call_later(PREWARM_DELAY, start))
-
-        inventory.subscribe(on_publish)
-        yield
-        for handle in scheduled:
-            handle.cancel()
-        for task in list(running):
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    return context
-
-
 def build_app(
     settings: Settings,
     engine_factory: Callable[[], Engine] | None = None,
@@ -166,7 +119,11 @@ def build_app(
                 await task
         await engine.close()
 
-    attach(app, prewarm(inventory, exposition))
+    def render_and_trim(snapshot: Snapshot) -> None:
+        exposition.prewarm(snapshot)
+        memory.trim()
+
+    attach(app, Prewarmer(inventory, render_and_trim, the_clock).running)
     attach(app, watch)
     return app
 

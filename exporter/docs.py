@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from exporter import exposition
 from exporter.collectors import CATALOGUE, COLLECTORS
+from exporter.render import exposition
 
 HEADER = """# Metrics
 

@@ -21,8 +21,9 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__
-from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.inventory import Inventory
+from exporter.render.exposition import Exposition
+from exporter.render.formats import negotiate
 from exporter.topology import topology_view
 from exporter.views import container_view, inventory_view
 from exporter.webconfig import Authenticator
@@ -33,10 +34,6 @@ App = web.Application
 INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
-
-
-def _wants_openmetrics(accept: str) -> bool:
-    return "application/openmetrics-text" in accept
 
 
 def wants_gzip(accept_encoding: str) -> bool:
@@ -64,14 +61,20 @@ async def metrics(request: web.Request) -> web.Response:
     exclude = request.query.getall("exclude[]", [])
     if collect and exclude:
         raise web.HTTPBadRequest(text="collect[] and exclude[] cannot be combined\n")
-    fmt = OPENMETRICS if _wants_openmetrics(request.headers.get("Accept", "")) else TEXT
+    fmt = negotiate(request.headers.get("Accept", ""))
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
-    try:
-        body = exposition.render(
-            request.app[INVENTORY].snapshot, fmt, gzipped=gzipped, collect=collect, exclude=exclude
-        )
-    except KeyError as exc:
-        raise web.HTTPBadRequest(text=f"unknown or disabled collector: {exc.args[0]}\n") from None
+    snapshot = request.app[INVENTORY].snapshot
+    body = None if collect or exclude else exposition.cached(snapshot.version, fmt, gzipped=gzipped)
+    if body is None:  # a render: in a worker thread, never on the loop
+        exposition.want(fmt, gzipped)
+        try:
+            body = await asyncio.to_thread(
+                exposition.render, snapshot, fmt, gzipped=gzipped, collect=collect, exclude=exclude
+            )
+        except KeyError as exc:
+            raise web.HTTPBadRequest(
+                text=f"unknown or disabled collector: {exc.args[0]}\n"
+            ) from None
     headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -79,38 +82,47 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False),
-        status=status,
-        content_type="application/json",
-    )
+    return web.Response(body=_dumps(data), status=status, content_type="application/json")
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(data, indent=1, ensure_ascii=False, sort_keys=False).encode()
+
+
+async def _json_off_loop(view: Callable[[], Any]) -> web.Response:
+    """Build and serialise a JSON document in a worker thread: at 1 000 containers
+    /inventory takes a few hundred milliseconds, which the loop (scrapes, health
+    checks) must not wait for. Snapshots are immutable, so the thread reads one safely."""
+    body = await asyncio.to_thread(lambda: _dumps(view()))
+    return web.Response(body=body, content_type="application/json")
 
 
 async def inventory(request: web.Request) -> web.Response:
     query = request.query
     labels = query.getall("label", [])
+    snapshot = request.app[INVENTORY].snapshot
     try:
-        view = inventory_view(
-            request.app[INVENTORY].snapshot,
-            name=query.get("name"),
-            state=query.get("state"),
-            labels=labels,
+        return await _json_off_loop(
+            lambda: inventory_view(
+                snapshot, name=query.get("name"), state=query.get("state"), labels=labels
+            )
         )
-    except ValueError as exc:
+    except ValueError as exc:  # a bad filter
         return _json({"error": str(exc)}, status=400)
-    return _json(view)
 
 
 async def one_container(request: web.Request) -> web.Response:
     ref = request.match_info["ref"]
-    container = request.app[INVENTORY].snapshot.find_container(ref)
+    snapshot = request.app[INVENTORY].snapshot
+    container = snapshot.find_container(ref)
     if container is None:
         return _json({"error": f"no container {ref!r}"}, status=404)
-    return _json(container_view(request.app[INVENTORY].snapshot, container))
+    return await _json_off_loop(lambda: container_view(snapshot, container))
 
 
 async def topology(request: web.Request) -> web.Response:
-    return _json(topology_view(request.app[INVENTORY].snapshot))
+    snapshot = request.app[INVENTORY].snapshot
+    return await _json_off_loop(lambda: topology_view(snapshot))
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pack import alerts, dashboards
 
 from exporter.collectors import CATALOGUE
-from exporter.exposition import PROCESS_METRICS
+from exporter.render.exposition import PROCESS_METRICS
 
 PROMETHEUS_OWN = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
 

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
-from exporter.exposition import OPENMETRICS, Exposition
 from exporter.inventory import Snapshot, WatcherStatus
 from exporter.models import parse_container, parse_engine
+from exporter.render.exposition import OPENMETRICS, Exposition
 
 A = "a" * 64
 
@@ -158,39 +158,3 @@ def test_counters_have_total_suffix_and_no_created(exposition: Exposition) -> No
     ).data
     assert value(body, "docker_events_total", type="container", action="start") == 3
     assert not any(name.endswith("_created") for name, _ in samples(body))
-
-
-def test_fast_text_encoder_matches_prometheus_client() -> None:
-    """Our encoder writes byte for byte what generate_latest writes, odd labels included."""
-    from prometheus_client.exposition import generate_latest
-
-    from exporter import textformat
-
-    odd = 'a"b\\c\nd é 日本'
-    doc = inspect_payload(cid=A, Name='/we"ird', Config__Labels={"team": odd})
-    exp = Exposition(list(COLLECTORS), Options(container_labels=("team",)), process_metrics=True)
-    snap = snapshot(doc, events=MappingProxyType({("container", "exec_start"): 2}))
-    registry = exp._registry(list(COLLECTORS.values()), snap)
-    families = list(registry.collect())  # once: durations and process figures change
-
-    class Fixed:
-        def collect(self) -> list[object]:
-            return families
-
-    assert textformat.encode(families) == generate_latest(Fixed())  # type: ignore[arg-type]
-
-
-def test_detached_render_is_stored_unless_a_newer_one_exists(exposition: Exposition) -> None:
-    """A background render finishing late never replaces the body of a newer snapshot."""
-    old, new = snapshot(inspect_payload(cid=A), version=5), snapshot(version=6)
-    detached = exposition.render_detached(old)
-
-    def stable(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        return {k: v for k, v in samples(body).items() if "duration" not in k[0]}
-
-    assert stable(detached.data) == stable(exposition.render(old).data)
-    fresh = exposition.render(new)
-    exposition.store(old.version, detached)
-    assert exposition.render(new) is fresh
-    exposition.store(7, detached)
-    assert exposition.render(snapshot(inspect_payload(cid=A), version=7)) is detached

@@ -174,15 +174,97 @@ async def test_a_crashing_background_loop_is_logged_and_restarted(
 
 async def test_new_snapshots_are_rendered_in_the_background(
     client: TestClient,  # type: ignore[type-arg]
+    clock: FakeClock,
 ) -> None:
-    """After a publication the body is ready before any scrape asks for it."""
+    """After a publication Prometheus' variant (OpenMetrics, gzip) is ready before any
+    scrape asks for it."""
     import asyncio
 
-    inventory = client.app[INVENTORY]
+    from exporter.render.formats import OPENMETRICS
+    from exporter.render.prewarm import DELAY
+
     exposition = client.app[EXPOSITION]
-    snap = inventory.publish()
-    for _ in range(200):
-        if exposition.cached_version == snap.version:
+    snap = client.app[INVENTORY].publish()
+    for _ in range(1000):  # the prewarm waits DELAY on the fake clock, then a thread renders
+        if exposition.cached(snap.version, OPENMETRICS, gzipped=True) is not None:
             break
-        await asyncio.sleep(0.01)
-    assert exposition.cached_version == snap.version
+        await clock.advance(DELAY)
+        await asyncio.sleep(0.005)
+    assert exposition.cached(snap.version, OPENMETRICS, gzipped=True) is not None
+
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+async def test_prometheus_scrape_gets_openmetrics_gzipped(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Prometheus' own Accept header, as it sends it on every scrape."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    resp = await client.get(
+        "/metrics", headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == (
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )
+    assert resp.headers["Content-Encoding"] == "gzip"
+    families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+    assert families["docker_container"].type == "info"
+    assert families["docker_up"].samples[0].value == 1
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("", "text/plain; version=0.0.4"),
+        ("*/*", "text/plain; version=0.0.4"),
+        ("text/plain;version=0.0.4", "text/plain; version=0.0.4"),
+        ("application/openmetrics-text", "application/openmetrics-text; version=1.0.0"),
+        ("application/openmetrics-text;version=1.0.0;q=0.2,text/plain;q=0.5", "text/plain"),
+        ("application/openmetrics-text;version=2.0.0", "text/plain; version=0.0.4"),
+        ("application/json", "text/plain; version=0.0.4"),
+        ("application/openmetrics-text;q=bogus,,;;,text/plain", "text/plain"),
+        (PROMETHEUS_ACCEPT.replace("version=1.0.0", "version=1.0.0;escaping=allow-utf-8"),
+         "application/openmetrics-text; version=1.0.0"),
+    ],
+)
+async def test_format_follows_the_accept_headers_q_values(
+    client: TestClient,  # type: ignore[type-arg]
+    accept: str,
+    content_type: str,
+) -> None:
+    resp = await client.get("/metrics", headers={"Accept": accept} if accept else {})
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith(content_type)
+
+
+async def test_health_answers_while_a_render_runs(client: TestClient) -> None:  # type: ignore[type-arg]
+    """A scrape whose body is not cached renders in a worker thread: the loop keeps
+    serving /-/healthy (and /inventory) meanwhile."""
+    import asyncio
+    import threading
+
+    exposition = client.app[EXPOSITION]
+    started, release = threading.Event(), threading.Event()
+    render = exposition.render
+
+    def slow_render(*args: object, **kwargs: object) -> object:
+        started.set()
+        release.wait(timeout=30)
+        return render(*args, **kwargs)  # type: ignore[arg-type]
+
+    exposition.render = slow_render  # type: ignore[method-assign]
+    client.app[INVENTORY].publish()  # a new version: nothing cached for it yet
+    scrape = asyncio.create_task(client.get("/metrics?collect[]=engine"))
+    try:
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        assert (await client.get("/-/healthy")).status == 200
+        assert (await client.get("/inventory")).status == 200
+        assert not scrape.done()
+    finally:
+        release.set()
+    assert (await scrape).status == 200

@@ -24,7 +24,6 @@ from exporter.collectors import COLLECTORS, Options
 from exporter.config import Settings
 from exporter.diskusage import DiskUsageSampler
 from exporter.engine import Engine, RequestFailed
-from exporter.exposition import Exposition
 from exporter.http import INVENTORY
 from exporter.inventory import Inventory, Snapshot
 from exporter.models import parse_container
@@ -42,6 +41,7 @@ from exporter.objects import (
     parse_volumes,
     split_reference,
 )
+from exporter.render.exposition import Exposition
 from exporter.stats import ProcessInfo
 from exporter.top import PS_ARGS, TopPoller
 from exporter.views import inventory_view

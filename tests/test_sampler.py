@@ -21,9 +21,9 @@ from test_cgroup import (
 
 from exporter.cgroup import CgroupError, Target, discover_layout
 from exporter.collectors import COLLECTORS, Options
-from exporter.exposition import Exposition
 from exporter.inventory import Inventory
 from exporter.models import Container, EngineInfo, parse_container, parse_engine
+from exporter.render.exposition import Exposition
 from exporter.sampler import ApiSource, CgroupSource, Sampler, Sweep, choose_source, targets
 
 A = "a" * 64

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import ProcessCollector
 
-from exporter.exposition import PROCESS_METRICS
+from exporter.render.exposition import PROCESS_METRICS
 from exporter.selfprocess import OPEN_FDS_TTL, ProcessMetrics
 
 

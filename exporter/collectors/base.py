@@ -3,96 +3,31 @@
 Every metric is declared once, here or in a collector module, with its name, type,
 help and labels; `docs/metrics.md` is generated from these declarations. A collector
 is a pure function from a Snapshot to metric families: no I/O, no state, fresh
-families on every call, so removed containers vanish at the next scrape. (Two memos keyed
-by the identity of immutable inputs, the sorted container order and the stats collector's
-row groups, give back what a fresh call would build, and keep only the latest inputs.)
+families on every call, so removed containers vanish at the next scrape.
+
+Most collectors' series split by object (a container, an image, a network, a volume),
+as kube-state-metrics' family generators do: such a collector is registered with
+`register_objects` and gives the rows of one object, so that the byte store
+(`exporter.render.store`) encodes an object's lines only when that object changed. Its
+snapshot-level function is derived from the same rows function.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
-
-from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
+from typing import Any
 
 from exporter.inventory import Snapshot
 from exporter.models import Container
+from exporter.render.family import Family, Kind, MetricSpec, Row
+
+__all__ = ["Family", "Kind", "MetricSpec", "Row"]
 
 NS = "docker"
-Kind = Literal["gauge", "counter", "info", "stateset"]
 
 CONTAINER_LABELS = ("id", "name")
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSpec:
-    """One metric's contract: the single place its name, type, help and labels are written."""
-
-    name: str
-    kind: Kind
-    help: str
-    labels: tuple[str, ...] = ()
-    collector: str = ""
-
-    def new(self, extra_labels: Sequence[str] = ()) -> Family:
-        """A fresh, empty family for one collect() call."""
-        return Family(self, (*self.labels, *extra_labels))
-
-
-_FAMILY_TYPES = {"counter": "counter", "info": "info"}
-
-Row = tuple[tuple[str, ...], float]
-"""One series of a Family: its label values (in the family's label order) and value."""
-
-Group = tuple[Row, ...]
-"""A Family's rows of one container, kept as one object while they stay the same."""
-
-
-class Family(Metric):
-    """A metric family that keeps (label values, value) rows.
-
-    The text encoder reads the rows directly, which costs a fraction of building one
-    prometheus_client `Sample` (a namedtuple holding a fresh label dict) per series;
-    OpenMetrics and tests still see ordinary `samples`, built on demand.
-    """
-
-    def __init__(self, spec: MetricSpec, labelnames: tuple[str, ...]) -> None:
-        base = spec.name
-        if spec.kind == "counter":
-            base = base.removesuffix("_total")
-        elif spec.kind == "info":
-            base = base.removesuffix("_info")
-        Metric.__init__(self, base, spec.help, _FAMILY_TYPES.get(spec.kind, "gauge"))
-        self.sample_name = spec.name
-        self.labelnames = labelnames
-        self.info = spec.kind == "info"
-        self.rows: list[Row] = []
-        self.groups: list[Group] = []
-        """Rows in groups, after `rows`: a collector that hands out the same group object
-        while a container's inputs stay the same objects lets the encoder reuse its text."""
-
-    def all_rows(self) -> list[Row]:
-        """`rows`, then every group's rows."""
-        if not self.groups:
-            return self.rows
-        return [*self.rows, *(row for group in self.groups for row in group)]
-
-    @property
-    def samples(self) -> list[Sample]:
-        names, info = self.labelnames, self.info
-        return [
-            Sample(self.sample_name, dict(zip(names, values, strict=True)), 1 if info else value)
-            for values, value in self.all_rows()
-        ]
-
-    @samples.setter
-    def samples(self, value: list[Sample]) -> None:
-        if value:
-            msg = "add rows to a Family, not samples"
-            raise TypeError(msg)
 
 
 CATALOGUE: dict[str, MetricSpec] = {}
@@ -128,6 +63,11 @@ def add_state_set(
         add(family, [*values, state], 1.0 if state == current else 0.0)
 
 
+def state_rows(values: tuple[str, ...], states: Sequence[str], current: str) -> tuple[Row, ...]:
+    """add_state_set's rows, for a per-object collector."""
+    return tuple(((*values, state), 1.0 if state == current else 0.0) for state in states)
+
+
 _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -143,7 +83,44 @@ class Options:
     container_labels: tuple[str, ...] = ()
 
 
-CollectFn = Callable[[Snapshot, Options], Iterable[Metric]]
+CollectFn = Callable[[Snapshot, Options], Iterable[Family]]
+
+ObjectRows = Callable[[Any, tuple[Any, ...], Options], Sequence[Sequence[Row]]]
+"""One object, its joined entries and the options -> its rows, one sequence per family."""
+
+
+@dataclass(frozen=True, slots=True)
+class PerObject:
+    """How a collector's series split by object; the byte store keys lines by object ID.
+
+    An object's inputs are its entry in `source` and its entries (or None) in each of
+    `joins`, Snapshot mappings keyed by the same ID; its lines are re-encoded exactly when
+    one of these is not the very object it was encoded from (Inventory.publish keeps
+    unchanged ones by identity), and dropped when it leaves `source`.
+    """
+
+    source: str
+    joins: tuple[str, ...]
+    order: Callable[[Any], Any]
+    """Sort key of an object: the exposition's stable order (golden tests, diffs)."""
+    rows: ObjectRows
+    families: Callable[[Options], tuple[Family, ...]]
+    """The empty families, in exposition order (label allow-lists add label names)."""
+
+    def ordered(self, mapping: Mapping[str, Any]) -> list[str]:
+        order = self.order
+        return sorted(mapping, key=lambda key: order(mapping[key]))
+
+    def collect(self, snapshot: Snapshot, options: Options) -> tuple[Family, ...]:
+        """The snapshot-level collector: every object's rows, in order."""
+        families = self.families(options)
+        mapping: Mapping[str, Any] = getattr(snapshot, self.source)
+        joined: list[Mapping[str, Any]] = [getattr(snapshot, name) for name in self.joins]
+        for key in self.ordered(mapping):
+            rows = self.rows(mapping[key], tuple(m.get(key) for m in joined), options)
+            for family, some in zip(families, rows, strict=True):
+                family.rows.extend(some)
+        return families
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +138,8 @@ class CollectorSpec:
     more: tuple[CollectorSpec, ...] = ()
     """Further parts of the same collector, each with its own inputs, so that a change in
     one (the sampler's status at every sweep) does not run the others again."""
+    per: PerObject | None = None
+    """Set when the part's series split by object (`register_objects`)."""
 
     def parts(self) -> tuple[CollectorSpec, ...]:
         """The collector's functions, each a spec of its own with the same name."""
@@ -197,15 +176,54 @@ def register(
     return wrap
 
 
-def register_part(name: str, *, inputs: Sequence[str]) -> Callable[[CollectFn], CollectFn]:
+def register_objects(
+    name: str,
+    help_text: str = "",
+    *,
+    metrics: Sequence[MetricSpec],
+    source: str,
+    order: Callable[[Any], Any],
+    joins: Sequence[str] = (),
+    families: Callable[[Options], tuple[Family, ...]] | None = None,
+    default_enabled: bool = True,
+) -> Callable[[ObjectRows], ObjectRows]:
+    """Decorator: a per-object collector, or (when `name` is registered) one more part of
+    it; `metrics` are this part's families, in order, unless `families` builds them."""
+
+    def wrap(rows: ObjectRows) -> ObjectRows:
+        inputs = (source, *joins)
+        _check_inputs(name, inputs)
+        make = families or (lambda _options: tuple(spec.new() for spec in metrics))
+        per = PerObject(source, tuple(joins), order, rows, make)
+        spec = CollectorSpec(
+            name, per.collect, default_enabled, help_text, tuple(metrics), inputs, per=per
+        )
+        first = COLLECTORS.get(name)
+        if first is None:
+            COLLECTORS[name] = spec
+        else:
+            part = replace(spec, default_enabled=first.default_enabled, help=first.help)
+            COLLECTORS[name] = replace(
+                first, metrics=(*first.metrics, *metrics), more=(*first.more, part)
+            )
+        return rows
+
+    return wrap
+
+
+def register_part(
+    name: str, *, inputs: Sequence[str], metrics: Sequence[MetricSpec] = ()
+) -> Callable[[CollectFn], CollectFn]:
     """Decorator: one more part of a registered collector, run and cached on its own
-    inputs; its metrics are declared by the `register` call."""
+    inputs, with its own metrics."""
 
     def wrap(fn: CollectFn) -> CollectFn:
         spec = COLLECTORS[name]
         _check_inputs(name, inputs)
         part = CollectorSpec(name, fn, spec.default_enabled, spec.help, (), tuple(inputs))
-        COLLECTORS[name] = replace(spec, more=(*spec.more, part))
+        COLLECTORS[name] = replace(
+            spec, metrics=(*spec.metrics, *metrics), more=(*spec.more, part)
+        )
         return fn
 
     return wrap
@@ -222,18 +240,6 @@ def container_values(container: Container) -> tuple[str, str]:
     return (container.short_id, container.name)
 
 
-def containers(snapshot: Snapshot) -> Sequence[Container]:
-    """Containers in a stable order, so the exposition is deterministic (golden tests).
-
-    Memoised on the mapping's identity (snapshots share an unchanged one), so the sort,
-    the n log n part of a render of 10 000 containers, runs once per change. Read-only.
-    """
-    global _sorted  # noqa: PLW0603 - an identity-keyed memo of a pure function
-    mapping, ordered = _sorted
-    if mapping is not snapshot.containers:
-        ordered = tuple(sorted(snapshot.containers.values(), key=lambda c: (c.name, c.id)))
-        _sorted = (snapshot.containers, ordered)
-    return ordered
-
-
-_sorted: tuple[object, tuple[Container, ...]] = (None, ())
+def container_order(container: Container) -> tuple[str, str]:
+    """Containers in the exposition: by name, then ID."""
+    return (container.name, container.id)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import Metric
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
+    Family,
     Options,
-    add,
-    add_state_set,
+    Row,
+    container_order,
     container_values,
-    containers,
     declare,
-    register,
+    register_objects,
     sanitize_label,
+    state_rows,
 )
-from exporter.inventory import Snapshot
-from exporter.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES
+from exporter.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
 
 C = "containers"
 INFO = declare(
@@ -114,58 +110,56 @@ POLICY = declare(
 )
 
 
-@register(
+def _families(options: Options) -> tuple[Family, ...]:
+    always = tuple(spec.new() for spec in METRICS)
+    if not options.container_labels:
+        return always
+    return (*always, LABELS.new([sanitize_label(key) for key in options.container_labels]))
+
+
+METRICS = (
+    INFO,
+    STATE,
+    HEALTH,
+    FAILING,
+    RESTARTS,
+    EXIT_CODE,
+    OOM_KILLED,
+    OOM_EVENTS,
+    CREATED,
+    STARTED,
+    FINISHED,
+    POLICY,
+)
+
+
+@register_objects(
     C,
     "Container metadata, state, health, restarts, exit codes and lifecycle timestamps.",
-    metrics=[
-        INFO,
-        LABELS,
-        STATE,
-        HEALTH,
-        FAILING,
-        RESTARTS,
-        EXIT_CODE,
-        OOM_KILLED,
-        OOM_EVENTS,
-        CREATED,
-        STARTED,
-        FINISHED,
-        POLICY,
-    ],
-    inputs=("containers", "oom_events"),
+    metrics=[*METRICS, LABELS],
+    source="containers",
+    joins=("oom_events",),
+    order=container_order,
+    families=_families,
 )
-def collect(snapshot: Snapshot, options: Options) -> Iterable[Metric]:
-    allowed = options.container_labels
-    label_names = [sanitize_label(key) for key in allowed]
-    info, labels = INFO.new(), LABELS.new(label_names)
-    state, health, failing = STATE.new(), HEALTH.new(), FAILING.new()
-    restarts, exit_code, oom_killed, oom_events = (
-        RESTARTS.new(),
-        EXIT_CODE.new(),
-        OOM_KILLED.new(),
-        OOM_EVENTS.new(),
+def rows(c: Container, joined: tuple[int | None], options: Options) -> tuple[tuple[Row, ...], ...]:
+    (oom_events,) = joined
+    ids = container_values(c)
+    out = (
+        (((*ids, c.image, c.image_id, c.compose_project, c.compose_service), 1),),
+        state_rows(ids, CONTAINER_STATES, c.state),
+        state_rows(ids, HEALTH_STATES, c.health),
+        ((ids, c.failing_streak),) if c.health != "none" else (),
+        ((ids, c.restart_count),),
+        ((ids, c.exit_code),),
+        ((ids, 1 if c.oom_killed else 0),),
+        ((ids, oom_events or 0),),
+        ((ids, c.created),),
+        ((ids, c.started_at),) if c.started_at is not None else (),
+        ((ids, c.finished_at),) if c.finished_at is not None else (),
+        (((*ids, c.restart_policy), 1),),
     )
-    created, started, finished, policy = CREATED.new(), STARTED.new(), FINISHED.new(), POLICY.new()
-    for c in containers(snapshot):
-        ids = container_values(c)
-        add(info, [*ids, c.image, c.image_id, c.compose_project, c.compose_service], 1)
-        if allowed:
-            add(labels, [*ids, *(c.labels.get(key, "") for key in allowed)], 1)
-        add_state_set(state, ids, CONTAINER_STATES, c.state)
-        add_state_set(health, ids, HEALTH_STATES, c.health)
-        if c.health != "none":
-            add(failing, ids, c.failing_streak)
-        add(restarts, ids, c.restart_count)
-        add(exit_code, ids, c.exit_code)
-        add(oom_killed, ids, 1 if c.oom_killed else 0)
-        add(oom_events, ids, snapshot.oom_events.get(c.id, 0))
-        add(created, ids, c.created)
-        if c.started_at is not None:
-            add(started, ids, c.started_at)
-        if c.finished_at is not None:
-            add(finished, ids, c.finished_at)
-        add(policy, [*ids, c.restart_policy], 1)
-    yield from (info, state, health, failing, restarts, exit_code, oom_killed, oom_events)
-    yield from (created, started, finished, policy)
-    if allowed:
-        yield labels
+    allowed = options.container_labels
+    if not allowed:
+        return out
+    return (*out, (((*ids, *(c.labels.get(key, "") for key in allowed)), 1),))

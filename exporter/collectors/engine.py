@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import Metric
-
-from exporter.collectors.base import Options, add, declare, register
+from exporter.collectors.base import Family, Options, add, declare, register
 from exporter.inventory import Snapshot
 
 E = "engine"
@@ -45,7 +43,7 @@ SWARM = declare(
     metrics=[INFO, CPUS, MEMORY, SWARM],
     inputs=("engine",),
 )
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     engine = snapshot.engine
     if engine is None:
         return

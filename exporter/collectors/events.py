@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import Metric
-
-from exporter.collectors.base import Options, add, declare, register
+from exporter.collectors.base import Family, Options, add, declare, register
 from exporter.inventory import Snapshot
 
 EVENTS = declare(
@@ -19,7 +17,7 @@ EVENTS = declare(
 
 
 @register("events", "Engine events by type and action.", metrics=[EVENTS], inputs=("status",))
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+def collect(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     family = EVENTS.new()
     for (kind, action), count in sorted(snapshot.status.events.items()):
         add(family, [kind, action], count)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import Metric
-
-from exporter.collectors.base import Options, add, declare, register
-from exporter.inventory import Snapshot
+from exporter.collectors.base import Options, Row, declare, register_objects
+from exporter.objects import Image
 
 IMAGES = "images"
 INFO = declare(
@@ -42,20 +38,18 @@ CREATED = declare(
 )
 
 
-@register(
+@register_objects(
     IMAGES,
     "Images: tags, size, layer count and build time.",
     metrics=[INFO, SIZE, LAYERS, CREATED],
-    inputs=("images",),
+    source="images",
+    order=lambda image: (image.tags, image.id),
 )
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    info, size, layers, created = INFO.new(), SIZE.new(), LAYERS.new(), CREATED.new()
-    for image in sorted(snapshot.images.values(), key=lambda i: (i.tags, i.id)):
-        ids = [image.short_id]
-        for repository, tag in image.tags:
-            add(info, [*ids, repository, tag], 1)
-        add(size, ids, image.size_bytes)
-        add(layers, ids, image.layers)
-        if image.created:
-            add(created, ids, image.created)
-    yield from (info, size, layers, created)
+def rows(image: Image, _joined: tuple[()], _options: Options) -> tuple[tuple[Row, ...], ...]:
+    ids = (image.short_id,)
+    return (
+        tuple(((*ids, repository, tag), 1) for repository, tag in image.tags),
+        ((ids, image.size_bytes),),
+        ((ids, image.layers),),
+        ((ids, image.created),) if image.created else (),
+    )

@@ -7,20 +7,17 @@ connect and disconnect events); networks from network inspect.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import Metric
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
     Options,
-    add,
+    Row,
+    container_order,
     container_values,
-    containers,
     declare,
-    register,
+    register_objects,
 )
-from exporter.inventory import Snapshot
+from exporter.models import Container
+from exporter.objects import Network
 
 N = "networks"
 NETWORK = declare(
@@ -51,25 +48,34 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-@register(
+@register_objects(
     N,
     "Networks, container endpoints with their IPs, and DNS aliases (the topology).",
-    metrics=[NETWORK, ENDPOINT, ALIAS],
-    inputs=("containers", "networks"),
+    metrics=[NETWORK],
+    source="networks",
+    order=lambda net: (net.name, net.id),
 )
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    networks, endpoints, aliases = NETWORK.new(), ENDPOINT.new(), ALIAS.new()
-    for net in sorted(snapshot.networks.values(), key=lambda n: (n.name, n.id)):
-        head = [net.short_id, net.name, net.driver, net.scope]
-        tail = [_bool(net.internal), _bool(net.attachable)]
-        for pool in net.ipam or ():
-            add(networks, [*head, pool.subnet, pool.gateway, *tail], 1)
-        if not net.ipam:
-            add(networks, [*head, "", "", *tail], 1)
-    for c in containers(snapshot):
-        ids = container_values(c)
-        for attachment in c.networks:
-            add(endpoints, [*ids, attachment.network, attachment.ip or attachment.ipv6], 1)
-            for alias in attachment.aliases:
-                add(aliases, [*ids, attachment.network, alias], 1)
-    yield from (networks, endpoints, aliases)
+def network_rows(net: Network, _joined: tuple[()], _options: Options) -> tuple[tuple[Row, ...]]:
+    head = (net.short_id, net.name, net.driver, net.scope)
+    tail = (_bool(net.internal), _bool(net.attachable))
+    pools = [(pool.subnet, pool.gateway) for pool in net.ipam or ()] or [("", "")]
+    return (tuple(((*head, subnet, gateway, *tail), 1) for subnet, gateway in pools),)
+
+
+@register_objects(
+    N, metrics=[ENDPOINT, ALIAS], source="containers", order=container_order
+)
+def endpoint_rows(
+    c: Container, _joined: tuple[()], _options: Options
+) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+    ids = container_values(c)
+    endpoints = tuple(
+        ((*ids, attachment.network, attachment.ip or attachment.ipv6), 1)
+        for attachment in c.networks
+    )
+    aliases = tuple(
+        ((*ids, attachment.network, alias), 1)
+        for attachment in c.networks
+        for alias in attachment.aliases
+    )
+    return endpoints, aliases

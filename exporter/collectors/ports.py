@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import Metric
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
     Options,
-    add,
+    Row,
+    container_order,
     container_values,
-    containers,
     declare,
-    register,
+    register_objects,
 )
-from exporter.inventory import Snapshot
+from exporter.models import Container
 
 P = "ports"
 PORT = declare(
@@ -28,16 +24,19 @@ PORT = declare(
 )
 
 
-@register(P, "Ports published on the host with -p and -P.", metrics=[PORT], inputs=("containers",))
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    family = PORT.new()
-    for c in containers(snapshot):
-        ids = container_values(c)
-        for port in c.ports:
-            if port.host_port:
-                add(
-                    family,
-                    [*ids, str(port.container_port), port.protocol, port.host_ip, port.host_port],
-                    1,
-                )
-    yield family
+@register_objects(
+    P,
+    "Ports published on the host with -p and -P.",
+    metrics=[PORT],
+    source="containers",
+    order=container_order,
+)
+def rows(c: Container, _joined: tuple[()], _options: Options) -> tuple[tuple[Row, ...]]:
+    ids = container_values(c)
+    return (
+        tuple(
+            ((*ids, str(port.container_port), port.protocol, port.host_ip, port.host_port), 1)
+            for port in c.ports
+            if port.host_port
+        ),
+    )

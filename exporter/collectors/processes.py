@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import Metric
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
+    Family,
     Options,
-    add,
+    Row,
+    container_order,
     container_values,
-    containers,
     declare,
     register,
+    register_objects,
 )
 from exporter.inventory import Snapshot
+from exporter.models import Container
+from exporter.stats import ProcessInfo
 
 PROCESSES = declare(
     "docker_container_processes",
@@ -32,19 +34,19 @@ PROCESSES = declare(
 )
 
 
-@register(
+@register_objects(
     "processes",
     "Process count per running container, from the background process lists.",
     metrics=[PROCESSES],
-    inputs=("containers", "processes"),
+    source="containers",
+    joins=("processes",),
+    order=container_order,
 )
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    family = PROCESSES.new()
-    for c in containers(snapshot):
-        listed = snapshot.processes.get(c.id)
-        if listed is not None:
-            add(family, container_values(c), len(listed))
-    yield family
+def rows(
+    c: Container, joined: tuple[tuple[ProcessInfo, ...] | None], _options: Options
+) -> tuple[tuple[Row, ...]]:
+    (listed,) = joined
+    return (((container_values(c), len(listed)),) if listed is not None else (),)
 
 
 @register(
@@ -56,6 +58,6 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     inputs=(),
     default_enabled=False,
 )
-def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     """A switch for the top poller (exporter/top.py); docker_container_processes shows its work."""
     return ()

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client.core import Metric
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
-    Group,
+    Family,
     Kind,
     MetricSpec,
     Options,
+    Row,
     add,
+    container_order,
     container_values,
-    containers,
     declare,
-    register,
+    register_objects,
     register_part,
 )
 from exporter.inventory import Snapshot
@@ -240,47 +239,29 @@ SAMPLES = declare(
 SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES)
 
 
-@register(
-    S,
-    "CPU, memory, network, block I/O and PIDs of running containers (background sampler).",
-    metrics=[*(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK)), *SELF],
-    inputs=("containers", "stats"),
-)
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    # The hottest loop of a render (about 35 series per container every sweep). Each
-    # container gives one group of rows per family (`_groups`), the same objects while
-    # its Container and ContainerStats are, so the encoder re-encodes only the containers
-    # whose samples changed.
-    global _memo  # noqa: PLW0603 - an identity-keyed memo of a pure function
-    families = [spec.new() for spec in FAMILIES]
-    appends = [family.groups.append for family in families]
-    stats = snapshot.stats
-    memo, used = _memo, {}
-    for c in containers(snapshot):
-        sample = stats.get(c.id)
-        if sample is None:
-            continue
-        hit = memo.get(c.id)
-        if hit is None or hit[0] is not c or hit[1] is not sample:
-            hit = (c, sample, _groups(c, sample))
-        used[c.id] = hit
-        for append, group in zip(appends, hit[2], strict=True):
-            if group:
-                append(group)
-    _memo = used  # what this render used: containers gone since drop out
-    yield from families
-
-
 FAMILIES = tuple(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK))
 _SCALAR_GETTERS = tuple(get for _, get in SCALARS)
-_memo: dict[str, tuple[Container, ContainerStats, tuple[Group, ...]]] = {}
 
 
-def _groups(c: Container, sample: ContainerStats) -> tuple[Group, ...]:
-    """One container's rows, one group per family of FAMILIES (empty where it has none);
-    a pure function of the two objects, which `collect` memoises by identity."""
+@register_objects(
+    S,
+    "CPU, memory, network, block I/O and PIDs of running containers (background sampler).",
+    metrics=FAMILIES,
+    source="containers",
+    joins=("stats",),
+    order=container_order,
+)
+def rows(
+    c: Container, joined: tuple[ContainerStats | None], _options: Options
+) -> tuple[tuple[Row, ...], ...]:
+    """One container's rows, one tuple per family of FAMILIES (empty where it has none):
+    the hottest function of a render, about 35 series per running container, run only
+    for the containers whose sample changed."""
+    (sample,) = joined
+    if sample is None:
+        return _NONE
     ids = container_values(c)
-    out: list[Group] = []
+    out: list[tuple[Row, ...]] = []
     for get in _SCALAR_GETTERS:
         value = getattr(sample, get) if isinstance(get, str) else get(c, sample)
         out.append(() if value is None else ((ids, value),))
@@ -299,8 +280,11 @@ def _groups(c: Container, sample: ContainerStats) -> tuple[Group, ...]:
     return tuple(out)
 
 
-@register_part(S, inputs=("sampler",))
-def _self_metrics(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+_NONE: tuple[tuple[Row, ...], ...] = ((),) * len(FAMILIES)
+
+
+@register_part(S, inputs=("sampler",), metrics=SELF)
+def _self_metrics(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     """The sampler's own series, apart: they change at every sweep, the containers' rows
     only when a container's stats or metadata do (an idle fleet's stay the same objects)."""
     status = snapshot.sampler

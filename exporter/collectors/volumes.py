@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.core import Metric
-
-from exporter.collectors.base import Options, add, declare, register
+from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
 from exporter.inventory import Snapshot
+from exporter.objects import Volume
 
 V = "volumes"
 INFO = declare(
@@ -37,12 +36,11 @@ LAST_SAMPLE = declare(
 )
 
 
-@register(V, "Volumes and their drivers.", metrics=[INFO], inputs=("volumes",))
-def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
-    family = INFO.new()
-    for volume in sorted(snapshot.volumes.values(), key=lambda v: v.name):
-        add(family, [volume.name, volume.driver, volume.scope], 1)
-    yield family
+@register_objects(
+    V, "Volumes and their drivers.", metrics=[INFO], source="volumes", order=lambda v: v.name
+)
+def rows(volume: Volume, _joined: tuple[()], _options: Options) -> tuple[tuple[Row, ...]]:
+    return ((((volume.name, volume.driver, volume.scope), 1),),)
 
 
 @register(
@@ -53,7 +51,7 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
     inputs=("disk_usage", "volumes"),
     default_enabled=False,
 )
-def collect_sizes(snapshot: Snapshot, _options: Options) -> Iterable[Metric]:
+def collect_sizes(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     usage = snapshot.disk_usage
     if usage is None:
         return

@@ -1,0 +1,90 @@
+"""The metric family our collectors fill and our encoders read: rows, not Samples.
+
+A row is (label values in the family's label order, value). Building one
+prometheus_client `Sample` (a namedtuple with a fresh label dict) per series costs
+several times more than the row; `as_metric` builds them only where prometheus_client
+itself must read a family (the reference renders of the differential tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+
+Kind = Literal["gauge", "counter", "info", "stateset"]
+"""Declared kinds; a stateset is a gauge with one 0/1 series per possible state."""
+
+Row = tuple[tuple[str, ...], float]
+"""One series: its label values (in the family's label order) and its value."""
+
+WIRE_TYPES: dict[str, str] = {"counter": "counter", "info": "info"}
+"""The type a family carries in OpenMetrics (and prometheus_client); the rest are gauges."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric's contract: the single place its name, type, help and labels are written."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    collector: str = ""
+
+    def new(self, extra_labels: Sequence[str] = ()) -> Family:
+        """A fresh, empty family for one collect() call."""
+        return Family(self, (*self.labels, *extra_labels))
+
+    @property
+    def family_name(self) -> str:
+        """The name without the `_total`/`_info` suffix, as OpenMetrics' TYPE line has it."""
+        if self.kind == "counter":
+            return self.name.removesuffix("_total")
+        if self.kind == "info":
+            return self.name.removesuffix("_info")
+        return self.name
+
+
+class Family:
+    """A metric family as rows; `labelnames` may extend the spec's (label allow-lists)."""
+
+    __slots__ = ("labelnames", "rows", "spec")
+
+    def __init__(self, spec: MetricSpec, labelnames: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.labelnames = labelnames
+        self.rows: list[Row] = []
+
+    @property
+    def name(self) -> str:
+        return self.spec.family_name
+
+    @property
+    def sample_name(self) -> str:
+        return self.spec.name
+
+    @property
+    def type(self) -> str:
+        return WIRE_TYPES.get(self.spec.kind, "gauge")
+
+    @property
+    def documentation(self) -> str:
+        return self.spec.help
+
+    @property
+    def info(self) -> bool:
+        return self.spec.kind == "info"
+
+    def as_metric(self) -> Metric:
+        """The same family as a prometheus_client Metric, for its own encoders."""
+        metric = Metric(self.name, self.documentation, self.type)
+        names, info = self.labelnames, self.info
+        metric.samples = [
+            Sample(self.sample_name, dict(zip(names, values, strict=True)), 1 if info else value)
+            for values, value in self.rows
+        ]
+        return metric

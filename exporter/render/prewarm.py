@@ -1,0 +1,57 @@
+"""Render each new snapshot in a worker thread right after it is published, so a scrape
+finds its body ready and no render ever runs on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+
+from exporter.clock import Clock
+from exporter.inventory import Inventory, Snapshot
+
+DELAY = 0.05
+"""Coalesce a burst of publications (an event storm, a sweep's) into one render."""
+
+
+class Prewarmer:
+    """One render at a time, and never a publication left behind: the flag is cleared
+    before the snapshot is read, so one published during a render triggers another."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        render: Callable[[Snapshot], object],
+        clock: Clock,
+        delay: float = DELAY,
+    ) -> None:
+        self._inventory = inventory
+        self._render = render
+        self._clock = clock
+        self._delay = delay
+        self._dirty = asyncio.Event()
+        self.rendered = -1
+        """The version of the latest snapshot rendered (tests wait on it)."""
+        inventory.subscribe(self._on_publish)
+
+    def _on_publish(self, _snapshot: Snapshot) -> None:
+        self._dirty.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await self._clock.sleep(self._delay)
+            self._dirty.clear()
+            snapshot = self._inventory.snapshot
+            await asyncio.to_thread(self._render, snapshot)
+            self.rendered = snapshot.version
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.run(), name="prewarm")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

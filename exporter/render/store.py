@@ -1,0 +1,170 @@
+"""The byte store, kube-state-metrics' `metrics_store` in Python: each object's encoded
+lines per family, kept under its ID, re-encoded when its inputs change, dropped when it
+goes; a render writes each family's header and then every object's stored lines.
+
+The one invalidation rule, for every part of every collector: output is re-encoded
+exactly when one of its inputs is not the very object it was encoded from. Snapshots
+share unchanged objects by identity (Inventory.publish), so after a stats sweep only the
+containers whose sample moved are encoded again, and after an event only the object it
+touched. A collector part that does not split by object is one entry whose inputs are
+its declared Snapshot fields.
+
+Not thread-safe: the Exposition updates its stores under its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.collectors.base import CollectorSpec, Options, PerObject
+from exporter.inventory import Snapshot
+from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
+
+log = logging.getLogger(__name__)
+
+Block = tuple[Head, bytes]
+"""One family in a body: its headers, and all its sample lines (shared by both formats)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A part's blocks, whether its last update succeeded, and what that update cost."""
+
+    blocks: tuple[Block, ...]
+    ok: bool
+    seconds: float
+
+
+def _same(a: Sequence[object], b: Sequence[object]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+class PartStore:
+    """A collector part that does not split by object: one entry, all its families."""
+
+    def __init__(
+        self, spec: CollectorSpec, options: Options, timer: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._spec = spec
+        self._timer = timer
+        self._options = options
+        self._inputs: tuple[object, ...] | None = None
+        self.output = Output((), True, 0.0)
+
+    def update(self, snapshot: Snapshot) -> Output:
+        spec = self._spec
+        inputs = tuple(getattr(snapshot, name) for name in spec.inputs)
+        if self._inputs is not None and _same(inputs, self._inputs):
+            return self.output
+        start = self._timer()
+        try:
+            families = list(spec.fn(spec.view(snapshot), self._options))
+            memo: LabelMemo = {}
+            blocks = tuple((head_of(f), encode_rows(f, f.rows, memo)) for f in families)
+            ok = True
+        except Exception:
+            log.exception("collector failed", extra={"collector": spec.name})
+            blocks, ok = (), False
+        self._inputs = inputs
+        self.output = Output(blocks, ok, self._timer() - start)
+        return self.output
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    obj: object
+    joined: tuple[object, ...]
+    lines: tuple[bytes, ...]
+    """One per family; empty for a family in which the object has no series."""
+
+
+class ObjectStore:
+    """A per-object collector part: lines by object ID, in the collector's order."""
+
+    def __init__(
+        self, spec: CollectorSpec, options: Options, timer: Callable[[], float] = time.perf_counter
+    ) -> None:
+        assert spec.per is not None
+        self._timer = timer
+        self._name = spec.name
+        self._per: PerObject = spec.per
+        self._options = options
+        self._templates = self._per.families(options)
+        """Empty families: the names, label names and kind each object's rows encode with."""
+        self._heads = tuple(head_of(f) for f in self._templates)
+        self._joins: list[Mapping[str, Any]] = []
+        self._entries: dict[str, _Entry] = {}
+        self._failed: set[str] = set()
+        self._mapping: Mapping[str, Any] | None = None
+        self._order: list[str] = []
+        self.output = Output(tuple((h, b"") for h in self._heads), True, 0.0)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def update(self, snapshot: Snapshot) -> Output:
+        per = self._per
+        mapping: Mapping[str, Any] = getattr(snapshot, per.source)
+        joins: list[Mapping[str, Any]] = [getattr(snapshot, name) for name in per.joins]
+        if mapping is self._mapping and _same(joins, self._joins):
+            return self.output  # no object and no joined entry can have changed
+        start = self._timer()
+        self._joins = joins
+        changed = mapping is not self._mapping
+        if changed:
+            self._order = per.ordered(mapping)
+            self._mapping = mapping
+            for key in self._entries.keys() - mapping.keys():  # removed objects
+                del self._entries[key]
+                self._failed.discard(key)
+        entries, width = self._entries, len(self._heads)
+        for key in self._order:
+            obj = mapping[key]
+            joined = tuple(m.get(key) for m in joins)
+            entry = entries.get(key)
+            if entry is not None and entry.obj is obj and _same(joined, entry.joined):
+                continue
+            entries[key] = _Entry(obj, joined, self._encode(key, obj, joined, width))
+            changed = True
+        if not changed:
+            return self.output
+        order = self._order
+        blocks = tuple(
+            (h, b"".join([entries[key].lines[i] for key in order]))
+            for i, h in enumerate(self._heads)
+        )
+        self.output = Output(blocks, not self._failed, self._timer() - start)
+        return self.output
+
+    def _encode(
+        self, key: str, obj: object, joined: tuple[object, ...], width: int
+    ) -> tuple[bytes, ...]:
+        """A failing object is logged once per change of its inputs and leaves no lines:
+        one bad container never hides the others (success is 0 while it fails)."""
+        families = self._templates
+        try:
+            rows = self._per.rows(obj, joined, self._options)
+            memo: LabelMemo = {}
+            lines = tuple(
+                encode_rows(f, some, memo) if some else b""
+                for f, some in zip(families, rows, strict=True)
+            )
+        except Exception:
+            log.exception("collector failed", extra={"collector": self._name, "object": key})
+            self._failed.add(key)
+            return (b"",) * width
+        self._failed.discard(key)
+        return lines
+
+
+def store_for(
+    spec: CollectorSpec, options: Options, timer: Callable[[], float] = time.perf_counter
+) -> PartStore | ObjectStore:
+    """The store for one collector part: by object when it splits by object."""
+    kind = ObjectStore if spec.per is not None else PartStore
+    return kind(spec, options, timer)
+
