@@ -69,6 +69,7 @@ from exporter.engine import DockerEngine, EngineConfig
 from exporter.inventory import Inventory, SamplerStatus, WatcherStatus
 from exporter.models import Container, parse_container, parse_engine
 from exporter.render.exposition import Exposition
+from exporter.render.formats import OPENMETRICS
 from exporter.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource, Sweep, targets
 from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 
@@ -89,6 +90,11 @@ SCRAPES = 300
 POLL = 15.0  # seconds between /metrics polls inside a window: a common Prometheus interval
 FINE_POLL = 0.1  # near a window boundary, to start and end the window on a sweep
 START_WORKERS = 8
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+"""What Prometheus 2.x sends on every scrape: the path production takes."""
 CPU_SERIES = "docker_container_cpu_usage_seconds_total{"
 SWEEP_METRIC = "docker_exporter_stats_sweep_duration_seconds "
 LAST_SAMPLE_METRIC = "docker_exporter_stats_last_sample_timestamp_seconds "
@@ -305,7 +311,11 @@ class Client:
         self.requests = 0
 
     def get(self, path: str = "/metrics", *, gzipped: bool = False) -> tuple[int, bytes]:
-        headers = {"Accept-Encoding": "gzip" if gzipped else "identity"}
+        """With Prometheus' Accept header, as every real scrape sends it (OpenMetrics)."""
+        headers = {
+            "Accept": PROMETHEUS_ACCEPT,
+            "Accept-Encoding": "gzip" if gzipped else "identity",
+        }
         for attempt in range(2):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -668,14 +678,14 @@ def render_cpu(inventory: Inventory, stats: dict[str, Any]) -> tuple[float, floa
     for _ in range(3):
         snapshot = inventory.publish()
         cpu0 = cpu_seconds()
-        size = len(default_exposition().render(snapshot).data)
+        size = len(default_exposition().render(snapshot, OPENMETRICS).data)
         full.append(cpu_seconds() - cpu0)
     exposition = default_exposition()
-    exposition.render(inventory.publish())
+    exposition.render(inventory.publish(), OPENMETRICS)
     for i in range(3):
         snapshot = inventory.publish(stats=busy(stats, i))
         cpu0 = cpu_seconds()
-        exposition.render(snapshot)
+        exposition.render(snapshot, OPENMETRICS)
         incremental.append(cpu_seconds() - cpu0)
     return median(full), median(incremental), size
 
@@ -1013,21 +1023,21 @@ async def sim_timings(root: Path, count: int) -> dict[str, float]:
         snapshot = inventory.publish()
         exposition = default_exposition()  # nothing to reuse: a full render
         start = time.perf_counter()
-        body = exposition.render(snapshot)
+        body = exposition.render(snapshot, OPENMETRICS)
         renders.append(time.perf_counter() - start)
     after_sweep, after_idle = [], []
     for i in range(3):
         snapshot = inventory.publish(stats=busy(stats, i))  # every container ran
         start = time.perf_counter()
-        exposition.render(snapshot)
+        exposition.render(snapshot, OPENMETRICS)
         after_sweep.append(time.perf_counter() - start)
     for _ in range(3):
         snapshot = inventory.publish(stats=dict(snapshot.stats))  # none ran: same samples
         start = time.perf_counter()
-        exposition.render(snapshot)
+        exposition.render(snapshot, OPENMETRICS)
         after_idle.append(time.perf_counter() - start)
     start = time.perf_counter()
-    zipped = exposition.render(snapshot, gzipped=True)
+    zipped = exposition.render(snapshot, OPENMETRICS, gzipped=True)
     gzip_s = time.perf_counter() - start
     gc.collect()
     pid = os.getpid()
@@ -1075,8 +1085,8 @@ async def sim_memory(root: Path, count: int) -> dict[str, float]:
     inventory.publish(processes=dict(sweep.processes or {}))
     del sweep, every
     m3 = _traced()
-    exposition.render(inventory.snapshot)
-    exposition.render(inventory.snapshot, gzipped=True)
+    exposition.render(inventory.snapshot, OPENMETRICS)
+    exposition.render(inventory.snapshot, OPENMETRICS, gzipped=True)
     m4 = _traced()
     tracemalloc.stop()
     return {

@@ -3,6 +3,7 @@ encoders, and a property test that incremental renders equal fresh full renders.
 
 from __future__ import annotations
 
+import gzip
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -245,8 +246,9 @@ def test_incremental_body_equals_a_fresh_full_render(batches: list[list[tuple[An
             apply(inv, stats, op)
         snap = inv.publish(stats=dict(stats), sampler=SamplerStatus("cgroup", 5.0, sweeps=sweep))
         for fmt in (OPENMETRICS, TEXT):
-            assert exp.render(snap, fmt).data == expected(snap, fmt, ALL, OPTIONS)
-            assert exp.render(snap, fmt, gzipped=True).data[:2] == b"\x1f\x8b"
+            fresh = expected(snap, fmt, ALL, OPTIONS)
+            assert exp.render(snap, fmt).data == fresh
+            assert gzip.decompress(exp.render(snap, fmt, gzipped=True).data) == fresh
 
 
 # -- the store's one rule -------------------------------------------------------------

@@ -22,12 +22,27 @@ from typing import Any
 
 from exporter.collectors.base import CollectorSpec, Options, PerObject
 from exporter.inventory import Snapshot
+from exporter.render.family import Row
 from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
+from exporter.render.gzipbody import deflate
 
 log = logging.getLogger(__name__)
 
-Block = tuple[Head, bytes]
-"""One family in a body: its headers, and all its sample lines (shared by both formats)."""
+class Block:
+    """One family in a body: its headers, all its sample lines (shared by both formats)
+    and, made the first time they go out gzipped, those lines as a deflate segment."""
+
+    __slots__ = ("_deflated", "head", "lines")
+
+    def __init__(self, head: Head, lines: bytes) -> None:
+        self.head = head
+        self.lines = lines
+        self._deflated: bytes | None = None
+
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            self._deflated = deflate(self.lines)
+        return self._deflated
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +79,7 @@ class PartStore:
         try:
             families = list(spec.fn(spec.view(snapshot), self._options))
             memo: LabelMemo = {}
-            blocks = tuple((head_of(f), encode_rows(f, f.rows, memo)) for f in families)
+            blocks = tuple(Block(head_of(f), encode_rows(f, f.rows, memo)) for f in families)
             ok = True
         except Exception:
             log.exception("collector failed", extra={"collector": spec.name})
@@ -78,8 +93,12 @@ class PartStore:
 class _Entry:
     obj: object
     joined: tuple[object, ...]
+    rows: tuple[Sequence[Row], ...]
     lines: tuple[bytes, ...]
     """One per family; empty for a family in which the object has no series."""
+
+
+_NO_ENTRY = _Entry(None, (), (), ())
 
 
 class ObjectStore:
@@ -101,7 +120,7 @@ class ObjectStore:
         self._failed: set[str] = set()
         self._mapping: Mapping[str, Any] | None = None
         self._order: list[str] = []
-        self.output = Output(tuple((h, b"") for h in self._heads), True, 0.0)
+        self.output = Output(tuple(Block(h, b"") for h in self._heads), True, 0.0)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -121,44 +140,58 @@ class ObjectStore:
             for key in self._entries.keys() - mapping.keys():  # removed objects
                 del self._entries[key]
                 self._failed.discard(key)
-        entries, width = self._entries, len(self._heads)
+        entries = self._entries
+        dirty: set[int] = set(range(len(self._heads))) if changed else set()
         for key in self._order:
             obj = mapping[key]
             joined = tuple(m.get(key) for m in joins)
             entry = entries.get(key)
             if entry is not None and entry.obj is obj and _same(joined, entry.joined):
                 continue
-            entries[key] = _Entry(obj, joined, self._encode(key, obj, joined, width))
-            changed = True
-        if not changed:
+            entries[key] = self._encode(key, obj, joined, entry or _NO_ENTRY, dirty)
+        if not dirty:
             return self.output
-        order = self._order
+        order, before = self._order, self.output.blocks
         blocks = tuple(
-            (h, b"".join([entries[key].lines[i] for key in order]))
+            Block(h, b"".join([entries[key].lines[i] for key in order]))
+            if i in dirty
+            else before[i]  # no object's lines changed: the block, and its segment, stay
             for i, h in enumerate(self._heads)
         )
         self.output = Output(blocks, not self._failed, self._timer() - start)
         return self.output
 
     def _encode(
-        self, key: str, obj: object, joined: tuple[object, ...], width: int
-    ) -> tuple[bytes, ...]:
-        """A failing object is logged once per change of its inputs and leaves no lines:
-        one bad container never hides the others (success is 0 while it fails)."""
+        self, key: str, obj: object, joined: tuple[object, ...], last: _Entry, dirty: set[int]
+    ) -> _Entry:
+        """An object's lines; a family whose rows equal the last encode's keeps its bytes
+        (a container that ran moved its CPU counters, not its limits: comparing rows costs
+        a fraction of encoding them). A failing object is logged once per change of its
+        inputs and leaves no lines: one bad container never hides the others (success is
+        0 while it fails). Families whose lines changed are added to `dirty`."""
         families = self._templates
         try:
-            rows = self._per.rows(obj, joined, self._options)
-            memo: LabelMemo = {}
-            lines = tuple(
-                encode_rows(f, some, memo) if some else b""
-                for f, some in zip(families, rows, strict=True)
-            )
+            rows = tuple(self._per.rows(obj, joined, self._options))
+            if len(rows) != len(families):
+                msg = f"{len(rows)} row groups for {len(families)} families"
+                raise ValueError(msg)
         except Exception:
             log.exception("collector failed", extra={"collector": self._name, "object": key})
             self._failed.add(key)
-            return (b"",) * width
-        self._failed.discard(key)
-        return lines
+            rows = ((),) * len(families)
+        else:
+            self._failed.discard(key)
+        memo: LabelMemo = {}
+        lines: list[bytes] = []
+        old_rows, old_lines = last.rows, last.lines
+        for i, (family, some) in enumerate(zip(families, rows, strict=True)):
+            if old_rows and old_rows[i] == some:
+                lines.append(old_lines[i])
+                continue
+            lines.append(encode_rows(family, some, memo) if some else b"")
+            if not old_lines or lines[i] != old_lines[i]:
+                dirty.add(i)
+        return _Entry(obj, joined, rows, tuple(lines))
 
 
 def store_for(

@@ -1,0 +1,532 @@
+"""The scrape Prometheus really makes, measured with a real Prometheus (issue 11's proof).
+
+For each N of --counts (default 100,1000) live busybox containers on the local engine:
+  * an engine baseline: dockerd + its containerd + shims CPU with no exporter running;
+  * the exporter (default flags) scraped by Debian's `prometheus` every 15 s, then every
+    1 s: Prometheus' own `scrape_duration_seconds` and `scrape_samples_scraped` for the
+    job (from its HTTP API), the exporter's CPU and the engine CPU it induces per
+    container-sample, RSS and peak RSS;
+  * `/-/healthy` latency sampled every 5 ms in the second after each stats sweep, when
+    the render of that sweep runs (every container's counters moved);
+  * the first scrape after a sweep, OpenMetrics (Prometheus' Accept header, gzip)
+    against text/plain (gzip), alternating over the same sweeps: the cache-miss cost of
+    each format, client-side.
+Simulated (in-process, --simulate, default 1000,10000 containers): the render of a sweep
+in which every container ran, an idle sweep, and a cold render, in both formats, against
+prometheus_client's own OpenMetrics encoder over the same families (the path every
+OpenMetrics scrape took before this change) measured in the same run.
+
+Targets are printed with PASS/MISS, never asserted. Containers are named
+bench-scrape-<random>-<i>, spread over user-defined bridges of at most 500 (a Linux
+bridge takes 1 024 ports), and always removed.
+
+Usage: .venv/bin/python bench/scrape_bench.py [--counts 100,1000] [--window 120]
+       [--fast-window 40] [--simulate 1000,10000] [--skip-live] [--skip-simulate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gzip
+import http.client
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import stats_bench as sb
+from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+from exporter.collectors import COLLECTORS
+from exporter.collectors.base import add
+from exporter.render.exposition import DURATION, SUCCESS, own_families
+from exporter.render.formats import OPENMETRICS, TEXT
+from exporter.stats import BlockIO, ContainerStats, NetworkIO
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PER_BRIDGE = 500
+SETTLE = 20.0
+HEALTH_PROBE = 0.005
+TARGETS = {
+    "scrape_p50_ms": {100: 5.0, 1000: 50.0},
+    "om_over_text": 1.5,
+    "cpu_per_sample_ms": 0.1,
+    "healthy_p99_ms": 20.0,
+    "rss_mb": {100: 45.0, 1000: 80.0},
+}
+
+
+def log(message: str) -> None:
+    sb.log(message)
+
+
+def pct(values: Sequence[float], q: int) -> float:
+    return sb.quantile(sorted(values), q) if values else float("nan")
+
+
+# --- containers ----------------------------------------------------------------------
+
+
+class Fleet:
+    """N sleepers of this run, on bridges of our own; grown, never shrunk, until removed."""
+
+    def __init__(self) -> None:
+        self.prefix = f"bench-scrape-{uuid.uuid4().hex[:6]}"
+        self.label = f"docker-exporter.bench={self.prefix}"
+        self.count = 0
+        self.networks: list[str] = []
+
+    def grow(self, count: int) -> float:
+        start = time.perf_counter()
+        while len(self.networks) * PER_BRIDGE < count:
+            name = f"{self.prefix}-net{len(self.networks)}"
+            sb.docker("network", "create", "--label", self.label, name)
+            self.networks.append(name)
+
+        def one(i: int) -> None:
+            network = self.networks[i // PER_BRIDGE]
+            sb.docker(
+                "run", "-d", "--name", f"{self.prefix}-{i}", "--label", self.label,
+                "--network", network, sb.IMAGE, "sleep", "36000",
+            )  # fmt: skip
+
+        with ThreadPoolExecutor(sb.START_WORKERS) as pool:
+            list(pool.map(one, range(self.count, count)))
+        self.count = count
+        return time.perf_counter() - start
+
+    def remove(self) -> None:
+        sb.remove_containers(self.prefix, self.label)
+
+
+# --- Prometheus ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def prometheus(target_port: int, interval: float) -> Iterator[str]:
+    """Debian's Prometheus scraping the exporter; yields its API base URL."""
+    port = sb.free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-prom-") as tmp:
+        config = Path(tmp, "prometheus.yml")
+        config.write_text(
+            json.dumps(
+                {
+                    "global": {"scrape_interval": f"{interval:g}s"},
+                    "scrape_configs": [
+                        {
+                            "job_name": "docker-exporter",
+                            "scrape_interval": f"{interval:g}s",
+                            "scrape_timeout": f"{min(interval, 10):g}s",
+                            "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                        }
+                    ],
+                }
+            )
+        )
+        command = [
+            PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+        ]  # fmt: skip
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with (
+                    contextlib.suppress(OSError),
+                    urllib.request.urlopen(f"{base}/-/ready", timeout=2) as resp,
+                ):
+                    if resp.status == 200:
+                        break
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("prometheus did not start")
+                time.sleep(0.2)
+            yield base
+        finally:
+            sb.terminate(proc)  # type: ignore[arg-type]
+
+
+def query_range(base: str, expr: str, start: float, end: float, step: float) -> list[float]:
+    params = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+    with urllib.request.urlopen(f"{base}/api/v1/query_range?{params}", timeout=30) as resp:
+        data = json.load(resp)
+    values = []
+    for series in data["data"]["result"]:
+        values += [float(v) for _, v in series["values"]]
+    return values
+
+
+# --- one live phase --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Phase:
+    interval: float
+    seconds: float
+    scrapes: list[float]  # Prometheus' scrape_duration_seconds, each scrape
+    samples_scraped: float
+    exporter_cpu: float
+    engine_cpu: float
+    engine_baseline_rate: float
+    container_samples: int
+    rss_kb: int
+    hwm_kb: int
+
+    @property
+    def induced(self) -> float:
+        return max(self.engine_cpu - self.engine_baseline_rate * self.seconds, 0.0)
+
+    @property
+    def per_sample_ms(self) -> float:
+        return (self.exporter_cpu + self.induced) / max(self.container_samples, 1) * 1000
+
+
+def samples_total(client: sb.Client) -> float:
+    for line in client.metrics().splitlines():
+        if line.startswith(sb.SAMPLES_METRIC):
+            return float(line.split()[1])
+    return 0.0
+
+
+def run_phase(
+    proc: subprocess.Popen[bytes], client: sb.Client, interval: float, window: float, rate: float
+) -> Phase:
+    with prometheus(client.port, interval) as base:
+        time.sleep(interval + 2)  # the first scrape
+        exporter_meter, engine_meter = sb.CpuMeter(lambda: [proc.pid]), sb.CpuMeter(sb.engine_pids)
+        samples0 = samples_total(client)
+        exporter_meter.start()
+        engine_meter.start()
+        t0 = time.time()
+        time.sleep(window)
+        exporter_cpu, seconds = exporter_meter.read()
+        engine_cpu, _ = engine_meter.read()
+        samples1 = samples_total(client)
+        t1 = time.time()
+        job = '{job="docker-exporter"}'
+        scrapes = query_range(base, f"scrape_duration_seconds{job}", t0, t1, interval)
+        scraped = query_range(base, f"scrape_samples_scraped{job}", t1 - interval, t1, interval)
+    # Our own two polls of /metrics are part of the window: subtract nothing, they are 2
+    # scrapes among window/interval.
+    return Phase(
+        interval=interval,
+        seconds=seconds,
+        scrapes=scrapes,
+        samples_scraped=scraped[-1] if scraped else float("nan"),
+        exporter_cpu=exporter_cpu,
+        engine_cpu=engine_cpu,
+        engine_baseline_rate=rate,
+        container_samples=int(samples1 - samples0),
+        rss_kb=sb.status_kb(proc.pid, "VmRSS"),
+        hwm_kb=sb.status_kb(proc.pid, "VmHWM"),
+    )
+
+
+def last_sample_ts(client: sb.Client) -> float:
+    for line in client.metrics().splitlines():
+        if line.startswith(sb.LAST_SAMPLE_METRIC):
+            return float(line.split()[1])
+    raise RuntimeError("no stats sweep yet")
+
+
+def after_sweeps(
+    client: sb.Client, sweeps: int, interval: float = sb.INTERVAL
+) -> Iterator[float]:
+    """Yield right after each of the next `sweeps` stats sweeps (predicted from the last
+    one's timestamp: polling /metrics to find them would itself be the first scrape)."""
+    due = last_sample_ts(client)
+    for _ in range(sweeps):
+        due += interval
+        while due < time.time():
+            due += interval
+        time.sleep(max(due - time.time(), 0) + 0.01)
+        yield due
+
+
+def first_scrapes(port: int, client: sb.Client, rounds: int) -> dict[str, list[float]]:
+    """ms of the first scrape after a sweep, OpenMetrics and text alternating."""
+    out: dict[str, list[float]] = {OPENMETRICS: [], TEXT: []}
+    headers = {
+        OPENMETRICS: {"Accept": sb.PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
+        TEXT: {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"},
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for i, _ in enumerate(after_sweeps(client, rounds * 2)):
+            fmt = OPENMETRICS if i % 2 == 0 else TEXT
+            start = time.perf_counter()
+            conn.request("GET", "/metrics", headers=headers[fmt])
+            response = conn.getresponse()
+            response.read()
+            out[fmt].append((time.perf_counter() - start) * 1000)
+    finally:
+        conn.close()
+    return out
+
+
+def healthy_during_renders(port: int, client: sb.Client, sweeps: int) -> list[float]:
+    """ms of /-/healthy, probed every 5 ms for a second after each sweep."""
+    times: list[float] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in after_sweeps(client, sweeps):
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                start = time.perf_counter()
+                conn.request("GET", "/-/healthy")
+                conn.getresponse().read()
+                times.append((time.perf_counter() - start) * 1000)
+                time.sleep(HEALTH_PROBE)
+    finally:
+        conn.close()
+    return times
+
+
+@dataclass(slots=True)
+class Live:
+    count: int
+    start_seconds: float
+    phases: list[Phase]
+    first: dict[str, list[float]]
+    healthy: list[float]
+    bodies: dict[str, int]
+
+
+def engine_rate(window: float) -> float:
+    meter = sb.CpuMeter(sb.engine_pids)
+    meter.start()
+    time.sleep(window)
+    cpu, seconds = meter.read()
+    return cpu / seconds
+
+
+def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Live:
+    log(f"starting containers up to {count}")
+    took = fleet.grow(count)
+    log(f"{count} containers running ({took:.0f} s); settling {SETTLE:.0f} s")
+    time.sleep(SETTLE)
+    rate = engine_rate(min(window, 60.0))
+    log(f"engine baseline {rate * 1000:.1f} ms CPU/s")
+    with sb.exporter("auto") as (proc, client):
+        sb.wait_ready(proc, client, timeout=300)
+        sb.wait_covered(client, fleet.prefix, count, timeout=300)
+        log("exporter sampled every container; Prometheus every 15 s")
+        slow = run_phase(proc, client, 15.0, window, rate)
+        log("Prometheus every 1 s")
+        fast = run_phase(proc, client, 1.0, fast_window, rate)
+        log("first scrapes after sweeps; /-/healthy during renders")
+        first = first_scrapes(client.port, client, 8)
+        healthy = healthy_during_renders(client.port, client, 6)
+        bodies = {}
+        for name, headers in (
+            ("openmetrics+gzip", {"Accept": sb.PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}),
+            ("openmetrics", {"Accept": sb.PROMETHEUS_ACCEPT}),
+        ):
+            conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+            conn.request("GET", "/metrics", headers=headers)
+            bodies[name] = len(conn.getresponse().read())
+            conn.close()
+    return Live(count, took, [slow, fast], first, healthy, bodies)
+
+
+# --- simulated -------------------------------------------------------------------------
+
+
+def reference_openmetrics(snapshot: Any, enabled: Sequence[str]) -> bytes:
+    """prometheus_client's OpenMetrics encoder over fresh families: the old path."""
+    families = []
+    duration, success = DURATION.new(), SUCCESS.new()
+    for name in enabled:
+        for part in COLLECTORS[name].parts():
+            families.extend(part.fn(part.view(snapshot), sb.Options()))
+        add(duration, [name], 0.0)
+        add(success, [name], 1.0)
+    families.extend(own_families(snapshot, duration, success))
+
+    class Fixed:
+        def collect(self) -> list[Any]:
+            return [f.as_metric() for f in families]
+
+    return om_latest(Fixed())  # type: ignore[no-any-return]
+
+
+def timed_ms(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return (time.perf_counter() - start) * 1000, result
+
+
+def simulate(count: int) -> dict[str, float]:
+    inventory = sb.fake_inventory(count)
+    ids = sorted(inventory.known_ids())
+    base = ContainerStats(
+        cpu_usage_seconds=0.0, cpu_user_seconds=1.0, cpu_system_seconds=1.0, cpu_periods=None,
+        cpu_throttled_periods=None, cpu_throttled_seconds=None, cpu_limit_cores=None,
+        memory_usage_bytes=1 << 22, memory_working_set_bytes=1 << 21, memory_rss_bytes=1 << 20,
+        memory_cache_bytes=1 << 20, memory_swap_bytes=0, memory_limit_bytes=None,
+        memory_failures=0, oom_kills=0, pids=1, pids_limit=None,
+        networks=(NetworkIO("eth0", 1000, 10, 0, 0, 2000, 20, 0, 0),),
+        block=(BlockIO("8:0", 4096, 0, 1, 0),),
+    )  # fmt: skip
+    stats = {
+        cid: dataclasses.replace(base, cpu_usage_seconds=float(i)) for i, cid in enumerate(ids)
+    }
+    snapshot = inventory.publish(stats=stats)
+    enabled = [n for n, spec in COLLECTORS.items() if spec.default_enabled]
+    out: dict[str, float] = {}
+    cold = []
+    for _ in range(3):
+        exposition = sb.Exposition(enabled, sb.Options(), process_metrics=False)
+        ms, body = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
+        cold.append(ms)
+    out["cold_om_gzip"] = statistics.median(cold)
+    out["body_om"] = len(exposition.render(snapshot, OPENMETRICS).data)
+    out["body_om_gzip"] = len(body.data)
+    busy_om, busy_text, idle = [], [], []
+    for i in range(5):
+        snapshot = inventory.publish(stats=sb.busy(stats, i))
+        ms, _ = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
+        busy_om.append(ms)
+        ms, _ = timed_ms(exposition.render, snapshot, TEXT, gzipped=True)
+        busy_text.append(ms)  # the second format of one version: headers and gzip only
+    for _ in range(5):
+        snapshot = inventory.publish(stats=dict(snapshot.stats), sampler=sb.SamplerStatus("x"))
+        ms, _ = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
+        idle.append(ms)
+    out["sweep_om_gzip"] = statistics.median(busy_om)
+    out["then_text_gzip"] = statistics.median(busy_text)
+    out["idle_om_gzip"] = statistics.median(idle)
+    ref = []
+    for i in range(3):
+        snapshot = inventory.publish(stats=sb.busy(stats, i + 10))
+        ms, data = timed_ms(reference_openmetrics, snapshot, enabled)
+        ms_gz, _ = timed_ms(gzip.compress, data, 1)
+        ref.append(ms + ms_gz)
+    out["prometheus_client_om_gzip"] = statistics.median(ref)
+    return out
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report_live(live: Live) -> None:
+    n = live.count
+    print(f"\n## {n} live containers (started in {live.start_seconds:.0f} s)\n")
+    rows = [["Prometheus scrape interval", "scrapes", "scrape p50 / p99 / max (ms)",
+             "samples scraped", "exporter CPU s", "induced engine CPU s",
+             "container-samples", "ms per container-sample", "RSS MB (peak)"]]  # fmt: skip
+    for p in live.phases:
+        ms = [v * 1000 for v in p.scrapes]
+        rows.append([
+            f"{p.interval:g} s", str(len(ms)),
+            f"{pct(ms, 50):.2f} / {pct(ms, 99):.2f} / {max(ms, default=float('nan')):.2f}",
+            f"{p.samples_scraped:.0f}", f"{p.exporter_cpu:.2f}", f"{p.induced:.2f}",
+            str(p.container_samples), f"{p.per_sample_ms:.3f}",
+            f"{p.rss_kb * 1024 / 1e6:.1f} ({p.hwm_kb * 1024 / 1e6:.1f})",
+        ])  # fmt: skip
+    print(sb.table(rows))
+    slow = live.phases[0]
+    p50 = pct([v * 1000 for v in slow.scrapes], 50)
+    target = TARGETS["scrape_p50_ms"].get(n)  # type: ignore[union-attr]
+    om, text = live.first[OPENMETRICS], live.first[TEXT]
+    ratio = statistics.median(om) / statistics.median(text)
+    print()
+    if target is not None:
+        print(f"- Prometheus-reported scrape p50 (15 s): {p50:.2f} ms, target <= {target:g} ms: "
+              f"{verdict(p50 <= target)}")  # fmt: skip
+    print(f"- first scrape after a sweep, median of {len(om)}: OpenMetrics+gzip "
+          f"{statistics.median(om):.1f} ms, text+gzip {statistics.median(text):.1f} ms: "
+          f"x{ratio:.2f} (target <= x{TARGETS['om_over_text']}: "
+          f"{verdict(ratio <= TARGETS['om_over_text'])})")  # fmt: skip
+    cpu = slow.per_sample_ms
+    print(f"- exporter + induced engine CPU per container-sample, Prometheus every 15 s: "
+          f"{cpu:.3f} ms (target <= 0.1 ms: {verdict(cpu <= 0.1)}); the exporter alone "
+          f"{slow.exporter_cpu / max(slow.container_samples, 1) * 1000:.3f} ms")  # fmt: skip
+    hp99 = pct(live.healthy, 99)
+    print(f"- /-/healthy during post-sweep renders: p50 {pct(live.healthy, 50):.2f} ms, "
+          f"p99 {hp99:.2f} ms, max {max(live.healthy):.2f} ms over {len(live.healthy)} probes"
+          + (f" (target p99 <= 20 ms at 1 000: {verdict(hp99 <= 20)})" if n >= 1000 else ""))
+    rss = slow.rss_kb * 1024 / 1e6
+    rss_target = TARGETS["rss_mb"].get(n)  # type: ignore[union-attr]
+    if rss_target is not None:
+        print(f"- RSS {rss:.1f} MB (SI), target <= {rss_target:g} MB: {verdict(rss <= rss_target)}")
+    print(f"- body: {live.bodies['openmetrics'] / 1e3:.0f} kB OpenMetrics, "
+          f"{live.bodies['openmetrics+gzip'] / 1e3:.0f} kB gzipped")
+
+
+def report_simulation(results: dict[int, dict[str, float]]) -> None:
+    print("\n## Simulated (in-process render, ms)\n")
+    keys = [
+        ("cold_om_gzip", "cold render, OpenMetrics+gzip"),
+        ("sweep_om_gzip", "after a sweep in which every container ran, OM+gzip"),
+        ("then_text_gzip", "then text+gzip of the same version"),
+        ("idle_om_gzip", "after an idle sweep, OM+gzip"),
+        ("prometheus_client_om_gzip", "baseline: prometheus_client OM encoder + gzip"),
+    ]
+    sizes = sorted(results)
+    rows = [["", *(f"{n} containers" for n in sizes)]]
+    for key, label in keys:
+        rows.append([label, *(f"{results[n][key]:.1f}" for n in sizes)])
+    rows.append(["OM body kB (gzip)", *(
+        f"{results[n]['body_om'] / 1e3:.0f} ({results[n]['body_om_gzip'] / 1e3:.0f})"
+        for n in sizes)])  # fmt: skip
+    print(sb.table(rows))
+    for n in sizes:
+        r = results[n]
+        speedup = r["prometheus_client_om_gzip"] / r["sweep_om_gzip"]
+        print(f"- {n}: render after a sweep x{speedup:.1f} faster than prometheus_client's "
+              "OpenMetrics path over the same families")  # fmt: skip
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        growth = (results[hi]["sweep_om_gzip"] / hi) / (results[lo]["sweep_om_gzip"] / lo)
+        print(f"- per-container cost of a sweep's render, {hi} against {lo}: x{growth:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--counts", default="100,1000")
+    parser.add_argument("--window", type=float, default=120.0)
+    parser.add_argument("--fast-window", type=float, default=40.0)
+    parser.add_argument("--simulate", default="1000,10000")
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--skip-simulate", action="store_true")
+    args = parser.parse_args()
+    print(f"# scrape_bench: exporter {sb.revision()}, {sb.machine()}")
+    if not args.skip_simulate:
+        results = {n: simulate(n) for n in sb.parse_sizes(args.simulate)}
+        report_simulation(results)
+    if args.skip_live:
+        return 0
+    fleet = Fleet()
+    try:
+        for count in sb.parse_sizes(args.counts):
+            report_live(run_live(fleet, count, args.window, args.fast_window))
+            sys.stdout.flush()
+    finally:
+        fleet.remove()
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "scrape_bench"
+    sys.exit(main())
