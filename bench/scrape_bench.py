@@ -32,6 +32,7 @@ import dataclasses
 import gzip
 import http.client
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -77,7 +78,11 @@ def log(message: str) -> None:
 
 
 def pct(values: Sequence[float], q: int) -> float:
-    return sb.quantile(sorted(values), q) if values else float("nan")
+    """Nearest-rank percentile: a value that was measured, never extrapolated."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q / 100 * len(ordered)) - 1, 0)]
 
 
 # --- containers ----------------------------------------------------------------------
