@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import gzip
 import http.client
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -54,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stats_bench as sb
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
+from exporter import memory
 from exporter.collectors import COLLECTORS
 from exporter.collectors.base import add
 from exporter.render.exposition import DURATION, SUCCESS, own_families
@@ -401,6 +404,12 @@ def simulate(count: int) -> dict[str, float]:
         ms, body = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
         cold.append(ms)
     out["cold_om_gzip"] = statistics.median(cold)
+    del exposition, body
+    gc.collect()
+    memory.trim()
+    rss0 = sb.status_kb(os.getpid(), "VmRSS")
+    exposition = sb.Exposition(enabled, sb.Options(), process_metrics=False)
+    body = exposition.render(snapshot, OPENMETRICS, gzipped=True)
     out["body_om"] = len(exposition.render(snapshot, OPENMETRICS).data)
     out["body_om_gzip"] = len(body.data)
     busy_om, busy_text, idle = [], [], []
@@ -417,6 +426,9 @@ def simulate(count: int) -> dict[str, float]:
     out["sweep_om_gzip"] = statistics.median(busy_om)
     out["then_text_gzip"] = statistics.median(busy_text)
     out["idle_om_gzip"] = statistics.median(idle)
+    gc.collect()
+    memory.trim()
+    out["store_kb_per_container"] = (sb.status_kb(os.getpid(), "VmRSS") - rss0) / count
     ref = []
     for i in range(3):
         snapshot = inventory.publish(stats=sb.busy(stats, i + 10))
@@ -425,6 +437,18 @@ def simulate(count: int) -> dict[str, float]:
         ref.append(ms + ms_gz)
     out["prometheus_client_om_gzip"] = statistics.median(ref)
     return out
+
+
+def simulate_apart(count: int) -> dict[str, float]:
+    """`simulate` in a fresh interpreter, so that one size's heap does not skew the next."""
+    code = (
+        "import json, sys; sys.path.insert(0, 'bench'); import scrape_bench; "
+        f"print(json.dumps(scrape_bench.simulate({count})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=sb.ROOT
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 # --- report ------------------------------------------------------------------------------
@@ -492,6 +516,8 @@ def report_simulation(results: dict[int, dict[str, float]]) -> None:
     rows = [["", *(f"{n} containers" for n in sizes)]]
     for key, label in keys:
         rows.append([label, *(f"{results[n][key]:.1f}" for n in sizes)])
+    rows.append(["RSS of the stores and bodies, kB per container", *(
+        f"{results[n]['store_kb_per_container']:.2f}" for n in sizes)])  # fmt: skip
     rows.append(["OM body kB (gzip)", *(
         f"{results[n]['body_om'] / 1e3:.0f} ({results[n]['body_om_gzip'] / 1e3:.0f})"
         for n in sizes)])  # fmt: skip
@@ -518,7 +544,7 @@ def main() -> int:
     args = parser.parse_args()
     print(f"# scrape_bench: exporter {sb.revision()}, {sb.machine()}")
     if not args.skip_simulate:
-        results = {n: simulate(n) for n in sb.parse_sizes(args.simulate)}
+        results = {n: simulate_apart(n) for n in sb.parse_sizes(args.simulate)}
         report_simulation(results)
     if args.skip_live:
         return 0

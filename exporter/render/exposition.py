@@ -34,7 +34,7 @@ from exporter.render.formats import (
     head_of,
 )
 from exporter.render.gcpause import no_cyclic_gc
-from exporter.render.gzipbody import deflate, gzip_body
+from exporter.render.gzipbody import gzip_body, segment
 from exporter.render.store import Block, ObjectStore, Output, PartStore, store_for
 from exporter.selfprocess import ProcessMetrics
 
@@ -83,7 +83,7 @@ PROCESS_METRICS = (
 )
 """The exporter's own process metrics (exporter.selfprocess), named as prometheus_client does."""
 
-EOF_DEFLATED = deflate(EOF_LINE)
+EOF_SEGMENT = segment([EOF_LINE])
 Variant = tuple[str, bool]
 """A body's format and whether it is gzipped."""
 PROMETHEUS: Variant = (OPENMETRICS, True)
@@ -146,7 +146,7 @@ def _blocks(families: Iterable[Family | Metric]) -> list[Block]:
             if isinstance(family, Family)
             else encode_samples(family)
         )
-        out.append(Block(head_of(family), lines))
+        out.append(Block(head_of(family), (lines,)))
     return out
 
 
@@ -252,23 +252,19 @@ class Exposition:
         if self._process is not None:
             own.extend(self._process.collect())
         blocks.extend(_blocks(own))
+        content_type = CONTENT_TYPES[fmt]
+        if gzipped:
+            segments = [block.segment(fmt) for block in blocks]
+            if fmt == OPENMETRICS:
+                segments.append(EOF_SEGMENT)
+            return Body((gzip_body(segments),), content_type)
         parts: list[bytes] = []
         for block in blocks:
             parts.append(block.head.of(fmt))
-            if block.lines:
-                parts.append(block.lines)
+            parts.extend(block.pieces)
         if fmt == OPENMETRICS:
             parts.append(EOF_LINE)
-        content_type = CONTENT_TYPES[fmt]
-        if not gzipped:
-            return Body(tuple(parts), content_type)
-        segments: list[bytes] = []
-        for block in blocks:
-            segments.append(block.head.deflated(fmt))
-            segments.append(block.deflated())
-        if fmt == OPENMETRICS:
-            segments.append(EOF_DEFLATED)
-        return Body((gzip_body(parts, segments),), content_type)
+        return Body(tuple(parts), content_type)
 
 
 __all__ = ["OPENMETRICS", "TEXT", "Body", "Exposition", "Head"]

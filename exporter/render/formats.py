@@ -21,7 +21,6 @@ from functools import lru_cache
 from prometheus_client.core import Metric
 
 from exporter.render.family import Family, Row
-from exporter.render.gzipbody import deflate
 
 TEXT = "text"
 OPENMETRICS = "openmetrics"
@@ -79,18 +78,13 @@ def _label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """A family's HELP and TYPE lines in each format, and as deflate segments."""
+    """A family's HELP and TYPE lines in each format."""
 
     text: bytes
     openmetrics: bytes
-    text_deflated: bytes
-    openmetrics_deflated: bytes
 
     def of(self, fmt: str) -> bytes:
         return self.openmetrics if fmt == OPENMETRICS else self.text
-
-    def deflated(self, fmt: str) -> bytes:
-        return self.openmetrics_deflated if fmt == OPENMETRICS else self.text_deflated
 
 
 @lru_cache(maxsize=4096)
@@ -103,7 +97,7 @@ def head(name: str, kind: str, documentation: str) -> Head:
     om_type = "unknown" if kind == "untyped" else kind
     text = f"# HELP {text_name} {text_doc}\n# TYPE {text_name} {text_type}\n"
     om = f"# HELP {name} {_escape(documentation)}\n# TYPE {name} {om_type}\n"
-    return Head(text.encode(), om.encode(), deflate(text.encode()), deflate(om.encode()))
+    return Head(text.encode(), om.encode())
 
 
 def head_of(family: Family | Metric) -> Head:

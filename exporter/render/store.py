@@ -24,25 +24,27 @@ from exporter.collectors.base import CollectorSpec, Options, PerObject
 from exporter.inventory import Snapshot
 from exporter.render.family import Row
 from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
-from exporter.render.gzipbody import deflate
+from exporter.render.gzipbody import Segment, segment
 
 log = logging.getLogger(__name__)
 
 class Block:
-    """One family in a body: its headers, all its sample lines (shared by both formats)
-    and, made the first time they go out gzipped, those lines as a deflate segment."""
+    """One family in a body: its headers and its sample lines, as pieces (each object's
+    own bytes, shared with the store and with both formats: no joined copy), and, made
+    the first time the block goes out gzipped in a format, its deflate segment."""
 
-    __slots__ = ("_deflated", "head", "lines")
+    __slots__ = ("_segments", "head", "pieces")
 
-    def __init__(self, head: Head, lines: bytes) -> None:
+    def __init__(self, head: Head, pieces: tuple[bytes, ...]) -> None:
         self.head = head
-        self.lines = lines
-        self._deflated: bytes | None = None
+        self.pieces = pieces
+        self._segments: dict[str, Segment] = {}
 
-    def deflated(self) -> bytes:
-        if self._deflated is None:
-            self._deflated = deflate(self.lines)
-        return self._deflated
+    def segment(self, fmt: str) -> Segment:
+        made = self._segments.get(fmt)
+        if made is None:
+            made = self._segments[fmt] = segment((self.head.of(fmt), *self.pieces))
+        return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,9 @@ class PartStore:
         try:
             families = list(spec.fn(spec.view(snapshot), self._options))
             memo: LabelMemo = {}
-            blocks = tuple(Block(head_of(f), encode_rows(f, f.rows, memo)) for f in families)
+            blocks = tuple(
+                Block(head_of(f), (encode_rows(f, f.rows, memo),)) for f in families
+            )
             ok = True
         except Exception:
             log.exception("collector failed", extra={"collector": spec.name})
@@ -120,7 +124,7 @@ class ObjectStore:
         self._failed: set[str] = set()
         self._mapping: Mapping[str, Any] | None = None
         self._order: list[str] = []
-        self.output = Output(tuple(Block(h, b"") for h in self._heads), True, 0.0)
+        self.output = Output(tuple(Block(h, ()) for h in self._heads), True, 0.0)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -153,7 +157,7 @@ class ObjectStore:
             return self.output
         order, before = self._order, self.output.blocks
         blocks = tuple(
-            Block(h, b"".join([entries[key].lines[i] for key in order]))
+            Block(h, tuple(line for key in order if (line := entries[key].lines[i])))
             if i in dirty
             else before[i]  # no object's lines changed: the block, and its segment, stay
             for i, h in enumerate(self._heads)
