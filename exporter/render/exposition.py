@@ -235,9 +235,11 @@ class Exposition:
         with no_cyclic_gc():
             for name, stores in self._stores.items():
                 self._outputs[name] = tuple(store.update(snapshot) for store in stores)
-        self._version = snapshot.version
+        # In this order: `cached` (on the loop, unlocked) reads the version, then the
+        # bodies; a new dict before the new version never pairs it with older bodies.
+        self._bodies = {}
         self._snapshot = snapshot
-        self._bodies.clear()
+        self._version = snapshot.version
 
     def _body(self, names: Sequence[str], fmt: str, gzipped: bool) -> Body:
         blocks: list[Block] = []
