@@ -106,6 +106,10 @@ class PerObject:
     rows: ObjectRows
     families: Callable[[Options], tuple[Family, ...]]
     """The empty families, in exposition order (label allow-lists add label names)."""
+    keep_rows: bool = False
+    """Keep each object's rows, so that a changed object re-encodes only the families
+    whose rows changed: worth its memory where objects change often and partly (a stats
+    sample moves its CPU counters every sweep, rarely its limits)."""
 
     def ordered(self, mapping: Mapping[str, Any]) -> list[str]:
         order = self.order
@@ -186,6 +190,7 @@ def register_objects(
     joins: Sequence[str] = (),
     families: Callable[[Options], tuple[Family, ...]] | None = None,
     default_enabled: bool = True,
+    keep_rows: bool = False,
 ) -> Callable[[ObjectRows], ObjectRows]:
     """Decorator: a per-object collector, or (when `name` is registered) one more part of
     it; `metrics` are this part's families, in order, unless `families` builds them."""
@@ -194,7 +199,7 @@ def register_objects(
         inputs = (source, *joins)
         _check_inputs(name, inputs)
         make = families or (lambda _options: tuple(spec.new() for spec in metrics))
-        per = PerObject(source, tuple(joins), order, rows, make)
+        per = PerObject(source, tuple(joins), order, rows, make, keep_rows)
         spec = CollectorSpec(
             name, per.collect, default_enabled, help_text, tuple(metrics), inputs, per=per
         )

@@ -250,6 +250,7 @@ _SCALAR_GETTERS = tuple(get for _, get in SCALARS)
     source="containers",
     joins=("stats",),
     order=container_order,
+    keep_rows=True,
 )
 def rows(
     c: Container, joined: tuple[ContainerStats | None], _options: Options

@@ -195,7 +195,7 @@ class ObjectStore:
             lines.append(encode_rows(family, some, memo) if some else b"")
             if not old_lines or lines[i] != old_lines[i]:
                 dirty.add(i)
-        return _Entry(obj, joined, rows, tuple(lines))
+        return _Entry(obj, joined, rows if self._per.keep_rows else (), tuple(lines))
 
 
 def store_for(
