@@ -426,6 +426,13 @@ def simulate(count: int) -> dict[str, float]:
     out["sweep_om_gzip"] = statistics.median(busy_om)
     out["then_text_gzip"] = statistics.median(busy_text)
     out["idle_om_gzip"] = statistics.median(idle)
+    template = next(iter(inventory.snapshot.containers.values()))
+    events = []
+    for i in range(5):  # a container event: one new container, every family gains lines
+        inventory.upsert(dataclasses.replace(template, id=f"{i:064x}", name=f"zz-event-{i}"))
+        ms, _ = timed_ms(exposition.render, inventory.publish(), OPENMETRICS, gzipped=True)
+        events.append(ms)
+    out["event_om_gzip"] = statistics.median(events)
     gc.collect()
     memory.trim()
     out["store_kb_per_container"] = (sb.status_kb(os.getpid(), "VmRSS") - rss0) / count
@@ -510,6 +517,7 @@ def report_simulation(results: dict[int, dict[str, float]]) -> None:
         ("sweep_om_gzip", "after a sweep in which every container ran, OM+gzip"),
         ("then_text_gzip", "then text+gzip of the same version"),
         ("idle_om_gzip", "after an idle sweep, OM+gzip"),
+        ("event_om_gzip", "after one container came, OM+gzip"),
         ("prometheus_client_om_gzip", "baseline: prometheus_client OM encoder + gzip"),
     ]
     sizes = sorted(results)

@@ -232,9 +232,10 @@ class Exposition:
     def _advance(self, snapshot: Snapshot) -> None:
         if snapshot.version <= self._version:
             return
+        orders: dict[object, list[str]] = {}  # the mappings are alive: ids stay unique
         with no_cyclic_gc():
             for name, stores in self._stores.items():
-                self._outputs[name] = tuple(store.update(snapshot) for store in stores)
+                self._outputs[name] = tuple(store.update(snapshot, orders) for store in stores)
         # In this order: `cached` (on the loop, unlocked) reads the version, then the
         # bodies; a new dict before the new version never pairs it with older bodies.
         self._bodies = {}

@@ -40,19 +40,14 @@ EMPTY = Segment(b"", 0, 0, 1 << 31)
 
 
 def segment(pieces: Iterable[bytes]) -> Segment:
-    """The pieces, joined, as a raw deflate segment ending on a sync flush."""
-    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    out: list[bytes] = []
-    crc = length = 0
-    for piece in pieces:
-        if piece:
-            out.append(compressor.compress(piece))
-            crc = zlib.crc32(piece, crc)
-            length += len(piece)
-    if not length:
+    """The pieces, joined, as a raw deflate segment ending on a sync flush (one join and
+    one compress call: thousands of small calls cost more than the copy)."""
+    data = b"".join(pieces)
+    if not data:
         return EMPTY
-    out.append(compressor.flush(zlib.Z_SYNC_FLUSH))
-    return Segment(b"".join(out), crc, length, _x8nmodp(length))
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return Segment(deflated, zlib.crc32(data), len(data), _x8nmodp(len(data)))
 
 
 def gzip_body(segments: Sequence[Segment]) -> bytes:

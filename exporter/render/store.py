@@ -72,7 +72,8 @@ class PartStore:
         self._inputs: tuple[object, ...] | None = None
         self.output = Output((), True, 0.0)
 
-    def update(self, snapshot: Snapshot) -> Output:
+    def update(self, snapshot: Snapshot, orders: dict[object, list[str]] | None = None) -> Output:
+        del orders  # one entry: nothing to sort
         spec = self._spec
         inputs = tuple(getattr(snapshot, name) for name in spec.inputs)
         if self._inputs is not None and _same(inputs, self._inputs):
@@ -129,7 +130,9 @@ class ObjectStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def update(self, snapshot: Snapshot) -> Output:
+    def update(self, snapshot: Snapshot, orders: dict[object, list[str]] | None = None) -> Output:
+        """`orders` is shared by the stores of one render: parts over the same mapping
+        with the same sort key (five over the containers) sort it once."""
         per = self._per
         mapping: Mapping[str, Any] = getattr(snapshot, per.source)
         joins: list[Mapping[str, Any]] = [getattr(snapshot, name) for name in per.joins]
@@ -139,7 +142,12 @@ class ObjectStore:
         self._joins = joins
         changed = mapping is not self._mapping
         if changed:
-            self._order = per.ordered(mapping)
+            memo = {} if orders is None else orders
+            sort = (id(mapping), per.order)
+            order = memo.get(sort)
+            if order is None:
+                order = memo[sort] = per.ordered(mapping)
+            self._order = order
             self._mapping = mapping
             for key in self._entries.keys() - mapping.keys():  # removed objects
                 del self._entries[key]
