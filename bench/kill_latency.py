@@ -25,6 +25,11 @@ from exporter.collectors import COLLECTORS
 from exporter.config import Settings
 from exporter.http import INVENTORY
 
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
 
 def docker(*args: str) -> str:
     return subprocess.run(
@@ -33,7 +38,8 @@ def docker(*args: str) -> str:
 
 
 async def state_line(client: TestClient, short_id: str, state: str) -> bool:  # type: ignore[type-arg]
-    text = await (await client.get("/metrics")).text()
+    headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}  # as Prometheus asks
+    text = await (await client.get("/metrics", headers=headers)).text()
     return any(
         line.startswith("docker_container_state{")
         and f'id="{short_id}"' in line
