@@ -60,19 +60,30 @@ def v1_dir(name: str, controller: str) -> Path:
 
 
 async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
-    """`--cpus 0.5` busy loop: the counter's rate is 0.5 +/- 0.1 cores and throttling grows."""
+    """`--cpus 0.5` busy loop: the counter is the kernel's (read by hand around each
+    sample), its rate stays under the quota and throttling grows. On a loaded machine the
+    loop may get less than its half core, so no lower bound but "it ran"."""
     name = live.name("cpu")
     live.run("cpu", "--cpus", "0.5", cmd=("sh", "-c", "while :; do :; done"))
-    await asyncio.sleep(1.0)
-    first, t0 = await sample(name), time.monotonic()
-    await asyncio.sleep(4.0)
-    second, t1 = await sample(name), time.monotonic()
+    usage = v1_dir(name, "cpuacct") / "cpuacct.usage"
+
+    async def bracketed() -> tuple[ContainerStats, float]:
+        before = int(usage.read_text()) / 1e9
+        stats = await sample(name)
+        after = int(usage.read_text()) / 1e9
+        assert before <= stats.cpu_usage_seconds <= after
+        return stats, time.monotonic()
+
+    first, t0 = await bracketed()
+    while True:  # until the loop has been throttled at least twice more
+        await asyncio.sleep(0.2)
+        second, t1 = await bracketed()
+        if (second.cpu_throttled_periods or 0) >= (first.cpu_throttled_periods or 0) + 2:
+            break
+        assert t1 - t0 < 60, "never throttled"  # a hang guard, not a timing assertion
     rate = (second.cpu_usage_seconds - first.cpu_usage_seconds) / (t1 - t0)
-    assert 0.4 <= rate <= 0.6, rate
+    assert 0 < rate <= 0.6, rate
     assert second.cpu_limit_cores == 0.5
-    assert second.cpu_throttled_periods is not None
-    assert first.cpu_throttled_periods is not None
-    assert second.cpu_throttled_periods > first.cpu_throttled_periods
     assert (second.cpu_throttled_seconds or 0) > (first.cpu_throttled_seconds or 0)
 
 

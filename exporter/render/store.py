@@ -28,6 +28,13 @@ from exporter.render.gzipbody import Segment, segment
 
 log = logging.getLogger(__name__)
 
+YIELD_EVERY = 32
+"""Objects encoded between two voluntary releases of the GIL. A render runs in a worker
+thread, but pure-Python work keeps the GIL, and the event loop would wait up to the
+interpreter's switch interval (5 ms) at each of a request's system calls; a
+`time.sleep(0)` every 32 objects (about 1 ms of encoding) lets it in at once."""
+
+
 class Block:
     """One family in a body: its headers and its sample lines, as pieces (each object's
     own bytes, shared with the store and with both formats: no joined copy), and, made
@@ -154,6 +161,7 @@ class ObjectStore:
                 self._failed.discard(key)
         entries = self._entries
         dirty: set[int] = set(range(len(self._heads))) if changed else set()
+        encoded = 0
         for key in self._order:
             obj = mapping[key]
             joined = tuple(m.get(key) for m in joins)
@@ -161,6 +169,9 @@ class ObjectStore:
             if entry is not None and entry.obj is obj and _same(joined, entry.joined):
                 continue
             entries[key] = self._encode(key, obj, joined, entry or _NO_ENTRY, dirty)
+            encoded += 1
+            if not encoded % YIELD_EVERY:
+                time.sleep(0)  # hand the GIL to the event loop if it waits (see YIELD_EVERY)
         if not dirty:
             return self.output
         order, before = self._order, self.output.blocks
