@@ -21,6 +21,19 @@ def _ts(record: logging.LogRecord) -> str:
     )
 
 
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def context(record: logging.LogRecord) -> dict[str, str]:
+    """The fields passed with `extra=` (`collector=`, `container=`): context as keys,
+    never inside the message."""
+    return {k: str(v) for k, v in vars(record).items() if k not in _STANDARD}
+
+
 def _logfmt_value(value: str) -> str:
     if value and all(c.isalnum() or c in "-._/:@" for c in value):
         return value
@@ -36,9 +49,10 @@ class LogfmtFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **context(record),
         }
-        if record.exc_info:
-            fields["err"] = self.formatException(record.exc_info).splitlines()[-1]
+        if record.exc_info:  # the whole traceback, escaped onto the one line
+            fields["err"] = self.formatException(record.exc_info)
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
@@ -51,6 +65,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **context(record),
         }
         if record.exc_info:
             doc["err"] = self.formatException(record.exc_info)
