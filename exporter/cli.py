@@ -51,6 +51,17 @@ def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return wrapper
 
 
+def _env_bool(environ: Mapping[str, str], flag: str) -> bool | None:
+    """A boolean flag's environment variable (None when unset), named in the error."""
+    text = environ.get(env_name(flag))
+    if text is None:
+        return None
+    try:
+        return _bool_env(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"{env_name(flag)}: {exc}") from None
+
+
 def _bool_env(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -182,30 +193,29 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     web.add_argument(
         "--web.disable-exporter-metrics",
         action="store_true",
-        default=_checked(_bool_env)(environ.get(env_name("--web.disable-exporter-metrics"), "0")),
+        default=_env_bool(environ, "--web.disable-exporter-metrics") or False,
         help="Leave out the exporter's own process_* metrics.",
     )
     run = parser.add_argument_group("run")
     run.add_argument(
         "--once",
         action="store_true",
-        default=_checked(_bool_env)(environ.get(env_name("--once"), "0")),
+        default=_env_bool(environ, "--once") or False,
         help="Sync once, print one scrape to stdout and exit (debugging, textfile collector).",
     )
     collectors = groups.get("collectors") or parser.add_argument_group("collectors")
     collectors.add_argument(
         "--collector.disable-defaults",
         action="store_true",
-        default=_checked(_bool_env)(environ.get(env_name("--collector.disable-defaults"), "0")),
+        default=_env_bool(environ, "--collector.disable-defaults") or False,
         help="Enable only the collectors named with --collector.NAME.",
     )
     for name, spec in sorted(COLLECTORS.items()):
         flag = f"--collector.{name}"
-        env = environ.get(env_name(flag))
         collectors.add_argument(
             flag,
             action=argparse.BooleanOptionalAction,
-            default=None if env is None else _checked(_bool_env)(env),
+            default=_env_bool(environ, flag),
             help=f"{spec.help} (default: {'enabled' if spec.default_enabled else 'disabled'})",
         )
     return parser
@@ -213,11 +223,12 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """argv and environment to Settings; exits 2 with one line on any bad value."""
-    parser = build_parser(environ)
     try:
-        args = vars(parser.parse_args(argv))
-    except argparse.ArgumentTypeError as exc:  # a bad default from the environment
+        parser = build_parser(environ)
+    except argparse.ArgumentTypeError as exc:  # a bad boolean in the environment
+        parser = build_parser({})
         parser.error(str(exc))
+    args = vars(parser.parse_args(argv))
 
     def value(flag: str) -> Any:
         raw = args[flag.lstrip("-").replace("-", "_")]

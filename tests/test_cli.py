@@ -108,3 +108,18 @@ def test_unreachable_engine_with_once_fails_cleanly(tmp_path: object) -> None:
     assert result.returncode == 1
     assert "engine unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable", ["DOCKER_EXPORTER_ONCE", "DOCKER_EXPORTER_COLLECTOR_TOP",
+                 "DOCKER_EXPORTER_WEB_DISABLE_EXPORTER_METRICS"],
+)  # fmt: skip
+def test_a_bad_boolean_in_the_environment_is_one_line_and_exit_2(
+    variable: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings([], {variable: "maybe"})
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{variable}: invalid boolean 'maybe'" in err
