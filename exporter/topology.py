@@ -6,6 +6,8 @@ A pure function of the snapshot. Its shape is Grafana's node graph data frames (
 datasource can feed the panel with two queries, `nodes` and `edges`, and a script can
 walk it as plain JSON. Edges come from each container's inspect (its `Networks`), so
 they carry the IPs and DNS aliases; `--network container:X` becomes a container edge.
+A network's member count comes from the same inspect (the inventory derives it), and an
+edge finds its network by ID or, on Podman 4 (whose NetworkID is the name), by name.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def topology_view(snapshot: Snapshot) -> dict[str, Any]:
     edges = []
     for c in containers:
         for attachment in c.networks:
-            key = attachment.network_id or attachment.network
+            net = next((n for n in snapshot.networks.values() if n.joins(attachment)), None)
+            key = net.id if net else attachment.network_id or attachment.network
             if key not in networks:  # not inspected yet (or gone): still draw it
                 networks[key] = {
                     "id": NETWORK_NODE + key,
