@@ -13,7 +13,15 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.models import LIVE_STATES, Container, EngineInfo
-from exporter.objects import DiskUsage, Image, Network, Volume, members_of
+from exporter.objects import (
+    DiskUsage,
+    Image,
+    Network,
+    Volume,
+    attached_network,
+    memberships,
+    network_index,
+)
 from exporter.stats import ContainerStats, ProcessInfo
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -251,12 +259,11 @@ class Inventory:
     def unknown_networks(self, container_ids: Iterable[str]) -> list[str]:
         """Networks the containers are attached to that the inventory has not inspected."""
         refs: dict[str, None] = {}
+        index = network_index(self._networks.values())
         for cid in container_ids:
             container = self._containers.get(cid)
             for attachment in container.networks if container else ():
-                if attachment.connected and not any(
-                    n.joins(attachment) for n in self._networks.values()
-                ):
+                if attachment.connected and attached_network(index, attachment) is None:
                     refs[attachment.network_id or attachment.network] = None
         return list(refs)
 
@@ -345,8 +352,9 @@ class Inventory:
         if containers is self._members[0] and networks is self._members[1]:
             return self._members[2]
         derived = {}
+        members_by_id = memberships(networks.values(), containers.values())
         for network_id, network in networks.items():
-            members = members_of(network, containers.values())
+            members = members_by_id[network_id]
             old = previous.get(network_id)
             if old is not None and old.members == members and _same_network(old, network):
                 derived[network_id] = old

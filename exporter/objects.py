@@ -130,24 +130,50 @@ class Network:
         return attachment.network == self.name
 
 
+def network_index(networks: Iterable[Network]) -> dict[str, str]:
+    """Network ID by ID and by name: what an endpoint's NetworkID (or map key) may say."""
+    index = {n.name: n.id for n in networks}
+    index.update({n.id: n.id for n in networks})
+    return index
+
+
+def attached_network(index: Mapping[str, str], attachment: NetworkAttachment) -> str | None:
+    """The ID of the network an endpoint is on (`Network.joins`, through the index)."""
+    return index.get(attachment.network_id or attachment.network)
+
+
+def memberships(
+    networks: Iterable[Network], containers: Iterable[Container]
+) -> dict[str, tuple[NetworkMember, ...]]:
+    """What `docker network inspect` lists in `Containers`, from the containers' inspect,
+    per network ID: every container with a connected endpoint on it (this node's only, as
+    the engine's own list; swarm load-balancer sandboxes are not containers). One pass."""
+    networks = list(networks)
+    index = network_index(networks)
+    found: dict[str, list[NetworkMember]] = {n.id: [] for n in networks}
+    for c in containers:
+        for attachment in c.networks:
+            network_id = attached_network(index, attachment) if attachment.connected else None
+            if network_id is not None:
+                found[network_id].append(
+                    NetworkMember(
+                        container_id=c.id,
+                        name=c.name,
+                        endpoint_id=attachment.endpoint_id,
+                        mac=attachment.mac,
+                        ipv4=attachment.ip,
+                        ipv6=attachment.ipv6,
+                    )
+                )
+    return {
+        nid: tuple(sorted(members, key=lambda m: (m.name, m.container_id)))
+        for nid, members in found.items()
+    }
+
+
 def members_of(network: Network, containers: Iterable[Container]) -> tuple[NetworkMember, ...]:
-    """What `docker network inspect` lists in `Containers`, from the containers' inspect:
-    every container with a connected endpoint on the network (this node's only, as the
-    engine's own list; swarm load-balancer sandboxes are not containers)."""
-    members = [
-        NetworkMember(
-            container_id=c.id,
-            name=c.name,
-            endpoint_id=attachment.endpoint_id,
-            mac=attachment.mac,
-            ipv4=attachment.ip,
-            ipv6=attachment.ipv6,
-        )
-        for c in containers
-        for attachment in c.networks
-        if attachment.connected and network.joins(attachment)
-    ]
-    return tuple(sorted(members, key=lambda m: (m.name, m.container_id)))
+    """`memberships` of one network."""
+    return memberships([network], containers)[network.id]
 
 
 @dataclass(frozen=True, slots=True)

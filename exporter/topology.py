@@ -16,6 +16,7 @@ from typing import Any
 
 from exporter.inventory import Snapshot
 from exporter.models import Container
+from exporter.objects import attached_network, network_index
 
 NETWORK_NODE = "network/"
 CONTAINER_NODE = "container/"
@@ -69,13 +70,13 @@ def _container_node(c: Container) -> dict[str, Any]:
 def topology_view(snapshot: Snapshot) -> dict[str, Any]:
     """Every network and container as a node; one edge per endpoint, IP and aliases on it."""
     networks = _network_nodes(snapshot)
+    index = network_index(snapshot.networks.values())
     containers = sorted(snapshot.containers.values(), key=lambda c: (c.name, c.id))
     nodes = [_container_node(c) for c in containers]
     edges = []
     for c in containers:
         for attachment in c.networks:
-            net = next((n for n in snapshot.networks.values() if n.joins(attachment)), None)
-            key = net.id if net else attachment.network_id or attachment.network
+            key = attached_network(index, attachment) or attachment.network_id or attachment.network
             if key not in networks:  # not inspected yet (or gone): still draw it
                 networks[key] = {
                     "id": NETWORK_NODE + key,

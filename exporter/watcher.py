@@ -197,6 +197,7 @@ class Watcher:
         for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
             self._signatures.pop(gone, None)
+            self._probed.pop(gone, None)
         ids = [
             cid
             for cid, signature in listed.items()
