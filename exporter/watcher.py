@@ -288,9 +288,9 @@ class Watcher:
             self._inventory.replace_images(images)
 
     async def _sync_networks(self, *, inspect_known: bool = True) -> None:
-        """List, drop the vanished, inspect every listed one (only inspect names members),
-        or with `inspect_known` False only the new ones: connect and disconnect events
-        keep the members of known networks current."""
+        """List, drop the vanished, inspect every listed one, or with `inspect_known`
+        False only the new ones: a network's own fields do not change, and its members
+        are derived from the containers' inspect (`Inventory.publish`)."""
         self._networks_dirty = False
         async with self._objects_lock:
             ids = await self._engine.list_network_ids()
