@@ -36,6 +36,8 @@ RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
+ANY_ADDRESS = "0.0.0.0"
+"""A published port bound to every address: Docker says 0.0.0.0, Podman leaves it empty."""
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -415,12 +417,11 @@ def _ports(settings: Json, config: Json) -> tuple[PortBinding, ...]:
         if isinstance(bindings, list) and bindings:
             for b in bindings:
                 bind = map_field(b)
-                key = (
-                    port,
-                    proto or "tcp",
-                    str_field(bind.get("HostIp")),
-                    str_field(bind.get("HostPort")),
-                )
+                host_port = str_field(bind.get("HostPort"))
+                host_ip = str_field(bind.get("HostIp"))
+                if host_port and not host_ip:
+                    host_ip = ANY_ADDRESS  # Podman's `-P`: every address, as Docker says
+                key = (port, proto or "tcp", host_ip, host_port)
                 seen[key] = PortBinding(*key)
         elif not any(k[0] == port and k[1] == (proto or "tcp") for k in seen):
             key = (port, proto or "tcp", "", "")

@@ -118,6 +118,13 @@ def test_network_members_derived_from_container_inspect_match_network_inspect() 
     assert len(network.members) == 1
 
 
+def test_podman_published_ports_bound_to_every_address() -> None:
+    """Podman's `-P` leaves HostIp empty; Docker writes 0.0.0.0 (and ::) for the same."""
+    doc = inspect_payload(NetworkSettings__Ports={"80/tcp": [{"HostIp": "", "HostPort": "40001"}]})
+    (port,) = parse_container(doc).ports
+    assert (port.host_ip, port.host_port) == ("0.0.0.0", "40001")
+
+
 def test_podman4_top_rows_are_split() -> None:
     """Podman 4.3 without ps_args: one title string and one unsplit cell per process."""
     processes = parse_top(load_json("top_podman4_default.json"))

@@ -52,7 +52,8 @@ HEALTH = declare(
 FAILING = declare(
     "docker_container_health_failing_streak",
     "gauge",
-    "Consecutive failed health probes.",
+    "Consecutive failed health probes (re-read when a probe ends, at most once per probe "
+    "interval).",
     CONTAINER_LABELS,
     collector=C,
 )
