@@ -7,20 +7,42 @@ scrape therefore reads a consistent view without locks and without the Engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.models import Container, EngineInfo
-from exporter.objects import DiskUsage, Image, Network, Volume
+from exporter.models import LIVE_STATES, Container, EngineInfo
+from exporter.objects import (
+    DiskUsage,
+    Image,
+    Network,
+    Volume,
+    attached_network,
+    memberships,
+    network_index,
+)
 from exporter.stats import ContainerStats, ProcessInfo
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 PROCESS_STATES = frozenset({"running", "paused", "restarting"})
-"""Container states that can have processes; any other state drops its process list."""
+"""Container states that can have processes; any other state drops its process list.
+A `restarting` container has processes only while it has a PID (Docker reports the
+state between a run's end and the restart policy's next start, PID 0)."""
 NETWORK_KEY = "network/"
+FINISH_SLACK = 1.0
+"""Seconds a `die` event may precede inspect's FinishedAt and still be that run's end
+(the engine logs it just after recording the exit; clocks are the engine's own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """What a container's last `die` and `oom` events said, in the engine's time."""
+
+    exit_code: int | None = None
+    died_at: float | None = None
+    oom_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +121,17 @@ class Inventory:
 
     def __init__(self) -> None:
         self._containers: dict[str, Container] = {}
+        self._inspected: dict[str, Container] = {}
+        self._ends: dict[str, RunEnd] = {}
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
+        self._members: tuple[
+            Mapping[str, Container] | None, Mapping[str, Network] | None, Mapping[str, Network]
+        ] = (None, None, _EMPTY)
         self._volumes: dict[str, Volume] = {}
         self._processes: dict[str, tuple[ProcessInfo, ...]] = {}
         self._snapshot = Snapshot()
@@ -123,18 +150,78 @@ class Inventory:
         return self._generation.get(container_id, 0)
 
     def upsert(self, container: Container, generation: int | None = None) -> bool:
+        """Store an inspect result, corrected by the events that inspect may have lost."""
         if generation is not None and generation != self.generation(container.id):
             return False
-        self._containers[container.id] = container
-        if container.state not in PROCESS_STATES:
-            self._processes.pop(container.id, None)
+        self._inspected[container.id] = container
+        self._reconcile(container.id)
         return True
 
     def remove(self, container_id: str) -> None:
         self._generation[container_id] = self.generation(container_id) + 1
         self._containers.pop(container_id, None)
+        self._inspected.pop(container_id, None)
+        self._ends.pop(container_id, None)
         self._oom.pop(container_id, None)
         self._processes.pop(container_id, None)
+
+    def note_die(self, container_id: str, exit_code: int | None, time_ns: int) -> None:
+        """A `die` event: the code of the run that ended (inspect resets it when the
+        restart policy starts the next run, at once in a crash loop without back-off)."""
+        end = self._ends.get(container_id, RunEnd())
+        if exit_code is not None:
+            end = replace(end, exit_code=exit_code, died_at=time_ns / 1e9)
+        self._ends[container_id] = end
+        self._reconcile(container_id)
+
+    def note_oom(self, container_id: str, time_ns: int) -> None:
+        """An `oom` event: counted, and it marks the current run OOM-killed."""
+        self._oom[container_id] = self._oom.get(container_id, 0) + 1
+        end = self._ends.get(container_id, RunEnd())
+        self._ends[container_id] = replace(end, oom_at=time_ns / 1e9)
+        self._reconcile(container_id)
+
+    def _reconcile(self, container_id: str) -> None:
+        """The stored container: the latest inspect, corrected by the `die` and `oom`
+        events (their order against the inspect does not matter).
+
+        - exit code: while a run is in progress (running, paused) inspect's ExitCode was
+          reset to 0 at its start, so the last `die` event's exitCode is the last run's,
+          unless inspect's FinishedAt is later than that die (by over FINISH_SLACK): a
+          later run ended whose die was not seen, and inspect's 0 stands. In any other
+          state inspect's code is that of the run that ended.
+        - OOM: inspect's OOMKilled, or an `oom` event at or after the current (or last)
+          run's StartedAt; a new start resets it. (Docker 20.10 sets OOMKilled only when
+          containerd's OOM notice beats the exit; the `oom` event comes either way.)
+        - processes: only while the state can have them and there is a live PID.
+        """
+        container = self._inspected.get(container_id)
+        if container is None:
+            return
+        end = self._ends.get(container_id)
+        if end is not None:
+            changes: dict[str, Any] = {}
+            if (
+                container.state in LIVE_STATES
+                and end.exit_code is not None
+                and end.died_at is not None
+                and (
+                    container.finished_at is None
+                    or end.died_at >= container.finished_at - FINISH_SLACK
+                )
+            ):
+                changes["exit_code"] = end.exit_code
+            if (
+                not container.oom_killed
+                and end.oom_at is not None
+                and (container.started_at is None or end.oom_at >= container.started_at)
+            ):
+                changes["oom_killed"] = True
+            if changes:
+                container = replace(container, **changes)
+        self._containers[container_id] = container
+        if container.state not in PROCESS_STATES or container.pid <= 0:
+            self._processes.pop(container_id, None)
 
     # -- images, networks, volumes, processes ---------------------------
 
@@ -165,13 +252,37 @@ class Inventory:
     def known_network_ids(self) -> set[str]:
         return set(self._networks)
 
+    def knows_network(self, ref: str) -> bool:
+        """By ID or name (Podman's network events name the network, not its ID)."""
+        return ref in self._networks or any(n.name == ref for n in self._networks.values())
+
+    def unknown_networks(self, container_ids: Iterable[str]) -> list[str]:
+        """Networks the containers are attached to that the inventory has not inspected."""
+        refs: dict[str, None] = {}
+        index = network_index(self._networks.values())
+        for cid in container_ids:
+            container = self._containers.get(cid)
+            for attachment in container.networks if container else ():
+                if attachment.connected and attached_network(index, attachment) is None:
+                    refs[attachment.network_id or attachment.network] = None
+        return list(refs)
+
+    def container(self, container_id: str) -> Container | None:
+        """The working set's container (published or not yet)."""
+        return self._containers.get(container_id)
+
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = dict(volumes)
 
     def set_processes(self, container_id: str, processes: tuple[ProcessInfo, ...] | None) -> None:
         """One container's process list (None forgets it); kept only while the container runs."""
         container = self._containers.get(container_id)
-        if processes is None or container is None or container.state not in PROCESS_STATES:
+        if (
+            processes is None
+            or container is None
+            or container.state not in PROCESS_STATES
+            or container.pid <= 0
+        ):
             self._processes.pop(container_id, None)
         else:
             self._processes[container_id] = processes
@@ -184,9 +295,6 @@ class Inventory:
 
     def known_ids(self) -> set[str]:
         return set(self._containers)
-
-    def count_oom(self, container_id: str) -> None:
-        self._oom[container_id] = self._oom.get(container_id, 0) + 1
 
     def count_event(self, kind: str, action: str, time_ns: int) -> None:
         """Counted here, so any publication (a stats sweep too) carries the latest counts."""
@@ -211,14 +319,15 @@ class Inventory:
             events=_frozen(prev.status.events, self._events),
             last_event_ts=self._last_event_ts,
         )
+        containers = _frozen(prev.containers, self._containers)
         snapshot = replace(
             prev,
             version=prev.version + 1,
-            containers=_frozen(prev.containers, self._containers),
+            containers=containers,
             oom_events=_frozen(prev.oom_events, self._oom),
             status=prev.status if status == prev.status else status,
             images=_frozen(prev.images, self._images),
-            networks=_frozen(prev.networks, self._networks),
+            networks=self._with_members(prev.networks, containers),
             volumes=_frozen(prev.volumes, self._volumes),
             processes=_frozen(prev.processes, self._processes),
             **changes,
@@ -227,6 +336,38 @@ class Inventory:
         for listener in self._listeners:
             listener(snapshot)
         return snapshot
+
+    def _with_members(
+        self, previous: Mapping[str, Network], containers: Mapping[str, Container]
+    ) -> Mapping[str, Network]:
+        """The networks with their members derived from the containers' own inspect.
+
+        One source of truth for the topology: a container's `NetworkSettings.Networks`,
+        which both engines keep current on every container event, where Podman sends no
+        network event when a container starts on a network (and 4.x none on create or
+        remove). Network inspect supplies the network's own fields. Recomputed only
+        when the containers or the networks changed; unchanged networks keep their object.
+        """
+        networks = _frozen(self._members[1] or _EMPTY, self._networks)
+        if containers is self._members[0] and networks is self._members[1]:
+            return self._members[2]
+        derived = {}
+        members_by_id = memberships(networks.values(), containers.values())
+        for network_id, network in networks.items():
+            members = members_by_id[network_id]
+            old = previous.get(network_id)
+            if old is not None and old.members == members and _same_network(old, network):
+                derived[network_id] = old
+            else:
+                derived[network_id] = replace(network, members=members)
+        result = _frozen(previous, derived)
+        self._members = (containers, networks, result)
+        return result
+
+
+def _same_network(a: Network, b: Network) -> bool:
+    """Equal but for the members (which the inventory derives)."""
+    return replace(a, members=()) == replace(b, members=())
 
 
 def _frozen(previous: Mapping[Any, Any], current: Mapping[Any, Any]) -> Mapping[Any, Any]:

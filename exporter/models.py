@@ -17,12 +17,27 @@ from typing import Any
 from exporter.fields import int_field, labels_field, map_field, str_field
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+STATE_ALIASES = {
+    "stopped": "exited",
+    "configured": "created",
+    "initialized": "created",
+    "stopping": "running",
+}
+"""Podman's own state names, in Docker's model. `stopped`: the process has exited and
+Podman has not yet run its cleanup (Podman 5 reports it for a moment, its compat layer
+says `exited` afterwards); `configured`/`initialized`: created, never started;
+`stopping`: a stop was asked for and the process still runs, which Docker reports as
+`running` until it exits. Any other unknown state reads as `dead`."""
+LIVE_STATES = frozenset({"running", "paused"})
+"""States whose inspect describes a run in progress: ExitCode was reset to 0 at its start."""
 HEALTH_STATES = ("none", "starting", "healthy", "unhealthy")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
+ANY_ADDRESS = "0.0.0.0"
+"""A published port bound to every address: Docker says 0.0.0.0, Podman leaves it empty."""
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -55,6 +70,33 @@ class NetworkAttachment:
     gateway: str
     mac: str
     aliases: tuple[str, ...]
+    endpoint_id: str = ""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the endpoint exists now: Docker keeps a stopped container's networks
+        in its inspect with the endpoint ID and addresses cleared (`docker network
+        inspect` no longer lists it); Podman leaves EndpointID empty and fills the
+        addresses only while the container runs."""
+        return bool(self.endpoint_id or self.ip or self.ipv6)
+
+
+@dataclass(frozen=True, slots=True)
+class Healthcheck:
+    """`Config.Healthcheck` (the image's, unless `docker run --health-*` overrides it)."""
+
+    interval: float
+    """Seconds between probes (Docker's default 30 s when unset)."""
+    start_period: float
+    start_interval: float
+    """Seconds between probes during the start period (API 1.44+, default 5 s)."""
+    retries: int
+
+    def probe_interval(self, health: str) -> float:
+        """The shortest time between two probes in health state `health`."""
+        if health == "starting" and self.start_period > 0:
+            return min(self.interval, self.start_interval)
+        return self.interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +140,11 @@ class Container:
     failing_streak: int
     restart_count: int
     exit_code: int
+    """Of the last run that ended. The inventory corrects inspect's (reset to 0 when a
+    run starts) with the last `die` event's exitCode: `Inventory.upsert`."""
     oom_killed: bool
+    """The OOM killer struck in the current or last run: inspect's OOMKilled, or (the
+    inventory adds it) an `oom` event since the run started."""
     error: str
     pid: int
     created: float
@@ -113,6 +159,8 @@ class Container:
     ports: tuple[PortBinding, ...]
     hostname: str = ""
     platform: str = ""
+    healthcheck: Healthcheck | None = None
+    """None when the container has no healthcheck (or `--no-healthcheck`, Test NONE)."""
 
     @property
     def short_id(self) -> str:
@@ -171,6 +219,10 @@ class Event:
     actor_id: str
     attributes: Mapping[str, str]
     time_ns: int
+    network: str = ""
+    """Network events: the network's ID, or its name where only that is known."""
+    container: str = ""
+    """Network connect/disconnect events: the container's ID."""
 
     @property
     def key(self) -> tuple[int, str, str, str]:
@@ -218,7 +270,35 @@ def parse_event(raw: Json) -> Event | None:
     actor_id = str_field(actor.get("ID")) or str_field(raw.get("id"))
     if kind == "container" and action == "health_status" and not detail:
         detail = attributes.get("health_status", "") or str_field(raw.get("HealthStatus"))
-    return Event(kind, action, detail, actor_id, attributes, time_ns)
+    network = container = ""
+    if kind == "network":
+        network, container = _network_subject(action, actor_id, attributes)
+    return Event(kind, action, detail, actor_id, attributes, time_ns, network, container)
+
+
+def _network_subject(action: str, actor_id: str, attributes: Mapping[str, str]) -> tuple[str, str]:
+    """(network, container) of a network event, from either engine's shape.
+
+    Docker: the actor is the network (ID), `name` its name, `container` the container
+    (connect and disconnect). Podman: connect and disconnect name the *container* as the
+    actor with its name in `name`, no `container` attribute, and the network name in
+    `network` (5.x only; 4.x does not say which network). Podman's other network events
+    carry the network in `network` (or `name`) and no actor ID.
+    """
+    container = attributes.get("container", "")
+    if action in ("connect", "disconnect") and not container:
+        return attributes.get("network", ""), actor_id
+    network = actor_id or attributes.get("network", "") or attributes.get("name", "")
+    return network, container
+
+
+def die_exit_code(event: Event) -> int | None:
+    """The exit code a `die` event reports (Podman also sends it as `containerExitCode`)."""
+    text = event.attributes.get("exitCode") or event.attributes.get("containerExitCode")
+    if text is None:
+        return None
+    code = int_field(text, -1)
+    return code if code >= 0 else None
 
 
 def _cpu_cores(host: Json) -> float | None:
@@ -250,6 +330,30 @@ def _limits(host: Json) -> Limits:
 _BLKIO_THROTTLES = (
     "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
 )  # fmt: skip
+
+
+def _seconds(value: object, default: float) -> float:
+    """A Go duration in nanoseconds; `default` when unset (0)."""
+    nanos = int_field(value)
+    return nanos / 1e9 if nanos > 0 else default
+
+
+def _healthcheck(config: Json) -> Healthcheck | None:
+    check = map_field(config.get("Healthcheck"))
+    test = check.get("Test")
+    if not isinstance(test, list) or not test or test[0] == "NONE":
+        return None
+    return Healthcheck(
+        interval=_seconds(check.get("Interval"), 30.0),
+        start_period=_seconds(check.get("StartPeriod"), 0.0),
+        start_interval=_seconds(check.get("StartInterval"), 5.0),
+        retries=int_field(check.get("Retries")) or 3,
+    )
+
+
+def _state(status: str) -> str:
+    status = STATE_ALIASES.get(status, status)
+    return status if status in CONTAINER_STATES else "dead"
 
 
 def _mounts(raw: object) -> tuple[Mount, ...]:
@@ -294,6 +398,7 @@ def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
                 gateway=str_field(ep.get("Gateway")),
                 mac=str_field(ep.get("MacAddress")),
                 aliases=user_aliases,
+                endpoint_id=str_field(ep.get("EndpointID")),
             )
         )
     return tuple(out)
@@ -312,12 +417,11 @@ def _ports(settings: Json, config: Json) -> tuple[PortBinding, ...]:
         if isinstance(bindings, list) and bindings:
             for b in bindings:
                 bind = map_field(b)
-                key = (
-                    port,
-                    proto or "tcp",
-                    str_field(bind.get("HostIp")),
-                    str_field(bind.get("HostPort")),
-                )
+                host_port = str_field(bind.get("HostPort"))
+                host_ip = str_field(bind.get("HostIp"))
+                if host_port and not host_ip:
+                    host_ip = ANY_ADDRESS  # Podman's `-P`: every address, as Docker says
+                key = (port, proto or "tcp", host_ip, host_port)
                 seen[key] = PortBinding(*key)
         elif not any(k[0] == port and k[1] == (proto or "tcp") for k in seen):
             key = (port, proto or "tcp", "", "")
@@ -344,7 +448,7 @@ def parse_container(raw: Json) -> Container:
         image_id=str_field(raw.get("Image")),
         command=tuple(command),
         labels=labels_field(config.get("Labels")),
-        state=status if status in CONTAINER_STATES else "dead",
+        state=_state(status),
         health=(str_field(health.get("Status")) or "none") if health else "none",
         failing_streak=int_field(health.get("FailingStreak")),
         restart_count=int_field(raw.get("RestartCount")),
@@ -364,6 +468,7 @@ def parse_container(raw: Json) -> Container:
         ports=_ports(settings, config),
         hostname=str_field(config.get("Hostname")),
         platform=str_field(raw.get("Platform")),
+        healthcheck=_healthcheck(config),
     )
 
 

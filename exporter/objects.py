@@ -9,13 +9,13 @@ volume keeps its password there) and image `Config.Env`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from exporter.fields import int_field, labels_field, map_field, str_field, strings_field
-from exporter.models import is_container_id, parse_timestamp
+from exporter.models import Container, NetworkAttachment, is_container_id, parse_timestamp
 from exporter.stats import ProcessInfo
 
 NONE_TAG = "<none>"
@@ -114,11 +114,66 @@ class Network:
     ipam: tuple[IpamConfig, ...]
     labels: Mapping[str, str]
     members: tuple[NetworkMember, ...]
+    """From network inspect as parsed; in a snapshot, derived from the containers'
+    inspect by the inventory (`members_of`)."""
     bridge: str = ""
 
     @property
     def short_id(self) -> str:
         return self.id[:12]
+
+    def joins(self, attachment: NetworkAttachment) -> bool:
+        """Whether a container's endpoint is on this network. Docker's NetworkID is the
+        network's ID; Podman's is its name in 4.x (its ID in 5.x); the map key is the name."""
+        if attachment.network_id:
+            return attachment.network_id in (self.id, self.name)
+        return attachment.network == self.name
+
+
+def network_index(networks: Iterable[Network]) -> dict[str, str]:
+    """Network ID by ID and by name: what an endpoint's NetworkID (or map key) may say."""
+    index = {n.name: n.id for n in networks}
+    index.update({n.id: n.id for n in networks})
+    return index
+
+
+def attached_network(index: Mapping[str, str], attachment: NetworkAttachment) -> str | None:
+    """The ID of the network an endpoint is on (`Network.joins`, through the index)."""
+    return index.get(attachment.network_id or attachment.network)
+
+
+def memberships(
+    networks: Iterable[Network], containers: Iterable[Container]
+) -> dict[str, tuple[NetworkMember, ...]]:
+    """What `docker network inspect` lists in `Containers`, from the containers' inspect,
+    per network ID: every container with a connected endpoint on it (this node's only, as
+    the engine's own list; swarm load-balancer sandboxes are not containers). One pass."""
+    networks = list(networks)
+    index = network_index(networks)
+    found: dict[str, list[NetworkMember]] = {n.id: [] for n in networks}
+    for c in containers:
+        for attachment in c.networks:
+            network_id = attached_network(index, attachment) if attachment.connected else None
+            if network_id is not None:
+                found[network_id].append(
+                    NetworkMember(
+                        container_id=c.id,
+                        name=c.name,
+                        endpoint_id=attachment.endpoint_id,
+                        mac=attachment.mac,
+                        ipv4=attachment.ip,
+                        ipv6=attachment.ipv6,
+                    )
+                )
+    return {
+        nid: tuple(sorted(members, key=lambda m: (m.name, m.container_id)))
+        for nid, members in found.items()
+    }
+
+
+def members_of(network: Network, containers: Iterable[Container]) -> tuple[NetworkMember, ...]:
+    """`memberships` of one network."""
+    return memberships([network], containers)[network.id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +216,29 @@ def _created(value: object) -> float | None:
     return parse_timestamp(value)
 
 
+DOCKER_HUB_DOMAINS = ("docker.io/", "index.docker.io/")
+_NAME_END = re.compile(r"[:@]")
+
+
+def familiar_reference(reference: str) -> str:
+    """A reference as `docker images` prints it: Docker Hub's domain, and `library/` for
+    an official image, dropped (Docker's reference.FamiliarString). Podman lists fully
+    qualified names (`docker.io/library/busybox:latest`); other registries, `localhost/`
+    included, keep their domain, as Docker shows them too."""
+    for domain in DOCKER_HUB_DOMAINS:
+        if reference.startswith(domain):
+            path = reference.removeprefix(domain)
+            name = _NAME_END.split(path, maxsplit=1)[0]
+            if name.startswith("library/") and name.count("/") == 1:
+                return path.removeprefix("library/")
+            return path
+    return reference
+
+
+def _references(value: object) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(familiar_reference(r) for r in strings_field(value)))
+
+
 def short_image_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
@@ -198,7 +276,7 @@ def parse_image_summary(raw: Json) -> ImageSummary | None:
     if not image_id:
         return None
     return ImageSummary(
-        image_id, strings_field(raw.get("RepoTags")), strings_field(raw.get("RepoDigests"))
+        image_id, _references(raw.get("RepoTags")), _references(raw.get("RepoDigests"))
     )
 
 
@@ -226,8 +304,8 @@ def parse_image(raw: Json, history: object = None) -> Image:
     layers = rootfs.get("Layers")
     return Image(
         id=str_field(raw.get("Id")),
-        repo_tags=strings_field(raw.get("RepoTags")),
-        repo_digests=strings_field(raw.get("RepoDigests")),
+        repo_tags=_references(raw.get("RepoTags")),
+        repo_digests=_references(raw.get("RepoDigests")),
         parent=str_field(raw.get("Parent")),
         created=_created(raw.get("Created")) or 0.0,
         size_bytes=max(int_field(raw.get("Size")), 0),
@@ -343,15 +421,32 @@ def parse_cpu_time(text: str) -> float:
     return total + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
+def _top_table(raw: Json) -> tuple[list[str], list[list[str]]]:
+    """Titles and rows, one cell per column. Docker splits `ps` output into columns;
+    Podman 4.3 (no `ps_args`) sends each line whole: one title `"PID   USER   COMMAND"`
+    and one cell per row. Such a line is split on runs of blanks, the last column
+    (the command) keeping its own blanks."""
+    titles = [str(t).upper() for t in raw.get("Titles") or [] if isinstance(t, str)]
+    listed = raw.get("Processes")
+    rows = (
+        [[str(c) for c in r] for r in listed if isinstance(r, list)]
+        if isinstance(listed, list)
+        else []
+    )
+    if len(titles) == 1 and len(titles[0].split()) > 1:
+        titles = titles[0].split()
+        rows = [row[0].split(maxsplit=len(titles) - 1) if len(row) == 1 else row for row in rows]
+    return titles, rows
+
+
 def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
     """`/containers/{id}/top`, by column title: works for our `-o` list and for `-ef`/`aux`.
 
     Columns the ps arguments did not ask for read as unknown: uid -1, user None, RSS 0.
     In `-ef` output the `UID` column holds the user name, so a non-numeric UID is a name.
     """
-    titles = [str(t).upper() for t in raw.get("Titles") or []]
-    rows = raw.get("Processes") or []
-    if "PID" not in titles or not isinstance(rows, list):
+    titles, rows = _top_table(raw)
+    if "PID" not in titles:
         return ()
     col = {title: i for i, title in enumerate(titles)}
 
@@ -363,8 +458,6 @@ def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
 
     out = []
     for row in rows:
-        if not isinstance(row, list):
-            continue
         pid = int_field(cell(row, "PID"), -1)
         if pid <= 0:
             continue

@@ -75,19 +75,29 @@ class TopPoller:
         return gap
 
     async def _top(self, container_id: str) -> tuple[ProcessInfo, ...] | None:
-        """The list; None when the container stopped or went; raises when the engine failed."""
+        """The list; None when the container stopped or went; raises when the engine failed.
+
+        Falls back to the engine's default `ps` arguments, for good, when ours are
+        refused (a host whose ps rejects our -o list: busybox ps) or answered with no
+        process at all for a running container (Podman 4.3 answers 200 with an empty
+        body to any ps_args).
+        """
         try:
-            return await self._engine.top(container_id, self._ps_args)
+            processes = await self._engine.top(container_id, self._ps_args)
         except (NotFound, RequestFailed):
             return None  # gone, or not running any more (409)
         except EngineUnavailable as exc:
             if not self._ps_args:
                 raise
-            refused = exc
-        try:  # a host whose ps refuses our -o list (busybox ps): fall back to the default -ef
+            reason = str(exc)
+        else:
+            if processes or not self._ps_args:
+                return processes
+            reason = "an empty answer"
+        try:
             processes = await self._engine.top(container_id, "")
         except (NotFound, RequestFailed):
             return None
-        log.info("top: the engine refused ps_args %r (%s); using its default", PS_ARGS, refused)
+        log.info("top: the engine refused ps_args %r (%s); using its default", PS_ARGS, reason)
         self._ps_args = ""
         return processes

@@ -6,6 +6,8 @@ A pure function of the snapshot. Its shape is Grafana's node graph data frames (
 datasource can feed the panel with two queries, `nodes` and `edges`, and a script can
 walk it as plain JSON. Edges come from each container's inspect (its `Networks`), so
 they carry the IPs and DNS aliases; `--network container:X` becomes a container edge.
+A network's member count comes from the same inspect (the inventory derives it), and an
+edge finds its network by ID or, on Podman 4 (whose NetworkID is the name), by name.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from exporter.inventory import Snapshot
 from exporter.models import Container
+from exporter.objects import attached_network, network_index
 
 NETWORK_NODE = "network/"
 CONTAINER_NODE = "container/"
@@ -67,12 +70,13 @@ def _container_node(c: Container) -> dict[str, Any]:
 def topology_view(snapshot: Snapshot) -> dict[str, Any]:
     """Every network and container as a node; one edge per endpoint, IP and aliases on it."""
     networks = _network_nodes(snapshot)
+    index = network_index(snapshot.networks.values())
     containers = sorted(snapshot.containers.values(), key=lambda c: (c.name, c.id))
     nodes = [_container_node(c) for c in containers]
     edges = []
     for c in containers:
         for attachment in c.networks:
-            key = attachment.network_id or attachment.network
+            key = attached_network(index, attachment) or attachment.network_id or attachment.network
             if key not in networks:  # not inspected yet (or gone): still draw it
                 networks[key] = {
                     "id": NETWORK_NODE + key,

@@ -95,14 +95,15 @@ def image_view(snapshot: Snapshot, image: Image) -> dict[str, Any]:
 
 
 def network_view(snapshot: Snapshot, network: Network) -> dict[str, Any]:
-    """`docker network inspect`, members with the DNS aliases their container inspect gives."""
+    """`docker network inspect`, members with the DNS aliases their container inspect gives
+    (the inventory derives the members from the same inspect)."""
     members = []
     for m in network.members:
         container = snapshot.containers.get(m.container_id)
         aliases: tuple[str, ...] = ()
         if container is not None:
             for attachment in container.networks:
-                if attachment.network_id == network.id or attachment.network == network.name:
+                if network.joins(attachment):
                     aliases = attachment.aliases
         members.append(
             {

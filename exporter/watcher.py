@@ -19,7 +19,7 @@ from functools import partial
 from exporter.clock import Clock
 from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
 from exporter.inventory import Inventory, WatcherStatus
-from exporter.models import EngineInfo, Event
+from exporter.models import EngineInfo, Event, die_exit_code
 from exporter.objects import Image
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
         "exec_start",
         "exec_die",
         "exec_detach",
+        "exec",
+        "exec_died",
         "top",
         "attach",
         "detach",
@@ -41,7 +43,14 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
         "commit",
     }
 )
-"""Actions that change nothing we report; health probes alone send three per probe."""
+"""Actions that change nothing we report; health probes alone send three per probe
+(Podman's are `exec` and `exec_died`). The end of a probe is looked at (PROBE_ENDS)."""
+
+PROBE_ENDS = frozenset({"exec_die", "exec_died"})
+"""A health probe is an exec: its end is the only event a probe that changes no health
+status sends, and the failing streak moves with every probe. A container with a
+healthcheck is re-inspected on one, at most once per probe interval (engine time), and
+not when a successful exec ends on a healthy container with no streak (nothing moves)."""
 
 QUIET_EVENTS = 100
 """A light reconcile lists containers only after this many events since the last list.
@@ -109,6 +118,7 @@ class Watcher:
         self._published_at = 0.0
         self._removed = False
         self._signatures: dict[str, str] = {}
+        self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
 
@@ -187,6 +197,7 @@ class Watcher:
         for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
             self._signatures.pop(gone, None)
+            self._probed.pop(gone, None)
         ids = [
             cid
             for cid, signature in listed.items()
@@ -277,9 +288,9 @@ class Watcher:
             self._inventory.replace_images(images)
 
     async def _sync_networks(self, *, inspect_known: bool = True) -> None:
-        """List, drop the vanished, inspect every listed one (only inspect names members),
-        or with `inspect_known` False only the new ones: connect and disconnect events
-        keep the members of known networks current."""
+        """List, drop the vanished, inspect every listed one, or with `inspect_known`
+        False only the new ones: a network's own fields do not change, and its members
+        are derived from the containers' inspect (`Inventory.publish`)."""
         self._networks_dirty = False
         async with self._objects_lock:
             ids = await self._engine.list_network_ids()
@@ -319,9 +330,11 @@ class Watcher:
                 raise result
 
     async def refresh_pending(self) -> None:
-        """Inspect every object an event touched since the last call, then publish once."""
+        """Inspect every object an event touched since the last call, then publish once.
+
+        A network that a re-inspected container is attached to and the inventory does
+        not know is inspected too: Podman 4 sends no network `create` event."""
         ids, self._pending = list(self._pending), {}
-        networks, self._pending_networks = list(self._pending_networks), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
         changes = {}
         try:
@@ -331,6 +344,9 @@ class Watcher:
                 await self._inspect_all(ids)
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
+        for ref in self._inventory.unknown_networks(ids):
+            self._pending_networks[ref] = None
+        networks, self._pending_networks = list(self._pending_networks), {}
         syncs: tuple[tuple[bool, Callable[[], Awaitable[None]]], ...] = (
             (self._networks_dirty, self._sync_networks),
             (bool(networks), lambda: self._inspect_networks(networks)),
@@ -385,25 +401,50 @@ class Watcher:
         )
 
     def _on_container(self, event: Event) -> None:
+        cid = event.actor_id
         if event.action in REMOVED_ACTIONS:
-            self._pending.pop(event.actor_id, None)
-            self._inventory.remove(event.actor_id)
+            self._pending.pop(cid, None)
+            self._probed.pop(cid, None)
+            self._inventory.remove(cid)
             self._removed = True
+        elif event.action in PROBE_ENDS:
+            self._on_probe_end(event)
         elif event.action not in IGNORED_CONTAINER_ACTIONS:
             if event.action == "oom":
-                self._inventory.count_oom(event.actor_id)
-            self._schedule(event.actor_id)
+                self._inventory.note_oom(cid, event.time_ns)
+            elif event.action == "die":
+                self._inventory.note_die(cid, die_exit_code(event), event.time_ns)
+            self._schedule(cid)
+
+    def _on_probe_end(self, event: Event) -> None:
+        """PROBE_ENDS: re-inspect for the failing streak, rationed."""
+        cid = event.actor_id
+        container = self._inventory.container(cid)
+        if container is None or container.healthcheck is None:
+            return
+        if (
+            event.attributes.get("exitCode") == "0"
+            and container.health == "healthy"
+            and container.failing_streak == 0
+        ):
+            return
+        at = event.time_ns / 1e9
+        last = self._probed.get(cid)
+        if last is not None and at - last < container.healthcheck.probe_interval(container.health):
+            return
+        self._probed[cid] = at
+        self._schedule(cid)
 
     def _on_network(self, event: Event) -> None:
-        """Re-inspect the network (and the container on connect/disconnect); Podman names
-        the container as the actor, so the network is then known by name only."""
-        container = event.attributes.get("container", "")
-        network = event.actor_id
-        if not network or network == container:
-            network = event.attributes.get("name", "")
+        """Re-inspect the container on connect/disconnect (the members of a network are
+        derived from its containers' inspect), and a network that was created or is not
+        known yet; Podman's event shape is read by the parser (`Event.network`)."""
+        network = event.network
         if event.action in ("connect", "disconnect"):
-            self._schedule(container)
-        if event.action in REMOVED_ACTIONS:
+            self._schedule(event.container)
+            if network and not self._inventory.knows_network(network):
+                self._pending_networks[network] = None
+        elif event.action in REMOVED_ACTIONS:
             self._pending_networks.pop(network, None)
             self._inventory.remove_network(network)
             self._removed = True

@@ -233,11 +233,15 @@ async def test_restart_reads_the_new_incarnation(live: LiveDocker) -> None:
     the new cgroup's are read, and the CPU counter starts low again."""
     name = live.name("restart")
     live.run("restart", cmd=("sh", "-c", "while :; do :; done"))
-    await asyncio.sleep(1.5)
     first = target_of(name)
     source = cgroup_source(processes_interval=0.0)  # the process list on both sweeps
     try:
-        before = (await source.sample([first], None)).stats[first.container_id]
+        deadline = time.monotonic() + 60.0  # guards a hang only: CPU time on a busy host
+        while True:
+            before = (await source.sample([first], None)).stats[first.container_id]
+            if before.cpu_usage_seconds > 0.5 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
         kept, fds = source.open_files, open_fds()
         docker("restart", "-t", "0", name)
         second = target_of(name)

@@ -197,7 +197,7 @@ async def test_periodic_reconcile_catches_silent_drops(
 async def flood(fake_engine: FakeEngine, inventory: Inventory, first_ns: int = 10_000) -> None:
     """QUIET_EVENTS exec events on A, read by the watcher: what a drop comes after."""
     for i in range(QUIET_EVENTS):
-        fake_engine.emit(event("container", "exec_die", A, first_ns + i))
+        fake_engine.emit(event("container", "exec_die", A, first_ns + i, exitCode="0"))
     end = ("container", "exec_die")
     await until(inventory, lambda s: s.status.events.get(end, 0) >= QUIET_EVENTS, timeout=10)
 
@@ -210,7 +210,7 @@ async def test_a_quiet_light_pass_lists_no_containers(
     full pass lists them, and finds what no event announced."""
     fake_engine.add(inspect_payload(cid=B, Name="/beta"))  # no event at all
     for i in range(QUIET_EVENTS - 1):
-        fake_engine.emit(event("container", "exec_die", A, 10_000 + i))
+        fake_engine.emit(event("container", "exec_die", A, 10_000 + i, exitCode="0"))
     calls = len(fake_engine.calls)
     for _ in range(FULL_RESYNC_EVERY - 1):
         await clock.advance(60.0)
@@ -254,12 +254,12 @@ async def test_count_only_events_are_published_at_most_once_a_second(
     fake_engine.emit(event("container", "exec_start: true", A, 10))
     snap = await until(inventory, lambda s: ("container", "exec_start") in s.status.events)
     version = snap.version
-    for i in range(50):
-        fake_engine.emit(event("container", "exec_die", A, 11 + i))
+    for i in range(50):  # A is healthy: a passing probe changes nothing
+        fake_engine.emit(event("container", "exec_die", A, 11 + i, exitCode="0"))
     await clock.advance(0.5)
     assert inventory.snapshot.version == version  # counted, not yet published
     await clock.advance(0.6)
-    fake_engine.emit(event("container", "exec_die", A, 100))
+    fake_engine.emit(event("container", "exec_die", A, 100, exitCode="0"))
     snap = await until(inventory, lambda s: s.status.events.get(("container", "exec_die")) == 51)
     assert snap.version == version + 1
     assert snap.status.last_event_ts == 100 / 1e9

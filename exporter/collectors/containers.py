@@ -48,7 +48,8 @@ HEALTH = declare(
 FAILING = declare(
     "docker_container_health_failing_streak",
     "gauge",
-    "Consecutive failed health probes.",
+    "Consecutive failed health probes (re-read when a probe ends, at most once per probe "
+    "interval).",
     CONTAINER_LABELS,
     collector=C,
 )
@@ -62,14 +63,16 @@ RESTARTS = declare(
 EXIT_CODE = declare(
     "docker_container_exit_code",
     "gauge",
-    "Exit code of the last run (0 while it has never exited).",
+    "Exit code of the last run that ended (0 while it has never exited); kept while the "
+    "next run goes (the die event's code, where inspect resets it at a start).",
     CONTAINER_LABELS,
     collector=C,
 )
 OOM_KILLED = declare(
     "docker_container_oom_killed",
     "gauge",
-    "1 when the last run was ended by the OOM killer.",
+    "1 when the OOM killer struck in the current or last run (inspect's OOMKilled, or an "
+    "oom event since the run started).",
     CONTAINER_LABELS,
     collector=C,
 )
