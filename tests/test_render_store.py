@@ -121,7 +121,7 @@ def hostile_snapshot() -> Snapshot:
         inv.upsert_network(network)
     inv.replace_volumes({v.name: v for v in parse_volumes(load_json("volumes.json"))})
     inv.count_event("container", 'we"ird\naction', 1_700_000_000_000_000_000)
-    inv.count_oom(f"{0:x}" * 64)
+    inv.note_oom(f"{0:x}" * 64, 1_700_000_000_000_000_000)
     samples = {
         f"{i:x}" * 64: sample(1e16 + i, memory_limit_bytes=2**63, pids=None, cpu_periods=math.inf)
         for i in range(0, len(HOSTILE), 2)
@@ -229,7 +229,7 @@ def apply(inv: Inventory, stats: dict[str, ContainerStats], op: tuple[Any, ...])
     elif kind == "drop_stats":
         stats.pop(cid, None)
     elif kind == "oom":
-        inv.count_oom(cid)
+        inv.note_oom(cid, 1_700_000_000_000_000_000)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
