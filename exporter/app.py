@@ -123,7 +123,15 @@ def build_app(
         exposition.prewarm(snapshot)
         memory.trim()
 
-    attach(app, Prewarmer(inventory, render_and_trim, the_clock).running)
+    prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
+
+    @asynccontextmanager
+    async def rendering() -> AsyncIterator[None]:
+        async with prewarmer.running():
+            yield
+        exposition.close()
+
+    attach(app, rendering)
     attach(app, watch)
     return app
 

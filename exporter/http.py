@@ -14,7 +14,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from functools import cache
+from functools import cache, partial
 from importlib.resources import files
 from typing import Any
 
@@ -68,8 +68,15 @@ async def metrics(request: web.Request) -> web.Response:
     if body is None:  # a render: in a worker thread, never on the loop
         exposition.want(fmt, gzipped)
         try:
-            body = await asyncio.to_thread(
-                exposition.render, snapshot, fmt, gzipped=gzipped, collect=collect, exclude=exclude
+            body = await exposition.off_loop(
+                partial(
+                    exposition.render,
+                    snapshot,
+                    fmt,
+                    gzipped=gzipped,
+                    collect=collect,
+                    exclude=exclude,
+                )
             )
         except KeyError as exc:
             raise web.HTTPBadRequest(

@@ -11,10 +11,13 @@ those lines and differ only in their headers.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client.core import Metric
 
@@ -84,6 +87,7 @@ PROCESS_METRICS = (
 """The exporter's own process metrics (exporter.selfprocess), named as prometheus_client does."""
 
 EOF_SEGMENT = segment([EOF_LINE])
+T = TypeVar("T")
 Variant = tuple[str, bool]
 """A body's format and whether it is gzipped."""
 PROMETHEUS: Variant = (OPENMETRICS, True)
@@ -176,6 +180,21 @@ class Exposition:
         self._snapshot = Snapshot()
         self._bodies: dict[Variant, Body] = {}
         self._wanted: set[Variant] = {PROMETHEUS}
+        self._worker: ThreadPoolExecutor | None = None
+
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        """Run `fn` (a render) in the exposition's one worker thread. Renders take the
+        lock one at a time anyway; one thread (not the loop's pool) also keeps glibc to
+        one more malloc arena, whose freed pages malloc_trim returns."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="render")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+
+    def close(self) -> None:
+        """Stop the worker thread (a render in progress finishes first)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            self._worker = None
 
     @property
     def enabled(self) -> list[str]:

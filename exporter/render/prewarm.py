@@ -4,8 +4,9 @@ finds its body ready and no render ever runs on the event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 
 from exporter.clock import Clock
 from exporter.inventory import Inventory, Snapshot
@@ -24,11 +25,15 @@ class Prewarmer:
         render: Callable[[Snapshot], object],
         clock: Clock,
         delay: float = DELAY,
+        off_loop: Callable[[Callable[[], object]], Awaitable[object]] | None = None,
     ) -> None:
+        """`off_loop` runs a call in a worker thread (the Exposition's own; default
+        asyncio.to_thread)."""
         self._inventory = inventory
         self._render = render
         self._clock = clock
         self._delay = delay
+        self._off_loop = off_loop or asyncio.to_thread
         self._dirty = asyncio.Event()
         self.rendered = -1
         """The version of the latest snapshot rendered (tests wait on it)."""
@@ -43,7 +48,7 @@ class Prewarmer:
             await self._clock.sleep(self._delay)
             self._dirty.clear()
             snapshot = self._inventory.snapshot
-            await asyncio.to_thread(self._render, snapshot)
+            await self._off_loop(partial(self._render, snapshot))
             self.rendered = snapshot.version
 
     @asynccontextmanager
