@@ -319,6 +319,7 @@ async def test_aiodocker_write_helpers_are_refused_before_sending(
     the negotiation GET the server receives nothing."""
     server, engine = scripted
     docker = await engine._client()
+    assert docker.session is engine._session
     assert server.requests == [("GET", "/version")]
     container = docker.containers.container("a" * 64)
     attempts = [
@@ -394,6 +395,24 @@ def test_resolve_host() -> None:
 def test_tls_without_cert_path_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="DOCKER_CERT_PATH"):
         DockerEngine(EngineConfig(host="tcp://127.0.0.1:2376", tls_verify=True))
+
+
+async def test_stats_before_api_1_41_ask_no_one_shot(tmp_path: Path) -> None:
+    """`one-shot` exists from API 1.41; an older engine gets the plain `stream=0`."""
+    server = Scripted({"ApiVersion": "1.40", "MinAPIVersion": "1.12"})
+    runner, sock = await serve(tmp_path, server)
+    engine = DockerEngine(EngineConfig(host=f"unix://{sock}", timeout=2))
+    try:
+        await engine.container_stats("a" * 64, None)
+        await engine.disk_usage()
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert server.paths() == [
+        "/version",
+        f"/v1.40/containers/{'a' * 64}/stats?stream=0",
+        "/v1.40/system/df",  # `type=` exists from API 1.42
+    ]
 
 
 def test_config_from_env_sizes_the_pool_from_stats_concurrency() -> None:
