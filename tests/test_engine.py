@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -412,6 +413,60 @@ async def test_stats_before_api_1_41_ask_no_one_shot(tmp_path: Path) -> None:
         "/version",
         f"/v1.40/containers/{'a' * 64}/stats?stream=0",
         "/v1.40/system/df",  # `type=` exists from API 1.42
+    ]
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_tcp_engine_with_and_without_tls(tmp_path: Path, tls: bool) -> None:
+    """tcp:// as `dockerd -H tcp://`, and with DOCKER_TLS_VERIFY as `dockerd --tlsverify`
+    (the client proves itself with DOCKER_CERT_PATH's cert.pem): aiodocker composes its
+    URLs on our https:// base and our TLS context."""
+    env: dict[str, str] = {}
+    server_tls: ssl.SSLContext | None = None
+    if tls:
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                "/CN=ca", "-keyout", "ca.key", "-out", "ca.pem", cwd=tmp_path)  # fmt: skip
+        (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        for who in ("server", "client"):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}",
+                    "-keyout", f"{who}.key", "-out", f"{who}.csr", cwd=tmp_path)  # fmt: skip
+            openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+                    "-out", f"{who}.crt", cwd=tmp_path)  # fmt: skip
+        (tmp_path / "cert.pem").write_bytes((tmp_path / "client.crt").read_bytes())
+        (tmp_path / "key.pem").write_bytes((tmp_path / "client.key").read_bytes())
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tmp_path / "ca.pem")
+        server_tls.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+        server_tls.verify_mode = ssl.CERT_REQUIRED
+        env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
+    server = Scripted({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    env["DOCKER_HOST"] = f"tcp://127.0.0.1:{port}"
+    engine = DockerEngine(engine_config_from_env(None, 5.0, env))
+    try:
+        info = await engine.engine_info()
+        listed = await engine.list_containers()
+        async with engine.events(None) as stream:
+            first = await anext(aiter(stream))
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert info.api_version == "1.41"
+    assert list(listed) == ["a" * 64]
+    assert first.action == "start"
+    assert server.paths()[:4] == [
+        "/version",
+        "/v1.41/version",
+        "/v1.41/info",
+        "/v1.41/containers/json?all=1",
     ]
 
 
