@@ -47,7 +47,12 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
 
 
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
-    config = engine_config_from_env(settings.docker_host, settings.docker_timeout, os.environ)
+    config = engine_config_from_env(
+        settings.docker_host,
+        settings.docker_timeout,
+        os.environ,
+        stats_concurrency=settings.stats_concurrency,
+    )
     return lambda: DockerEngine(config)
 
 

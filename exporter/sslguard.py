@@ -3,7 +3,8 @@
 aiohttp's connector module builds two default SSL contexts when it is imported, and each
 loads every system CA certificate: about 2 MiB of heap, a twentieth of the exporter's
 RSS. The exporter never uses them: `engine.py` hands its own context to every TLS
-connection. So the first import of aiohttp runs with CA loading switched off.
+connection (and its own connector to aiodocker, which so builds none either). So the
+first import of aiohttp runs with CA loading switched off.
 """
 
 from __future__ import annotations

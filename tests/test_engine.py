@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,15 +18,34 @@ from aiohttp import web
 from conftest import LiveDocker, load_json
 
 from exporter.engine import (
+    POOL_MARGIN,
     DockerEngine,
     EngineConfig,
     EngineUnavailable,
     NotFound,
     ReadOnlyViolation,
     RequestFailed,
+    engine_config_from_env,
     negotiate,
     resolve_host,
 )
+from exporter.models import container_signature
+
+ROW = {
+    "Id": "a" * 64,
+    "Names": ["/alpha"],
+    "Image": "busybox:local",
+    "ImageID": "sha256:" + "b" * 64,
+    "Command": "sleep 60",
+    "Created": 1_795_846_000,
+    "Ports": [],
+    "Labels": {"app": "bench"},
+    "State": "running",
+    "Status": "Up 5 minutes (healthy)",
+    "HostConfig": {"NetworkMode": "default"},
+    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}},
+    "Mounts": [{"Name": "data", "Type": "volume"}],
+}
 
 
 class Scripted:
@@ -34,15 +55,27 @@ class Scripted:
         self.version = version
         self.requests: list[tuple[str, str]] = []
         self.hang = asyncio.Event()
+        self.event_pause = 0.0
 
     def app(self) -> web.Application:
         app = web.Application()
         app.middlewares.append(self.record)
         app.router.add_route("*", "/version", self.on_version)
+        app.router.add_route("*", "/{api}/version", self.on_version)
         app.router.add_route("*", "/{api}/info", self.on_info)
         app.router.add_route("*", "/{api}/containers/json", self.on_list)
         app.router.add_route("*", "/{api}/containers/{id}/json", self.on_inspect)
-        app.router.add_route("*", "/{api}/containers/create", self.on_list)
+        app.router.add_route("*", "/{api}/containers/{id}/stats", self.on_stats)
+        app.router.add_route("*", "/{api}/containers/{id}/top", self.on_top)
+        app.router.add_route("*", "/{api}/images/json", self.on_fixture("images.json"))
+        app.router.add_route("*", "/{api}/images/{id}/json", self.on_fixture("image_inspect.json"))
+        app.router.add_route(
+            "*", "/{api}/images/{id}/history", self.on_fixture("image_history.json")
+        )
+        app.router.add_route("*", "/{api}/networks", self.on_fixture("networks.json"))
+        app.router.add_route("*", "/{api}/networks/{id}", self.on_fixture("network_inspect.json"))
+        app.router.add_route("*", "/{api}/volumes", self.on_fixture("volumes.json"))
+        app.router.add_route("*", "/{api}/system/df", self.on_fixture("system_df.json"))
         app.router.add_route("*", "/{api}/events", self.on_events)
         return app
 
@@ -51,6 +84,9 @@ class Scripted:
         self.requests.append((request.method, request.path_qs))
         return await handler(request)
 
+    def paths(self) -> list[str]:
+        return [path for _, path in self.requests]
+
     async def on_version(self, _r: web.Request) -> web.Response:
         return web.json_response(self.version)
 
@@ -58,32 +94,60 @@ class Scripted:
         return web.json_response(load_json("info.json"))
 
     async def on_list(self, _r: web.Request) -> web.Response:
-        return web.json_response([{"Id": "a" * 64}])
+        return web.json_response([ROW])
+
+    def on_fixture(self, name: str) -> Any:
+        async def handler(_r: web.Request) -> web.Response:
+            return web.json_response(load_json(name))
+
+        return handler
 
     async def on_inspect(self, request: web.Request) -> web.Response:
+        cid = request.match_info["id"]
+        if cid == "slow":
+            await self.hang.wait()
+        if cid == "bad":
+            return web.json_response({"message": "bad parameter"}, status=400)
+        if cid == "broken":
+            return web.json_response({"message": "containerd: deadline exceeded"}, status=500)
+        if cid == "proxied":
+            return web.Response(text="<html>\n<h1>403 Forbidden</h1>", status=403)
+        if cid == "a" * 64:
+            return web.json_response(load_json("inspect_running.json"))
+        return web.json_response({"message": "No such container"}, status=404)
+
+    async def on_stats(self, request: web.Request) -> web.Response:
         if request.match_info["id"] == "slow":
             await self.hang.wait()
-        if request.match_info["id"] == "bad":
-            return web.json_response({"message": "bad parameter"}, status=400)
-        return web.json_response({"message": "No such container"}, status=404)
+        return web.json_response({"read": "0001-01-01T00:00:00Z", "id": request.match_info["id"]})
+
+    async def on_top(self, _r: web.Request) -> web.Response:
+        return web.json_response(load_json("top.json"))
 
     async def on_events(self, request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse()
         await resp.prepare(request)
+        await asyncio.sleep(self.event_pause)
         line = {"Type": "container", "Action": "start", "Actor": {"ID": "a" * 64}, "timeNano": 7}
         await resp.write(json.dumps(line).encode() + b"\n\n")
         await resp.write(b"not json\n")
+        old = {"Type": "container", "Action": "die", "Actor": {"ID": "a" * 64}, "time": 9}
+        await resp.write(json.dumps(old).encode() + b"\n")
         return resp
+
+
+async def serve(tmp_path: Path, server: Scripted) -> tuple[web.AppRunner, Path]:
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    sock = tmp_path / "docker.sock"
+    await web.UnixSite(runner, str(sock)).start()
+    return runner, sock
 
 
 @pytest.fixture(name="scripted")
 async def fixture_scripted(tmp_path: Path) -> AsyncIterator[tuple[Scripted, DockerEngine]]:
     server = Scripted({"ApiVersion": "1.53", "MinAPIVersion": "1.44", "Version": "29.2.0"})
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    sock = tmp_path / "docker.sock"
-    site = web.UnixSite(runner, str(sock))
-    await site.start()
+    runner, sock = await serve(tmp_path, server)
     engine = DockerEngine(EngineConfig(host=f"unix://{sock}", timeout=0.5))
     yield server, engine
     server.hang.set()
@@ -92,11 +156,42 @@ async def fixture_scripted(tmp_path: Path) -> AsyncIterator[tuple[Scripted, Dock
 
 
 async def test_version_is_negotiated_not_pinned(scripted: tuple[Scripted, DockerEngine]) -> None:
+    """One unversioned /version tells the version; aiodocker then speaks ours, not "auto"
+    (which would take the daemon's newest, 1.53 here)."""
     server, engine = scripted
     info = await engine.engine_info()
     assert engine.api_version == "1.51"
     assert info.api_version == "1.51"
-    assert ("GET", "/v1.51/info") in server.requests
+    assert server.requests == [
+        ("GET", "/version"),
+        ("GET", "/v1.51/version"),
+        ("GET", "/v1.51/info"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server_max", "server_min", "spoken"),
+    [
+        ("1.41", "1.12", "1.41"),  # Docker 20.10
+        ("1.52", "1.44", "1.51"),  # Docker 29.0-29.2: ours, within its range
+        ("1.54", "1.52", "1.52"),  # a future engine that raised its minimum
+    ],
+)
+async def test_every_request_speaks_the_negotiated_version(
+    tmp_path: Path, server_max: str, server_min: str, spoken: str
+) -> None:
+    """Concurrent first calls negotiate once, then every path carries the version."""
+    server = Scripted({"ApiVersion": server_max, "MinAPIVersion": server_min})
+    runner, sock = await serve(tmp_path, server)
+    engine = DockerEngine(EngineConfig(host=f"unix://{sock}", timeout=2))
+    try:
+        await asyncio.gather(engine.list_containers(), engine.list_volumes(), engine.engine_info())
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert server.paths().count("/version") == 1
+    assert server.paths()[0] == "/version"
+    assert {p.split("/")[1] for p in server.paths()[1:]} == {f"v{spoken}"}
 
 
 def test_negotiation_rule() -> None:
@@ -107,13 +202,51 @@ def test_negotiation_rule() -> None:
 
 
 async def test_errors_are_mapped(scripted: tuple[Scripted, DockerEngine]) -> None:
+    """404 is gone, other 4xx refused, 5xx and silence an unavailable engine (the top
+    poller falls back to the default ps arguments on a 500 from busybox `ps`)."""
     _, engine = scripted
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^No such container$"):
         await engine.inspect_container("gone")
-    with pytest.raises(RequestFailed):
+    with pytest.raises(RequestFailed, match=r"^HTTP 400: bad parameter$"):
         await engine.inspect_container("bad")
-    with pytest.raises(EngineUnavailable, match="no answer within"):
+    with pytest.raises(RequestFailed, match=r"^HTTP 403: <html>$"):
+        await engine.inspect_container("proxied")
+    with pytest.raises(EngineUnavailable, match=r"^containerd: deadline exceeded$"):
+        await engine.inspect_container("broken")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(EngineUnavailable, match=r"no answer within 0.5s"):
         await engine.inspect_container("slow")
+    assert 0.4 < loop.time() - started < 2
+    with pytest.raises(EngineUnavailable, match=r"no answer within 0.5s"):
+        await engine.container_stats("slow", None)
+
+
+async def test_refused_connection_is_engine_unavailable(tmp_path: Path) -> None:
+    """A socket nobody listens on: the negotiation GET and, once the engine went away
+    after it, aiodocker's calls (its `DockerError(900)`) both mean unavailable."""
+    dead = tmp_path / "dead.sock"
+    with socket.socket(socket.AF_UNIX) as unbound:
+        unbound.bind(str(dead))  # the file exists; connect() gets ECONNREFUSED
+    engine = DockerEngine(EngineConfig(host=f"unix://{dead}", timeout=1))
+    try:
+        with pytest.raises(EngineUnavailable, match=r"ConnectionRefused|Connection refused"):
+            await engine.list_containers()
+    finally:
+        await engine.close()
+
+    server = Scripted({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+    runner, sock = await serve(tmp_path, server)
+    engine = DockerEngine(EngineConfig(host=f"unix://{sock}", timeout=1))
+    try:
+        await engine.list_containers()
+        await runner.cleanup()
+        with pytest.raises(EngineUnavailable, match="cannot connect to unix://"):
+            await engine.list_containers()
+        with pytest.raises(EngineUnavailable):
+            await engine.container_stats("a" * 64, None)
+    finally:
+        await engine.close()
 
 
 async def test_event_stream_skips_blank_and_garbage_lines(
@@ -122,8 +255,44 @@ async def test_event_stream_skips_blank_and_garbage_lines(
     server, engine = scripted
     async with engine.events(1_500_000_000_123_456_789) as stream:
         events = [e async for e in stream]
-    assert [(e.type, e.action, e.time_ns) for e in events] == [("container", "start", 7)]
+    assert [(e.type, e.action, e.time_ns) for e in events] == [
+        ("container", "start", 7),
+        ("container", "die", 9_000_000_000),  # `time` read raw, never as a naive datetime
+    ]
     assert ("GET", "/v1.51/events?since=1500000000.123456789") in server.requests
+
+
+async def test_event_stream_survives_idle_periods_longer_than_the_timeout(
+    scripted: tuple[Scripted, DockerEngine],
+) -> None:
+    """The stream has no read timeout: an idle engine sends nothing, for hours maybe."""
+    server, engine = scripted
+    server.event_pause = 1.5  # three times the 0.5 s request timeout
+    async with engine.events(None) as stream:
+        first = await anext(aiter(stream))
+    assert first.action == "start"
+
+
+async def test_stats_in_flight_cannot_starve_other_requests(tmp_path: Path) -> None:
+    """The pool holds every stats request `--stats.concurrency` allows, the event stream
+    and a margin; with all of those busy, an inspect still gets a connection."""
+    server = Scripted({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+    runner, sock = await serve(tmp_path, server)
+    config = EngineConfig(host=f"unix://{sock}", timeout=1, stats_concurrency=3)
+    engine = DockerEngine(config)
+    assert engine._connector.limit == config.connections == 3 + 1 + POOL_MARGIN
+    try:
+        async with engine.events(None):
+            stats = [asyncio.create_task(engine.container_stats("slow", None)) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            container = await engine.inspect_container("a" * 64)
+            server.hang.set()
+            await asyncio.gather(*stats)
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert container.id
+    assert server.paths().count("/v1.41/containers/slow/stats?stream=0&one-shot=1") == 3
 
 
 async def test_no_method_but_get_can_leave_the_adapter(
@@ -142,6 +311,66 @@ async def test_no_method_but_get_can_leave_the_adapter(
     with pytest.raises(ReadOnlyViolation):
         await session.delete("http://localhost/v1.41/containers/x")
     assert server.requests == []
+
+
+async def test_aiodocker_write_helpers_are_refused_before_sending(
+    scripted: tuple[Scripted, DockerEngine],
+) -> None:
+    """aiodocker's own writes, on the session we hand it, stop at the trace hook: after
+    the negotiation GET the server receives nothing."""
+    server, engine = scripted
+    docker = await engine._client()
+    assert docker.session is engine._session
+    assert server.requests == [("GET", "/version")]
+    container = docker.containers.container("a" * 64)
+    attempts = [
+        lambda: docker.containers.create({"Image": "busybox:local"}),
+        container.start,
+        container.kill,
+        container.delete,
+        docker.containers.prune,
+        lambda: docker.images.pull("busybox:latest"),
+        lambda: docker.networks.create({"Name": "x"}),
+        lambda: docker.volumes.create({"Name": "x"}),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ReadOnlyViolation):
+            await attempt()
+    assert server.requests == [("GET", "/version")]
+
+
+async def test_calls_reach_the_engine_as_docker_does(
+    scripted: tuple[Scripted, DockerEngine],
+) -> None:
+    """Each Engine method is one GET per object (two for an image: inspect and history),
+    with the query the Docker CLI would send."""
+    server, engine = scripted
+    listed = await engine.list_containers()
+    await engine.inspect_container("a" * 64)
+    await engine.container_stats("a" * 64, None)
+    await engine.top("a" * 64, "-o pid,args")
+    await engine.top("a" * 64, "")
+    await engine.list_images()
+    await engine.inspect_image("sha256:1")
+    await engine.list_network_ids()
+    await engine.inspect_network("n1")
+    await engine.list_volumes()
+    await engine.disk_usage()
+    assert server.paths()[1:] == [
+        "/v1.51/containers/json?all=1",
+        f"/v1.51/containers/{'a' * 64}/json",
+        f"/v1.51/containers/{'a' * 64}/stats?stream=0&one-shot=1",
+        f"/v1.51/containers/{'a' * 64}/top?ps_args=-o+pid,args",
+        f"/v1.51/containers/{'a' * 64}/top",
+        "/v1.51/images/json",
+        "/v1.51/images/sha256:1/json",
+        "/v1.51/images/sha256:1/history",
+        "/v1.51/networks",
+        "/v1.51/networks/n1",
+        "/v1.51/volumes",
+        "/v1.51/system/df?type=volume",
+    ]
+    assert listed == {"a" * 64: container_signature(ROW)}  # the whole row, rebuilt
 
 
 async def test_unreachable_socket_is_engine_unavailable(tmp_path: Path) -> None:
@@ -169,10 +398,91 @@ def test_tls_without_cert_path_is_a_clear_error() -> None:
         DockerEngine(EngineConfig(host="tcp://127.0.0.1:2376", tls_verify=True))
 
 
+async def test_stats_before_api_1_41_ask_no_one_shot(tmp_path: Path) -> None:
+    """`one-shot` exists from API 1.41; an older engine gets the plain `stream=0`."""
+    server = Scripted({"ApiVersion": "1.40", "MinAPIVersion": "1.12"})
+    runner, sock = await serve(tmp_path, server)
+    engine = DockerEngine(EngineConfig(host=f"unix://{sock}", timeout=2))
+    try:
+        await engine.container_stats("a" * 64, None)
+        await engine.disk_usage()
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert server.paths() == [
+        "/version",
+        f"/v1.40/containers/{'a' * 64}/stats?stream=0",
+        "/v1.40/system/df",  # `type=` exists from API 1.42
+    ]
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_tcp_engine_with_and_without_tls(tmp_path: Path, tls: bool) -> None:
+    """tcp:// as `dockerd -H tcp://`, and with DOCKER_TLS_VERIFY as `dockerd --tlsverify`
+    (the client proves itself with DOCKER_CERT_PATH's cert.pem): aiodocker composes its
+    URLs on our https:// base and our TLS context."""
+    env: dict[str, str] = {}
+    server_tls: ssl.SSLContext | None = None
+    if tls:
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                "/CN=ca", "-keyout", "ca.key", "-out", "ca.pem", cwd=tmp_path)  # fmt: skip
+        (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        for who in ("server", "client"):
+            openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}",
+                    "-keyout", f"{who}.key", "-out", f"{who}.csr", cwd=tmp_path)  # fmt: skip
+            openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+                    "-out", f"{who}.crt", cwd=tmp_path)  # fmt: skip
+        (tmp_path / "cert.pem").write_bytes((tmp_path / "client.crt").read_bytes())
+        (tmp_path / "key.pem").write_bytes((tmp_path / "client.key").read_bytes())
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tmp_path / "ca.pem")
+        server_tls.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+        server_tls.verify_mode = ssl.CERT_REQUIRED
+        env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path)}
+    server = Scripted({"ApiVersion": "1.41", "MinAPIVersion": "1.12"})
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    env["DOCKER_HOST"] = f"tcp://127.0.0.1:{port}"
+    engine = DockerEngine(engine_config_from_env(None, 5.0, env))
+    try:
+        info = await engine.engine_info()
+        listed = await engine.list_containers()
+        async with engine.events(None) as stream:
+            first = await anext(aiter(stream))
+    finally:
+        await engine.close()
+        await runner.cleanup()
+    assert info.api_version == "1.41"
+    assert list(listed) == ["a" * 64]
+    assert first.action == "start"
+    assert server.paths()[:4] == [
+        "/version",
+        "/v1.41/version",
+        "/v1.41/info",
+        "/v1.41/containers/json?all=1",
+    ]
+
+
+def test_config_from_env_sizes_the_pool_from_stats_concurrency() -> None:
+    env = {"DOCKER_HOST": "tcp://10.0.0.1:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/c"}
+    config = engine_config_from_env(None, 3.0, env, stats_concurrency=32)
+    assert config == EngineConfig("tcp://10.0.0.1:2376", 3.0, True, "/c", 32)
+    assert config.connections == 32 + 1 + POOL_MARGIN
+    assert engine_config_from_env(None, 3.0, {}).connections == 8 + 1 + POOL_MARGIN
+
+
 @pytest.mark.integration
 async def test_live_engine_sees_only_get_requests(live: LiveDocker) -> None:
-    """A full sync plus a few live events against the real engine: every request is a GET."""
-    live.run("ro")
+    """A full sync, every other adapter call, and live events against the real engine:
+    every request is a GET. (The engine is shared: the event awaited is our container's.)"""
+    cid = live.run("ro")
     methods: list[str] = []
 
     async def on_start(_s: Any, _c: Any, params: aiohttp.TraceRequestStartParams) -> None:
@@ -185,15 +495,27 @@ async def test_live_engine_sees_only_get_requests(live: LiveDocker) -> None:
         info = await engine.engine_info()
         ids = list(await engine.list_containers())
         containers = [await engine.inspect_container(i) for i in ids]
+        stats = await engine.container_stats(cid, info)
+        processes = await engine.top(cid, "")
+        images = await engine.list_images()
+        await engine.inspect_image(images[0].id)
+        networks = [await engine.inspect_network(n) for n in await engine.list_network_ids()]
+        await engine.list_volumes()
+        await engine.disk_usage()
         async with engine.events(None) as stream:
-            iterator = aiter(stream)
             live.run("ro2")
-            first = await asyncio.wait_for(anext(iterator), 10)
+            async with asyncio.timeout(10):
+                first = await anext(
+                    e async for e in stream if e.attributes.get("name") == live.name("ro2")
+                )
     finally:
         await engine.close()
     assert info.api_version == "1.41"
     assert any(c.name == live.name("ro") for c in containers)
-    assert first.type in ("container", "network")
+    assert stats is not None
+    assert processes
+    assert any(n.name == "bridge" for n in networks)
+    assert (first.type, first.action) == ("container", "create")
     assert methods
     assert set(methods) == {"GET"}
 
