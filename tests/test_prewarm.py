@@ -72,3 +72,35 @@ async def test_shutdown_cancels_the_loop() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
     assert prewarmer.rendered == before
+
+
+async def test_a_slow_render_spaces_the_next_one_out() -> None:
+    """At most BUDGET of a core: after a render of 1 s the next waits 4 s or more."""
+    from exporter.render.prewarm import BUDGET
+
+    class Recording(NoWait):
+        def __init__(self) -> None:
+            self.now = 0.0
+            self.sleeps: list[float] = []
+
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await asyncio.sleep(0)
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Recording()
+    inventory = Inventory()
+
+    def render(_snapshot: Snapshot) -> None:
+        clock.now += 1.0  # each render takes a second
+
+    prewarmer = Prewarmer(inventory, render, clock)  # type: ignore[arg-type]
+    async with prewarmer.running():
+        inventory.publish()
+        await until_true(lambda: prewarmer.rendered == 1)
+        inventory.publish()
+        await until_true(lambda: prewarmer.rendered == 2)
+    assert clock.sleeps[0] < 1.0  # the first waits only the coalescing delay
+    assert clock.sleeps[1] >= 1.0 * (1 / BUDGET - 1)

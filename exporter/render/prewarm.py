@@ -13,6 +13,12 @@ from exporter.inventory import Inventory, Snapshot
 
 DELAY = 0.05
 """Coalesce a burst of publications (an event storm, a sweep's) into one render."""
+BUDGET = 0.2
+"""The share of one core the prewarm may take: after a render of r seconds it waits at
+least r * (1 / BUDGET - 1) before the next one, so an event storm at 1 000 containers
+(every container event re-encodes a line in each family) cannot keep a core busy. A
+scrape that finds its body not rendered yet renders it itself, so data is never staler
+for waiting."""
 
 
 class Prewarmer:
@@ -35,6 +41,7 @@ class Prewarmer:
         self._delay = delay
         self._off_loop = off_loop or asyncio.to_thread
         self._dirty = asyncio.Event()
+        self._took = 0.0
         self.rendered = -1
         """The version of the latest snapshot rendered (tests wait on it)."""
         inventory.subscribe(self._on_publish)
@@ -45,10 +52,12 @@ class Prewarmer:
     async def run(self) -> None:
         while True:
             await self._dirty.wait()
-            await self._clock.sleep(self._delay)
+            await self._clock.sleep(max(self._delay, self._took * (1 / BUDGET - 1)))
             self._dirty.clear()
             snapshot = self._inventory.snapshot
+            start = self._clock.monotonic()
             await self._off_loop(partial(self._render, snapshot))
+            self._took = self._clock.monotonic() - start
             self.rendered = snapshot.version
 
     @asynccontextmanager
