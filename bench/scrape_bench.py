@@ -97,14 +97,23 @@ def pct(values: Sequence[float], q: int) -> float:
 class Fleet:
     """N sleepers of this run, on bridges of our own; grown, never shrunk, until removed."""
 
-    def __init__(self) -> None:
-        self.prefix = f"bench-scrape-{uuid.uuid4().hex[:6]}"
+    def __init__(self, adopt: str = "") -> None:
+        self.prefix = adopt or f"bench-scrape-{uuid.uuid4().hex[:6]}"
         self.label = f"docker-exporter.bench={self.prefix}"
+        self.adopted = bool(adopt)
         self.count = 0
         self.networks: list[str] = []
+        if adopt:  # sleepers named <adopt>-<i> started beforehand: used, never removed
+            names = sb.docker("ps", "--format", "{{.Names}}", "--filter", f"name={adopt}-")
+            self.count = len(names.split())
 
     def grow(self, count: int) -> float:
         start = time.perf_counter()
+        if self.adopted:
+            if self.count != count:
+                msg = f"{self.count} adopted containers running, {count} asked for"
+                raise RuntimeError(msg)
+            return 0.0
         while len(self.networks) * PER_BRIDGE < count:
             name = f"{self.prefix}-net{len(self.networks)}"
             sb.docker("network", "create", "--label", self.label, name)
@@ -123,7 +132,8 @@ class Fleet:
         return time.perf_counter() - start
 
     def remove(self) -> None:
-        sb.remove_containers(self.prefix, self.label)
+        if not self.adopted:
+            sb.remove_containers(self.prefix, self.label)
 
 
 # --- Prometheus ----------------------------------------------------------------------
@@ -687,6 +697,10 @@ def main() -> int:
     parser.add_argument("--simulate", default="1000,10000")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-simulate", action="store_true")
+    parser.add_argument(
+        "--adopt", default="", metavar="PREFIX",
+        help="use running sleepers named PREFIX-<i> (exactly one --counts value)",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"# scrape_bench {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {sb.machine()}")
     if not args.skip_simulate:
@@ -703,7 +717,7 @@ def main() -> int:
                   f"{verdict(h['p99'] <= TARGETS['healthy_p99_ms'])})")  # fmt: skip
     if args.skip_live:
         return 0
-    fleet = Fleet()
+    fleet = Fleet(args.adopt)
     try:
         for count in sb.parse_sizes(args.counts):
             report_live(run_live(fleet, count, args.window, args.fast_window))
