@@ -205,11 +205,6 @@ class Exposition:
         """The snapshot version the stores and cached bodies are at (-1 before any)."""
         return self._version
 
-    def objects(self) -> int:
-        """Objects held in the byte stores (every per-object part counts its own)."""
-        stores = (s for parts in self._stores.values() for s in parts)
-        return sum(len(s) for s in stores if isinstance(s, ObjectStore))
-
     def cached(self, version: int, fmt: str = TEXT, *, gzipped: bool = False) -> Body | None:
         """The cached body for `version` or a newer one, without waiting (on the loop)."""
         if self._version < version:
