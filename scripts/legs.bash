@@ -1,0 +1,266 @@
+# Engine legs for scripts/testbed: other engines beside the host's default one (sourced).
+#
+# Each leg runs in its own network namespace (dxl-<leg>) with its own socket, data, state
+# and pidfiles, so it never touches the host's dockerd, docker0 or iptables:
+#   docker20             Debian 12's docker.io, the host's default engine (nothing is started)
+#   docker28             Docker 28.5 + containerd 2.1 from Debian sid (private apt configuration)
+#   docker28-containerd  the same with the containerd image store
+#   podman4              Debian 12's podman 4.3, rootful `podman system service`
+#   podman5              not run here: see leg_podman5
+# `leg_up LEG` is idempotent and prints `DOCKER_HOST=...` as its last line on stdout;
+# progress goes to stderr. `leg_down LEG` stops only what the leg's pidfiles name.
+
+LEGS=(docker20 docker28 docker28-containerd podman4 podman5)
+LEGS_RUN=/run/docker-exporter-legs         # sockets, pidfiles, exec roots, logs
+LEGS_DATA=/var/lib/docker-exporter-legs    # data roots (image layers)
+LEGS_CACHE=/var/cache/docker-exporter-legs # the private apt state and the extracted packages
+MIRROR=${LEGS_MIRROR:-}                    # default: the Debian mirror apt already uses
+SID_PACKAGES=(docker.io containerd runc docker-cli)
+
+say() { echo "testbed: $*" >&2; }
+die() { echo "testbed: LEG CANNOT RUN: $*" >&2; exit 3; }
+
+debian_mirror() {
+  if [ -n "$MIRROR" ]; then echo "$MIRROR"; return; fi
+  local uri
+  uri=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+          /etc/apt/sources.list.d/*.sources \
+        | grep -oE 'https?://[^ ]*/debian/?( |$)' | grep -v security | head -1 | tr -d ' ')
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# Download and unpack Debian sid's Docker packages with a private apt configuration:
+# the system's sources, lists and cache are left alone.
+sid_docker_root() {
+  local apt=$LEGS_CACHE/apt root=$LEGS_CACHE/sid
+  if [ -x "$root/usr/sbin/dockerd" ] && [ -x "$root/usr/bin/containerd" ]; then echo "$root"; return; fi
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$root.debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) sid main" \
+    >"$apt/sources.list"
+  local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+              -o APT::Sandbox::User=root -qq)
+  say "fetching Debian sid's ${SID_PACKAGES[*]} (private apt configuration in $apt)"
+  apt-get "${opts[@]}" update >&2 || die "apt-get update of sid failed"
+  (cd "$root.debs" && apt-get "${opts[@]}" download "${SID_PACKAGES[@]}" >&2) \
+    || die "apt-get download ${SID_PACKAGES[*]} from sid failed"
+  rm -rf "$root.tmp" && mkdir -p "$root.tmp"
+  for deb in "$root.debs"/*.deb; do dpkg -x "$deb" "$root.tmp"; done
+  rm -rf "$root" && mv "$root.tmp" "$root"
+  echo "$root"
+}
+
+# A bin directory for the leg's PATH: sid's engine, and sid's runc only if it runs on this
+# glibc (sid's runc needs a newer one than Debian 12's, whose runc 1.1.5 is used instead).
+sid_docker_bin() {
+  local root=$1 bin=$1/leg-bin
+  mkdir -p "$bin"
+  for tool in usr/sbin/dockerd usr/sbin/docker-proxy usr/bin/containerd \
+              usr/bin/containerd-shim-runc-v2 usr/bin/docker usr/bin/ctr; do
+    ln -sfn "$root/$tool" "$bin/$(basename "$tool")"
+  done
+  if "$root/usr/sbin/runc" --version >/dev/null 2>&1; then
+    ln -sfn "$root/usr/sbin/runc" "$bin/runc"
+  else
+    command -v runc >/dev/null || die "sid's runc needs a newer glibc and Debian 12's runc is missing"
+    ln -sfn "$(command -v runc)" "$bin/runc"
+  fi
+  "$bin/dockerd" --version >/dev/null 2>&1 || die "sid's dockerd does not run here: $("$bin/dockerd" --version 2>&1 | head -1)"
+  "$bin/containerd" --version >/dev/null 2>&1 || die "sid's containerd does not run here"
+  echo "$bin"
+}
+
+netns_up() {
+  local ns=dxl-$1
+  [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  ip -n "$ns" link set lo up
+}
+
+netns_down() {
+  local ns=dxl-$1
+  [ -e "/run/netns/$ns" ] || return 0
+  ip netns pids "$ns" 2>/dev/null | while read -r pid; do
+    say "warning: pid $pid still in netns $ns (not ours to stop: left alone)"
+  done
+  ip netns delete "$ns"
+}
+
+# Whether `pid` from a leg's pidfile is alive and its command line names the leg's directory.
+ours() {
+  local pid=$1 marker=$2
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$marker"
+}
+
+stop_pidfile() {
+  local pidfile=$1 marker=$2 pid
+  [ -s "$pidfile" ] || return 0
+  pid=$(tr -d ' \n' <"$pidfile")
+  if ours "$pid" "$marker"; then
+    say "stopping pid $pid ($(basename "$pidfile"))"
+    kill -TERM "$pid"
+    for _ in $(seq 1 150); do [ -d "/proc/$pid" ] || break; sleep 0.2; done
+    [ -d "/proc/$pid" ] && { say "pid $pid ignored SIGTERM for 30 s: SIGKILL"; kill -KILL "$pid"; }
+  fi
+  rm -f "$pidfile"
+}
+
+unmount_under() {
+  local prefix
+  for prefix in "$@"; do
+    [ -d "$prefix" ] || continue
+    awk -v p="$prefix/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u \
+      | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  done
+}
+
+ping_socket() { curl -sf --max-time 2 --unix-socket "$1" http://engine/_ping >/dev/null 2>&1; }
+
+wait_socket() {
+  local sock=$1 log=$2 pid=$3
+  for _ in $(seq 1 240); do
+    ping_socket "$sock" && return 0
+    [ -d "/proc/$pid" ] || break
+    sleep 0.25
+  done
+  tail -25 "$log" >&2
+  die "the engine on $sock did not answer (log: $log)"
+}
+
+# busybox:local: a busybox-static root filesystem, imported (nothing is pulled).
+import_busybox() {
+  local host=$1 rootfs
+  if docker -H "$host" image inspect busybox:local >/dev/null 2>&1; then return; fi
+  say "importing busybox:local into $host"
+  rootfs=$(mktemp -d)
+  mkdir -p "$rootfs"/{bin,tmp,etc,proc,sys,dev,root}
+  cp "$(command -v busybox)" "$rootfs/bin/busybox"
+  for applet in $("$rootfs/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+  echo 'root:x:0:' >"$rootfs/etc/group"
+  tar -C "$rootfs" -c . | docker -H "$host" import -c 'CMD ["/bin/sh"]' - busybox:local >/dev/null
+  rm -rf "$rootfs"
+}
+
+leg_docker28() {
+  local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1 root bin features=""
+  local sock=$run/docker.sock
+  [ "$leg" = docker28-containerd ] && features='"features": {"containerd-snapshotter": true},'
+  mkdir -p "$run" "$data"
+  if ! ping_socket "$sock"; then
+    root=$(sid_docker_root)
+    bin=$(sid_docker_bin "$root")
+    leg_down "$leg" 2>/dev/null  # a stale pidfile or namespace from a crashed run
+    mkdir -p "$run" "$data"
+    netns_up "$leg"
+    cat >"$run/daemon.json" <<EOF
+{ $features
+  "iptables": false, "ip6tables": false, "ip-masq": false, "ip-forward": false,
+  "userland-proxy": false, "log-level": "info" }
+EOF
+    say "starting $leg: $("$bin/dockerd" --version) with $("$bin/containerd" --version | cut -d' ' -f3) (log: $run/dockerd.log)"
+    # nsenter joins only the leg's network namespace (no new mount namespace), so the
+    # container mounts and cgroups are the host's view, as with any dockerd.
+    PATH=$bin:$PATH setsid nohup nsenter --net="/run/netns/dxl-$leg" -- "$bin/dockerd" \
+      --host "unix://$sock" --data-root "$data" --exec-root "$run/exec" \
+      --pidfile "$run/docker.pid" --config-file "$run/daemon.json" \
+      --containerd-namespace "dxl-$leg" --containerd-plugins-namespace "dxl-$leg-plugins" \
+      --shutdown-timeout 5 >>"$run/dockerd.log" 2>&1 </dev/null &
+    wait_socket "$sock" "$run/dockerd.log" $!
+  fi
+  import_busybox "unix://$sock"
+  echo "DOCKER_HOST=unix://$sock"
+}
+
+podman_conf() {
+  local run=$1 data=$2
+  # Root here lacks CAP_SYS_RESOURCE: Podman's default ulimits above the hard limits make
+  # runc fail ("error setting rlimit type 7"), so ask for exactly the hard limits.
+  cat >"$run/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=$(ulimit -Hu):$(ulimit -Hu)"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$run/events.log"
+tmp_dir = "$run/tmp"
+[network]
+network_config_dir = "$data/networks"
+EOF
+}
+
+leg_podman4() {
+  local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1
+  local sock=$run/podman.sock
+  mkdir -p "$run" "$data"
+  if ! ping_socket "$sock"; then
+    local need=()
+    for tool in podman netavark aardvark-dns; do
+      [ -x "/usr/bin/$tool" ] || [ -x "/usr/lib/podman/$tool" ] || need+=("$tool")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+      say "installing Debian 12's ${need[*]}"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
+    fi
+    leg_down "$leg" 2>/dev/null
+    mkdir -p "$run/tmp" "$data/networks"
+    netns_up "$leg"
+    podman_conf "$run" "$data"
+    say "starting $leg: $(podman --version) (log: $run/podman.log)"
+    CONTAINERS_CONF=$run/containers.conf setsid nohup nsenter --net="/run/netns/dxl-$leg" -- \
+      podman --root "$data/storage" --runroot "$run/runroot" --storage-driver overlay \
+      system service --time 0 "unix://$sock" >>"$run/podman.log" 2>&1 </dev/null &
+    echo $! >"$run/podman.pid"
+    wait_socket "$sock" "$run/podman.log" $!
+  fi
+  import_busybox "unix://$sock"
+  echo "DOCKER_HOST=unix://$sock"
+}
+
+leg_podman5() {
+  # Debian's podman 5 (trixie, sid) and its netavark need glibc >= 2.39; Debian 12 has 2.36.
+  # Running them takes trixie's libc extracted beside them and patchelf'ed interpreters and
+  # rpaths (engine-legs.md): not done by this test bed yet.
+  die "podman5: Debian's podman 5 needs glibc >= 2.39 (Debian 12 has $(ldd --version | head -1 | awk '{print $NF}')); patchelf'ing trixie's libc is not implemented"
+}
+
+leg_up() {
+  case "$1" in
+    docker20)
+      "$ROOT/scripts/testbed" --engine-only >&2
+      echo "DOCKER_HOST=unix:///var/run/docker.sock" ;;
+    docker28|docker28-containerd) leg_docker28 "$1" ;;
+    podman4) leg_podman4 "$1" ;;
+    podman5) leg_podman5 "$1" ;;
+    *) echo "unknown leg $1 (legs: ${LEGS[*]})" >&2; exit 2 ;;
+  esac
+}
+
+# Stop what the leg started (its pidfiles only), remove its containers' mounts and its
+# network namespace. Its data root stays (the imported image), so the next start is quick.
+leg_down() {
+  local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1
+  case "$leg" in
+    docker20) say "docker20 is the host's default engine: nothing to tear down"; return ;;
+    docker28|docker28-containerd)
+      if ping_socket "$run/docker.sock"; then
+        local ids
+        ids=$(docker -H "unix://$run/docker.sock" ps -aq)
+        [ -z "$ids" ] || docker -H "unix://$run/docker.sock" rm -f $ids >/dev/null 2>&1 || true
+      fi
+      stop_pidfile "$run/docker.pid" "$run"
+      stop_pidfile "$run/exec/containerd/containerd.pid" "$run" ;;
+    podman4|podman5)
+      stop_pidfile "$run/podman.pid" "$run"
+      # Leftover conmon monitors of this leg's containers (their command line names $run).
+      for pidfile in "$run"/runroot/overlay-containers/*/userdata/conmon.pid; do
+        [ -e "$pidfile" ] && stop_pidfile "$pidfile" "$run"
+      done ;;
+    *) echo "unknown leg $leg (legs: ${LEGS[*]})" >&2; exit 2 ;;
+  esac
+  unmount_under "$run" "$data"
+  netns_down "$leg"
+  rm -rf "$run"
+}
