@@ -176,10 +176,14 @@ EOF
 podman_conf() {
   local run=$1 data=$2
   # Root here lacks CAP_SYS_RESOURCE: Podman's default ulimits above the hard limits make
-  # runc fail ("error setting rlimit type 7"), so ask for exactly the hard limits.
+  # runc fail ("error setting rlimit type 7/6"), so ask for exactly the hard limits (Podman
+  # caps its own RLIMIT_NPROC at pid_max).
+  local nofile nproc pid_max
+  nofile=$(ulimit -Hn); nproc=$(ulimit -Hu); pid_max=$(cat /proc/sys/kernel/pid_max)
+  [ "$nproc" = unlimited ] || [ "$nproc" -gt "$pid_max" ] && nproc=$pid_max
   cat >"$run/containers.conf" <<EOF
 [containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=$(ulimit -Hu):$(ulimit -Hu)"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -253,6 +257,11 @@ leg_down() {
       stop_pidfile "$run/docker.pid" "$run"
       stop_pidfile "$run/exec/containerd/containerd.pid" "$run" ;;
     podman4|podman5)
+      if ping_socket "$run/podman.sock"; then
+        local ids
+        ids=$(docker -H "unix://$run/podman.sock" ps -aq)
+        [ -z "$ids" ] || docker -H "unix://$run/podman.sock" rm -f $ids >/dev/null 2>&1 || true
+      fi
       stop_pidfile "$run/podman.pid" "$run"
       # Leftover conmon monitors of this leg's containers (their command line names $run).
       for pidfile in "$run"/runroot/overlay-containers/*/userdata/conmon.pid; do
