@@ -10,15 +10,14 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, until
+from conftest import LiveDocker, docker, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import build_app
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
 from exporter.http import INVENTORY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ODD_LABEL = "dxt.odd"
@@ -65,7 +64,7 @@ class Scraper:
 
 @pytest.fixture(name="exporter")
 async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Scraper]:
-    settings = Settings(collectors=tuple(COLLECTORS), container_labels=(ODD_LABEL,))
+    settings = live_settings(collectors=tuple(COLLECTORS), container_labels=(ODD_LABEL,))
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)

@@ -18,21 +18,20 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, until
+from conftest import LiveDocker, docker, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 from test_openapi import validate_response
 
 from exporter.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
 from exporter.diskusage import DiskUsageSampler
 from exporter.engine import DockerEngine, engine_config_from_env
 from exporter.http import INVENTORY
 from exporter.inventory import Inventory
 from exporter.top import TopPoller
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 IMAGE_DOCKERFILE = """FROM busybox:local
@@ -113,7 +112,7 @@ def value(samples: Samples, metric: str, **labels: str) -> float | None:
 async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Exporter]:
     """Every collector but stats (so process lists come from the API `top` poller alone),
     with a top poller fast enough for a test instead of the app's 60 s one."""
-    settings = Settings(collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")))
+    settings = live_settings(collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")))
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         inventory = app[INVENTORY]
