@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, live_settings, until
+from conftest import LiveDocker, docker, engine_lacks, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import build_app
@@ -94,6 +94,7 @@ async def test_removed_container_series_disappear(live: LiveDocker, exporter: Sc
     assert not any(dict(labels).get("id") == cid for _, labels in samples)
 
 
+@pytest.mark.needs("healthchecks")
 async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
     cid = short(
         live.run(
@@ -118,6 +119,12 @@ async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
     assert (find(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
 
 
+@pytest.mark.gap(
+    "podman",
+    reason="a crash loop without back-off: Podman's inspect says ExitCode 0 again at once "
+    "(running, RestartCount growing); the `die` event's exitCode attribute (3) is not used, so "
+    "docker_container_exit_code stays 0",
+)
 async def test_crash_loop_counts_restarts_and_exit_code(
     live: LiveDocker, exporter: Scraper
 ) -> None:
@@ -132,14 +139,26 @@ async def test_crash_loop_counts_restarts_and_exit_code(
 
 
 async def test_oom_kill_is_reported(live: LiveDocker, exporter: Scraper) -> None:
-    """`tail /dev/zero` buffers an endless line until the 8 MiB limit kills it."""
+    """`tail /dev/zero` buffers an endless line until the 8 MiB limit kills it: exited, 137,
+    OOM-killed as the engine's inspect says (engines that never say so are declared)."""
+    name = live.name("oom")
     cid = short(live.run("oom", "--memory", "8m", "--memory-swap", "8m", cmd=("tail", "/dev/zero")))
-    samples = await exporter.wait(lambda s: find(s, "docker_container_oom_killed", id=cid) == 1)
-    assert find(samples, "docker_container_state", id=cid, state="exited") == 1
-    assert find(samples, "docker_container_exit_code", id=cid) == 137
+    oom_killed = not engine_lacks("oom-killed")
+    # The engine may say OOMKilled while the container still runs (Docker 28 sets it on the
+    # `oom` event, before `die`): wait for the end state, not for the order of the two.
     samples = await exporter.wait(
-        lambda s: (find(s, "docker_container_oom_events_total", id=cid) or 0) >= 1
+        lambda s: (
+            find(s, "docker_container_oom_killed", id=cid) == int(oom_killed)
+            and find(s, "docker_container_state", id=cid, state="exited") == 1
+        )
     )
+    engine_says = docker("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", name)
+    assert engine_says == f"{str(oom_killed).lower()} 137"
+    assert find(samples, "docker_container_exit_code", id=cid) == 137
+    if not engine_lacks("oom-event"):
+        await exporter.wait(
+            lambda s: (find(s, "docker_container_oom_events_total", id=cid) or 0) >= 1
+        )
 
 
 async def test_odd_label_values_round_trip(live: LiveDocker, exporter: Scraper) -> None:

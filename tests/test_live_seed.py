@@ -112,7 +112,12 @@ def value(samples: Samples, metric: str, **labels: str) -> float | None:
 async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Exporter]:
     """Every collector but stats (so process lists come from the API `top` poller alone),
     with a top poller fast enough for a test instead of the app's 60 s one."""
-    settings = live_settings(collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")))
+    # A long periodic pass: these tests prove the event path, and a pass landing mid-test
+    # would hide (or, for a declared gap, reveal at random) a missed event.
+    settings = live_settings(
+        collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")),
+        resync_interval=3600.0,
+    )
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         inventory = app[INVENTORY]
@@ -133,6 +138,12 @@ def inspect(name: str, template: str) -> Any:
     return json.loads(docker("inspect", "-f", "{{json " + template + "}}", name))
 
 
+@pytest.mark.gap(
+    "podman",
+    reason="Podman names the container as a network event's actor and sends no `container` "
+    "attribute, and 4.3 sends no network create/remove nor a connect when a container starts "
+    "on a network: the network's series and members wait for the next periodic pass",
+)
 async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> None:
     """Two containers with `--net-alias search` on a user network: both aliases, both edges,
     the network's members as `docker network inspect` lists them, and `nslookup search`
@@ -176,6 +187,12 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
     assert sorted(e["secondarystat"] for e in edges) == ["", "search", "search"]
 
 
+@pytest.mark.gap(
+    "podman",
+    reason="Podman names the container as a network event's actor and sends no `container` "
+    "attribute, and 4.3 sends no network create/remove nor a connect when a container starts "
+    "on a network: the network's series and members wait for the next periodic pass",
+)
 async def test_network_connect_and_disconnect_within_one_second(
     live: LiveDocker, exporter: Exporter
 ) -> None:
@@ -268,6 +285,11 @@ async def test_published_ports_match_docker_port(live: LiveDocker, exporter: Exp
     }
 
 
+@pytest.mark.gap(
+    "podman4",
+    reason="Podman 4.3's top answers 200 with an empty body to ps_args, and its default output "
+    "has unsplit rows ('1 root sleep 603'): the exporter lists 0 processes, docker top lists 3",
+)
 async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Exporter) -> None:
     """A container running three processes: pids, users and commands as `docker top` says."""
     live.run("top", cmd=("sh", "-c", "sleep 601 & sleep 602 & exec sleep 603"))
@@ -286,6 +308,12 @@ async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Expo
     assert value(samples, "docker_container_processes", name=name) == 3
 
 
+@pytest.mark.gap(
+    "podman",
+    reason="Podman's image inspect says RepoTags docker.io/library/<name>:1 (and "
+    "localhost/...) where `docker images` says <name>:1: docker_image_info exports the "
+    "unnormalised repository",
+)
 async def test_image_size_layers_and_history(live: LiveDocker, exporter: Exporter) -> None:
     """`docker build`, then `docker tag` for a private registry and `docker rmi`: size and
     layers as `docker image inspect`, history rows as `docker history`, tags as events go."""
