@@ -6,7 +6,7 @@
 #   docker28             Docker 28.5 + containerd 2.1 from Debian sid (private apt configuration)
 #   docker28-containerd  the same with the containerd image store
 #   podman4              Debian 12's podman 4.3, rootful `podman system service`
-#   podman5              not run here: see leg_podman5
+#   podman5              Podman 5.4 from Debian trixie, on trixie's glibc (patchelf)
 # `leg_up LEG` is idempotent and prints `DOCKER_HOST=...` as its last line on stdout;
 # progress goes to stderr. `leg_down LEG` stops only what the leg's pidfiles name.
 
@@ -16,6 +16,10 @@ LEGS_DATA=/var/lib/docker-exporter-legs    # data roots (image layers)
 LEGS_CACHE=/var/cache/docker-exporter-legs # the private apt state and the extracted packages
 MIRROR=${LEGS_MIRROR:-}                    # default: the Debian mirror apt already uses
 SID_PACKAGES=(docker.io containerd runc docker-cli)
+# trixie's podman, its network helpers, and the libraries Debian 12 has too old (or not at all)
+TRIXIE_PACKAGES=(podman netavark aardvark-dns libc6 libgcc-s1 libgpgme11t64 libassuan9
+                 libgpg-error0 libseccomp2 libsqlite3-0 libsubid5 libaudit1 libcap-ng0
+                 libselinux1 libpcre2-8-0 libbsd0 libmd0)
 
 say() { echo "testbed: $*" >&2; }
 die() { echo "testbed: LEG CANNOT RUN: $*" >&2; exit 3; }
@@ -29,26 +33,32 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# Download and unpack Debian sid's Docker packages with a private apt configuration:
-# the system's sources, lists and cache are left alone.
-sid_docker_root() {
-  local apt=$LEGS_CACHE/apt root=$LEGS_CACHE/sid
-  if [ -x "$root/usr/sbin/dockerd" ] && [ -x "$root/usr/bin/containerd" ]; then echo "$root"; return; fi
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$root.debs"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) sid main" \
+# Download and unpack packages of another Debian suite with a private apt configuration
+# (the system's sources, lists and cache are left alone): fetch_suite SUITE NAME PKG...
+# prints the directory they are unpacked in, $LEGS_CACHE/NAME.
+fetch_suite() {
+  local suite=$1 name=$2; shift 2
+  local apt=$LEGS_CACHE/apt-$suite root=$LEGS_CACHE/$name
+  if [ -e "$root/.complete" ]; then echo "$root"; return; fi
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+  rm -rf "$root.debs" && mkdir -p "$root.debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main" \
     >"$apt/sources.list"
   local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
               -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
               -o APT::Sandbox::User=root -qq)
-  say "fetching Debian sid's ${SID_PACKAGES[*]} (private apt configuration in $apt)"
-  apt-get "${opts[@]}" update >&2 || die "apt-get update of sid failed"
-  (cd "$root.debs" && apt-get "${opts[@]}" download "${SID_PACKAGES[@]}" >&2) \
-    || die "apt-get download ${SID_PACKAGES[*]} from sid failed"
+  say "fetching Debian $suite's $* (private apt configuration in $apt)"
+  apt-get "${opts[@]}" update >&2 || die "apt-get update of $suite failed"
+  (cd "$root.debs" && apt-get "${opts[@]}" download "$@" >&2) \
+    || die "apt-get download $* from $suite failed"
   rm -rf "$root.tmp" && mkdir -p "$root.tmp"
   for deb in "$root.debs"/*.deb; do dpkg -x "$deb" "$root.tmp"; done
+  touch "$root.tmp/.complete"
   rm -rf "$root" && mv "$root.tmp" "$root"
   echo "$root"
 }
+
+sid_docker_root() { fetch_suite sid sid-docker "${SID_PACKAGES[@]}"; }
 
 # A bin directory for the leg's PATH: sid's engine, and sid's runc only if it runs on this
 # glibc (sid's runc needs a newer one than Debian 12's, whose runc 1.1.5 is used instead).
@@ -173,8 +183,9 @@ EOF
   echo "DOCKER_HOST=unix://$sock"
 }
 
+# podman_conf RUN DATA [ENGINE_LINES [NETWORK_LINES]]: the leg's containers.conf.
 podman_conf() {
-  local run=$1 data=$2
+  local run=$1 data=$2 engine=${3:-} network=${4:-}
   # Root here lacks CAP_SYS_RESOURCE: Podman's default ulimits above the hard limits make
   # runc fail ("error setting rlimit type 7/6"), so ask for exactly the hard limits (Podman
   # caps its own RLIMIT_NPROC at pid_max).
@@ -189,32 +200,46 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$run/events.log"
 tmp_dir = "$run/tmp"
+$engine
 [network]
 network_config_dir = "$data/networks"
+$network
 EOF
 }
 
-leg_podman4() {
+# Rootful `podman system service` on the leg's socket, in the leg's network namespace.
+# podman4 is Debian 12's podman; podman5 is trixie's (trixie_podman_root).
+leg_podman() {
   local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1
-  local sock=$run/podman.sock
+  local sock=$run/podman.sock podman=podman engine="" network=""
   mkdir -p "$run" "$data"
   if ! ping_socket "$sock"; then
     local need=()
-    for tool in podman netavark aardvark-dns; do
-      [ -x "/usr/bin/$tool" ] || [ -x "/usr/lib/podman/$tool" ] || need+=("$tool")
+    for tool in podman netavark aardvark-dns conmon runc; do
+      [ -x "/usr/bin/$tool" ] || [ -x "/usr/sbin/$tool" ] || [ -x "/usr/lib/podman/$tool" ] \
+        || need+=("$tool")
     done
     if [ ${#need[@]} -gt 0 ]; then
       say "installing Debian 12's ${need[*]}"
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${need[@]}" >/dev/null || die "apt-get install ${need[*]} failed"
     fi
+    if [ "$leg" = podman5 ]; then
+      local root
+      root=$(trixie_podman_root)
+      podman=$root/usr/bin/podman
+      engine="runtime = \"runc\"
+helper_binaries_dir = [\"$root/usr/lib/podman\"]
+conmon_path = [\"$(command -v conmon)\"]"
+      network='firewall_driver = "iptables"'
+    fi
     leg_down "$leg" 2>/dev/null
     mkdir -p "$run/tmp" "$data/networks"
     netns_up "$leg"
-    podman_conf "$run" "$data"
-    say "starting $leg: $(podman --version) (log: $run/podman.log)"
+    podman_conf "$run" "$data" "$engine" "$network"
+    say "starting $leg: $("$podman" --version) (log: $run/podman.log)"
     CONTAINERS_CONF=$run/containers.conf setsid nohup nsenter --net="/run/netns/dxl-$leg" -- \
-      podman --root "$data/storage" --runroot "$run/runroot" --storage-driver overlay \
+      "$podman" --root "$data/storage" --runroot "$run/runroot" --storage-driver overlay \
       system service --time 0 "unix://$sock" >>"$run/podman.log" 2>&1 </dev/null &
     echo $! >"$run/podman.pid"
     wait_socket "$sock" "$run/podman.log" $!
@@ -223,11 +248,28 @@ leg_podman4() {
   echo "DOCKER_HOST=unix://$sock"
 }
 
-leg_podman5() {
-  # Debian's podman 5 (trixie, sid) and its netavark need glibc >= 2.39; Debian 12 has 2.36.
-  # Running them takes trixie's libc extracted beside them and patchelf'ed interpreters and
-  # rpaths (engine-legs.md): not done by this test bed yet.
-  die "podman5: Debian's podman 5 needs glibc >= 2.39 (Debian 12 has $(ldd --version | head -1 | awk '{print $NF}')); patchelf'ing trixie's libc is not implemented"
+# Podman 5 from trixie with trixie's glibc beside it: its binaries get that glibc's loader
+# as interpreter and its library directory as (transitive) RPATH. Debian 12's conmon and
+# runc run its containers; netavark uses iptables (its nftables default needs `nft`).
+trixie_podman_root() {
+  local root
+  root=$(fetch_suite trixie trixie-podman "${TRIXIE_PACKAGES[@]}")
+  if [ ! -e "$root/.patched" ]; then
+    command -v patchelf >/dev/null || {
+      say "installing Debian 12's patchelf"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patchelf >/dev/null \
+        || die "apt-get install patchelf failed"
+    }
+    local lib=$root/usr/lib/x86_64-linux-gnu
+    for tool in usr/bin/podman usr/lib/podman/netavark usr/lib/podman/aardvark-dns; do
+      patchelf --set-interpreter "$lib/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$lib" \
+        "$root/$tool" || die "patchelf $tool failed"
+    done
+    touch "$root/.patched"
+  fi
+  "$root/usr/bin/podman" --version >/dev/null 2>&1 \
+    || die "trixie's podman does not run here: $("$root/usr/bin/podman" --version 2>&1 | head -1)"
+  echo "$root"
 }
 
 leg_up() {
@@ -236,8 +278,8 @@ leg_up() {
       "$ROOT/scripts/testbed" --engine-only >&2
       echo "DOCKER_HOST=unix:///var/run/docker.sock" ;;
     docker28|docker28-containerd) leg_docker28 "$1" ;;
-    podman4) leg_podman4 "$1" ;;
-    podman5) leg_podman5 "$1" ;;
+    podman4) leg_podman "$1" ;;
+    podman5) leg_podman "$1" ;;
     *) echo "unknown leg $1 (legs: ${LEGS[*]})" >&2; exit 2 ;;
   esac
 }
