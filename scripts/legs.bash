@@ -86,11 +86,27 @@ netns_up() {
   ip -n "$ns" link set lo up
 }
 
+# Remove the leg's namespace. What still runs in it and names the leg's directories on its
+# command line is the leg's own leftover (Podman 4's exec-session conmon monitors outlive
+# their removed containers): stopped. Anything else is left alone, with a warning.
 netns_down() {
-  local ns=dxl-$1
+  local leg=$1 ns=dxl-$1 pid
   [ -e "/run/netns/$ns" ] || return 0
-  ip netns pids "$ns" 2>/dev/null | while read -r pid; do
-    say "warning: pid $pid still in netns $ns (not ours to stop: left alone)"
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do
+    if ours "$pid" "$LEGS_RUN/$leg/" || ours "$pid" "$LEGS_DATA/$leg/"; then
+      kill -TERM "$pid" 2>/dev/null || true
+    else
+      say "warning: pid $pid still in netns $ns (not ours to stop: left alone)"
+    fi
+  done
+  for _ in $(seq 1 25); do
+    [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+    sleep 0.2
+  done
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do  # conmon may ignore SIGTERM
+    if ours "$pid" "$LEGS_RUN/$leg/" || ours "$pid" "$LEGS_DATA/$leg/"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   done
   ip netns delete "$ns"
 }
