@@ -1633,9 +1633,10 @@ def test_fast_path_agrees_with_engine_stats_api(busy_container: tuple[str, int])
     assert after.pids == api.pids
     assert before.memory_working_set_bytes is not None
     assert api.memory_working_set_bytes is not None
-    assert abs(before.memory_working_set_bytes - api.memory_working_set_bytes) <= (
-        0.1 * api.memory_working_set_bytes
-    )
+    if not engine_lacks("api-memory-working-set"):
+        assert abs(before.memory_working_set_bytes - api.memory_working_set_bytes) <= (
+            0.1 * api.memory_working_set_bytes
+        )
     # The API sample is taken between our two reads; a 0.5-CPU quota bounds the drift.
     assert before.cpu_usage_seconds <= api.cpu_usage_seconds <= after.cpu_usage_seconds
     assert after.cpu_usage_seconds - before.cpu_usage_seconds <= 0.5 * elapsed + 0.1
