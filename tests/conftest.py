@@ -354,9 +354,10 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
     "oom-event": ("podman", "Podman sends no container `oom` event"),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (
-        "podman5",
-        "Podman 5's stats API memory usage is about the RSS, not the cgroup's usage less "
-        "inactive_file (60 KiB against 780 KiB for a busybox loop)",
+        "podman",
+        "Podman's stats API sends no memory_stats.stats (no inactive_file to subtract): 4.3's "
+        "usage is the cgroup's coarse usage_in_bytes (1 MiB against 560 KiB), 5.4's about the "
+        "RSS (60 KiB against 780 KiB) for a busybox loop",
     ),
     "api-interface-names": (
         "podman4",
