@@ -152,10 +152,13 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
         alias = () if n == "probe" else ("--net-alias", "search")
         live.run(n, "--network", lan, *alias)
     members = {live.name("es1"), live.name("es2")}
+    # The network's own series comes from its inspect, the members' from theirs: wait for
+    # both (on a loaded engine the network's inspect can land after the containers').
     samples = await exporter.wait(
         lambda s: (
             {a["name"] for a in series(s, "docker_container_network_alias", network=lan)} == members
             and len(series(s, "docker_container_network_info", network=lan)) == 3
+            and bool(series(s, "docker_network_info", network=lan))
         )
     )
     assert {a["alias"] for a in series(samples, "docker_container_network_alias")} >= {"search"}
