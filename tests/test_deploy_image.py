@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LiveDocker, docker, engine_answers
+from conftest import LiveDocker, docker, engine_answers, engine_socket
 from prometheus_client.parser import text_string_to_metric_families
 
 import exporter
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 BASE_IMAGE = "dxt-debian:local"
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
-SOCKET = "/var/run/docker.sock"
+SOCKET = engine_socket() or "/var/run/docker.sock"
 STAGE_LABEL = "docker-exporter.stage=build"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -104,7 +104,7 @@ class Engine:
         return result.stdout.strip()
 
     def start(self) -> None:
-        self.base.mkdir(parents=True)
+        self.base.mkdir(parents=True, exist_ok=True)
         config = self.base / "daemon.json"
         config.write_text("{}\n")  # not /etc/docker/daemon.json of the main engine
         with self.log.open("wb") as log:

@@ -1,18 +1,22 @@
 """The engine going away and coming back: docker_up 0 while it is gone, a reconnect and a
-reconciled inventory after, with no exporter restart. Restarts the live dockerd."""
+reconciled inventory after, with no exporter restart.
+
+The engine restarted is a private dockerd (test_fleet's: its own socket, data root,
+containerd and network namespace), never the machine's shared engine."""
 
 from __future__ import annotations
 
 import os
-import signal
+import shutil
 import subprocess
-import time
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, until
+from conftest import engine_answers, until
+from test_fleet import Engine, _require, _unmount_under
 from test_live import Scraper, find
 
 from exporter.app import build_app
@@ -21,47 +25,66 @@ from exporter.config import Settings
 from exporter.http import INVENTORY
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).parent.parent
 
 
-def dockerd_pid() -> int:
-    """The dockerd behind /var/run/docker.sock (other test engines have their own pidfiles)."""
-    pidfile = Path("/var/run/docker.pid")
-    if not pidfile.exists():
-        pytest.skip("the engine is not a local dockerd with the default pidfile")
-    return int(pidfile.read_text().strip())
-
-
-def wait_gone(pid: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+@pytest.fixture(name="private_engine")
+def fixture_private_engine() -> Iterator[Engine]:
+    """A dockerd of our own with busybox:local loaded; stopped and removed afterwards."""
+    _require(os.geteuid() == 0, "the restart test starts dockerd: run as root")
+    for tool in ("dockerd", "docker", "unshare"):
+        _require(shutil.which(tool) is not None, f"{tool} not installed (run scripts/testbed)")
+    _require(engine_answers(), "no live Docker Engine with busybox:local (run scripts/testbed)")
+    # Short paths: unix socket paths (containerd's under the exec root) are limited.
+    base = Path(tempfile.mkdtemp(prefix="dxt-restart-", dir="/tmp"))
+    engine = Engine(9, base / "engine")
+    try:
+        engine.start()
+        image = base / "busybox.tar"
+        subprocess.run(
+            ["docker", "save", "--output", str(image), "busybox:local"], check=True, timeout=60
+        )
+        engine.wait_ready()
+        engine.docker("load", "--quiet", "--input", str(image))
+        yield engine
+    finally:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError("dockerd did not stop")
+            engine.stop()
+        finally:
+            _unmount_under(base)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(name="exporter")
-async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Scraper]:
-    app = build_app(Settings(collectors=tuple(COLLECTORS), docker_timeout=3.0))
+async def fixture_exporter(private_engine: Engine) -> AsyncIterator[Scraper]:
+    settings = Settings(
+        collectors=tuple(COLLECTORS), docker_timeout=3.0, docker_host=private_engine.host
+    )
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)
         yield Scraper(client)
 
 
-async def test_dockerd_restart_is_survived(live: LiveDocker, exporter: Scraper) -> None:
-    before = live.run("before", "--restart", "no")
+def run(engine: Engine, name: str) -> str:
+    return engine.docker(
+        "run", "-d", "--network", "none", "--name", name, "busybox:local", "sleep", "600"
+    )
+
+
+async def test_dockerd_restart_is_survived(private_engine: Engine, exporter: Scraper) -> None:
+    """SIGTERM the engine, see docker_up 0, start it again: the exporter reconnects by
+    itself and its inventory matches the restarted engine (a removed container is gone)."""
+    before = run(private_engine, "dxt-restart-before")
     await exporter.wait(lambda s: find(s, "docker_container_info", id=before[:12]) == 1)
-    docker("rm", "-f", live.name("before"))
-    pid = dockerd_pid()
-    os.kill(pid, signal.SIGTERM)
-    wait_gone(pid)
+    private_engine.docker("rm", "-f", "dxt-restart-before")
+    assert private_engine.process is not None
+    private_engine.process.terminate()
+    private_engine.process.wait(timeout=60)
     samples = await exporter.wait(lambda s: find(s, "docker_up") == 0)
     assert find(samples, "docker_exporter_event_stream_up") == 0
-    subprocess.run([str(ROOT / "scripts" / "testbed"), "--engine-only"], check=True, timeout=120)
-    after = live.run("after")
+    private_engine.start()
+    private_engine.wait_ready()
+    after = run(private_engine, "dxt-restart-after")
     samples = await exporter.wait(
         lambda s: (
             find(s, "docker_up") == 1 and find(s, "docker_container_info", id=after[:12]) == 1

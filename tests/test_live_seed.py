@@ -18,21 +18,20 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, until
+from conftest import LiveDocker, docker, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 from test_openapi import validate_response
 
 from exporter.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
 from exporter.diskusage import DiskUsageSampler
 from exporter.engine import DockerEngine, engine_config_from_env
 from exporter.http import INVENTORY
 from exporter.inventory import Inventory
 from exporter.top import TopPoller
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 IMAGE_DOCKERFILE = """FROM busybox:local
@@ -113,7 +112,12 @@ def value(samples: Samples, metric: str, **labels: str) -> float | None:
 async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Exporter]:
     """Every collector but stats (so process lists come from the API `top` poller alone),
     with a top poller fast enough for a test instead of the app's 60 s one."""
-    settings = Settings(collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")))
+    # A long periodic pass: these tests prove the event path, and a pass landing mid-test
+    # would hide (or, for a declared gap, reveal at random) a missed event.
+    settings = live_settings(
+        collectors=tuple(c for c in COLLECTORS if c not in ("stats", "top")),
+        resync_interval=3600.0,
+    )
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         inventory = app[INVENTORY]
@@ -143,10 +147,13 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
         alias = () if n == "probe" else ("--net-alias", "search")
         live.run(n, "--network", lan, *alias)
     members = {live.name("es1"), live.name("es2")}
+    # The network's own series comes from its inspect, the members' from theirs: wait for
+    # both (on a loaded engine the network's inspect can land after the containers').
     samples = await exporter.wait(
         lambda s: (
             {a["name"] for a in series(s, "docker_container_network_alias", network=lan)} == members
             and len(series(s, "docker_container_network_info", network=lan)) == 3
+            and bool(series(s, "docker_network_info", network=lan))
         )
     )
     assert {a["alias"] for a in series(samples, "docker_container_network_alias")} >= {"search"}
@@ -177,31 +184,28 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
     assert sorted(e["secondarystat"] for e in edges) == ["", "search", "search"]
 
 
-async def test_network_connect_and_disconnect_within_one_second(
+async def test_network_connect_and_disconnect_are_seen_through_events(
     live: LiveDocker, exporter: Exporter
 ) -> None:
     """`docker network create my_net`, `docker network connect --alias db my_net c`, then
-    disconnect and `network rm`: each shows within 1 s of the CLI returning; the IP is
+    disconnect and `network rm`: each is seen through its event (the periodic pass is an hour
+    away; the 5 s deadlines only guard a hang, a loaded CI machine is no failure); the IP is
     `docker inspect`'s and the subnet `docker network inspect`'s."""
     live.run("thirsty")
     name = live.name("thirsty")
     net = live.network("my_net")
-    start = time.monotonic()
     samples = await exporter.wait(
         lambda s: bool(series(s, "docker_network_info", network=net)), timeout=5.0
     )
-    assert time.monotonic() - start < 1.0
     (info,) = series(samples, "docker_network_info", network=net)
     assert info["subnet"] == inspect(net, ".IPAM.Config")[0]["Subnet"]
     await exporter.wait(lambda s: bool(series(s, "docker_container_network_info", name=name)))
 
     docker("network", "connect", "--alias", "db", net, name)
-    start = time.monotonic()
     samples = await exporter.wait(
         lambda s: bool(series(s, "docker_container_network_alias", name=name, network=net)),
         timeout=5.0,
     )
-    assert time.monotonic() - start < 1.0
     cli_ip = inspect(name, ".NetworkSettings.Networks")[net]["IPAddress"]
     (edge,) = series(samples, "docker_container_network_info", name=name, network=net)
     assert edge["ip"] == cli_ip
@@ -212,28 +216,24 @@ async def test_network_connect_and_disconnect_within_one_second(
         lambda d: any(
             n["name"] == net and [m["name"] for m in n["members"]] == [name] for n in d["networks"]
         ),
-        timeout=1.0,
+        timeout=5.0,
     )
     assert doc
 
     docker("network", "disconnect", net, name)
-    start = time.monotonic()
     await exporter.wait(
         lambda s: not series(s, "docker_container_network_info", name=name, network=net),
         timeout=5.0,
     )
-    assert time.monotonic() - start < 1.0
     assert net not in inspect(name, ".NetworkSettings.Networks")
     await exporter.wait_doc(
         "/inventory",
         lambda d: any(n["name"] == net and not n["members"] for n in d["networks"]),
-        timeout=1.0,
+        timeout=5.0,
     )
 
     docker("network", "rm", net)
-    start = time.monotonic()
     await exporter.wait(lambda s: not series(s, "docker_network_info", network=net), timeout=5.0)
-    assert time.monotonic() - start < 1.0
 
 
 def docker_port(name: str) -> set[tuple[str, str, str, str]]:

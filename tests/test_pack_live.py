@@ -23,12 +23,11 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import LiveDocker, docker, until
+from conftest import LiveDocker, docker, live_settings, until
 from pack import alerts, dashboards
 
 from exporter.app import build_app
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
 from exporter.http import INVENTORY
 
 pytestmark = [
@@ -83,7 +82,7 @@ class Prometheus:
 async def fixture_prometheus(
     live: LiveDocker, tmp_path: Path
 ) -> AsyncIterator[tuple[Prometheus, str]]:
-    app = build_app(Settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
+    app = build_app(live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
     server = TestServer(app, host="127.0.0.1", port=free_port())
     await server.start_server()
     await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)

@@ -6,7 +6,16 @@ import asyncio
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import FakeClock, FakeEngine, LiveDocker, docker, inspect_payload, load_json, until
+from conftest import (
+    FakeClock,
+    FakeEngine,
+    LiveDocker,
+    docker,
+    inspect_payload,
+    live_settings,
+    load_json,
+    until,
+)
 
 from exporter import ps
 from exporter.app import build_app
@@ -54,10 +63,11 @@ def test_unreachable_exporter_is_one_line(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.integration
+@pytest.mark.engine_generic
 async def test_ps_matches_docker_ps(live: LiveDocker, capsys: pytest.CaptureFixture[str]) -> None:
     net = live.network("psnet")
     live.run("web", "--network", net, "--network-alias", "search", "-p", "127.0.0.1::80")
-    app = build_app(Settings(collectors=("containers", "engine")))
+    app = build_app(live_settings(collectors=("containers", "engine")))
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.find_container(live.name("web")) is not None, 30)
         code, out = await run_ps(
