@@ -158,7 +158,7 @@ def test_process_families_match_prometheus_client(fmt: str) -> None:
     families = ProcessMetrics().collect()
     encoder = openmetrics_latest if fmt == OPENMETRICS else text_latest
     ours = encode(families, fmt) + (b"# EOF\n" if fmt == OPENMETRICS else b"")
-    assert ours == encoder(Fixed(families))  # type: ignore[arg-type]
+    assert ours == encoder(Fixed([f.as_metric() for f in families]))  # type: ignore[arg-type]
 
 
 def test_number_formats_like_prometheus_client() -> None:

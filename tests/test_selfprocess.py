@@ -12,7 +12,7 @@ from exporter.selfprocess import OPEN_FDS_TTL, ProcessMetrics
 
 
 def test_same_families_as_prometheus_client() -> None:
-    ours = ProcessMetrics().collect()
+    ours = [f.as_metric() for f in ProcessMetrics().collect()]
     theirs = list(ProcessCollector(registry=None).collect())
     assert [(f.name, f.type, f.documentation) for f in ours] == [
         (f.name, f.type, f.documentation) for f in theirs

@@ -19,8 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from prometheus_client.core import Metric
-
 from exporter import __version__
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import add, declare
@@ -33,7 +31,6 @@ from exporter.render.formats import (
     TEXT,
     Head,
     encode_rows,
-    encode_samples,
     head_of,
 )
 from exporter.render.gcpause import no_cyclic_gc
@@ -142,16 +139,8 @@ class Body:
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
-def _blocks(families: Iterable[Family | Metric]) -> list[Block]:
-    out: list[Block] = []
-    for family in families:
-        lines = (
-            encode_rows(family, family.rows)
-            if isinstance(family, Family)
-            else encode_samples(family)
-        )
-        out.append(Block(head_of(family), (lines,)))
-    return out
+def _blocks(families: Iterable[Family]) -> list[Block]:
+    return [Block(head_of(f), (encode_rows(f, f.rows),)) for f in families]
 
 
 class Exposition:
@@ -265,7 +254,7 @@ class Exposition:
                 blocks.extend(output.blocks)
             add(duration, [name], sum(o.seconds for o in outputs))
             add(success, [name], 1.0 if all(o.ok for o in outputs) else 0.0)
-        own: list[Family | Metric] = list(own_families(self._snapshot, duration, success))
+        own = list(own_families(self._snapshot, duration, success))
         if self._process is not None:
             own.extend(self._process.collect())
         blocks.extend(_blocks(own))

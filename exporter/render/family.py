@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from prometheus_client.core import Metric
-from prometheus_client.samples import Sample
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 Kind = Literal["gauge", "counter", "info", "stateset"]
 """Declared kinds; a stateset is a gauge with one 0/1 series per possible state."""
@@ -80,7 +80,11 @@ class Family:
         return self.spec.kind == "info"
 
     def as_metric(self) -> Metric:
-        """The same family as a prometheus_client Metric, for its own encoders."""
+        """The same family as a prometheus_client Metric, for its own encoders (the
+        differential tests); imported here, since the exporter itself never needs it."""
+        from prometheus_client.core import Metric  # noqa: PLC0415 - see above
+        from prometheus_client.samples import Sample  # noqa: PLC0415 - see above
+
         metric = Metric(self.name, self.documentation, self.type)
         names, info = self.labelnames, self.info
         metric.samples = [

@@ -17,8 +17,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from prometheus_client.core import Metric
+if TYPE_CHECKING:  # prometheus_client's families are read by tests, never imported here
+    from prometheus_client.core import Metric
 
 from exporter.render.family import Family, Row
 
