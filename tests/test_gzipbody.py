@@ -36,3 +36,18 @@ def test_spliced_segments_are_one_gzip_member_of_the_joined_bytes() -> None:
 def test_an_empty_body_is_valid_gzip() -> None:
     assert gzip.decompress(gzip_body([])) == b""
     assert gzip.decompress(gzip_body([segment([]), segment([b""])])) == b""
+
+
+def test_folds_reuse_the_common_prefix_and_stay_correct() -> None:
+    from exporter.render.gzipbody import Folds
+
+    rng = random.Random(5)
+    same = [segment([rng.randbytes(3000)]) for _ in range(5)]
+    folds = Folds()
+    for _ in range(4):
+        tail = [segment([rng.randbytes(rng.randrange(0, 2000))]) for _ in range(3)]
+        body = gzip_body([*same, *tail], folds)  # gzip.decompress checks the CRC
+        assert gzip.decompress(body) == b"".join(
+            zlib.decompress(s.deflated + b"\x03\x00", -zlib.MAX_WBITS) for s in [*same, *tail]
+        )
+    gzip.decompress(gzip_body(tail, folds))  # a shorter body after a longer one: CRC checked

@@ -34,7 +34,7 @@ from exporter.render.formats import (
     head_of,
 )
 from exporter.render.gcpause import no_cyclic_gc
-from exporter.render.gzipbody import gzip_body, segment
+from exporter.render.gzipbody import Folds, gzip_body, segment
 from exporter.render.store import Block, ObjectStore, Output, PartStore, store_for
 from exporter.selfprocess import ProcessMetrics
 
@@ -170,6 +170,8 @@ class Exposition:
         self._bodies: dict[Variant, Body] = {}
         self._wanted: set[Variant] = {PROMETHEUS}
         self._worker: ThreadPoolExecutor | None = None
+        self._folds: dict[str, Folds] = {}
+        """Per format, the CRC folds of the last whole gzip body."""
 
     async def off_loop(self, fn: Callable[[], T]) -> T:
         """Run `fn` (a render) in the exposition's one worker thread. Renders take the
@@ -263,7 +265,9 @@ class Exposition:
             segments = [block.segment(fmt) for block in blocks]
             if fmt == OPENMETRICS:
                 segments.append(EOF_SEGMENT)
-            return Body((gzip_body(segments),), content_type)
+            whole = names is self._enabled  # filtered bodies vary too much to keep folds
+            folds = self._folds.setdefault(fmt, Folds()) if whole else None
+            return Body((gzip_body(segments, folds),), content_type)
         parts: list[bytes] = []
         for block in blocks:
             parts.append(block.head.of(fmt))

@@ -50,13 +50,34 @@ def segment(pieces: Iterable[bytes]) -> Segment:
     return Segment(deflated, zlib.crc32(data), len(data), _x8nmodp(len(data)))
 
 
-def gzip_body(segments: Sequence[Segment]) -> bytes:
+class Folds:
+    """The running CRC-32 after each segment of the last body of one variant: the next
+    body refolds only from its first segment that is not the very same object (after an
+    idle sweep, the sampler's and the exporter's own families, near the end)."""
+
+    __slots__ = ("crcs", "segments")
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.crcs: list[tuple[int, int]] = []
+
+
+def gzip_body(segments: Sequence[Segment], folds: Folds | None = None) -> bytes:
     """One gzip member whose content is the segments' bytes, in order."""
-    crc = length = 0
-    for part in segments:
+    folds = folds or Folds()
+    same = 0
+    for old, new in zip(folds.segments, segments, strict=False):
+        if old is not new:
+            break
+        same += 1
+    crcs = folds.crcs[:same]
+    crc, length = crcs[-1] if crcs else (0, 0)
+    for part in segments[same:]:
         if part.length:
             crc = _multmodp(part.shift, crc) ^ part.crc
             length += part.length
+        crcs.append((crc, length))
+    folds.segments, folds.crcs = list(segments), crcs
     trailer = struct.pack("<II", crc, length & 0xFFFFFFFF)
     return b"".join([_HEADER, *(s.deflated for s in segments), _FINAL, trailer])
 
