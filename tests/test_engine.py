@@ -521,8 +521,9 @@ async def test_live_engine_sees_only_get_requests(live: LiveDocker) -> None:
     assert _api(facts.min_api_version) <= negotiated <= _api(facts.api_version)
     assert any(c.name == live.name("ro") for c in containers)
     assert stats is not None
-    assert processes
-    assert any(n.name == "bridge" for n in networks)
+    if "podman4" not in facts.traits:  # Podman 4.3 answers ps_args with an empty body
+        assert processes
+    assert {n.name for n in networks} >= {"bridge" if "docker" in facts.traits else "podman"}
     assert (first.type, first.action) == ("container", "create")
     assert methods
     assert set(methods) == {"GET"}

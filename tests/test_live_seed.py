@@ -184,6 +184,11 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
     assert sorted(e["secondarystat"] for e in edges) == ["", "search", "search"]
 
 
+@pytest.mark.gap(
+    "podman4",
+    reason="Podman 4.3 sends no network `create` event and its connect events name no "
+    "network: the new network's series wait for the next periodic pass (5.x is fixed)",
+)
 async def test_network_connect_and_disconnect_are_seen_through_events(
     live: LiveDocker, exporter: Exporter
 ) -> None:
@@ -243,7 +248,9 @@ def docker_port(name: str) -> set[tuple[str, str, str, str]]:
         spec, _, binding = line.partition(" -> ")
         port, _, proto = spec.partition("/")
         host, _, host_port = binding.rpartition(":")
-        out.add((port, proto, host.strip("[]"), host_port))
+        # Podman leaves HostIp empty for "every address", which the CLI prints as ":port";
+        # the exporter says 0.0.0.0 there, as Docker does.
+        out.add((port, proto, host.strip("[]") or "0.0.0.0", host_port))
     return out
 
 
@@ -269,6 +276,11 @@ async def test_published_ports_match_docker_port(live: LiveDocker, exporter: Exp
     }
 
 
+@pytest.mark.gap(
+    "podman4",
+    reason="on the Podman 4.3 leg the sampler reads no stats and no process list for the "
+    "container (inventory stats null, processes []): not diagnosed yet",
+)
 async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Exporter) -> None:
     """A container running three processes: pids, users and commands as `docker top` says."""
     live.run("top", cmd=("sh", "-c", "sleep 601 & sleep 602 & exec sleep 603"))
@@ -312,7 +324,10 @@ async def test_image_size_layers_and_history(live: LiveDocker, exporter: Exporte
     doc = await exporter.get("/inventory")
     (ours,) = (i for i in doc["images"] if i["id"] == image_id)
     assert [(row["created_by"], str(row["size_bytes"])) for row in ours["history"]] == cli_history
-    assert ours["labels"] == {"version": "777"}
+    assert ours["labels"] == json.loads(
+        docker("image", "inspect", "-f", "{{json .Config.Labels}}", image)
+    )  # the Dockerfile's version=777, and on Podman buildah's own io.buildah.version
+    assert ours["labels"]["version"] == "777"
 
     private = live.tag(image, f"localhost:5000/{live.name('myfirstimage')}")
     await exporter.wait(
