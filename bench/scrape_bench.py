@@ -372,19 +372,24 @@ def first_scrapes(port: int, client: sb.Client, rounds: int) -> dict[str, list[f
     return out
 
 
+def probe_healthy(conn: http.client.HTTPConnection, seconds: float, times: list[float]) -> None:
+    """GET /-/healthy every HEALTH_PROBE for `seconds`, appending each latency in ms."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        start = time.perf_counter()
+        conn.request("GET", "/-/healthy")
+        conn.getresponse().read()
+        times.append((time.perf_counter() - start) * 1000)
+        time.sleep(HEALTH_PROBE)
+
+
 def healthy_during_renders(port: int, client: sb.Client, sweeps: int) -> list[float]:
     """ms of /-/healthy, probed every 5 ms for a second after each sweep."""
     times: list[float] = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         for _ in after_sweeps(client, sweeps):
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                start = time.perf_counter()
-                conn.request("GET", "/-/healthy")
-                conn.getresponse().read()
-                times.append((time.perf_counter() - start) * 1000)
-                time.sleep(HEALTH_PROBE)
+            probe_healthy(conn, 1.0, times)
     finally:
         conn.close()
     return times
@@ -565,13 +570,7 @@ def healthy_under_render(count: int, seconds: float = 8.0) -> dict[str, float]:
     def probe() -> list[float]:
         times: list[float] = []
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            start = time.perf_counter()
-            conn.request("GET", "/-/healthy")
-            conn.getresponse().read()
-            times.append((time.perf_counter() - start) * 1000)
-            time.sleep(HEALTH_PROBE)
+        probe_healthy(conn, seconds, times)
         conn.close()
         return times
 

@@ -499,3 +499,21 @@ def fixture_live() -> Iterator[LiveDocker]:
         yield live
     finally:
         live.cleanup()
+
+
+@asynccontextmanager
+async def running_watcher(
+    engine: Any, inventory: Inventory, clock: FakeClock
+) -> AsyncIterator[Any]:
+    """A Watcher on `engine`, synced and streaming; cancelled on exit."""
+    from exporter.watcher import Watcher
+
+    watcher = Watcher(engine, inventory, clock, jitter=lambda: 1.0)
+    task = asyncio.create_task(watcher.run())
+    await until(inventory, lambda s: s.status.synced and s.status.stream_up)
+    try:
+        yield watcher
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -14,7 +14,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, FakeClock, FakeEngine, event, inspect_payload, load_json, until
+from conftest import (
+    FIXTURES,
+    FakeClock,
+    FakeEngine,
+    event,
+    inspect_payload,
+    load_json,
+    running_watcher,
+    until,
+)
 
 from exporter.inventory import Inventory
 from exporter.models import Event, die_exit_code, parse_container, parse_event
@@ -323,13 +332,8 @@ def fixture_inventory() -> Inventory:
 async def fixture_watching(
     fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> AsyncIterator[Watcher]:
-    watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 1.0)
-    task = asyncio.create_task(watcher.run())
-    await until(inventory, lambda s: s.status.synced and s.status.stream_up)
-    yield watcher
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with running_watcher(fake_engine, inventory, clock) as watcher:
+        yield watcher
 
 
 async def add_container(fake_engine: FakeEngine, inventory: Inventory, doc: dict[str, Any]) -> str:

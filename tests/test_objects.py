@@ -8,7 +8,6 @@ a RUN, a VOLUME, an EXPOSE and a CMD, a named volume, `top` and `/system/df`.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,7 +15,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import FakeClock, FakeEngine, event, inspect_payload, load_json, until
+from conftest import (
+    FakeClock,
+    FakeEngine,
+    event,
+    inspect_payload,
+    load_json,
+    running_watcher,
+    until,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import build_app
@@ -252,13 +259,8 @@ def fixture_recorded(fake_engine: FakeEngine) -> FakeEngine:
 async def fixture_running(
     recorded: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> AsyncIterator[Watcher]:
-    watcher = Watcher(recorded, inventory, clock, jitter=lambda: 1.0)
-    task = asyncio.create_task(watcher.run())
-    await until(inventory, lambda s: s.status.synced and s.status.stream_up)
-    yield watcher
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with running_watcher(recorded, inventory, clock) as watcher:
+        yield watcher
 
 
 async def test_resync_fills_images_networks_and_volumes(
