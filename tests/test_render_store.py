@@ -27,7 +27,8 @@ from exporter.models import Container, NetworkAttachment, PortBinding, parse_con
 from exporter.objects import parse_image, parse_network, parse_volumes
 from exporter.render.exposition import DURATION, SUCCESS, Exposition, own_families
 from exporter.render.family import Family, MetricSpec
-from exporter.render.formats import OPENMETRICS, TEXT, encode, number
+from exporter.render.formats import OPENMETRICS, TEXT, number
+from exporter.render.store import family_blocks
 from exporter.selfprocess import ProcessMetrics
 from exporter.stats import BlockIO, ContainerStats, NetworkIO
 
@@ -157,7 +158,9 @@ def test_openmetrics_body_parses_with_its_families_typed() -> None:
 def test_process_families_match_prometheus_client(fmt: str) -> None:
     families = ProcessMetrics().collect()
     encoder = openmetrics_latest if fmt == OPENMETRICS else text_latest
-    ours = encode(families, fmt) + (b"# EOF\n" if fmt == OPENMETRICS else b"")
+    blocks = family_blocks(families)
+    ours = b"".join(b.head.of(fmt) + b"".join(b.pieces) for b in blocks)
+    ours += b"# EOF\n" if fmt == OPENMETRICS else b""
     assert ours == encoder(Fixed([f.as_metric() for f in families]))  # type: ignore[arg-type]
 
 

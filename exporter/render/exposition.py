@@ -30,12 +30,10 @@ from exporter.render.formats import (
     OPENMETRICS,
     TEXT,
     Head,
-    encode_rows,
-    head_of,
 )
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds, gzip_body, segment
-from exporter.render.store import Block, ObjectStore, Output, PartStore, store_for
+from exporter.render.store import Block, ObjectStore, Output, PartStore, family_blocks, store_for
 from exporter.selfprocess import ProcessMetrics
 
 UP = declare(
@@ -87,6 +85,9 @@ EOF_SEGMENT = segment([EOF_LINE])
 T = TypeVar("T")
 Variant = tuple[str, bool]
 """A body's format and whether it is gzipped."""
+OWN_KEPT = 8
+"""Selections whose own families are kept per version (the whole body, and a few
+`collect[]`/`exclude[]` combinations a scraper repeats)."""
 PROMETHEUS: Variant = (OPENMETRICS, True)
 """What Prometheus asks for on every scrape: prewarmed before anyone asks."""
 
@@ -139,10 +140,6 @@ class Body:
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
-def _blocks(families: Iterable[Family]) -> list[Block]:
-    return [Block(head_of(f), (encode_rows(f, f.rows),)) for f in families]
-
-
 class Exposition:
     """Renders snapshots through per-collector byte stores and caches each version's
     bodies; `render` blocks (a lock, a render) and belongs in a worker thread."""
@@ -170,6 +167,7 @@ class Exposition:
         self._bodies: dict[Variant, Body] = {}
         self._wanted: set[Variant] = {PROMETHEUS}
         self._worker: ThreadPoolExecutor | None = None
+        self._own: dict[tuple[str, ...], tuple[Block, ...]] = {}
         self._folds: dict[str, Folds] = {}
         """Per format, the CRC folds of the last whole gzip body."""
 
@@ -234,6 +232,25 @@ class Exposition:
                 self._bodies[(fmt, gzipped)] = body
             return body
 
+    def _own_blocks(self, names: Sequence[str]) -> tuple[Block, ...]:
+        """The exporter's own families after these collectors', once per version and
+        selection: every format and compression of a version carries the same values."""
+        key = tuple(names)
+        blocks = self._own.get(key)
+        if blocks is None:
+            duration, success = DURATION.new(), SUCCESS.new()
+            for name in names:
+                outputs = self._outputs.get(name, ())
+                add(duration, [name], sum(o.seconds for o in outputs))
+                add(success, [name], 1.0 if all(o.ok for o in outputs) else 0.0)
+            own = list(own_families(self._snapshot, duration, success))
+            if self._process is not None:
+                own.extend(self._process.collect())
+            blocks = family_blocks(own)
+            if len(self._own) < OWN_KEPT:
+                self._own[key] = blocks
+        return blocks
+
     def _advance(self, snapshot: Snapshot) -> None:
         if snapshot.version <= self._version:
             return
@@ -244,22 +261,16 @@ class Exposition:
         # In this order: `cached` (on the loop, unlocked) reads the version, then the
         # bodies; a new dict before the new version never pairs it with older bodies.
         self._bodies = {}
+        self._own = {}
         self._snapshot = snapshot
         self._version = snapshot.version
 
     def _body(self, names: Sequence[str], fmt: str, gzipped: bool) -> Body:
         blocks: list[Block] = []
-        duration, success = DURATION.new(), SUCCESS.new()
         for name in names:
-            outputs = self._outputs.get(name, ())
-            for output in outputs:
+            for output in self._outputs.get(name, ()):
                 blocks.extend(output.blocks)
-            add(duration, [name], sum(o.seconds for o in outputs))
-            add(success, [name], 1.0 if all(o.ok for o in outputs) else 0.0)
-        own = list(own_families(self._snapshot, duration, success))
-        if self._process is not None:
-            own.extend(self._process.collect())
-        blocks.extend(_blocks(own))
+        blocks.extend(self._own_blocks(names))
         content_type = CONTENT_TYPES[fmt]
         if gzipped:
             segments = [block.segment(fmt) for block in blocks]

@@ -17,10 +17,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # prometheus_client's families are read by tests, never imported here
-    from prometheus_client.core import Metric
 
 from exporter.render.family import Family, Row
 
@@ -102,7 +98,7 @@ def head(name: str, kind: str, documentation: str) -> Head:
     return Head(text.encode(), om.encode())
 
 
-def head_of(family: Family | Metric) -> Head:
+def head_of(family: Family) -> Head:
     return head(family.name, family.type, family.documentation)
 
 
@@ -127,31 +123,6 @@ def encode_rows(
             block = blocks[values] = _label_block(names, values)
         append(f"{name}{block} {'1.0' if info else number(value)}\n")
     return "".join(out).encode()
-
-
-def encode_samples(metric: Metric) -> bytes:
-    """The sample lines of a prometheus_client Metric (the exporter's process_* families)."""
-    out: list[str] = []
-    for sample in metric.samples:
-        if sample.labels:
-            block = _label_block(tuple(sample.labels), tuple(sample.labels.values()))
-            out.append(f"{sample.name}{block} {number(sample.value)}\n")
-        else:
-            out.append(f"{sample.name} {number(sample.value)}\n")
-    return "".join(out).encode()
-
-
-def encode(families: Iterable[Family | Metric], fmt: str = TEXT) -> bytes:
-    """Whole families in one format (no `# EOF`): small families and tests."""
-    memo: LabelMemo = {}
-    parts: list[bytes] = []
-    for family in families:
-        parts.append(head_of(family).of(fmt))
-        if isinstance(family, Family):
-            parts.append(encode_rows(family, family.rows, memo))
-        else:
-            parts.append(encode_samples(family))
-    return b"".join(parts)
 
 
 def negotiate(accept: str) -> str:

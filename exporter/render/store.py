@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.collectors.base import CollectorSpec, Options, PerObject
 from exporter.inventory import Snapshot
-from exporter.render.family import Row
+from exporter.render.family import Family, Row
 from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
 from exporter.render.gzipbody import Segment, segment
 
@@ -52,6 +52,12 @@ class Block:
         if made is None:
             made = self._segments[fmt] = segment((self.head.of(fmt), *self.pieces))
         return made
+
+
+def family_blocks(families: Iterable[Family]) -> tuple[Block, ...]:
+    """Whole families as blocks (a part that does not split by object, own families)."""
+    memo: LabelMemo = {}
+    return tuple(Block(head_of(f), (encode_rows(f, f.rows, memo),)) for f in families)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +93,7 @@ class PartStore:
             return self.output
         start = self._timer()
         try:
-            families = list(spec.fn(spec.view(snapshot), self._options))
-            memo: LabelMemo = {}
-            blocks = tuple(
-                Block(head_of(f), (encode_rows(f, f.rows, memo),)) for f in families
-            )
+            blocks = family_blocks(spec.fn(spec.view(snapshot), self._options))
             ok = True
         except Exception:
             log.exception("collector failed", extra={"collector": spec.name})
@@ -133,9 +135,6 @@ class ObjectStore:
         self._mapping: Mapping[str, Any] | None = None
         self._order: list[str] = []
         self.output = Output(tuple(Block(h, ()) for h in self._heads), True, 0.0)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def update(self, snapshot: Snapshot, orders: dict[object, list[str]] | None = None) -> Output:
         """`orders` is shared by the stores of one render: parts over the same mapping
