@@ -501,6 +501,12 @@ def fixture_live() -> Iterator[LiveDocker]:
         live.cleanup()
 
 
+@pytest.fixture(name="inventory")
+def fixture_inventory() -> Inventory:
+    """An empty inventory, for the watcher and inventory tests."""
+    return Inventory()
+
+
 @asynccontextmanager
 async def running_watcher(
     engine: Any, inventory: Inventory, clock: FakeClock

@@ -323,11 +323,6 @@ def test_podman4_endpoints_join_their_network_by_name() -> None:
 # -- the watcher -------------------------------------------------------------------------
 
 
-@pytest.fixture(name="inventory")
-def fixture_inventory() -> Inventory:
-    return Inventory()
-
-
 @pytest.fixture(name="watching")
 async def fixture_watching(
     fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock

@@ -242,11 +242,6 @@ def test_cpu_time_formats() -> None:
 # -- watcher ---------------------------------------------------------------------------
 
 
-@pytest.fixture(name="inventory")
-def fixture_inventory() -> Inventory:
-    return Inventory()
-
-
 @pytest.fixture(name="recorded")
 def fixture_recorded(fake_engine: FakeEngine) -> FakeEngine:
     fake_engine.add_recorded_objects()

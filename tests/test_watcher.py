@@ -6,7 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import FakeClock, FakeEngine, event, inspect_payload, load_json, until
+from conftest import (
+    FakeClock,
+    FakeEngine,
+    event,
+    inspect_payload,
+    load_json,
+    running_watcher,
+    until,
+)
 
 from exporter.inventory import Inventory
 from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
@@ -15,23 +23,13 @@ A = "a" * 64
 B = "b" * 64
 
 
-@pytest.fixture(name="inventory")
-def fixture_inventory() -> Inventory:
-    return Inventory()
-
-
 @pytest.fixture(name="running")
 async def fixture_running(
     fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> AsyncIterator[Watcher]:
     fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
-    watcher = Watcher(fake_engine, inventory, clock, jitter=lambda: 1.0)
-    task = asyncio.create_task(watcher.run())
-    await until(inventory, lambda s: s.status.synced and s.status.stream_up)
-    yield watcher
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with running_watcher(fake_engine, inventory, clock) as watcher:
+        yield watcher
 
 
 async def test_stream_is_opened_before_the_listing(
