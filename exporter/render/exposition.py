@@ -129,15 +129,13 @@ def own_families(snapshot: Snapshot, duration: Family, success: Family) -> Itera
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """One rendered exposition and its content type; kept as parts (headers and the
-    stores' lines, shared with the other format), joined per response."""
+    """One rendered exposition and its content type, built whole in the worker thread:
+    a response never joins or compresses on the event loop. (An uncompressed body, which
+    curl asks for and Prometheus does not, is one more copy of the exposition while its
+    version is current.)"""
 
-    parts: tuple[bytes, ...]
+    data: bytes
     content_type: str
-
-    @property
-    def data(self) -> bytes:
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
 class Exposition:
@@ -278,14 +276,14 @@ class Exposition:
                 segments.append(EOF_SEGMENT)
             whole = names is self._enabled  # filtered bodies vary too much to keep folds
             folds = self._folds.setdefault(fmt, Folds()) if whole else None
-            return Body((gzip_body(segments, folds),), content_type)
+            return Body(gzip_body(segments, folds), content_type)
         parts: list[bytes] = []
         for block in blocks:
             parts.append(block.head.of(fmt))
             parts.extend(block.pieces)
         if fmt == OPENMETRICS:
             parts.append(EOF_LINE)
-        return Body(tuple(parts), content_type)
+        return Body(b"".join(parts), content_type)
 
 
 __all__ = ["OPENMETRICS", "TEXT", "Body", "Exposition", "Head"]
