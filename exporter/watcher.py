@@ -277,7 +277,7 @@ class Watcher:
                 with suppress(NotFound):  # deleted since the list; its delete event follows
                     fresh[image_id] = await self._engine.inspect_image(image_id)
 
-            await self._bounded(one(s.id) for s in summaries if s.id not in known)
+            await self._bounded(one, [s.id for s in summaries if s.id not in known])
             images = {}
             for summary in summaries:
                 image = known.get(summary.id) or fresh.get(summary.id)
@@ -309,7 +309,7 @@ class Watcher:
                 return
             self._inventory.upsert_network(network, generation)
 
-        await self._bounded(one(r) for r in refs)
+        await self._bounded(one, refs)
 
     async def _sync_volumes(self) -> None:
         self._volumes_dirty = False
@@ -317,14 +317,16 @@ class Watcher:
             volumes = await self._engine.list_volumes()
             self._inventory.replace_volumes({v.name: v for v in volumes})
 
-    async def _bounded(self, calls: Iterable[Awaitable[None]]) -> None:
-        """Run with the inspect concurrency limit; the first failure is raised after all end."""
+    async def _bounded(self, call: Callable[[str], Awaitable[None]], refs: Iterable[str]) -> None:
+        """Run `call` per ref within the inspect concurrency limit; the first failure is
+        raised after all end. Each coroutine is made only once its slot is taken, so a
+        cancelled gather leaves none never awaited."""
 
-        async def limited(call: Awaitable[None]) -> None:
+        async def limited(ref: str) -> None:
             async with self._limit:
-                await call
+                await call(ref)
 
-        results = await asyncio.gather(*(limited(c) for c in calls), return_exceptions=True)
+        results = await asyncio.gather(*(limited(r) for r in refs), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -326,3 +328,24 @@ async def test_light_passes_skip_engine_info_and_known_networks(
     full = fake_engine.calls[calls:]
     assert "info" in full
     assert len([c for c in full if c.startswith("network ")]) == 3
+
+
+async def test_a_cancelled_pass_leaves_no_inspect_never_awaited(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """A shutdown mid-pass cancels inspects still queued behind the concurrency limit;
+    none may be a coroutine made and never awaited (pytest fails on its warning)."""
+    base = load_json("network_inspect.json")
+    for n in range(6):
+        fake_engine.add_network(dict(base, Id=f"{n:x}" * 64, Name=f"net{n}"))
+    watcher = Watcher(fake_engine, inventory, clock, concurrency=1)
+    task = asyncio.create_task(watcher._inspect_networks(list(fake_engine.networks)))
+    while not any(c.startswith("network ") for c in fake_engine.calls):
+        await asyncio.sleep(0)
+    task.cancel()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
