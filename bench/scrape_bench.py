@@ -288,9 +288,7 @@ def run_phase(
         job = '{job="docker-exporter"}'
         scrapes = query_range(base, f"scrape_duration_seconds{job}", t0, t1, interval)
         scraped = query_range(base, f"scrape_samples_scraped{job}", t1 - interval, t1, interval)
-        copy = query_range(
-            base, 'scrape_duration_seconds{job="static-copy"}', t0, t1, interval
-        )
+        copy = query_range(base, 'scrape_duration_seconds{job="static-copy"}', t0, t1, interval)
     static.close()
     # Our own two polls of /metrics are part of the window: subtract nothing, they are 2
     # scrapes among window/interval.
@@ -316,9 +314,7 @@ def last_sample_ts(client: sb.Client) -> float:
     raise RuntimeError("no stats sweep yet")
 
 
-def after_sweeps(
-    client: sb.Client, sweeps: int, interval: float = sb.INTERVAL
-) -> Iterator[float]:
+def after_sweeps(client: sb.Client, sweeps: int, interval: float = sb.INTERVAL) -> Iterator[float]:
     """Yield right after each of the next `sweeps` stats sweeps (predicted from the last
     one's timestamp: polling /metrics to find them would itself be the first scrape)."""
     due = last_sample_ts(client)
@@ -646,15 +642,19 @@ def report_live(live: Live) -> None:
           f"{cpu:.3f} ms (target <= 0.1 ms: {verdict(cpu <= 0.1)}); the exporter alone "
           f"{slow.exporter_cpu / max(slow.container_samples, 1) * 1000:.3f} ms")  # fmt: skip
     hp99 = pct(live.healthy, 99)
-    print(f"- /-/healthy during post-sweep renders: p50 {pct(live.healthy, 50):.2f} ms, "
-          f"p99 {hp99:.2f} ms, max {max(live.healthy):.2f} ms over {len(live.healthy)} probes"
-          + (f" (target p99 <= 20 ms at 1 000: {verdict(hp99 <= 20)})" if n >= 1000 else ""))
+    print(
+        f"- /-/healthy during post-sweep renders: p50 {pct(live.healthy, 50):.2f} ms, "
+        f"p99 {hp99:.2f} ms, max {max(live.healthy):.2f} ms over {len(live.healthy)} probes"
+        + (f" (target p99 <= 20 ms at 1 000: {verdict(hp99 <= 20)})" if n >= 1000 else "")
+    )
     rss = slow.rss_kb * 1024 / 1e6
     rss_target = TARGETS["rss_mb"].get(n)  # type: ignore[union-attr]
     if rss_target is not None:
         print(f"- RSS {rss:.1f} MB (SI), target <= {rss_target:g} MB: {verdict(rss <= rss_target)}")
-    print(f"- body: {live.bodies['openmetrics'] / 1e3:.0f} kB OpenMetrics, "
-          f"{live.bodies['openmetrics+gzip'] / 1e3:.0f} kB gzipped")
+    print(
+        f"- body: {live.bodies['openmetrics'] / 1e3:.0f} kB OpenMetrics, "
+        f"{live.bodies['openmetrics+gzip'] / 1e3:.0f} kB gzipped"
+    )
 
 
 def report_simulation(results: dict[int, dict[str, float]]) -> None:

@@ -227,8 +227,10 @@ async def test_prometheus_scrape_gets_openmetrics_gzipped(client: TestClient) ->
         ("application/openmetrics-text;version=2.0.0", "text/plain; version=0.0.4"),
         ("application/json", "text/plain; version=0.0.4"),
         ("application/openmetrics-text;q=bogus,,;;,text/plain", "text/plain"),
-        (PROMETHEUS_ACCEPT.replace("version=1.0.0", "version=1.0.0;escaping=allow-utf-8"),
-         "application/openmetrics-text; version=1.0.0"),
+        (
+            PROMETHEUS_ACCEPT.replace("version=1.0.0", "version=1.0.0;escaping=allow-utf-8"),
+            "application/openmetrics-text; version=1.0.0",
+        ),
     ],
 )
 async def test_format_follows_the_accept_headers_q_values(

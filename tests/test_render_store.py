@@ -32,7 +32,7 @@ from exporter.render.store import family_blocks
 from exporter.selfprocess import ProcessMetrics
 from exporter.stats import BlockIO, ContainerStats, NetworkIO
 
-HOSTILE = ['a"b', "back\\slash", "new\nline", "é 日本", "", " ", "{}", "x=\"y\",z", "\\n"]
+HOSTILE = ['a"b', "back\\slash", "new\nline", "é 日本", "", " ", "{}", 'x="y",z', "\\n"]
 LABELS = ("team", "com.example.odd-key")
 OPTIONS = Options(container_labels=LABELS)
 

@@ -226,9 +226,7 @@ def register_part(
         spec = COLLECTORS[name]
         _check_inputs(name, inputs)
         part = CollectorSpec(name, fn, spec.default_enabled, spec.help, (), tuple(inputs))
-        COLLECTORS[name] = replace(
-            spec, metrics=(*spec.metrics, *metrics), more=(*spec.more, part)
-        )
+        COLLECTORS[name] = replace(spec, metrics=(*spec.metrics, *metrics), more=(*spec.more, part))
         return fn
 
     return wrap

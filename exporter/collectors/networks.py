@@ -62,9 +62,7 @@ def network_rows(net: Network, _joined: tuple[()], _options: Options) -> tuple[t
     return (tuple(((*head, subnet, gateway, *tail), 1) for subnet, gateway in pools),)
 
 
-@register_objects(
-    N, metrics=[ENDPOINT, ALIAS], source="containers", order=container_order
-)
+@register_objects(N, metrics=[ENDPOINT, ALIAS], source="containers", order=container_order)
 def endpoint_rows(
     c: Container, _joined: tuple[()], _options: Options
 ) -> tuple[tuple[Row, ...], tuple[Row, ...]]:

@@ -102,9 +102,7 @@ def head_of(family: Family) -> Head:
     return head(family.name, family.type, family.documentation)
 
 
-def encode_rows(
-    family: Family, rows: Iterable[Row], memo: LabelMemo | None = None
-) -> bytes:
+def encode_rows(family: Family, rows: Iterable[Row], memo: LabelMemo | None = None) -> bytes:
     """The sample lines of these rows of the family (the same bytes in both formats)."""
     out: list[str] = []
     name, names, info = family.sample_name, family.labelnames, family.info

@@ -222,4 +222,3 @@ def store_for(
     """The store for one collector part: by object when it splits by object."""
     kind = ObjectStore if spec.per is not None else PartStore
     return kind(spec, options, timer)
-
