@@ -50,6 +50,8 @@ from exporter.cgroup import (
 )
 from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
 
+pytestmark = pytest.mark.cgroup
+
 CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
 OTHER = "aa" * 32
 PID = 4242

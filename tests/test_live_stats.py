@@ -44,18 +44,57 @@ async def sample(name: str) -> ContainerStats:
     return sweep.stats[cid]
 
 
-def memory_dir(name: str) -> Path:
-    """The container's memory cgroup, found the way an operator would: /proc/<pid>/cgroup."""
-    return v1_dir(name, "memory")
+LAYOUT_VERSION = discover_layout(PROC, Path("/sys")).version
 
 
-def v1_dir(name: str, controller: str) -> Path:
-    """The container's cgroup of a v1 controller mounted at /sys/fs/cgroup/<controller>."""
-    for line in (PROC / str(pid_of(name)) / "cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return Path("/sys/fs/cgroup") / controller / path.lstrip("/")
-    pytest.skip(f"no v1 {controller} controller on this host")
+class Cgroup:
+    """The container's own cgroup files, found the way an operator would (/proc/<pid>/cgroup)
+    and read by hand, on v1 (a directory per controller) or v2 (one unified directory)."""
+
+    def __init__(self, name: str) -> None:
+        self.v2 = LAYOUT_VERSION == "2"
+        self.dirs: dict[str, Path] = {}
+        for line in (PROC / str(pid_of(name)) / "cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if self.v2 and not controllers:
+                self.dirs["unified"] = Path("/sys/fs/cgroup") / path.lstrip("/")
+            for controller in controllers.split(",") if controllers else ():
+                self.dirs[controller] = Path("/sys/fs/cgroup") / controller / path.lstrip("/")
+
+    def file(self, controller: str, name: str) -> Path:
+        key = "unified" if self.v2 else controller
+        if key not in self.dirs:
+            pytest.skip(f"no {controller} controller for this container's cgroup")
+        return self.dirs[key] / name
+
+    def keyed(self, controller: str, name: str) -> dict[str, int]:
+        lines = self.file(controller, name).read_text().splitlines()
+        return {k: int(v) for k, v in (line.split()[:2] for line in lines if line.strip())}
+
+    def cpu_usage_seconds(self) -> float:
+        if self.v2:
+            return self.keyed("cpu", "cpu.stat")["usage_usec"] / 1e6
+        return int(self.file("cpuacct", "cpuacct.usage").read_text()) / 1e9
+
+    def cpu_times(self) -> tuple[float, float]:
+        """User and system seconds, in the unit the kernel keeps them in."""
+        if self.v2:
+            stat = self.keyed("cpu", "cpu.stat")
+            return stat["user_usec"] / 1e6, stat["system_usec"] / 1e6
+        ticks = self.keyed("cpuacct", "cpuacct.stat")
+        return ticks["user"] / CLK_TCK, ticks["system"] / CLK_TCK
+
+    def memory_usage(self) -> int:
+        name = "memory.current" if self.v2 else "memory.usage_in_bytes"
+        return int(self.file("memory", name).read_text())
+
+    def inactive_file(self) -> int:
+        return self.keyed("memory", "memory.stat")[
+            "inactive_file" if self.v2 else "total_inactive_file"
+        ]
+
+    def pids(self) -> int:
+        return int(self.file("pids", "pids.current").read_text())
 
 
 async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
@@ -64,12 +103,12 @@ async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
     loop may get less than its half core, so no lower bound but "it ran"."""
     name = live.name("cpu")
     live.run("cpu", "--cpus", "0.5", cmd=("sh", "-c", "while :; do :; done"))
-    usage = v1_dir(name, "cpuacct") / "cpuacct.usage"
+    cgroup = Cgroup(name)
 
     async def bracketed() -> tuple[ContainerStats, float]:
-        before = int(usage.read_text()) / 1e9
+        before = cgroup.cpu_usage_seconds()
         stats = await sample(name)
-        after = int(usage.read_text()) / 1e9
+        after = cgroup.cpu_usage_seconds()
         assert before <= stats.cpu_usage_seconds <= after
         return stats, time.monotonic()
 
@@ -94,15 +133,13 @@ async def test_working_set_of_64_mib_in_shm(live: LiveDocker) -> None:
         "--shm-size", "128m",
         cmd=("sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 && exec sleep 600"),
     )  # fmt: skip
-    directory = memory_dir(name)
+    cgroup = Cgroup(name)
     deadline = time.monotonic() + 20
-    while int((directory / "memory.usage_in_bytes").read_text()) < 60 * 2**20:
+    while cgroup.memory_usage() < 60 * 2**20:
         assert time.monotonic() < deadline, "the container never filled /dev/shm"
         await asyncio.sleep(0.2)
     stats = await sample(name)
-    usage = int((directory / "memory.usage_in_bytes").read_text())
-    keyed = dict(line.split() for line in (directory / "memory.stat").read_text().splitlines())
-    expected = usage - int(keyed["total_inactive_file"])
+    expected = cgroup.memory_usage() - cgroup.inactive_file()
     assert stats.memory_working_set_bytes is not None
     assert abs(stats.memory_working_set_bytes - expected) <= 0.1 * expected
     assert stats.memory_working_set_bytes >= 64 * 2**20 * 0.9
@@ -141,10 +178,36 @@ async def test_pids_match_the_cgroup(live: LiveDocker) -> None:
     )
     await asyncio.sleep(0.5)
     stats = await sample(name)
-    pids_dir = memory_dir(name).as_posix().replace("/memory/", "/pids/")
-    assert stats.pids == int(Path(pids_dir, "pids.current").read_text())
+    assert stats.pids == Cgroup(name).pids()
     assert stats.pids == 3
     assert stats.pids_limit == 50
+
+
+@pytest.mark.needs("block-io")
+async def test_block_io_of_a_direct_write(live: LiveDocker) -> None:
+    """An 8 MiB O_DIRECT write (the page cache cannot absorb it) shows in the written bytes,
+    equal to the cgroup's own I/O file read by hand after the sample (nothing more is written)."""
+    name = live.name("io")
+    live.run(
+        "io",
+        cmd=("sh", "-c", "dd if=/dev/zero of=/f bs=1M count=8 oflag=direct 2>&1; exec sleep 600"),
+    )
+    cgroup = Cgroup(name)
+    deadline = time.monotonic() + 30
+    while "8+0 records out" not in docker("logs", name, check=False):
+        assert time.monotonic() < deadline, "dd never finished"
+        await asyncio.sleep(0.2)
+    stats = await sample(name)
+    written = sum(b.write_bytes for b in stats.block)
+    assert written >= 8 * 2**20
+    if cgroup.v2:
+        by_hand = sum(
+            int(item.split("=")[1])
+            for line in cgroup.file("io", "io.stat").read_text().splitlines()
+            for item in line.split()[1:]
+            if item.startswith("wbytes=")
+        )
+        assert written == by_hand
 
 
 async def test_cgroup_and_api_sources_agree(live: LiveDocker) -> None:
@@ -286,12 +349,10 @@ async def test_pids_and_cpu_times_stay_exact_after_an_exec(live: LiveDocker) -> 
     name = live.name("exec")
     live.run("exec")
     target = target_of(name)
-    cpuacct, pids = v1_dir(name, "cpuacct"), v1_dir(name, "pids")
+    cgroup = Cgroup(name)
 
     def by_hand() -> tuple[int, float, float]:
-        ticks = dict(line.split() for line in (cpuacct / "cpuacct.stat").read_text().splitlines())
-        current = int((pids / "pids.current").read_text())
-        return current, int(ticks["user"]) / CLK_TCK, int(ticks["system"]) / CLK_TCK
+        return cgroup.pids(), *cgroup.cpu_times()
 
     def ours(stats: ContainerStats) -> tuple[int | None, float, float]:
         return stats.pids, stats.cpu_user_seconds, stats.cpu_system_seconds

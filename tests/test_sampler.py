@@ -26,6 +26,8 @@ from exporter.models import Container, EngineInfo, parse_container, parse_engine
 from exporter.render.exposition import Exposition
 from exporter.sampler import ApiSource, CgroupSource, Sampler, Sweep, choose_source, targets
 
+pytestmark = pytest.mark.cgroup
+
 A = "a" * 64
 B = "b" * 64
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from prometheus_client import ProcessCollector
 
 from exporter.render.exposition import PROCESS_METRICS
 from exporter.selfprocess import OPEN_FDS_TTL, ProcessMetrics
+
+pytestmark = pytest.mark.cgroup
 
 
 def test_same_families_as_prometheus_client() -> None:
