@@ -31,7 +31,7 @@ GUEST_VENV=${GUEST_VENV:-$ROOT/.venv}  # the host's venv (scripts/testbed): pip 
 GUEST_PACKAGES=(systemd systemd-sysv udev dbus kmod linux-image-amd64 initramfs-tools
                 docker.io busybox-static python3 python3-venv openssh-server iproute2
                 procps curl ca-certificates)
-GUEST_APPEND="root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 \
+GUEST_APPEND="root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 apparmor=0 \
 systemd.show_status=1 net.ifnames=0 mitigations=off quiet loglevel=4"
 
 gsay() { echo "testbed: guest: $*" >&2; }
@@ -137,9 +137,10 @@ EOF
     "$rootfs/etc/systemd/system/sockets.target.wants/systemd-networkd.socket"
   ln -sfn /lib/systemd/system/systemd-networkd-wait-online.service \
     "$rootfs/etc/systemd/system/network-online.target.wants/systemd-networkd-wait-online.service"
-  # Nothing periodic or interactive that could run in the middle of a leg.
+  # Nothing periodic or interactive that could run in the middle of a leg or slow the boot.
   for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
-              systemd-timesyncd.service getty@tty1.service; do
+              dpkg-db-backup.timer e2scrub_reap.service systemd-timesyncd.service \
+              getty@tty1.service; do
     ln -sfn /dev/null "$rootfs/etc/systemd/system/$unit"
   done
   mkdir -p "$rootfs/etc/docker"
@@ -152,12 +153,21 @@ EOF
   cat >"$rootfs/etc/systemd/system/docker.service.d/tcp.conf" <<'EOF'
 [Service]
 ExecStart=
-ExecStart=/usr/sbin/dockerd -H fd:// -H tcp://10.0.2.15:2375 --containerd=/run/containerd/containerd.sock
+ExecStart=/usr/sbin/dockerd -H fd:// -H tcp://10.0.2.15:2375 --tls=false --containerd=/run/containerd/containerd.sock
 EOF
   mkdir -p "$rootfs/root/.ssh" && chmod 700 "$rootfs/root/.ssh"
   cp "$GUEST_IMAGE.tmp/id_ed25519.pub" "$rootfs/root/.ssh/authorized_keys"
   printf 'PermitRootLogin prohibit-password\nUseDNS no\nPasswordAuthentication no\n' \
     >"$rootfs/etc/ssh/sshd_config.d/dxt.conf"
+  # A small initrd (the default takes most modules: 37 MB to unpack at every boot): the
+  # disk and its filesystem only.
+  printf 'MODULES=list\nCOMPRESS=gzip\n' >"$rootfs/etc/initramfs-tools/conf.d/dxt-guest"
+  printf '%s\n' virtio_pci virtio_blk ext4 >"$rootfs/etc/initramfs-tools/modules"
+  local rc=0
+  mount -t proc proc "$rootfs/proc"
+  chroot "$rootfs" update-initramfs -u -k all >/dev/null 2>&1 || rc=$?
+  umount "$rootfs/proc"
+  [ "$rc" -eq 0 ] || gdie "update-initramfs in the guest's root filesystem failed"
   echo "$key" >"$rootfs/etc/dxt-guest-image"
 }
 
@@ -180,8 +190,10 @@ rm -rf "$rootfs"
 # and the unit's /opt/docker-exporter (the project's wheel is installed at each leg).
 python3 -m venv /opt/dxt-test
 /opt/dxt-test/bin/pip install -q --no-index --find-links /opt/wheels -r /opt/wheels/test-requirements.txt
-python3 -m venv /opt/docker-exporter
-/opt/docker-exporter/bin/pip install -q --no-index --find-links /opt/wheels -r /opt/wheels/requirements.txt
+# (ensurepip once: the second venv is filled by the first one's pip, `pip --python`)
+python3 -m venv --without-pip /opt/docker-exporter
+/opt/dxt-test/bin/pip --python /opt/docker-exporter/bin/python install -q --no-index \
+  --find-links /opt/wheels -r /opt/wheels/requirements.txt
 rm -rf /opt/wheels
 docker image inspect busybox:local >/dev/null
 systemctl disable docker-exporter.service 2>/dev/null || true
@@ -311,7 +323,8 @@ guest_install() {
   { git -C "$ROOT" ls-files -co --exclude-standard -z | tar -C "$ROOT" --null -T - -c --transform 's,^,repo/,'
     tar -C "$wheels" -c --transform 's,^\.,wheel,' .
   } | guest_ssh 'set -e; rm -rf /root/repo /root/wheel; tar -C /root -x -i
-    /opt/docker-exporter/bin/pip install -q --no-index --no-deps --force-reinstall /root/wheel/*.whl
+    /opt/dxt-test/bin/pip --python /opt/docker-exporter/bin/python install -q --no-index --no-deps \
+      --force-reinstall /root/wheel/*.whl
     cd /root/repo
     install -m 0644 deploy/systemd/docker-exporter.service /etc/systemd/system/
     install -m 0644 deploy/systemd/docker-exporter.default /etc/default/docker-exporter
