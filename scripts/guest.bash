@@ -1,19 +1,21 @@
-# The guest leg for scripts/testbed (sourced): a Debian 12 KVM guest with systemd on cgroup v2
-# and Docker on the systemd cgroup driver, the world most users run the exporter in.
+# The guest leg for scripts/testbed (sourced): a Debian 12 guest with systemd on cgroup v2 and
+# Docker on the systemd cgroup driver, the world most users run the exporter in.
 #
-#   guest_up     build the image if it is missing or stale (cached in $GUEST_CACHE), boot it
-#                (idempotent: a running guest is reused), wait for sshd and dockerd, print
-#                GUEST_SSH_PORT=, GUEST_METRICS_URL=, DOCKER_HOST= (the guest's engine, over
-#                the loopback port forward)
-#   guest_down   power the guest off (its disk is a throwaway snapshot of the cached image)
+#   guest_up     build the image if it is missing or stale (cached in $GUEST_CACHE), start it
+#                (idempotent: a running guest is reused), wait for sshd and dockerd, install
+#                the current tree (guest_install), print GUEST_ACCEL=, GUEST_SSH_PORT=,
+#                GUEST_METRICS_URL=, DOCKER_HOST= (the guest's engine over its port forward)
+#   guest_down   stop the guest (its disk is a throwaway snapshot of the cached image)
 #
 # The image: debootstrap (bookworm: systemd, docker.io, busybox-static, python3, openssh-server,
 # linux-image-amd64) into a directory, `mkfs.ext4 -d` (no loop mount), then one provisioning
 # boot that imports busybox:local and installs the project's dependencies from wheels built on
-# this machine (the guest reaches no registry). qemu runs with -enable-kvm, the kernel and
+# this machine (the guest reaches no registry). qemu runs with -enable-kvm (or, where this
+# machine's KVM cannot boot a stock kernel, qemu's TCG emulation: guest_accel), the kernel and
 # initrd of the guest's own linux-image-amd64, user networking with restrict=on (no outside
 # network) and loopback-only port forwards: ssh (commands, files), the exporter's port and the
-# guest's Docker API (the host-side scrape test drives containers through it).
+# guest's Docker API (the host-side scrape test drives containers through it). After the first
+# boot the running guest's state is saved (guest_save_state); later starts restore it.
 
 GUEST_CACHE=${GUEST_CACHE:-/var/cache/docker-exporter-guest}
 GUEST_RUN=${GUEST_RUN:-/run/docker-exporter-guest}
@@ -218,7 +220,7 @@ tests = [d for d in project["optional-dependencies"]["test"] if not d.startswith
 EOF
   gsay "building the dependencies' wheels on this machine (pip wheel)"
   "$GUEST_VENV/bin/pip" wheel -q --disable-pip-version-check --wheel-dir "$dir" \
-    -r "$dir/test-requirements.txt" 2>&1 | grep -v '^WARNING: Location' >&2
+    -r "$dir/test-requirements.txt" 2>&1 | { grep -v '^WARNING: Location' >&2 || true; }
   [ "${PIPESTATUS[0]}" -eq 0 ] || gdie "pip wheel of the dependencies failed"
 }
 
@@ -234,8 +236,34 @@ guest_qemu() {
     -drive "file=$dir/disk.raw,format=raw,if=virtio,cache=unsafe,snapshot=$snapshot" \
     -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$GUEST_SSH_PORT-:22,hostfwd=tcp:127.0.0.1:$GUEST_METRICS_PORT-:9417,hostfwd=tcp:127.0.0.1:$GUEST_DOCKER_PORT-:2375" \
     -device virtio-net-pci,netdev=n0 -device virtio-rng-pci \
-    -serial "file:$GUEST_RUN/console.log" -pidfile "$GUEST_RUN/qemu.pid" -daemonize "$@" \
+    -serial "file:$GUEST_RUN/console.log" -pidfile "$GUEST_RUN/qemu.pid" \
+    -monitor "unix:$GUEST_RUN/monitor.sock,server,nowait" -daemonize "$@" \
     || gdie "qemu did not start (ports $GUEST_SSH_PORT/$GUEST_METRICS_PORT/$GUEST_DOCKER_PORT free? KVM?)"
+}
+
+# Commands to the running qemu's human monitor, one by one, each answered before the next.
+guest_monitor() {
+  python3 - "$GUEST_RUN/monitor.sock" "$@" <<'PY'
+import socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.settimeout(600)
+sock.connect(sys.argv[1])
+def prompt() -> str:
+    data = b""
+    while not data.endswith(b"(qemu) "):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+prompt()
+for command in sys.argv[2:]:
+    sock.sendall(command.encode() + b"\n")
+    answer = prompt() if command != "quit" else ""
+    lines = [l for l in answer.splitlines()[1:] if not l.startswith("(qemu)")]
+    if lines:
+        print("\n".join(lines))
+PY
 }
 
 guest_running() { [ -s "$GUEST_RUN/qemu.pid" ] && ours "$(cat "$GUEST_RUN/qemu.pid")" dxt-guest; }
@@ -317,7 +345,7 @@ guest_install() {
   local wheels
   wheels=$(mktemp -d)
   "$GUEST_VENV/bin/pip" wheel -q --disable-pip-version-check --no-deps --wheel-dir "$wheels" "$ROOT" \
-    2>&1 | grep -v '^WARNING: Location' >&2
+    2>&1 | { grep -v '^WARNING: Location' >&2 || true; }
   [ "${PIPESTATUS[0]}" -eq 0 ] || gdie "pip wheel of the project failed"
   gsay "installing $(basename "$wheels"/*.whl) and deploy/systemd/docker-exporter.service"
   { git -C "$ROOT" ls-files -co --exclude-standard -z | tar -C "$ROOT" --null -T - -c --transform 's,^,repo/,'
@@ -334,6 +362,36 @@ guest_install() {
   rm -rf "$wheels"
 }
 
+# The booted guest's state, saved once per image and accelerator (qemu's migration to a file,
+# after a boot that writes into the image itself): a later start restores it in seconds
+# instead of booting (minutes under TCG). The image's disk then is exactly what that state
+# expects, since every later start writes to a throwaway snapshot only.
+guest_state() { echo "$GUEST_IMAGE/state-$GUEST_ACCEL_USED.gz"; }
+
+guest_save_state() {
+  local key=$1 state t0=$SECONDS
+  state=$(guest_state)
+  gsay "saving the booted state ($GUEST_ACCEL_USED) for later starts: one cold boot"
+  guest_qemu off
+  guest_wait "$([ "$GUEST_ACCEL_USED" = kvm ] && echo 120 || echo 900)"
+  guest_ssh 'sync; echo 3 >/proc/sys/vm/drop_caches' || true
+  rm -f "$state" "$state.tmp"
+  guest_monitor stop "migrate \"exec:gzip -1 >$state.tmp\"" "info migrate" >"$GUEST_RUN/migrate.log"
+  if grep -q '^Migration status: completed' "$GUEST_RUN/migrate.log"; then
+    mv "$state.tmp" "$state"
+    echo "$key" >"$state.key"
+    gsay "state saved in $((SECONDS - t0)) s ($(du -h "$state" | cut -f1))"
+  else
+    gsay "warning: saving the state failed ($(grep -m1 'status' "$GUEST_RUN/migrate.log")): cold boots"
+    rm -f "$state.tmp"
+  fi
+  guest_monitor quit >/dev/null 2>&1 || true
+  local pid
+  pid=$(cat "$GUEST_RUN/qemu.pid" 2>/dev/null)
+  for _ in $(seq 1 40); do [ -n "$pid" ] && [ -d "/proc/$pid" ] || break; sleep 0.25; done
+  rm -f "$GUEST_RUN/qemu.pid"
+}
+
 guest_up() {
   guest_tools
   guest_accel
@@ -346,11 +404,23 @@ guest_up() {
     gsay "reusing the running guest (qemu pid $(cat "$GUEST_RUN/qemu.pid"))"
   else
     guest_poweroff
-    local t0
+    local t0 how=booted state
+    state=$(guest_state)
+    if [ "$(cat "$state.key" 2>/dev/null)" != "$key" ] && [ -z "${GUEST_COLD:-}" ]; then
+      guest_save_state "$key"
+    fi
     t0=$(date +%s.%N)
-    guest_qemu on
-    guest_wait "$([ "$GUEST_ACCEL_USED" = kvm ] && echo 120 || echo 600)"
-    gsay "booted ($GUEST_ACCEL_USED) in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)") s (qemu start to sshd and dockerd answering; console: $GUEST_RUN/console.log)"
+    if [ "$(cat "$state.key" 2>/dev/null)" = "$key" ] && [ -z "${GUEST_COLD:-}" ]; then
+      how=restored
+      guest_qemu on -incoming "exec:gzip -dc $state"
+      guest_wait 120
+      # The restored clock is the saved one: set it from this machine's.
+      guest_ssh "date -s @$(date +%s.%N) >/dev/null" || gdie "setting the restored guest's clock failed"
+    else
+      guest_qemu on
+      guest_wait "$([ "$GUEST_ACCEL_USED" = kvm ] && echo 120 || echo 600)"
+    fi
+    gsay "$how ($GUEST_ACCEL_USED) in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)") s (qemu start to sshd and dockerd answering; console: $GUEST_RUN/console.log)"
   fi
   guest_install
   echo "GUEST_ACCEL=$GUEST_ACCEL_USED"
