@@ -368,6 +368,23 @@ guest_install() {
 # expects, since every later start writes to a throwaway snapshot only.
 guest_state() { echo "$GUEST_IMAGE/state-$GUEST_ACCEL_USED.gz"; }
 
+# The saved state was taken from a stopped guest, so the restored one waits paused: continue
+# it once the incoming state is loaded.
+guest_resume() {
+  local status
+  for _ in $(seq 1 240); do
+    guest_running || gdie "qemu exited while restoring the saved state (console: $GUEST_RUN/console.log)"
+    status=$(guest_monitor "info status" "info migrate" 2>/dev/null || true)
+    case "$status" in
+      *"VM status: running"*) return 0 ;;
+      *"Migration status: completed"*) guest_monitor cont >/dev/null; return 0 ;;
+      *"Migration status: failed"*) gdie "restoring the saved state failed (GUEST_COLD=1 boots instead)" ;;
+    esac
+    sleep 0.5
+  done
+  gdie "the saved state did not load in 120 s"
+}
+
 guest_save_state() {
   local key=$1 state t0=$SECONDS
   state=$(guest_state)
@@ -387,7 +404,7 @@ guest_save_state() {
   fi
   guest_monitor quit >/dev/null 2>&1 || true
   local pid
-  pid=$(cat "$GUEST_RUN/qemu.pid" 2>/dev/null)
+  pid=$(cat "$GUEST_RUN/qemu.pid" 2>/dev/null || true)
   for _ in $(seq 1 40); do [ -n "$pid" ] && [ -d "/proc/$pid" ] || break; sleep 0.25; done
   rm -f "$GUEST_RUN/qemu.pid"
 }
@@ -413,6 +430,7 @@ guest_up() {
     if [ "$(cat "$state.key" 2>/dev/null)" = "$key" ] && [ -z "${GUEST_COLD:-}" ]; then
       how=restored
       guest_qemu on -incoming "exec:gzip -dc $state"
+      guest_resume
       guest_wait 120
       # The restored clock is the saved one: set it from this machine's.
       guest_ssh "date -s @$(date +%s.%N) >/dev/null" || gdie "setting the restored guest's clock failed"
