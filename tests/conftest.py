@@ -43,6 +43,9 @@ from exporter.stats import ContainerStats, ProcessInfo, parse_api_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+HANG_SCALE = float(os.environ.get("DXT_HANG_SCALE") or 1)
+"""Multiplies the bounds that only guard a hang (the CLI's timeout, `until`'s): an emulated
+host (the guest leg under TCG) is several times slower at everything."""
 
 
 def load_json(name: str) -> Any:
@@ -271,6 +274,7 @@ async def until(
     """Wait for a publication that satisfies `predicate` (the timeout only guards a hang)."""
     if predicate(inventory.snapshot):
         return inventory.snapshot
+    timeout *= HANG_SCALE
     ready = asyncio.Event()
 
     def check(snapshot: Snapshot) -> None:
@@ -417,7 +421,7 @@ def engine_answers() -> bool:
 
 def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
     result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
+        ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout * HANG_SCALE
     )
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, engine_lacks, live_settings, until
+from conftest import HANG_SCALE, LiveDocker, docker, engine_lacks, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import build_app
@@ -52,7 +52,7 @@ class Scraper:
 
     async def wait(self, predicate: Callable[[Samples], bool], timeout: float = 30.0) -> Samples:
         """Scrape until `predicate` holds; the deadline only guards against a hang."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * HANG_SCALE
         while True:
             samples = await self.scrape()
             if predicate(samples):
