@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stats_bench
 
-from exporter import memory
 from exporter.clock import SystemClock
-from exporter.engine import DockerEngine, EngineConfig
-from exporter.inventory import Inventory
-from exporter.selfprocess import ProcessMetrics
-from exporter.stats import ContainerStats, NetworkIO
-from exporter.watcher import Watcher
+from exporter.engine.adapter import DockerEngine, EngineConfig
+from exporter.engine.stats import ContainerStats, NetworkIO
+from exporter.inventory.store import Inventory
+from exporter.inventory.watcher import Watcher
+from exporter.render import memory
+from exporter.render.selfprocess import ProcessMetrics
 
 
 def cpu_ms(fn: Callable[[], object], reps: int) -> float:
@@ -157,9 +157,9 @@ def imports() -> None:
     plain = import_rss("import aiohttp")
     guarded = import_rss("import exporter, aiohttp")
     print(f"import aiohttp: {plain:.1f} MiB VmRSS; with exporter.sslguard first: {guarded:.1f} MiB")
-    app = import_rss("import exporter.cli, exporter.app")
+    app = import_rss("import exporter.cli.main, exporter.cli.app")
     try:
-        extra = import_rss("import exporter.cli, exporter.app, aiodocker")
+        extra = import_rss("import exporter.cli.main, exporter.cli.app, aiodocker")
     except subprocess.CalledProcessError:
         print(f"exporter imports: {app:.1f} MiB (aiodocker not installed, nothing to compare)")
         return

@@ -58,13 +58,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import stats_bench as sb
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
-from exporter import memory
-from exporter.app import SWITCH_INTERVAL
+from exporter.cli.app import SWITCH_INTERVAL
 from exporter.collectors import COLLECTORS
 from exporter.collectors.base import add
+from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO
+from exporter.render import memory
 from exporter.render.exposition import DURATION, SUCCESS, own_families
 from exporter.render.formats import OPENMETRICS, TEXT
-from exporter.stats import BlockIO, ContainerStats, NetworkIO
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PER_BRIDGE = 500
@@ -548,7 +548,7 @@ def healthy_under_render(count: int, seconds: float = 8.0) -> dict[str, float]:
     renders `count` containers cold, back to back: the GIL is almost never free."""
     from aiohttp import web
 
-    from exporter.http import make_app
+    from exporter.web.http import make_app
 
     inventory = sb.fake_inventory(count)
     snapshot = inventory.publish()

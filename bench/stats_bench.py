@@ -62,16 +62,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from exporter.cgroup import Target, discover_layout
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS, Options
-from exporter.engine import DockerEngine, EngineConfig
-from exporter.inventory import Inventory, SamplerStatus, WatcherStatus
-from exporter.models import Container, parse_container, parse_engine
+from exporter.engine.adapter import DockerEngine, EngineConfig
+from exporter.engine.models import Container, parse_container, parse_engine
+from exporter.inventory.store import Inventory, SamplerStatus, WatcherStatus
+from exporter.inventory.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 from exporter.render.exposition import Exposition
 from exporter.render.formats import OPENMETRICS
-from exporter.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource, Sweep, targets
-from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
+from exporter.stats.cgroup import Target, discover_layout
+from exporter.stats.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource, Sweep, targets
 
 T = TypeVar("T")
 
@@ -739,7 +739,7 @@ async def resync_engine_cpu(
 def imports_rss_kb() -> int:
     """VmRSS of a fresh interpreter after importing what the running exporter imports."""
     code = (
-        "import exporter.cli, exporter.app\n"
+        "import exporter.cli.main, exporter.cli.app\n"
         "print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
     )
     out = subprocess.run(

@@ -17,7 +17,7 @@ What it measures, in this one process, on the running containers with the label 
   * new, 0 kept: a reader with a budget of 0 (paths resolved once, bytes parsing, but
     every file opened, read and closed): what containers beyond the budget cost;
   * with `--baseline-rev REV`, also `sample()` and `CgroupReader` (idle and all changed) of
-    exporter/cgroup.py as of git REV (its own parsing too), e.g. HEAD to compare a change
+    exporter/stats/cgroup.py as of git REV (its own parsing too), e.g. HEAD to compare a change
     with the committed code in the same run, or the commit before CgroupReader.
 Each in two modes: stats only, and with process lists (what a sweep does for a container
 every 15 s). The variants alternate sweep by sweep so that drift on the machine hits them
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from exporter.cgroup import (
+from exporter.stats.cgroup import (
     CgroupReader,
     Target,
     discover_layout,
@@ -51,7 +51,7 @@ from exporter.cgroup import (
     passwd_users,
     sample,
 )
-from exporter.sampler import _sweep_cgroup
+from exporter.stats.sampler import _sweep_cgroup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,9 +91,9 @@ def live_targets(label: str) -> list[Target]:
 
 
 def module_at(rev: str) -> ModuleType:
-    """exporter/cgroup.py as of git `rev`, imported under another name."""
+    """exporter/stats/cgroup.py as of git `rev`, imported under another name."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/cgroup.py"],
+        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/stats/cgroup.py"],
         check=True,
         capture_output=True,
         text=True,
@@ -102,7 +102,7 @@ def module_at(rev: str) -> ModuleType:
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
-    exec(compile(source, f"{rev}:exporter/cgroup.py", "exec"), module.__dict__)
+    exec(compile(source, f"{rev}:exporter/stats/cgroup.py", "exec"), module.__dict__)
     return module
 
 
@@ -183,7 +183,8 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=20)
     parser.add_argument("--max-open-files", type=int, default=4096)
     parser.add_argument(
-        "--baseline-rev", help="also time sample() and CgroupReader of exporter/cgroup.py at REV"
+        "--baseline-rev",
+        help="also time sample() and CgroupReader of exporter/stats/cgroup.py at REV",
     )
     args = parser.parse_args()
 

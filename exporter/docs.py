@@ -20,7 +20,7 @@ in-memory snapshot; a scrape never waits on the Engine.
 
 def flags_table() -> str:
     """The README's configuration table, from the argument parser itself."""
-    from exporter.cli import build_parser, env_name  # noqa: PLC0415 - cli imports collectors
+    from exporter.cli.main import build_parser, env_name  # noqa: PLC0415 - cli imports collectors
 
     lines = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
     for action in build_parser({})._actions:  # argparse has no public listing

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import engine_lacks, engine_socket
 
-from exporter import cgroup
-from exporter.cgroup import (
+from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
+from exporter.stats import cgroup
+from exporter.stats.cgroup import (
     UNIFIED,
     CgroupError,
     CgroupGone,
@@ -48,7 +49,6 @@ from exporter.cgroup import (
     read_processes,
     sample,
 )
-from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
 
 CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
 OTHER = "aa" * 32
@@ -1554,8 +1554,12 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
         self.sock = sock
 
 
@@ -1575,7 +1579,7 @@ def _engine_get(path: str, timeout: float = 10.0) -> bytes:
 
 def _engine_unavailable() -> str | None:
     try:
-        if _engine_get("/_ping", timeout=3.0) != b"OK":
+        if _engine_get("/_ping", timeout=10.0) != b"OK":
             return "docker engine /_ping did not answer OK"
     except (OSError, RuntimeError) as exc:
         return f"docker engine not answering on {engine_socket()}: {exc}"

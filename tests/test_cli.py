@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from exporter.cli import env_name, parse_settings
+from exporter.cli.main import env_name, parse_settings
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -25,9 +25,8 @@ from conftest import (
     until,
 )
 
-from exporter.inventory import Inventory
-from exporter.models import Event, die_exit_code, parse_container, parse_event
-from exporter.objects import (
+from exporter.engine.models import Event, die_exit_code, parse_container, parse_event
+from exporter.engine.resources import (
     familiar_reference,
     members_of,
     parse_image,
@@ -35,10 +34,11 @@ from exporter.objects import (
     parse_network,
     parse_top,
 )
-from exporter.stats import ProcessInfo
-from exporter.top import PS_ARGS, TopPoller
-from exporter.topology import topology_view
-from exporter.watcher import Watcher
+from exporter.engine.stats import ProcessInfo
+from exporter.inventory.store import Inventory
+from exporter.inventory.watcher import Watcher
+from exporter.stats.top import PS_ARGS, TopPoller
+from exporter.web.topology import topology_view
 
 LOOP = "858ff662eb387972fcbcf46ffb7d6bbcf54cb15c90d6420ee5a1b6b441067ebc"
 PODMAN_CID = "5c3f0e1f8a2b4d6e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6"

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
-from exporter.inventory import Snapshot, WatcherStatus
-from exporter.models import parse_container, parse_engine
+from exporter.engine.models import parse_container, parse_engine
+from exporter.inventory.store import Snapshot, WatcherStatus
 from exporter.render.exposition import OPENMETRICS, Exposition
 
 A = "a" * 64

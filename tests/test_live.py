@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import LiveDocker, docker, engine_lacks, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 

@@ -22,14 +22,14 @@ from conftest import LiveDocker, docker, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 from test_openapi import validate_response
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.diskusage import DiskUsageSampler
-from exporter.engine import DockerEngine, engine_config_from_env
-from exporter.http import INVENTORY
-from exporter.inventory import Inventory
-from exporter.top import TopPoller
+from exporter.engine.adapter import DockerEngine, engine_config_from_env
+from exporter.inventory.store import Inventory
+from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.top import TopPoller
+from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 

@@ -11,14 +11,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import LiveDocker, docker, engine_lacks, live_engine_config, live_settings, until
 from test_cgroup import open_fds
 
-from exporter.app import build_app
-from exporter.cgroup import CLK_TCK, Target, discover_layout
+from exporter.cli.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.engine import DockerEngine
-from exporter.http import INVENTORY
-from exporter.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource
-from exporter.stats import ContainerStats
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.stats import ContainerStats
+from exporter.stats.cgroup import CLK_TCK, Target, discover_layout
+from exporter.stats.sampler import PROCESSES_INTERVAL, ApiSource, CgroupSource
+from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 

@@ -26,15 +26,12 @@ from conftest import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS, Options
-from exporter.config import Settings
-from exporter.diskusage import DiskUsageSampler
-from exporter.engine import Engine, RequestFailed
-from exporter.http import INVENTORY
-from exporter.inventory import Inventory, Snapshot
-from exporter.models import parse_container
-from exporter.objects import (
+from exporter.engine.api import Engine, RequestFailed
+from exporter.engine.models import parse_container
+from exporter.engine.resources import (
     NONE_TAG,
     image_tags,
     parse_cpu_time,
@@ -48,11 +45,14 @@ from exporter.objects import (
     parse_volumes,
     split_reference,
 )
+from exporter.engine.stats import ProcessInfo
+from exporter.inventory.store import Inventory, Snapshot
+from exporter.inventory.watcher import Watcher
 from exporter.render.exposition import Exposition
-from exporter.stats import ProcessInfo
-from exporter.top import PS_ARGS, TopPoller
-from exporter.views import inventory_view
-from exporter.watcher import Watcher
+from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.top import PS_ARGS, TopPoller
+from exporter.web.http import INVENTORY
+from exporter.web.views import inventory_view
 
 IMAGE = "sha256:1e98eef649162adccc3ac837273330b8f5b75802c1803b2a8d748a09f9dfd1d2"
 BUSYBOX = "sha256:686530322b93ba7ec269ebf2ae050c132f0c897e975758a956323714b0056577"

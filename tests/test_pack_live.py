@@ -26,9 +26,9 @@ from aiohttp.test_utils import TestServer
 from conftest import LiveDocker, docker, live_settings, until
 from pack import alerts, dashboards
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 pytestmark = [
     pytest.mark.integration,

@@ -17,11 +17,11 @@ from conftest import (
     until,
 )
 
-from exporter import ps
-from exporter.app import build_app
+from exporter.cli import ps
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 
 async def run_ps(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

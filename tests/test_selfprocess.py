@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client import ProcessCollector
 
 from exporter.render.exposition import PROCESS_METRICS
-from exporter.selfprocess import OPEN_FDS_TTL, ProcessMetrics
+from exporter.render.selfprocess import OPEN_FDS_TTL, ProcessMetrics
 
 
 def test_same_families_as_prometheus_client() -> None:

@@ -18,8 +18,8 @@ from conftest import (
     until,
 )
 
-from exporter.inventory import Inventory
-from exporter.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
+from exporter.inventory.store import Inventory
+from exporter.inventory.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 
 A = "a" * 64
 B = "b" * 64

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from exporter.inventory import Snapshot
-from exporter.models import Container
-from exporter.render.family import Family, Kind, MetricSpec, Row
+from exporter.collectors.family import Family, Kind, MetricSpec, Row
+from exporter.engine.models import Container
+from exporter.inventory.store import Snapshot
 
 __all__ = ["Family", "Kind", "MetricSpec", "Row"]
 

@@ -14,7 +14,7 @@ from exporter.collectors.base import (
     sanitize_label,
     state_rows,
 )
-from exporter.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
+from exporter.engine.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
 
 C = "containers"
 INFO = declare(

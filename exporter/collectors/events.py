@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from exporter.collectors.base import Family, Options, add, declare, register
-from exporter.inventory import Snapshot
+from exporter.inventory.store import Snapshot
 
 EVENTS = declare(
     "docker_events_total",

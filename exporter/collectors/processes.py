@@ -20,9 +20,9 @@ from exporter.collectors.base import (
     register,
     register_objects,
 )
-from exporter.inventory import Snapshot
-from exporter.models import Container
-from exporter.stats import ProcessInfo
+from exporter.engine.models import Container
+from exporter.engine.stats import ProcessInfo
+from exporter.inventory.store import Snapshot
 
 PROCESSES = declare(
     "docker_container_processes",
@@ -59,5 +59,6 @@ def rows(
     default_enabled=False,
 )
 def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Family]:
-    """A switch for the top poller (exporter/top.py); docker_container_processes shows its work."""
+    """A switch for the top poller (`exporter.stats.top`); docker_container_processes
+    shows its work."""
     return ()

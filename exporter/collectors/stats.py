@@ -24,9 +24,9 @@ from exporter.collectors.base import (
     register_objects,
     register_part,
 )
-from exporter.inventory import Snapshot
-from exporter.models import Container
-from exporter.stats import ContainerStats
+from exporter.engine.models import Container
+from exporter.engine.stats import ContainerStats
+from exporter.inventory.store import Snapshot
 
 S = "stats"
 SAMPLED = " Sampled in the background every --stats.interval."

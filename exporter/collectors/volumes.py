@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
-from exporter.inventory import Snapshot
-from exporter.objects import Volume
+from exporter.engine.resources import Volume
+from exporter.inventory.store import Snapshot
 
 V = "volumes"
 INFO = declare(
@@ -18,13 +18,11 @@ INFO = declare(
 )
 
 S = "volume_sizes"
-DF_INTERVAL = 900.0
-"""How often the disk-usage sampler calls `/system/df` (a walk of every volume)."""
 SIZE = declare(
     "docker_volume_size_bytes",
     "gauge",
-    f"Disk space used by a volume, sampled from /system/df in the background every "
-    f"{DF_INTERVAL:g}s; absent where the driver cannot tell.",
+    "Disk space used by a volume, sampled from /system/df in the background (every "
+    "--collector.volume_sizes.interval); absent where the driver cannot tell.",
     ["volume"],
     collector=S,
 )

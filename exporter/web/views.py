@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from exporter.inventory import Snapshot
-from exporter.models import CONTAINER_STATES, Container, EngineInfo
-from exporter.objects import Image, Network, Volume
+from exporter.engine.models import CONTAINER_STATES, Container, EngineInfo
+from exporter.engine.resources import Image, Network, Volume
+from exporter.inventory.store import Snapshot
 
 
 def engine_view(engine: EngineInfo | None) -> dict[str, Any] | None:

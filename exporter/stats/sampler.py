@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from exporter.cgroup import (
+from exporter.clock import Clock
+from exporter.engine.api import Engine, EngineError
+from exporter.engine.models import EngineInfo
+from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.inventory.store import Inventory, SamplerStatus, Snapshot
+from exporter.stats.cgroup import (
     DEFAULT_OPEN_FILES,
     CgroupError,
     CgroupLayout,
@@ -27,11 +32,6 @@ from exporter.cgroup import (
     fit_open_files,
     passwd_users,
 )
-from exporter.clock import Clock
-from exporter.engine import Engine, EngineError
-from exporter.inventory import Inventory, SamplerStatus, Snapshot
-from exporter.models import EngineInfo
-from exporter.stats import ContainerStats, ProcessInfo
 
 log = logging.getLogger(__name__)
 

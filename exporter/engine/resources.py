@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from exporter.fields import int_field, labels_field, map_field, str_field, strings_field
-from exporter.models import Container, NetworkAttachment, is_container_id, parse_timestamp
-from exporter.stats import ProcessInfo
+from exporter.engine.fields import int_field, labels_field, map_field, str_field, strings_field
+from exporter.engine.models import Container, NetworkAttachment, is_container_id, parse_timestamp
+from exporter.engine.stats import ProcessInfo
 
 NONE_TAG = "<none>"
 """What `docker images` prints for the repository and tag of a dangling image."""

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from exporter import __version__
-from exporter.collectors import COLLECTORS
-from exporter.config import (
+from exporter.cli.logs import LEVELS
+from exporter.cli.settings import (
     ConfigError,
     Settings,
     parse_choice,
@@ -24,8 +24,8 @@ from exporter.config import (
     parse_listen_address,
     parse_positive_int,
 )
-from exporter.engine import resolve_host
-from exporter.logs import LEVELS
+from exporter.collectors import COLLECTORS
+from exporter.engine.adapter import resolve_host
 
 ENV_PREFIX = "DOCKER_EXPORTER_"
 
@@ -291,11 +291,12 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["ps"]:
-        from exporter import ps  # noqa: PLC0415 - a client of a running exporter
+        from exporter.cli import ps  # noqa: PLC0415 - a client of a running exporter
 
         return ps.main(args[1:])
     settings = parse_settings(args, os.environ)
-    from exporter import app, logs, webconfig  # noqa: PLC0415 - keep --help and errors fast
+    from exporter.cli import app, logs  # noqa: PLC0415 - keep --help and errors fast
+    from exporter.web import webconfig  # noqa: PLC0415 - keep --help and errors fast
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None

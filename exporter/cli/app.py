@@ -10,21 +10,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
-from exporter import memory
-from exporter.cgroup import CgroupError, discover_layout
+from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
-from exporter.config import Settings
-from exporter.diskusage import DiskUsageSampler
-from exporter.engine import DockerEngine, Engine, EngineError, engine_config_from_env
-from exporter.http import App, attach, make_app, serve
-from exporter.inventory import Inventory, Snapshot
+from exporter.engine.adapter import DockerEngine, engine_config_from_env
+from exporter.engine.api import Engine, EngineError
+from exporter.inventory.store import Inventory, Snapshot
+from exporter.inventory.watcher import Watcher
+from exporter.render import memory
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
-from exporter.sampler import Sampler, choose_source
-from exporter.top import TopPoller
-from exporter.watcher import Watcher
-from exporter.webconfig import Authenticator, WebConfig
+from exporter.stats.cgroup import CgroupError, discover_layout
+from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.sampler import Sampler, choose_source
+from exporter.stats.top import TopPoller
+from exporter.web.http import App, attach, make_app, serve
+from exporter.web.webconfig import Authenticator, WebConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.inventory import Snapshot
-from exporter.models import Container
-from exporter.objects import attached_network, network_index
+from exporter.engine.models import Container
+from exporter.engine.resources import attached_network, network_index
+from exporter.inventory.store import Snapshot
 
 NETWORK_NODE = "network/"
 CONTAINER_NODE = "container/"

@@ -13,7 +13,7 @@ import resource
 import time
 from collections.abc import Callable
 
-from exporter.render.family import Family, MetricSpec
+from exporter.collectors.family import Family, MetricSpec
 
 OPEN_FDS_TTL = 15.0
 

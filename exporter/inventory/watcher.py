@@ -17,10 +17,10 @@ from dataclasses import replace
 from functools import partial
 
 from exporter.clock import Clock
-from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
-from exporter.inventory import Inventory, WatcherStatus
-from exporter.models import EngineInfo, Event, die_exit_code
-from exporter.objects import Image
+from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.models import EngineInfo, Event, die_exit_code
+from exporter.engine.resources import Image
+from exporter.inventory.store import Inventory, WatcherStatus
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
-from exporter.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, limit_or_none
+from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, limit_or_none
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 """USER_HZ: the unit of cpuacct.stat and /proc/<pid>/stat times (100 on Linux)."""

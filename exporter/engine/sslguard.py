@@ -2,7 +2,7 @@
 
 aiohttp's connector module builds two default SSL contexts when it is imported, and each
 loads every system CA certificate: about 2 MiB of heap, a twentieth of the exporter's
-RSS. The exporter never uses them: `engine.py` hands its own context to every TLS
+RSS. The exporter never uses them: `engine/adapter.py` hands its own context to every TLS
 connection (and its own connector to aiodocker, which so builds none either). So the
 first import of aiohttp runs with CA loading switched off.
 """

@@ -1,6 +1,6 @@
 """Container resource stats: the typed model and the Docker stats-API parser.
 
-Both sources (the Engine's stats API and the cgroup fast path in `exporter.cgroup`) produce
+Both sources (the Engine's stats API and the cgroup fast path in `exporter.stats.cgroup`) produce
 the same `ContainerStats`, so collectors never learn where a sample came from. Values are
 raw cumulative counters and gauges in base units (seconds, bytes). A field is `None` when
 the source cannot provide it, never a made-up 0, so that a collector can skip the series.

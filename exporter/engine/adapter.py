@@ -21,11 +21,11 @@ import json
 import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiodocker
@@ -33,7 +33,15 @@ import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.networks import DockerNetwork
 
-from exporter.models import (
+from exporter.engine.api import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    NotFound,
+    ReadOnlyViolation,
+    RequestFailed,
+)
+from exporter.engine.models import (
     Container,
     EngineInfo,
     Event,
@@ -42,7 +50,7 @@ from exporter.models import (
     parse_engine,
     parse_event,
 )
-from exporter.objects import (
+from exporter.engine.resources import (
     DiskUsage,
     Image,
     ImageSummary,
@@ -56,7 +64,7 @@ from exporter.objects import (
     parse_top,
     parse_volumes,
 )
-from exporter.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MAX_API_VERSION = (1, 51)
@@ -88,58 +96,6 @@ CONNECT_FAILED = 900
 """The status aiodocker gives a connection it could not make (`DockerError(900, ...)`)."""
 
 T = TypeVar("T")
-
-
-class EngineError(Exception):
-    """Base of every failure the adapter reports."""
-
-
-class EngineUnavailable(EngineError):
-    """The engine did not answer (connection refused, reset, timeout, 5xx)."""
-
-
-class NotFound(EngineError):
-    """The object is gone (HTTP 404): usually a container removed between event and inspect."""
-
-
-class RequestFailed(EngineError):
-    """The engine refused the request (4xx other than 404)."""
-
-
-class ReadOnlyViolation(EngineError):
-    """Something tried to send a request other than GET through the adapter."""
-
-
-class Engine(Protocol):
-    """What the watcher and samplers need from an engine; tests implement it with a fake."""
-
-    async def engine_info(self) -> EngineInfo: ...
-
-    async def list_containers(self) -> dict[str, str]: ...
-
-    async def inspect_container(self, container_id: str) -> Container: ...
-
-    async def container_stats(
-        self, container_id: str, engine: EngineInfo | None
-    ) -> ContainerStats | None: ...
-
-    def events(self, since_ns: int | None) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
-
-    async def list_images(self) -> list[ImageSummary]: ...
-
-    async def inspect_image(self, image_id: str) -> Image: ...
-
-    async def list_network_ids(self) -> list[str]: ...
-
-    async def inspect_network(self, network_id: str) -> Network: ...
-
-    async def list_volumes(self) -> list[Volume]: ...
-
-    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]: ...
-
-    async def disk_usage(self) -> DiskUsage: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,12 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__
-from exporter.inventory import Inventory
+from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
-from exporter.topology import topology_view
-from exporter.views import container_view, inventory_view
-from exporter.webconfig import Authenticator
+from exporter.web.topology import topology_view
+from exporter.web.views import container_view, inventory_view
+from exporter.web.webconfig import Authenticator
 
 App = web.Application
 """Re-exported so the composition root can name the type without importing aiohttp.web."""
@@ -135,7 +135,7 @@ async def topology(request: web.Request) -> web.Response:
 @cache
 def openapi_document() -> bytes:
     """The description of every JSON document served here; a test checks responses against it."""
-    return files("exporter").joinpath("openapi.json").read_bytes()
+    return files("exporter.web").joinpath("openapi.json").read_bytes()
 
 
 async def openapi(_request: web.Request) -> web.Response:

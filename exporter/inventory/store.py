@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.models import LIVE_STATES, Container, EngineInfo
-from exporter.objects import (
+from exporter.engine.models import LIVE_STATES, Container, EngineInfo
+from exporter.engine.resources import (
     DiskUsage,
     Image,
     Network,
@@ -22,7 +22,7 @@ from exporter.objects import (
     memberships,
     network_index,
 )
-from exporter.stats import ContainerStats, ProcessInfo
+from exporter.engine.stats import ContainerStats, ProcessInfo
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 

@@ -12,11 +12,14 @@ import logging
 from dataclasses import replace
 
 from exporter.clock import Clock
-from exporter.collectors.volumes import DF_INTERVAL
-from exporter.engine import Engine, EngineError
-from exporter.inventory import Inventory
+from exporter.engine.api import Engine, EngineError
+from exporter.inventory.store import Inventory
 
 log = logging.getLogger(__name__)
+
+
+DF_INTERVAL = 900.0
+"""How often the disk-usage sampler calls `/system/df` (a walk of every volume)."""
 
 
 class DiskUsageSampler:

@@ -14,9 +14,9 @@ import logging
 import math
 
 from exporter.clock import Clock
-from exporter.engine import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
-from exporter.inventory import Inventory
-from exporter.stats import ProcessInfo
+from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.stats import ProcessInfo
+from exporter.inventory.store import Inventory
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exporter.fields import int_field, labels_field, map_field, str_field
+from exporter.engine.fields import int_field, labels_field, map_field, str_field
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 STATE_ALIASES = {
