@@ -15,6 +15,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.engine.adapter import DockerEngine, engine_config_from_env
 from exporter.engine.api import Engine, EngineError
+from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render import memory
@@ -77,10 +78,14 @@ def build_sampler(
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
 
+def container_filter(settings: Settings) -> ContainerFilter:
+    return ContainerFilter.from_texts(settings.container_include, settings.container_exclude)
+
+
 def build_exposition(settings: Settings) -> Exposition:
     return Exposition(
         settings.collectors,
-        Options(container_labels=settings.container_labels),
+        Options(container_labels=settings.container_labels, label_map=settings.container_label_map),
         process_metrics=settings.exporter_metrics,
     )
 
@@ -92,7 +97,7 @@ def build_app(
     auth: Authenticator | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
-    inventory = Inventory()
+    inventory = Inventory(container_filter(settings))
     exposition = build_exposition(settings)
     app = make_app(inventory, exposition, settings.telemetry_path, auth)
     factory = engine_factory or default_engine_factory(settings)
@@ -144,7 +149,7 @@ def build_app(
 
 async def once(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""
-    inventory = Inventory()
+    inventory = Inventory(container_filter(settings))
     engine = (engine_factory or default_engine_factory(settings))()
     try:
         await Watcher(engine, inventory, SystemClock()).resync()

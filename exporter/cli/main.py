@@ -16,11 +16,14 @@ from exporter.cli.logs import LEVELS
 from exporter.cli.settings import (
     ConfigError,
     Settings,
+    check_label_map,
     parse_choice,
+    parse_container_rule,
     parse_count,
     parse_duration,
     parse_interval,
     parse_label_list,
+    parse_label_mapping,
     parse_listen_address,
     parse_positive_int,
 )
@@ -169,6 +172,43 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
 ]
 
 
+REPEATABLE: list[tuple[str, str, Callable[[str], Any], str]] = [
+    # (group, flag, converter of one value, help); the environment variable holds a
+    # comma-separated list
+    (
+        "inventory",
+        "--container.include",
+        parse_container_rule,
+        "Keep only containers matching one of these rules (repeatable): name=GLOB, "
+        "image=GLOB or label=KEY[=GLOB]. Others get no series, stats or process lists; "
+        "they count in docker_engine_containers.",
+    ),
+    (
+        "inventory",
+        "--container.exclude",
+        parse_container_rule,
+        "Leave out containers matching any of these rules (repeatable, same forms as "
+        "--container.include); exclude wins.",
+    ),
+    (
+        "inventory",
+        "--container.label-map",
+        parse_label_mapping,
+        "DOCKER_KEY=PROM_LABEL (repeatable, at most 32): export that Docker label as "
+        "PROM_LABEL on docker_container_labels (sanitized like docker_sd's "
+        "__meta_docker_container_label_*).",
+    ),
+]
+
+
+def _env_list(environ: Mapping[str, str], flag: str, convert: Callable[[str], Any]) -> list[Any]:
+    text = environ.get(env_name(flag), "")
+    try:
+        return [convert(part) for part in text.split(",") if part.strip()]
+    except (ConfigError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{env_name(flag)}: {exc}") from None
+
+
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="docker-exporter",
@@ -188,6 +228,18 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
             type=_checked(convert),
             help=help_text,
             metavar=flag.rsplit(".", 1)[-1].upper(),
+        )
+    for group, flag, convert, help_text in REPEATABLE:
+        groups[group].add_argument(
+            flag,
+            action="append",
+            default=None,
+            type=_checked(convert),
+            help=help_text,
+            metavar="RULE" if "label-map" not in flag else "KEY=LABEL",
+        )
+        groups[group].set_defaults(
+            **{flag.lstrip("-").replace("-", "_"): _env_list(environ, flag, convert) or None}
         )
     web = groups["web"]
     web.add_argument(
@@ -263,6 +315,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         if chosen:
             enabled.append(name)
     host, port = value("--web.listen-address")
+    labels = value("--container.labels")
+    try:
+        label_map = check_label_map(tuple(args["container.label_map"] or ()), labels)
+    except ConfigError as exc:
+        parser.error(str(exc))
     return Settings(
         listen_host=host,
         listen_port=port,
@@ -272,7 +329,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         docker_host=docker_host,
         docker_timeout=value("--docker.timeout"),
         resync_interval=value("--inventory.resync-interval"),
-        container_labels=value("--container.labels"),
+        container_labels=labels,
+        container_include=tuple(args["container.include"] or ()),
+        container_exclude=tuple(args["container.exclude"] or ()),
+        container_label_map=label_map,
         collectors=tuple(enabled),
         log_level=level,
         log_format=fmt,

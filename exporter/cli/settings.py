@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.collectors.base import sanitize_label
+from exporter.collectors.base import CONTAINER_LABELS, sanitize_label, sanitize_name
+from exporter.inventory.filters import FilterError, Rule
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -81,6 +82,45 @@ def parse_label_list(text: str) -> tuple[str, ...]:
     return keys
 
 
+def parse_container_rule(text: str) -> str:
+    """One --container.include/exclude rule, checked now and kept as text."""
+    try:
+        return str(Rule.parse(text))
+    except FilterError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+MAX_LABEL_MAP = 32
+"""--container.label-map entries at most: each is one more label on every container's
+docker_container_labels series."""
+_RESERVED = frozenset({*CONTAINER_LABELS, "job", "instance"})
+
+
+def parse_label_mapping(text: str) -> tuple[str, str]:
+    """`com.example.team=team` -> (Docker key, sanitized Prometheus label name)."""
+    key, sep, name = text.strip().partition("=")
+    if not key or not sep or not name.strip():
+        raise ConfigError(f"invalid label mapping {text!r}: use DOCKER_KEY=PROM_LABEL")
+    label = sanitize_name(name.strip())
+    if label.startswith("__") or label in _RESERVED:
+        raise ConfigError(f"invalid label mapping {text!r}: {label!r} is reserved")
+    return key, label
+
+
+def check_label_map(
+    mappings: tuple[tuple[str, str], ...], container_labels: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """At most MAX_LABEL_MAP, and no two columns of docker_container_labels alike."""
+    if len(mappings) > MAX_LABEL_MAP:
+        raise ConfigError(f"--container.label-map: at most {MAX_LABEL_MAP} mappings")
+    seen = {sanitize_label(key): f"--container.labels {key}" for key in container_labels}
+    for key, label in mappings:
+        if label in seen:
+            raise ConfigError(f"--container.label-map: {key}={label} collides with {seen[label]}")
+        seen[label] = f"--container.label-map {key}"
+    return mappings
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the exporter needs to start."""
@@ -94,6 +134,9 @@ class Settings:
     docker_timeout: float = 10.0
     resync_interval: float = 60.0
     container_labels: tuple[str, ...] = ()
+    container_include: tuple[str, ...] = ()
+    container_exclude: tuple[str, ...] = ()
+    container_label_map: tuple[tuple[str, str], ...] = ()
     collectors: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     log_format: str = "logfmt"

@@ -11,7 +11,6 @@ from exporter.collectors.base import (
     container_values,
     declare,
     register_objects,
-    sanitize_label,
     state_rows,
 )
 from exporter.engine.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
@@ -27,7 +26,8 @@ INFO = declare(
 LABELS = declare(
     "docker_container_labels",
     "gauge",
-    "Docker labels named by --container.labels, as label_<key>; value 1.",
+    "Docker labels named by --container.labels (as label_<key>) and --container.label-map "
+    "(as the name given); value 1.",
     CONTAINER_LABELS,
     collector=C,
 )
@@ -115,9 +115,10 @@ POLICY = declare(
 
 def _families(options: Options) -> tuple[Family, ...]:
     always = tuple(spec.new() for spec in METRICS)
-    if not options.container_labels:
+    columns = options.label_columns()
+    if not columns:
         return always
-    return (*always, LABELS.new([sanitize_label(key) for key in options.container_labels]))
+    return (*always, LABELS.new([name for _key, name in columns]))
 
 
 METRICS = (
@@ -162,7 +163,7 @@ def rows(c: Container, joined: tuple[int | None], options: Options) -> tuple[tup
         ((ids, c.finished_at),) if c.finished_at is not None else (),
         (((*ids, c.restart_policy), 1),),
     )
-    allowed = options.container_labels
-    if not allowed:
+    columns = options.label_columns()
+    if not columns:
         return out
-    return (*out, (((*ids, *(c.labels.get(key, "") for key in allowed)), 1),))
+    return (*out, (((*ids, *(c.labels.get(key, "") for key, _name in columns)), 1),))

@@ -3,6 +3,13 @@
 Writers (the watcher, the samplers) mutate the Inventory; readers (collectors, HTTP
 handlers) only ever see a Snapshot, which is never mutated after publication. A
 scrape therefore reads a consistent view without locks and without the Engine.
+
+The container filter (`--container.include/exclude`, exporter.inventory.filters) cuts
+here, where an inspect result is stored: an excluded container is kept apart from the
+published set, so everything downstream (the stats sampler's targets, the top poller,
+every collector, /inventory, /topology, network members, /events) reads one set and
+does no work for it. The inventory still inspects it on its events (its state counts
+in docker_engine_containers) but skips its health-probe re-inspects.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.models import LIVE_STATES, Container, EngineInfo
+from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
 from exporter.engine.resources import (
     DiskUsage,
     Image,
@@ -23,6 +30,7 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.inventory.filters import ContainerFilter
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -90,6 +98,11 @@ class Snapshot:
     processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
     """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
     sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    container_counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """Containers per state, the filtered-out ones included (`containers` holds only
+    those the container filter keeps)."""
+    excluded: int = 0
+    """How many known containers the container filter leaves out."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
@@ -119,8 +132,10 @@ Listener = Callable[[Snapshot], None]
 class Inventory:
     """The mutable working set behind the snapshots, and its publication point."""
 
-    def __init__(self) -> None:
+    def __init__(self, container_filter: ContainerFilter | None = None) -> None:
+        self._filter = container_filter or ContainerFilter()
         self._containers: dict[str, Container] = {}
+        self._excluded: dict[str, Container] = {}
         self._inspected: dict[str, Container] = {}
         self._ends: dict[str, RunEnd] = {}
         self._generation: dict[str, int] = {}
@@ -160,6 +175,7 @@ class Inventory:
     def remove(self, container_id: str) -> None:
         self._generation[container_id] = self.generation(container_id) + 1
         self._containers.pop(container_id, None)
+        self._excluded.pop(container_id, None)
         self._inspected.pop(container_id, None)
         self._ends.pop(container_id, None)
         self._oom.pop(container_id, None)
@@ -219,6 +235,12 @@ class Inventory:
                 changes["oom_killed"] = True
             if changes:
                 container = replace(container, **changes)
+        if not self._filter.admits(container):
+            self._excluded[container_id] = container
+            self._containers.pop(container_id, None)
+            self._processes.pop(container_id, None)
+            return
+        self._excluded.pop(container_id, None)
         self._containers[container_id] = container
         if container.state not in PROCESS_STATES or container.pid <= 0:
             self._processes.pop(container_id, None)
@@ -268,8 +290,17 @@ class Inventory:
         return list(refs)
 
     def container(self, container_id: str) -> Container | None:
-        """The working set's container (published or not yet)."""
+        """The working set's container (published or not yet); None for one the container
+        filter leaves out."""
         return self._containers.get(container_id)
+
+    def is_excluded(self, container_id: str) -> bool:
+        """A known container the container filter leaves out."""
+        return container_id in self._excluded
+
+    @property
+    def container_filter(self) -> ContainerFilter:
+        return self._filter
 
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = dict(volumes)
@@ -294,7 +325,8 @@ class Inventory:
             self.set_processes(container_id, procs)
 
     def known_ids(self) -> set[str]:
-        return set(self._containers)
+        """Every known container, the filtered-out ones included."""
+        return set(self._containers) | set(self._excluded)
 
     def count_event(self, kind: str, action: str, time_ns: int) -> None:
         """Counted here, so any publication (a stats sweep too) carries the latest counts."""
@@ -330,12 +362,21 @@ class Inventory:
             networks=self._with_members(prev.networks, containers),
             volumes=_frozen(prev.volumes, self._volumes),
             processes=_frozen(prev.processes, self._processes),
+            container_counts=_frozen(prev.container_counts, self._counts()),
+            excluded=len(self._excluded),
             **changes,
         )
         self._snapshot = snapshot
         for listener in self._listeners:
             listener(snapshot)
         return snapshot
+
+    def _counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(CONTAINER_STATES, 0)
+        for group in (self._containers, self._excluded):
+            for container in group.values():
+                counts[container.state] = counts.get(container.state, 0) + 1
+        return counts
 
     def _with_members(
         self, previous: Mapping[str, Network], containers: Mapping[str, Container]
