@@ -16,6 +16,7 @@ from exporter.collectors import Options
 from exporter.engine.adapter import DockerEngine, engine_config_from_env
 from exporter.engine.api import Engine, EngineError
 from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render import memory
@@ -97,11 +98,11 @@ def build_app(
     auth: Authenticator | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
-    inventory = Inventory(container_filter(settings))
+    inventory = Inventory(container_filter(settings), EventHistory(settings.events_history))
     exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path, auth)
-    factory = engine_factory or default_engine_factory(settings)
     the_clock = clock or SystemClock()
+    app = make_app(inventory, exposition, settings.telemetry_path, auth, the_clock)
+    factory = engine_factory or default_engine_factory(settings)
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from exporter.cli.settings import (
     parse_container_rule,
     parse_count,
     parse_duration,
+    parse_history_size,
     parse_interval,
     parse_label_list,
     parse_label_mapping,
@@ -113,6 +114,14 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "",
         parse_label_list,
         "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
+    ),
+    (
+        "inventory",
+        "--events.history",
+        "1000",
+        parse_history_size,
+        "Events kept for /events and `docker-exporter events` (lifecycle, health, OOM, "
+        "network connect/disconnect, image); 0 keeps none.",
     ),
     (
         "stats",
@@ -333,6 +342,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         container_include=tuple(args["container.include"] or ()),
         container_exclude=tuple(args["container.exclude"] or ()),
         container_label_map=label_map,
+        events_history=value("--events.history"),
         collectors=tuple(enabled),
         log_level=level,
         log_format=fmt,
@@ -354,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.cli import ps  # noqa: PLC0415 - a client of a running exporter
 
         return ps.main(args[1:])
+    if args[:1] == ["events"]:
+        from exporter.cli import events  # noqa: PLC0415 - a client of a running exporter
+
+        return events.main(args[1:])
     settings = parse_settings(args, os.environ)
     from exporter.cli import app, logs  # noqa: PLC0415 - keep --help and errors fast
     from exporter.web import webconfig  # noqa: PLC0415 - keep --help and errors fast

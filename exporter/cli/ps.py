@@ -4,17 +4,13 @@ read from a running exporter's /inventory (no Docker socket needed on the readin
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-import os
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from exporter.cli.client import ClientError, add_connection_flags, get_json
 
 COLUMNS = (
     "CONTAINER ID",
@@ -98,11 +94,7 @@ def main(argv: Sequence[str]) -> int:
         prog="docker-exporter ps",
         description="List containers like `docker ps -a`, from a running exporter's /inventory.",
     )
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("DOCKER_EXPORTER_URL", "http://localhost:9417"),
-        help="Base URL of the exporter (env DOCKER_EXPORTER_URL).",
-    )
+    add_connection_flags(parser)
     parser.add_argument(
         "--filter",
         action="append",
@@ -111,30 +103,14 @@ def main(argv: Sequence[str]) -> int:
         help="name=, state= or label= (repeatable), as /inventory takes them.",
     )
     parser.add_argument(
-        "--user",
-        default=os.environ.get("DOCKER_EXPORTER_USER", ""),
-        help="Basic-auth user; password from DOCKER_EXPORTER_PASSWORD.",
-    )
-    parser.add_argument("--insecure", action="store_true", help="Skip TLS verification.")
-    parser.add_argument(
         "--json", action="store_true", help="Print the inventory's containers as JSON."
     )
     args = parser.parse_args(argv)
-    query = "&".join(urllib.parse.quote(f, safe="=") for f in args.filter)
-    url = args.url.rstrip("/") + "/inventory" + (f"?{query}" if query else "")
-    request = urllib.request.Request(url)
-    if args.user:
-        token = f"{args.user}:{os.environ.get('DOCKER_EXPORTER_PASSWORD', '')}".encode()
-        request.add_header("Authorization", "Basic " + base64.b64encode(token).decode())
-    context = ssl._create_unverified_context() if args.insecure else None
+    params = [tuple(f.partition("=")[::2]) for f in args.filter]
     try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
-            inventory = json.load(resp)
-    except urllib.error.HTTPError as exc:
-        sys.stderr.write(f"docker-exporter ps: {url}: HTTP {exc.code} {exc.reason}\n")
-        return 1
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        sys.stderr.write(f"docker-exporter ps: cannot read {url}: {exc}\n")
+        inventory = get_json(args, "/inventory", params)
+    except ClientError as exc:
+        sys.stderr.write(f"docker-exporter ps: {exc}\n")
         return 1
     if args.json:
         sys.stdout.write(json.dumps(inventory.get("containers", []), indent=1) + "\n")

@@ -82,6 +82,17 @@ def parse_label_list(text: str) -> tuple[str, ...]:
     return keys
 
 
+MAX_EVENTS_HISTORY = 1_000_000
+
+
+def parse_history_size(text: str) -> int:
+    """--events.history: 0 keeps none; a record is about 1 KiB, so at most a million."""
+    count = parse_count(text)
+    if count > MAX_EVENTS_HISTORY:
+        raise ConfigError(f"invalid number {text!r}: at most {MAX_EVENTS_HISTORY}")
+    return count
+
+
 def parse_container_rule(text: str) -> str:
     """One --container.include/exclude rule, checked now and kept as text."""
     try:
@@ -137,6 +148,7 @@ class Settings:
     container_include: tuple[str, ...] = ()
     container_exclude: tuple[str, ...] = ()
     container_label_map: tuple[tuple[str, str], ...] = ()
+    events_history: int = 1000
     collectors: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     log_format: str = "logfmt"

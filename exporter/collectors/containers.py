@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from exporter.collectors.base import (
     CONTAINER_LABELS,
     Family,
@@ -167,3 +169,30 @@ def rows(c: Container, joined: tuple[int | None], options: Options) -> tuple[tup
     if not columns:
         return out
     return (*out, (((*ids, *(c.labels.get(key, "") for key, _name in columns)), 1),))
+
+
+TRANSITIONS = declare(
+    "docker_container_health_transitions_total",
+    "counter",
+    "Health status changes seen on the event stream since the exporter started, by the "
+    "status changed to (health_status events that repeat the last status are not counted).",
+    [*CONTAINER_LABELS, "status"],
+    collector=C,
+)
+
+
+@register_objects(
+    C,
+    metrics=[TRANSITIONS],
+    source="containers",
+    joins=("health_transitions",),
+    order=container_order,
+)
+def transition_rows(
+    c: Container, joined: tuple[Mapping[str, int] | None], _options: Options
+) -> tuple[tuple[Row, ...]]:
+    (counts,) = joined
+    if not counts:
+        return ((),)
+    ids = container_values(c)
+    return (tuple(((*ids, status), n) for status, n in sorted(counts.items())),)

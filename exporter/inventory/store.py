@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
+from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo, Event
 from exporter.engine.resources import (
     DiskUsage,
     Image,
@@ -31,6 +31,7 @@ from exporter.engine.resources import (
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
 from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -103,6 +104,8 @@ class Snapshot:
     those the container filter keeps)."""
     excluded: int = 0
     """How many known containers the container filter leaves out."""
+    health_transitions: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _EMPTY)
+    """Per container ID: health_status events that changed its status, by new status."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
@@ -132,8 +135,16 @@ Listener = Callable[[Snapshot], None]
 class Inventory:
     """The mutable working set behind the snapshots, and its publication point."""
 
-    def __init__(self, container_filter: ContainerFilter | None = None) -> None:
+    def __init__(
+        self,
+        container_filter: ContainerFilter | None = None,
+        history: EventHistory | None = None,
+    ) -> None:
         self._filter = container_filter or ContainerFilter()
+        self.history = history or EventHistory()
+        """The /events ring; written on the event loop by the watcher, read there too."""
+        self._health: dict[str, Mapping[str, int]] = {}
+        self._last_health: dict[str, str] = {}
         self._containers: dict[str, Container] = {}
         self._excluded: dict[str, Container] = {}
         self._inspected: dict[str, Container] = {}
@@ -180,6 +191,8 @@ class Inventory:
         self._ends.pop(container_id, None)
         self._oom.pop(container_id, None)
         self._processes.pop(container_id, None)
+        self._health.pop(container_id, None)
+        self._last_health.pop(container_id, None)
 
     def note_die(self, container_id: str, exit_code: int | None, time_ns: int) -> None:
         """A `die` event: the code of the run that ended (inspect resets it when the
@@ -334,6 +347,31 @@ class Inventory:
         self._events[key] = self._events.get(key, 0) + 1
         self._last_event_ts = time_ns / 1e9
 
+    def record_event(self, event: Event) -> None:
+        """Into the history (when of a kept kind and an admitted container), and a
+        health_status that changes the container's status into its transitions (Podman
+        sends one per probe; Docker one per change)."""
+        self.history.record(event, container_name=self._name_of, admitted=self._admitted)
+        if event.type != "container" or event.action != "health_status" or not event.detail:
+            return
+        cid, status = event.actor_id, event.detail
+        if self._last_health.get(cid) == status or not self._admitted(cid, event.attributes):
+            return
+        self._last_health[cid] = status
+        counts = self._health.get(cid, {})
+        self._health[cid] = {**counts, status: counts.get(status, 0) + 1}
+
+    def _name_of(self, container_id: str) -> str | None:
+        container = self._containers.get(container_id) or self._excluded.get(container_id)
+        return container.name if container else None
+
+    def _admitted(self, container_id: str, attributes: Mapping[str, str]) -> bool:
+        if container_id in self._excluded:
+            return False
+        if container_id in self._containers or self._filter.everything:
+            return True
+        return not attributes or self._filter.admits_attributes(attributes)
+
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
 
@@ -364,6 +402,7 @@ class Inventory:
             processes=_frozen(prev.processes, self._processes),
             container_counts=_frozen(prev.container_counts, self._counts()),
             excluded=len(self._excluded),
+            health_transitions=_frozen(prev.health_transitions, self._health),
             **changes,
         )
         self._snapshot = snapshot
