@@ -76,6 +76,9 @@ GROUPS: dict[str, list[str]] = {
     "docker-host": [
         "DockerHostManyContainersRestarting",
     ],
+    "docker-compose": [
+        "DockerComposeServiceDegraded",
+    ],
 }
 
 
@@ -415,6 +418,24 @@ class _Rules:
                 "{{ $value }} containers on {{ $labels.instance }} were restarted by their "
                 f"restart policy within the last {w} (threshold {p['containers']}); look for "
                 "a shared cause such as a failed dependency, host memory pressure or a bad deploy."
+            ),
+        }
+
+    # -- group docker-compose ------------------------------------------------
+
+    def DockerComposeServiceDegraded(self) -> dict[str, Any]:
+        p = self.p("DockerComposeServiceDegraded")
+        w = p["window"]
+        running = self.s("docker_compose_service_containers", 'state="running"')
+        return {
+            "expr": f"{running}\n< max_over_time({running}[{w}])",
+            "summary": "A Compose service runs fewer containers than it did.",
+            "when": f"fewer running containers than the service's most within {w}",
+            "description": (
+                "Compose service {{ $labels.service }} of project {{ $labels.project }} on "
+                "{{ $labels.instance }} runs {{ $value }} containers, fewer than it ran within "
+                f"the last {w}: containers exited, crashed or were scaled down. It resolves "
+                f"{w} after a deliberate scale-down."
             ),
         }
 

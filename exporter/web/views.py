@@ -156,6 +156,32 @@ def volume_view(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
     }
 
 
+def compose_view(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Compose projects and their services, each with its containers (names) by state,
+    from the com.docker.compose.* labels; all containers, whatever the filters."""
+    projects: dict[str, dict[str, list[Container]]] = {}
+    for c in snapshot.containers.values():
+        if c.compose_project and c.compose_service:
+            projects.setdefault(c.compose_project, {}).setdefault(c.compose_service, []).append(c)
+    out = []
+    for project in sorted(projects):
+        services = []
+        for service, members in sorted(projects[project].items()):
+            states: dict[str, int] = {}
+            for c in members:
+                states[c.state] = states.get(c.state, 0) + 1
+            services.append(
+                {
+                    "service": service,
+                    "running": states.get("running", 0),
+                    "states": dict(sorted(states.items())),
+                    "containers": sorted(c.name for c in members),
+                }
+            )
+        out.append({"project": project, "services": services})
+    return out
+
+
 def _label_filter(labels: Sequence[str]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for spec in labels:
@@ -201,6 +227,7 @@ def inventory_view(
         },
         "engine": engine_view(snapshot.engine),
         "containers": selected,
+        "compose": compose_view(snapshot),
         "images": [
             image_view(snapshot, i)
             for i in sorted(snapshot.images.values(), key=lambda i: (i.tags, i.id))
