@@ -182,11 +182,6 @@ async def test_cgroup_and_api_sources_agree(live: LiveDocker) -> None:
         assert {n.interface for n in api.networks} == {n.interface for n in after.networks}
 
 
-@pytest.mark.gap(
-    "podman4",
-    reason="on the Podman 4.3 leg an engine connection is left unclosed at shutdown "
-    "(ResourceWarning from aiohttp, aiodocker's session): not diagnosed yet",
-)
 async def test_stats_reach_metrics_and_processes_reach_inventory(live: LiveDocker) -> None:
     live.run("app", "--memory", "64m", cmd=("sh", "-c", "sleep 600 & exec sleep 601"))
     app = build_app(live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
