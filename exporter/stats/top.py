@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 PS_ARGS = "-o pid,ppid,uid,user:32,stat,time,rss,args"
 """What we ask the host's `ps` for; must include `pid`. `args` last: it holds spaces."""
-TOP_INTERVAL = 60.0
 MIN_GAP = 1.0
 
 
@@ -35,7 +34,7 @@ class TopPoller:
         inventory: Inventory,
         clock: Clock,
         *,
-        interval: float = TOP_INTERVAL,
+        interval: float,
         min_gap: float = MIN_GAP,
     ) -> None:
         self._engine = engine
