@@ -22,8 +22,9 @@ from typing import Any
 from exporter.collectors.family import Family, Kind, MetricSpec, Row
 from exporter.engine.models import Container
 from exporter.inventory.store import Snapshot
+from exporter.options import Options
 
-__all__ = ["Family", "Kind", "MetricSpec", "Row"]
+__all__ = ["Family", "Kind", "MetricSpec", "Options", "Row"]
 
 NS = "docker"
 
@@ -74,13 +75,6 @@ _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 def sanitize_label(key: str) -> str:
     """Docker label key `com.example.team` to Prometheus label `label_com_example_team`."""
     return "label_" + _LABEL_RE.sub("_", key)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """Per-collector options from the command line."""
-
-    container_labels: tuple[str, ...] = ()
 
 
 CollectFn = Callable[[Snapshot, Options], Iterable[Family]]
