@@ -1148,8 +1148,9 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
         busy_now = sample(layout, proc, target, processes=False, users={})
     assert now is not None
     assert busy_now is not None
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
-        now[0], V1_ENGINE_STATS
+    v2_only = {"memory_events", "pressure"}
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds", *v2_only} == (
+        moved_fields(now[0], V1_ENGINE_STATS)
     )
     # cpuacct.stat is gated; the limits are deferred (the Target's are the same).
     stale = replace(now[0], cpu_user_seconds=1.54, cpu_system_seconds=0.02)
@@ -1240,8 +1241,9 @@ def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
         now = sample(layout, proc, target, processes=False, users={})
     assert first is not None
     assert now is not None
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
-        now[0], first[0]
+    v2_signals = {"memory_events", "pressure"}  # not read yet
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds", *v2_signals} == (
+        moved_fields(now[0], first[0])
     )
     limits = ("cpu_limit_cores", "memory_limit_bytes", "pids_limit")  # deferred, same Target
     now = (replace(now[0], **{name: getattr(first[0], name) for name in limits}), None)

@@ -19,6 +19,7 @@ from exporter.cli.app import build_app
 from exporter.cli.main import parse_settings
 from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS, Options
+from exporter.collectors.containers import LABEL_MAP
 from exporter.engine.models import parse_container
 from exporter.inventory.filters import ContainerFilter, FilterError, Rule
 from exporter.inventory.store import Inventory
@@ -61,7 +62,7 @@ def test_flags_and_environment() -> None:
     )
     assert s.container_include == ("name=a*", "label=x")
     assert s.container_exclude == ("image=busybox:*",)
-    assert s.container_label_map == (("com.example.team", "team"), ("com.example.9", "_9x_y"))
+    assert s[LABEL_MAP] == (("com.example.team", "team"), ("com.example.9", "_9x_y"))
     env = {"DOCKER_EXPORTER_CONTAINER_EXCLUDE": "name=a,label=b=c"}
     assert parse_settings([], env).container_exclude == ("name=a", "label=b=c")
 
@@ -112,7 +113,7 @@ def test_the_cut_is_in_the_inventory() -> None:
     body = (
         Exposition(
             list(COLLECTORS),
-            Options(label_map=(("com.example.team", "team"),)),
+            Options({LABEL_MAP: (("com.example.team", "team"),)}),
             process_metrics=False,
         )
         .render(snap)
@@ -156,7 +157,7 @@ async def test_excluded_container_never_appears(live: LiveDocker) -> None:
     settings = live_settings(
         collectors=tuple(c for c in COLLECTORS if c not in ("top", "volume_sizes")),
         container_exclude=("label=dxt.skip",),
-        container_label_map=(("com.example.team", "team"),),
+        options=Options({LABEL_MAP: (("com.example.team", "team"),)}),
         stats_interval=1.0,
     )
     app = build_app(settings)

@@ -27,7 +27,18 @@ def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-LAYERS = ("clock", "engine", "inventory", "stats", "collectors", "render", "web", "cli", "docs")
+LAYERS = (
+    "clock",
+    "options",
+    "engine",
+    "inventory",
+    "stats",
+    "collectors",
+    "render",
+    "web",
+    "cli",
+    "docs",
+)
 """The data's path, bottom first: a module may import its own folder and the folders
 before its own, never one after it."""
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import Options
-from exporter.engine.adapter import DockerEngine, engine_config_from_env
+from exporter.collectors.processes import TOP_INTERVAL
+from exporter.collectors.volumes import SIZES_INTERVAL
+from exporter.engine.adapter import DockerEngine, engine_config_from_env, resolve_host
 from exporter.engine.api import Engine, EngineError
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
@@ -51,7 +52,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
 
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
     config = engine_config_from_env(
-        settings.docker_host,
+        resolve_host(settings.docker_host or None, os.environ),
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
@@ -86,7 +87,7 @@ def container_filter(settings: Settings) -> ContainerFilter:
 def build_exposition(settings: Settings) -> Exposition:
     return Exposition(
         settings.collectors,
-        Options(container_labels=settings.container_labels, label_map=settings.container_label_map),
+        settings.options,
         process_metrics=settings.exporter_metrics,
     )
 
@@ -113,12 +114,10 @@ def build_app(
         if sampler is not None:
             loops.append(("sampler", sampler.run))
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
-            top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
+            top = TopPoller(engine, inventory, the_clock, interval=settings[TOP_INTERVAL])
             loops.append(("top", top.run))
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(
-                engine, inventory, the_clock, interval=settings.volume_sizes_interval
-            )
+            df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
             loops.append(("disk-usage", df.run))
         tasks = [
             asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops

@@ -22,8 +22,9 @@ from typing import Any
 from exporter.collectors.family import Family, Kind, MetricSpec, Row
 from exporter.engine.models import Container
 from exporter.inventory.store import Snapshot
+from exporter.options import Options
 
-__all__ = ["Family", "Kind", "MetricSpec", "Row"]
+__all__ = ["Family", "Kind", "MetricSpec", "Options", "Row"]
 
 NS = "docker"
 
@@ -83,23 +84,6 @@ def sanitize_name(text: str) -> str:
     (invalid characters to `_`), with `_` in front of a leading digit."""
     name = _LABEL_RE.sub("_", text)
     return "_" + name if name[:1].isdigit() else name
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """Per-collector options from the command line."""
-
-    container_labels: tuple[str, ...] = ()
-    label_map: tuple[tuple[str, str], ...] = ()
-    """(Docker label key, Prometheus label name) pairs from --container.label-map."""
-
-    def label_columns(self) -> tuple[tuple[str, str], ...]:
-        """docker_container_labels' extra labels: (Docker key, label name), the
-        --container.labels ones (label_<key>) first, then the mapped ones."""
-        return (
-            *((key, sanitize_label(key)) for key in self.container_labels),
-            *self.label_map,
-        )
 
 
 CollectFn = Callable[[Snapshot, Options], Iterable[Family]]
