@@ -64,6 +64,7 @@ DEFAULT_VALUES: dict[str, str] = {
     "job": ".+",
     "instance": ".+",
     "container": ".+",
+    "project": ".+",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "1h",
