@@ -1,26 +1,26 @@
-"""cgroup v2 pressure and memory events: PSI ({cpu,memory,io}.pressure) and
-memory.events, parsed from the bytes the cgroup reader read.
+"""cgroup v2 pressure and memory events: PSI ({cpu,memory,io}.pressure) and the
+memory.events counters, as pure parsers of the bytes the readers read.
 
-Both exist only on cgroup v2, and PSI only where the kernel has it (CONFIG_PSI, not
-booted with psi=0, and not turned off for the cgroup through cgroup.pressure): an absent
-file, or one whose read fails with EOPNOTSUPP, gives no series rather than zeros.
+Both exist only on cgroup v2, and PSI only where the kernel gives it: built with
+CONFIG_PSI, not booted with psi=0 (older kernels then fail the read with EOPNOTSUPP,
+newer ones hide the files) and not switched off for the cgroup (cgroup.pressure 0 hides
+them). An absent or unsupported file gives no series, never zeros (fileio reads an
+EOPNOTSUPP file as absent; the kept reader probes it once and marks it missing).
 """
 
 from __future__ import annotations
 
-import errno
+from collections.abc import Sequence
 
 from exporter.engine.stats import MEMORY_EVENTS, PRESSURE_KINDS, PRESSURE_RESOURCES
 
-PRESSURE_FILES = tuple(f"{resource}.pressure" for resource in PRESSURE_RESOURCES)
-UNSUPPORTED_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP})
-"""What reading a pressure file gives when PSI is off (psi=0, or cgroup.pressure 0)."""
 _EVENT_KEYS = tuple((event, b"\n" + event.encode() + b" ") for event in MEMORY_EVENTS)
 _US = 1e6
 
 
 def parse_memory_events(data: bytes | None) -> tuple[tuple[str, int], ...]:
-    """memory.events to (event, count) in MEMORY_EVENTS order, for the keys present."""
+    """memory.events to (event, count) in MEMORY_EVENTS order, for the keys present
+    (`oom_group_kill` and keys of newer kernels are left out)."""
     if not data:
         return ()
     text = b"\n" + data
@@ -40,7 +40,8 @@ def parse_memory_events(data: bytes | None) -> tuple[tuple[str, int], ...]:
 
 def parse_pressure(resource: str, data: bytes | None) -> tuple[tuple[str, str, float], ...]:
     """One pressure file (`some avg10=0.00 avg60=0.00 avg300=0.00 total=12345`, then a
-    `full` line) to (resource, kind, total stalled seconds) per line present."""
+    `full` line; cpu.pressure has no `full` line before 5.13) to (resource, kind, total
+    stalled seconds) per line present; `total` is in microseconds."""
     if not data:
         return ()
     out = []
@@ -55,8 +56,8 @@ def parse_pressure(resource: str, data: bytes | None) -> tuple[tuple[str, str, f
     return tuple(out)
 
 
-def parse_pressures(files: tuple[bytes | None, ...]) -> tuple[tuple[str, str, float], ...]:
-    """The three pressure files, in PRESSURE_RESOURCES order (None: absent)."""
+def parse_pressures(files: Sequence[bytes | None]) -> tuple[tuple[str, str, float], ...]:
+    """The pressure files in PRESSURE_RESOURCES order (None: absent)."""
     return tuple(
         row
         for resource, data in zip(PRESSURE_RESOURCES, files, strict=True)
