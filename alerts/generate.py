@@ -70,6 +70,7 @@ GROUPS: dict[str, list[str]] = {
     ],
     "docker-resources": [
         "DockerContainerMemoryNearLimit",
+        "DockerContainerMemoryPressure",
         "DockerContainerCpuThrottled",
         "DockerContainerHighCpu",
     ],
@@ -356,6 +357,26 @@ class _Rules:
                 "Container {{ $labels.name }} on {{ $labels.instance }} uses "
                 "{{ $value | humanizePercentage }} of its memory limit (working set, threshold "
                 f"{self.pct(p['ratio'])}); the kernel OOM-kills it when the limit is reached."
+            ),
+        }
+
+    def DockerContainerMemoryPressure(self) -> dict[str, Any]:
+        p = self.p("DockerContainerMemoryPressure")
+        w = p["window"]
+        stalled = self.s(
+            "docker_container_pressure_stalled_seconds_total", 'resource="memory"', 'kind="full"'
+        )
+        return {
+            "expr": f"rate({stalled}[{w}]) > {p['ratio']}",
+            "summary": "A container's tasks are stalled on memory.",
+            "when": f"all tasks stalled on memory > {self.pct(p['ratio'])} of the time over {w}"
+            " (cgroup v2 PSI)",
+            "description": (
+                "All non-idle tasks of container {{ $labels.name }} on {{ $labels.instance }} "
+                "were stalled waiting for memory (reclaim, swap-in, refaults) "
+                "{{ $value | humanizePercentage }} of the time over the last "
+                f"{w} (memory.pressure full, threshold {self.pct(p['ratio'])}): it is "
+                "thrashing near its memory limit or the host is short of memory."
             ),
         }
 
