@@ -144,6 +144,8 @@ class Inventory:
         self.history = history or EventHistory()
         """The /events ring; written on the event loop by the watcher, read there too."""
         self._health: dict[str, Mapping[str, int]] = {}
+        self._state_counts: dict[str, int] | None = None
+        """Containers per state, all of them; None when a container changed since."""
         self._last_health: dict[str, str] = {}
         self._containers: dict[str, Container] = {}
         self._excluded: dict[str, Container] = {}
@@ -184,6 +186,7 @@ class Inventory:
         return True
 
     def remove(self, container_id: str) -> None:
+        self._state_counts = None
         self._generation[container_id] = self.generation(container_id) + 1
         self._containers.pop(container_id, None)
         self._excluded.pop(container_id, None)
@@ -227,6 +230,7 @@ class Inventory:
         container = self._inspected.get(container_id)
         if container is None:
             return
+        self._state_counts = None
         end = self._ends.get(container_id)
         if end is not None:
             changes: dict[str, Any] = {}
@@ -411,11 +415,14 @@ class Inventory:
         return snapshot
 
     def _counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(CONTAINER_STATES, 0)
-        for group in (self._containers, self._excluded):
-            for container in group.values():
-                counts[container.state] = counts.get(container.state, 0) + 1
-        return counts
+        """Recounted only after a container changed: a stats sweep publishes without."""
+        if self._state_counts is None:
+            counts = dict.fromkeys(CONTAINER_STATES, 0)
+            for group in (self._containers, self._excluded):
+                for container in group.values():
+                    counts[container.state] = counts.get(container.state, 0) + 1
+            self._state_counts = counts
+        return self._state_counts
 
     def _with_members(
         self, previous: Mapping[str, Network], containers: Mapping[str, Container]
