@@ -143,3 +143,20 @@ async def test_absent_on_this_engine_without_them(live: LiveDocker) -> None:
     else:
         assert len(events) == 5
         assert (len(stalls) >= 4) == psi
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pressure"
+
+
+@pytest.mark.parametrize("resource", ["cpu", "memory", "io"])
+def test_recorded_psi_files(resource: str) -> None:
+    """The host's own PSI files, recorded (same psi_show as a cgroup's): both lines, the
+    totals in seconds, the averages ignored."""
+    data = (FIXTURES / f"proc_pressure_{resource}").read_bytes()
+    totals = {
+        line.split()[0]: int(line.rsplit("total=", 1)[1]) / 1e6
+        for line in data.decode().splitlines()
+    }
+    assert parse_pressure(resource, data) == tuple(
+        (resource, kind, totals[kind]) for kind in ("some", "full")
+    )
