@@ -315,10 +315,6 @@ class Inventory:
         """A known container the container filter leaves out."""
         return container_id in self._excluded
 
-    @property
-    def container_filter(self) -> ContainerFilter:
-        return self._filter
-
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = dict(volumes)
 
