@@ -339,6 +339,16 @@ def _newer(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: 0 to 3600")
+    return value
+
+
 def main(
     argv: Sequence[str],
     *,
@@ -364,11 +374,11 @@ def main(
     parser.add_argument("--json", action="store_true", help="Same as --format json.")
     parser.add_argument("-w", "--watch", action="store_true", help="Refresh in place.")
     parser.add_argument(
-        "--interval", type=float, default=2.0, help="--watch: seconds between refreshes."
+        "--interval", type=_seconds, default=2.0, help="--watch: seconds between refreshes."
     )
     parser.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=WAIT,
         help="Without --watch: seconds to wait for a second sample (for rates); 0: no rates.",
     )
@@ -376,6 +386,8 @@ def main(
         "--iterations", type=int, default=0, help=argparse.SUPPRESS
     )  # --watch refreshes before exiting (tests); 0 runs until interrupted
     args = parser.parse_args(argv)
+    if args.interval < 0.2:
+        parser.error("--interval: at least 0.2 seconds")
     if args.json:
         args.format = "json"
     params = [(key, value) for key, _, value in (f.partition("=") for f in args.filter)]
