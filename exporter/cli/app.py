@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -17,6 +17,9 @@ from exporter.engine.adapter import DockerEngine, engine_config_from_env
 from exporter.engine.api import Engine, EngineError
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
+from exporter.registry.client import RegistryClient
+from exporter.registry.config import RegistryTarget, load_targets
+from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
@@ -77,6 +80,39 @@ def build_sampler(
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
 
+def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
+    """The registries to poll (none unless the registry collector is on) and the warnings
+    to log once; raises RegistryConfigError for unusable flags or files."""
+    if "registry" not in settings.collectors:
+        return [], []
+    return load_targets(
+        settings.registry_urls,
+        config_file=settings.registry_config_file,
+        docker_config=settings.registry_docker_config,
+        certs_dir=settings.docker_certs_dir,
+    )
+
+
+def build_pollers(
+    settings: Settings,
+    targets: Sequence[RegistryTarget],
+    inventory: Inventory,
+    clock: Clock,
+) -> list[RegistryPoller]:
+    """One poller per registry, each with its own client (made here, inside the loop)."""
+    return [
+        RegistryPoller(
+            RegistryClient(target, clock, timeout=settings.registry_timeout),
+            inventory.publish_registry,
+            clock,
+            interval=settings.registry_interval,
+            max_repositories=settings.registry_max_repositories,
+            manifests=settings.registry_manifests,
+        )
+        for target in targets
+    ]
+
+
 def build_exposition(settings: Settings) -> Exposition:
     return Exposition(
         settings.collectors,
@@ -90,8 +126,11 @@ def build_app(
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
     auth: Authenticator | None = None,
+    registries: Sequence[RegistryTarget] | None = None,
 ) -> App:
-    """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
+    """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
+    `registries` None: read from the settings (registry_targets)."""
+    targets = registry_targets(settings)[0] if registries is None else registries
     inventory = Inventory()
     exposition = build_exposition(settings)
     app = make_app(inventory, exposition, settings.telemetry_path, auth)
@@ -114,6 +153,10 @@ def build_app(
                 engine, inventory, the_clock, interval=settings.volume_sizes_interval
             )
             loops.append(("disk-usage", df.run))
+        loops.extend(
+            (f"registry {poller.snapshot.name}", poller.run)
+            for poller in build_pollers(settings, targets, inventory, the_clock)
+        )
         tasks = [
             asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
         ]
@@ -142,7 +185,11 @@ def build_app(
     return app
 
 
-async def once(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> bytes:
+async def once(
+    settings: Settings,
+    engine_factory: Callable[[], Engine] | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""
     inventory = Inventory()
     engine = (engine_factory or default_engine_factory(settings))()
@@ -152,6 +199,11 @@ async def once(settings: Settings, engine_factory: Callable[[], Engine] | None =
         if sampler is not None:
             await sampler.sweep()
             await sampler.close()
+        for poller in build_pollers(settings, registries, inventory, SystemClock()):
+            try:
+                await poller.poll()
+            finally:
+                await poller.close()
     finally:
         await engine.close()
     return build_exposition(settings).render(inventory.snapshot).data
@@ -164,12 +216,16 @@ of a request; with the render's own yields (exporter.render.store), /-/healthy's
 during a 1 000-container render drops from about 18 to 10 ms (bench/scrape_bench.py)."""
 
 
-def run(settings: Settings, web: WebConfig | None = None) -> int:
+def run(
+    settings: Settings,
+    web: WebConfig | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> int:
     """Serve until SIGINT/SIGTERM; exit 1 when the port cannot be bound."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     if settings.once:
         try:
-            sys.stdout.buffer.write(asyncio.run(once(settings)))
+            sys.stdout.buffer.write(asyncio.run(once(settings, registries=registries)))
         except EngineError as exc:
             log.error("engine unreachable: %s", exc)
             return 1
@@ -189,7 +245,9 @@ def run(settings: Settings, web: WebConfig | None = None) -> int:
         ",".join(settings.collectors),
     )
     try:
-        app = build_app(settings, auth=Authenticator(web.users) if web else None)
+        app = build_app(
+            settings, auth=Authenticator(web.users) if web else None, registries=registries
+        )
         serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)

@@ -23,9 +23,11 @@ from exporter.cli.settings import (
     parse_label_list,
     parse_listen_address,
     parse_positive_int,
+    parse_registry_interval,
 )
 from exporter.collectors import COLLECTORS
 from exporter.engine.adapter import resolve_host
+from exporter.registry.config import RegistryConfigError, parse_registry_url
 
 ENV_PREFIX = "DOCKER_EXPORTER_"
 
@@ -164,6 +166,53 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         parse_interval,
         "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
     ),
+    (
+        "registry",
+        "--registry.interval",
+        "5m",
+        parse_registry_interval,
+        "registry collector: the pause between two polls of a registry (>= 5s); a poll "
+        "crawls the catalog and every repository's tags.",
+    ),
+    (
+        "registry",
+        "--registry.timeout",
+        "10s",
+        parse_duration,
+        "registry collector: timeout of each request to a registry (or its token server).",
+    ),
+    (
+        "registry",
+        "--registry.max-repositories",
+        "1000",
+        parse_positive_int,
+        "registry collector: repositories crawled per registry at most (reported by "
+        "docker_registry_catalog_truncated).",
+    ),
+    (
+        "registry",
+        "--registry.docker-config",
+        "",
+        str,
+        "registry collector: a docker CLI config.json whose auths (what docker login "
+        "writes) hold the registries' credentials; credential helpers are not run.",
+    ),
+    (
+        "registry",
+        "--registry.config.file",
+        "",
+        str,
+        "registry collector: YAML with per-registry username, password_file, ca_file, "
+        "cert_file, key_file, insecure_skip_verify; see README.",
+    ),
+    (
+        "registry",
+        "--host.docker-certs-dir",
+        "/etc/docker/certs.d",
+        str,
+        "registry collector: Docker's per-registry TLS directory (<dir>/<host:port>/: "
+        "*.crt CAs, client.cert + client.key).",
+    ),
     ("log", "--log.level", "info", str, "Log level: debug, info, warn, error."),
     ("log", "--log.format", "logfmt", str, "Log format: logfmt or json."),
 ]
@@ -195,6 +244,22 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         action="store_true",
         default=_env_bool(environ, "--web.disable-exporter-metrics") or False,
         help="Leave out the exporter's own process_* metrics.",
+    )
+    registry = groups["registry"]
+    registry.add_argument(
+        "--registry.url",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="A registry to watch, http(s)://host[:port]; repeat for several (the "
+        "environment variable takes them space-separated). Enables the registry collector.",
+    )
+    registry.add_argument(
+        "--registry.manifests",
+        action="store_true",
+        default=_env_bool(environ, "--registry.manifests") or False,
+        help="registry collector: also read every tag's manifest (digest, size): one or two "
+        "requests per tag and poll.",
     )
     run = parser.add_argument_group("run")
     run.add_argument(
@@ -254,14 +319,24 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         docker_host = resolve_host(value("--docker.host") or None, environ)
     except ValueError as exc:
         parser.error(str(exc))
+    urls = tuple(args["registry.url"] or environ.get(env_name("--registry.url"), "").split())
+    for url in urls:
+        try:
+            parse_registry_url(url)
+        except RegistryConfigError as exc:
+            parser.error(f"--registry.url: {exc}")
     disable_defaults = args["collector.disable_defaults"]
     enabled = []
     for name, spec in sorted(COLLECTORS.items()):
         chosen = args[f"collector.{name}"]
         if chosen is None:
             chosen = spec.default_enabled and not disable_defaults
+            if name == "registry":  # on when there is a registry to watch
+                chosen = bool(urls)
         if chosen:
             enabled.append(name)
+    if "registry" in enabled and not urls:
+        parser.error("--collector.registry: no registry to watch (give --registry.url)")
     host, port = value("--web.listen-address")
     return Settings(
         listen_host=host,
@@ -285,6 +360,14 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         host_sys=value("--host.sys"),
         top_interval=value("--collector.top.interval"),
         volume_sizes_interval=value("--collector.volume_sizes.interval"),
+        registry_urls=urls,
+        registry_interval=value("--registry.interval"),
+        registry_timeout=value("--registry.timeout"),
+        registry_max_repositories=value("--registry.max-repositories"),
+        registry_docker_config=value("--registry.docker-config"),
+        registry_config_file=value("--registry.config.file"),
+        registry_manifests=args["registry.manifests"],
+        docker_certs_dir=value("--host.docker-certs-dir"),
     )
 
 
@@ -300,11 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
-    except webconfig.WebConfigError as exc:
+        registries, warnings = app.registry_targets(settings)
+    except (webconfig.WebConfigError, RegistryConfigError) as exc:
         sys.stderr.write(f"docker-exporter: error: {exc}\n")
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    return app.run(settings, web)
+    for warning in warnings:
+        app.log.warning("%s", warning)
+    return app.run(settings, web, registries)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,14 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
+def parse_registry_interval(text: str) -> float:
+    """A registry poll interval: at least 5 s (each poll crawls the whole catalog)."""
+    seconds = parse_duration(text)
+    if seconds < 5.0:
+        raise ConfigError(f"invalid interval {text!r}: at least 5s")
+    return seconds
+
+
 def parse_positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigError(f"invalid number {text!r}: a whole number >= 1")
@@ -106,3 +114,11 @@ class Settings:
     host_sys: str = "/sys"
     top_interval: float = 60.0
     volume_sizes_interval: float = 900.0
+    registry_urls: tuple[str, ...] = ()
+    registry_interval: float = 300.0
+    registry_timeout: float = 10.0
+    registry_max_repositories: int = 1000
+    registry_docker_config: str = ""
+    registry_config_file: str = ""
+    registry_manifests: bool = False
+    docker_certs_dir: str = "/etc/docker/certs.d"
