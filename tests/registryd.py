@@ -66,6 +66,7 @@ def make_ca(folder: Path) -> tuple[Path, Path]:
 
 def server_cert(folder: Path, ca: tuple[Path, Path], days: int = 20) -> tuple[Path, Path]:
     """A server certificate for 127.0.0.1 signed by `ca` (cert, key)."""
+    folder.mkdir(parents=True, exist_ok=True)
     key, csr, cert = folder / "server.key", folder / "server.csr", folder / "server.crt"
     ext = folder / "san.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1\n")
@@ -156,13 +157,19 @@ def registry(folder: Path, **kwargs: Any) -> Iterator[Registry]:
         reg.stop()
 
 
-def read_api(url: str, authorization: str = "", cafile: str | None = None) -> Any:
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def read_api(
+    url: str, authorization: str = "", cafile: str | None = None, *, accept: bool = False
+) -> Any:
     """A registry answer read directly (urllib: another client than the exporter's)."""
     import ssl
 
-    request = urllib.request.Request(
-        url, headers={"Authorization": authorization} if authorization else {}
-    )
+    headers = {"Authorization": authorization} if authorization else {}
+    if accept:
+        headers["Accept"] = MANIFEST_V2
+    request = urllib.request.Request(url, headers=headers)
     context = ssl.create_default_context(cafile=cafile) if cafile else None
     with urllib.request.urlopen(request, timeout=10, context=context) as resp:
         return json.loads(resp.read())

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -147,7 +148,6 @@ class RegistryClient:
                     data=list(form) if form else None,
                     allow_redirects=False,
                 ) as resp:
-                    self._peer_certificate(resp)
                     body = await self._read(resp) if method != "HEAD" else b""
                     kept = {k: resp.headers[k] for k in KEPT_HEADERS if k in resp.headers}
                     answer = Response(
@@ -178,18 +178,31 @@ class RegistryClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _peer_certificate(self, resp: aiohttp.ClientResponse) -> None:
-        """The registry's certificate expiry, when TLS verified it (unverified peers
-        give no parsed certificate)."""
-        if self.target.tls is None or not self.target.verified or resp.connection is None:
-            return
-        transport = resp.connection.transport
-        ssl_object = transport.get_extra_info("ssl_object") if transport else None
-        if ssl_object is None or resp.url.host != urlsplit(self.target.url).hostname:
-            return
-        cert = ssl_object.getpeercert()
+    async def read_certificate(self) -> float | None:
+        """The expiry of the certificate the registry presents, when TLS verified it, from
+        a handshake of its own (under the lock, like a request): aiohttp hands a small
+        answer's connection back to its pool before the caller could look at it."""
+        if self.target.tls is None or not self.target.verified:
+            return None
+        parts = urlsplit(self.target.url)
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self._timeout_seconds):
+                    _reader, writer = await asyncio.open_connection(
+                        parts.hostname, parts.port or 443, ssl=self.target.tls
+                    )
+            except (TimeoutError, OSError, ssl.SSLError):
+                return self.certificate_expiry  # the request itself reports the failure
+            try:
+                ssl_object = writer.get_extra_info("ssl_object")
+                cert = ssl_object.getpeercert() if ssl_object is not None else None
+            finally:
+                writer.close()
+                with suppress(OSError, ssl.SSLError):
+                    await writer.wait_closed()
         if cert and isinstance(cert.get("notAfter"), str):
             self.certificate_expiry = float(ssl.cert_time_to_seconds(cert["notAfter"]))
+        return self.certificate_expiry
 
     async def get(
         self,

@@ -156,6 +156,7 @@ class RegistryPoller:
             probe_seconds = self._clock.monotonic() - started
             if probe.status != 200:
                 raise PollFailed(f"/v2/ answered {probe.status}")
+            await self._client.read_certificate()
             names, truncated = await self._catalog()
             old = {r.name: r for r in prev.repositories}
             self._budget = MANIFEST_BUDGET
