@@ -446,7 +446,7 @@ async def test_top_falls_back_when_ps_args_get_an_empty_answer(clock: FakeClock)
     engine.add(inspect_payload(cid=PODMAN_CID))
     watcher = Watcher(engine, inventory, clock)
     await watcher.resync()
-    poller = TopPoller(engine, inventory, clock)
+    poller = TopPoller(engine, inventory, clock, interval=60.0)
     await poller.step()
     assert [p.command for p in inventory.snapshot.processes[PODMAN_CID]] == [
         "sleep 603",

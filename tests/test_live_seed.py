@@ -379,7 +379,9 @@ async def test_named_volume(live: LiveDocker, exporter: Exporter) -> None:
     await asyncio.sleep(0.5)  # let dd finish; the app sampled df at start, sample again now
     engine = DockerEngine(engine_config_from_env(None, 10.0))
     try:
-        assert await DiskUsageSampler(engine, exporter.inventory, SystemClock()).sample()
+        assert await DiskUsageSampler(
+            engine, exporter.inventory, SystemClock(), interval=900.0
+        ).sample()
     finally:
         await engine.close()
     samples = await exporter.samples()

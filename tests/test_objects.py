@@ -455,7 +455,7 @@ async def test_top_poller_falls_back_to_default_ps_args(
 ) -> None:
     """A host whose ps refuses our `-o` list (500) still gets `-ef` lists, from then on."""
     recorded.top_docs = {}
-    poller = TopPoller(recorded, inventory, clock)
+    poller = TopPoller(recorded, inventory, clock, interval=60.0)
     await poller.step()
     await poller.step()
     tops = [c for c in recorded.calls if c.startswith("top ")]
@@ -471,7 +471,7 @@ async def test_top_poller_falls_back_to_default_ps_args(
 async def test_processes_go_when_the_container_stops(
     synced: Watcher, recorded: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    poller = TopPoller(recorded, inventory, clock)
+    poller = TopPoller(recorded, inventory, clock, interval=60.0)
     await poller.step()
     assert FIRST in inventory.snapshot.processes
     recorded.containers[FIRST]["State"].update(Status="exited", Running=False)
@@ -498,7 +498,7 @@ async def test_processes_of_a_sampler_sweep_are_pruned_too(inventory: Inventory)
 async def test_disk_usage_sampler_publishes_with_its_time(
     recorded: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    assert await DiskUsageSampler(recorded, inventory, clock).sample()
+    assert await DiskUsageSampler(recorded, inventory, clock, interval=900.0).sample()
     usage = inventory.snapshot.disk_usage
     assert usage is not None
     assert usage.time == clock.time()
@@ -527,10 +527,10 @@ async def test_watcher_never_calls_disk_usage(running: Watcher, recorded: FakeEn
 
 @pytest.fixture(name="snap")
 async def fixture_snap(synced: Watcher, recorded: FakeEngine, inventory: Inventory) -> Snapshot:
-    poller = TopPoller(recorded, inventory, FakeClock())
+    poller = TopPoller(recorded, inventory, FakeClock(), interval=60.0)
     await poller.step()
     await poller.step()
-    await DiskUsageSampler(recorded, inventory, FakeClock()).sample()
+    await DiskUsageSampler(recorded, inventory, FakeClock(), interval=900.0).sample()
     return inventory.snapshot
 
 

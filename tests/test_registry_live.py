@@ -39,7 +39,9 @@ from test_openapi import validate_response
 
 from exporter.cli.app import build_app
 from exporter.clock import SystemClock
+from exporter.collectors import registry as registry_collector
 from exporter.inventory.store import Inventory, Snapshot
+from exporter.options import Options
 from exporter.registry.client import RegistryClient
 from exporter.registry.config import RegistryTarget
 from exporter.registry.models import RegistrySnapshot
@@ -107,12 +109,28 @@ class Exporter:
         return snapshot.registries[name]
 
 
+OPTIONS = {
+    "registry_urls": registry_collector.URLS,
+    "registry_interval": registry_collector.INTERVAL,
+    "registry_timeout": registry_collector.TIMEOUT,
+    "registry_docker_config": registry_collector.DOCKER_CONFIG,
+    "registry_config_file": registry_collector.CONFIG_FILE,
+    "registry_manifests": registry_collector.MANIFESTS,
+    "docker_certs_dir": registry_collector.CERTS_DIR,
+}
+
+
+def registry_options(**chosen: Any) -> Options:
+    """The registry collector's options by short names (registry_urls=..., ...)."""
+    chosen.setdefault("registry_interval", 1.0)  # below the flag's 5 s floor: tests only
+    chosen.setdefault("registry_timeout", 3.0)
+    return Options({OPTIONS[name]: v for name, v in chosen.items()})
+
+
 @asynccontextmanager
-async def exporter(**settings: Any) -> AsyncIterator[Exporter]:
-    settings.setdefault("collectors", COLLECTORS)
-    settings.setdefault("registry_interval", 1.0)
-    settings.setdefault("registry_timeout", 3.0)
-    app = build_app(live_settings(**settings))
+async def exporter(**chosen: Any) -> AsyncIterator[Exporter]:
+    settings = live_settings(collectors=COLLECTORS, options=registry_options(**chosen))
+    app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)
         yield Exporter(client, app[INVENTORY])

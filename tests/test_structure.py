@@ -29,6 +29,7 @@ def modules() -> list[Path]:
 
 LAYERS = (
     "clock",
+    "options",
     "engine",
     "registry",
     "inventory",

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import Options
-from exporter.engine.adapter import DockerEngine, engine_config_from_env
+from exporter.collectors import registry
+from exporter.collectors.processes import TOP_INTERVAL
+from exporter.collectors.volumes import SIZES_INTERVAL
+from exporter.engine.adapter import DockerEngine, engine_config_from_env, resolve_host
 from exporter.engine.api import Engine, EngineError
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
@@ -52,7 +54,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
 
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
     config = engine_config_from_env(
-        settings.docker_host,
+        resolve_host(settings.docker_host or None, os.environ),
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
@@ -85,11 +87,12 @@ def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str
     to log once; raises RegistryConfigError for unusable flags or files."""
     if "registry" not in settings.collectors:
         return [], []
+    urls: tuple[str, ...] = settings[registry.URLS]
     return load_targets(
-        settings.registry_urls,
-        config_file=settings.registry_config_file,
-        docker_config=settings.registry_docker_config,
-        certs_dir=settings.docker_certs_dir,
+        urls,
+        config_file=settings[registry.CONFIG_FILE],
+        docker_config=settings[registry.DOCKER_CONFIG],
+        certs_dir=settings[registry.CERTS_DIR],
     )
 
 
@@ -102,12 +105,12 @@ def build_pollers(
     """One poller per registry, each with its own client (made here, inside the loop)."""
     return [
         RegistryPoller(
-            RegistryClient(target, clock, timeout=settings.registry_timeout),
+            RegistryClient(target, clock, timeout=settings[registry.TIMEOUT]),
             inventory.publish_registry,
             clock,
-            interval=settings.registry_interval,
-            max_repositories=settings.registry_max_repositories,
-            manifests=settings.registry_manifests,
+            interval=settings[registry.INTERVAL],
+            max_repositories=settings[registry.MAX_REPOSITORIES],
+            manifests=settings[registry.MANIFESTS],
         )
         for target in targets
     ]
@@ -116,7 +119,7 @@ def build_pollers(
 def build_exposition(settings: Settings) -> Exposition:
     return Exposition(
         settings.collectors,
-        Options(container_labels=settings.container_labels),
+        settings.options,
         process_metrics=settings.exporter_metrics,
     )
 
@@ -146,12 +149,10 @@ def build_app(
         if sampler is not None:
             loops.append(("sampler", sampler.run))
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
-            top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
+            top = TopPoller(engine, inventory, the_clock, interval=settings[TOP_INTERVAL])
             loops.append(("top", top.run))
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(
-                engine, inventory, the_clock, interval=settings.volume_sizes_interval
-            )
+            df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
             loops.append(("disk-usage", df.run))
         loops.extend(
             (f"registry {poller.snapshot.name}", poller.run)

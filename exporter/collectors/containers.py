@@ -15,6 +15,28 @@ from exporter.collectors.base import (
     state_rows,
 )
 from exporter.engine.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
+from exporter.options import ConfigError, option
+
+
+def parse_label_list(text: str) -> tuple[str, ...]:
+    """Comma-separated Docker label keys; their sanitized names must not collide."""
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    seen: dict[str, str] = {}
+    for key in keys:
+        name = sanitize_label(key)
+        if name in seen:
+            raise ConfigError(f"--container.labels: {seen[name]!r} and {key!r} both map to {name}")
+        seen[name] = key
+    return keys
+
+
+LABEL_KEYS = option(
+    "--container.labels",
+    "",
+    parse_label_list,
+    "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
+    group="inventory",
+)
 
 C = "containers"
 INFO = declare(
@@ -115,9 +137,10 @@ POLICY = declare(
 
 def _families(options: Options) -> tuple[Family, ...]:
     always = tuple(spec.new() for spec in METRICS)
-    if not options.container_labels:
+    keys = options[LABEL_KEYS]
+    if not keys:
         return always
-    return (*always, LABELS.new([sanitize_label(key) for key in options.container_labels]))
+    return (*always, LABELS.new([sanitize_label(key) for key in keys]))
 
 
 METRICS = (
@@ -162,7 +185,7 @@ def rows(c: Container, joined: tuple[int | None], options: Options) -> tuple[tup
         ((ids, c.finished_at),) if c.finished_at is not None else (),
         (((*ids, c.restart_policy), 1),),
     )
-    allowed = options.container_labels
+    allowed = options[LABEL_KEYS]
     if not allowed:
         return out
     return (*out, (((*ids, *(c.labels.get(key, "") for key in allowed)), 1),))

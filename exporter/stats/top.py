@@ -27,7 +27,6 @@ PSGO_ARGS = "pid,ppid,user,state,time,rss,args"
 Podman runs `ps` inside the container for anything with a dash (no RSS from busybox)."""
 ARGS_TO_TRY = (PS_ARGS, PSGO_ARGS, "")
 """Tried in order until one is answered with processes; "" is the engine's default."""
-TOP_INTERVAL = 60.0
 MIN_GAP = 1.0
 
 
@@ -40,7 +39,7 @@ class TopPoller:
         inventory: Inventory,
         clock: Clock,
         *,
-        interval: float = TOP_INTERVAL,
+        interval: float,
         min_gap: float = MIN_GAP,
     ) -> None:
         self._engine = engine
