@@ -103,7 +103,8 @@ async def test_garbage_hanging_and_lying_registries_are_down_in_bounded_time(
             assert errors[names[1]] == "no answer within 0.5s"
             assert snap.registries[names[1]].requests == {"timeout": 1}
             assert errors[names[2]] == "/v2/_catalog: not JSON"
-            assert errors[names[0]]
+            assert errors[names[0]] == "not an HTTP answer"
+            assert snap.registries[names[0]].requests == {"error": 1}
             resp = await client.get("/metrics")  # served while one registry hangs
             assert resp.status == 200
             samples = parse(await resp.text())
