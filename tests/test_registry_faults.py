@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import FakeEngine, until
+from conftest import FakeClock, FakeEngine, until
 from test_openapi import validate_response
 from test_registry_live import parse, registry_options, value
 
@@ -20,6 +20,8 @@ from exporter.cli.settings import Settings
 from exporter.clock import SystemClock
 from exporter.registry.client import RegistryClient
 from exporter.registry.config import load_targets
+from exporter.registry.models import RegistrySnapshot
+from exporter.registry.poller import RegistryPoller
 from exporter.web.http import INVENTORY
 
 
@@ -135,3 +137,96 @@ async def test_never_two_requests_in_flight_to_one_registry() -> None:
             await client.close()
     assert [a.status for a in answers] == [200] * 4
     assert most == 1
+
+
+class StubRegistry:
+    """A Distribution API with bearer auth and its token endpoint on one server, counting
+    what it is asked: for the client's token reuse and expiry, and manifest reuse."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.token_status = 200
+        self.calls: list[str] = []
+        self.url = ""
+
+    def routes(self) -> dict[str, Callable[[web.Request], Any]]:
+        return {
+            "/token": self.token,
+            "/v2/": self.api,
+            "/v2/_catalog": self.api,
+            "/v2/{name:.+}/tags/list": self.api,
+            "/v2/{name:.+}/manifests/{ref}": self.api,
+        }
+
+    async def token(self, request: web.Request) -> web.Response:
+        self.calls.append(f"token {request.query.get('scope', '')}")
+        if self.token_status != 200:
+            return web.json_response({}, status=self.token_status)
+        self.issued += 1
+        return web.json_response({"token": f"t{self.issued}", "expires_in": 120})
+
+    async def api(self, request: web.Request) -> web.Response:
+        self.calls.append(f"{request.method} {request.path}")
+        if not request.headers.get("Authorization", "").startswith("Bearer t"):
+            challenge = f'Bearer realm="{self.url}/token",service="stub"'
+            return web.json_response({}, status=401, headers={"WWW-Authenticate": challenge})
+        if request.path == "/v2/_catalog":
+            return web.json_response({"repositories": ["a"]})
+        if request.path.endswith("/tags/list"):
+            return web.json_response({"name": "a", "tags": ["1", "bad tag"]})
+        if "/manifests/" in request.path:
+            body = b'{"schemaVersion": 2, "config": {"size": 10}, "layers": [{"size": 5}]}'
+            headers = {"Docker-Content-Digest": "sha256:" + "0" * 64}
+            return web.Response(body=body, headers=headers, content_type=MANIFEST)
+        return web.json_response({})
+
+
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+async def test_tokens_are_reused_until_they_expire_and_manifests_until_they_change() -> None:
+    stub = StubRegistry()
+    clock = FakeClock()
+    async with http_server(stub.routes()) as url:
+        stub.url = url
+        (target,), _ = load_targets([url])
+        published: list[RegistrySnapshot] = []
+        poller = RegistryPoller(
+            RegistryClient(target, clock, timeout=5.0), published.append, clock, manifests=True
+        )
+        try:
+            first = await poller.poll()
+            assert first.up
+            assert first.auth == "bearer"
+            (repo,) = first.repositories
+            assert repo.tags == ("1",)  # an invalid tag name is left out
+            assert repo.manifests["1"].size_bytes == 15
+            scopes = [c for c in stub.calls if c.startswith("token")]
+            assert scopes == [
+                "token ",
+                "token registry:catalog:*",
+                "token repository:a:pull",
+            ]
+            stub.calls.clear()
+            second = await poller.poll()  # tokens reused; the manifest's digest unchanged
+            assert stub.calls == [
+                "GET /v2/",
+                "GET /v2/_catalog",
+                "GET /v2/a/tags/list",
+                "HEAD /v2/a/manifests/1",
+            ]
+            assert second.repositories[0].manifests["1"] is repo.manifests["1"]
+            await clock.advance(200)  # past expires_in: new tokens, without a 401 first
+            stub.calls.clear()
+            await poller.poll()
+            assert stub.calls[:2] == ["token ", "GET /v2/"]
+            stub.token_status = 401  # credentials refused by the token server
+            await clock.advance(200)
+            refused = await poller.poll()
+            assert not refused.up
+            assert refused.error == "the token server answered 401"
+            assert refused.repositories == first.repositories  # the last known stay
+            assert refused.requests["401"] >= 1
+        finally:
+            await poller.close()
+    assert published[-1] is refused

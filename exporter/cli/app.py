@@ -133,7 +133,11 @@ def build_app(
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
     `registries` None: read from the settings (registry_targets)."""
-    targets = registry_targets(settings)[0] if registries is None else registries
+    if registries is None:
+        registries, warnings = registry_targets(settings)
+        for warning in warnings:
+            log.warning("%s", warning)
+    targets = registries
     inventory = Inventory()
     exposition = build_exposition(settings)
     app = make_app(inventory, exposition, settings.telemetry_path, auth)
