@@ -196,6 +196,16 @@ async def test_anonymous_registry_paging_new_pushes_and_local_images(
                 samples = await ex.samples()
 
             # /inventory: repositories with their tags, and the local image carrying a tag
+            # (the watcher re-lists images on the tag event, in the background)
+            try:
+                await until(
+                    ex.inventory,
+                    lambda s: any(reference in i.repo_tags for i in s.images.values()),
+                    timeout=30,
+                )
+            except TimeoutError:
+                tags = sorted(t for i in ex.inventory.snapshot.images.values() for t in i.repo_tags)
+                raise AssertionError(f"{reference} not among the listed tags {tags}") from None
             doc = await ex.inventory_doc()
             (entry,) = [r for r in doc["registries"] if r["name"] == reg.name]
             assert entry["auth"] == "anonymous"
