@@ -17,6 +17,17 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import (
+    container_cgroup_paths,
+    int_value,
+    keyed_value,
+    parse_int,
+    parse_keyed,
+    parse_net_dev,
+    parse_proc_stat,
+    read_cgroup_stats,
+    read_many,
+)
 from conftest import engine_lacks, engine_socket
 
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
@@ -29,26 +40,19 @@ from exporter.stats.cgroup import (
     CgroupReader,
     Target,
     cgroup_pids,
-    container_cgroup_paths,
     discover_layout,
-    int_value,
-    keyed_value,
     layout_from_mountinfo,
     open_files_budget,
     parse_blkio_throttle,
     parse_cpu_max,
-    parse_int,
     parse_io_stat,
-    parse_keyed,
     parse_mountinfo,
-    parse_net_dev,
-    parse_proc_stat,
     paths_from_proc_cgroup,
-    read_cgroup_stats,
-    read_many,
     read_processes,
     sample,
 )
+from exporter.stats.cgroup.rlimit import DEFAULT_OPEN_FILES
+from exporter.stats.cgroup.statsfiles import REPROBE_READS
 
 CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
 OTHER = "aa" * 32
@@ -1053,15 +1057,15 @@ def test_limit_files_are_read_at_a_recheck_or_when_the_engine_says_they_changed(
     pids_max.write_text("max\n")
     seen = []
     with CgroupReader(layout, proc) as reader:
-        for i in range(cgroup._REPROBE_READS + 1):
+        for i in range(REPROBE_READS + 1):
             result = reader.read(Target(CID, PID), processes=False, users={})
             assert result is not None
             seen.append(result[0].pids_limit)
             pids_max.write_text(f"{100 + i}\n")
         updated = reader.read(Target(CID, PID, limits="updated"), processes=False, users={})
-    assert [None] * cgroup._REPROBE_READS + [100 + cgroup._REPROBE_READS - 1] == seen
+    assert [None] * REPROBE_READS + [100 + REPROBE_READS - 1] == seen
     assert updated is not None
-    assert 100 + cgroup._REPROBE_READS == updated[0].pids_limit
+    assert 100 + REPROBE_READS == updated[0].pids_limit
 
 
 def test_v1_cpu_stat_waits_for_full_reads_while_there_is_no_quota(tmp_path: Path) -> None:
@@ -1089,7 +1093,7 @@ def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> 
     target = Target(CID, PID)
     swaps = []
     with CgroupReader(discover_layout(proc, sys), proc) as reader:
-        for _ in range(cgroup._REPROBE_READS):
+        for _ in range(REPROBE_READS):
             result = reader.read(target, processes=False, users={})
             assert result is not None
             swaps.append(result[0].memory_swap_bytes)
@@ -1098,7 +1102,7 @@ def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> 
         result = reader.read(target, processes=False, users={})
         assert (kept + 1) == reader.open_files
     assert result is not None
-    assert [None] * cgroup._REPROBE_READS == swaps
+    assert [None] * REPROBE_READS == swaps
     assert result[0].memory_swap_bytes == 4096
 
 
@@ -1127,7 +1131,7 @@ def moved_fields(stats: ContainerStats, than: ContainerStats) -> set[str]:
     return {f.name for f in fields(stats) if getattr(stats, f.name) != getattr(than, f.name)}
 
 
-@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
 def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, budget: int) -> None:
     """With cpuacct.usage reading the same, an edit of cpuacct.stat is not seen and edits of
     every other file are (pids.current, oom_control and blkio included), kept or not; once
@@ -1174,7 +1178,7 @@ QUIET = {  # the _V1_QUIET_GATED files and the blkio pair, each moving a field
 }
 
 
-@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
 def test_v1_quiet_files_wait_for_the_cpu_or_the_memory_usage_to_move(
     tmp_path: Path, budget: int
 ) -> None:
@@ -1354,11 +1358,11 @@ def test_every_recheck_reads_gated_files_and_lists_again(tmp_path: Path) -> None
     with reader:
         (sys / "fs/cgroup" / f"cpuacct{DOCKER_DIR}/cpuacct.stat").write_text("user 999\n")
         move_in_4300(sys, "v1 cgroupfs")
-        for _ in range(cgroup._REPROBE_READS):
+        for _ in range(REPROBE_READS):
             result = reader.read(Target(CID, PID), processes=True, users={})
             assert result is not None
             seen.append((result[0].cpu_user_seconds, [p.pid for p in result[1] or ()]))
-    assert [(1.54, [PID])] * (cgroup._REPROBE_READS - 1) + [(9.99, [PID, 4300])] == seen
+    assert [(1.54, [PID])] * (REPROBE_READS - 1) + [(9.99, [PID, 4300])] == seen
 
 
 def test_a_new_pid_reads_every_file(tmp_path: Path) -> None:
@@ -1663,3 +1667,16 @@ def test_odd_bytes_in_process_names_and_passwd_never_lose_the_process(tmp_path: 
     [info] = read_processes(proc, [PID])
     assert info.command == "caf\ufffd --flag"
     assert info.user == "m\ufffd"
+
+
+def test_slots_are_named_and_share_the_usage_and_net_dev_positions() -> None:
+    """The parsers and the kept reader index one list by these slots: the CPU usage first
+    and net/dev right after the cgroup files, on both versions."""
+    from exporter.stats.cgroup import slots
+
+    assert slots.V1.CPUACCT_USAGE == slots.V2.CPU_STAT == slots.USAGE
+    assert slots.V1.NET == slots.V2.NET == slots.NET
+    assert len(slots.V1_FILES) == len(slots.V2_FILES) == slots.NET
+    assert [name for _, name in slots.V1_FILES][slots.V1.MEMORY_STAT] == "memory.stat"
+    assert [name for _, name in slots.V2_FILES][slots.V2.IO_STAT] == "io.stat"
+    assert len(slots.V1_EXTRA_FILES) == len(slots.V1Extra)
