@@ -43,9 +43,9 @@ class Option(Generic[T]):
     group: str
     switch: bool = False
     """A flag without a value (`--once`); its variable takes true/false, 1/0, yes/no."""
-    each: Callable[[str], Any] | None = None
-    """Set for a repeatable flag (`repeated`): the parser of one value. Every use of the
-    flag adds one; its variable takes them comma-separated; `parse` takes that list."""
+    repeat: bool = False
+    """A flag given once per value (`--registry.url A --registry.url B`); `parse` takes the
+    values space-separated (its variable's form) and returns a tuple."""
     value: T = field(init=False)
     """The parsed default."""
 
@@ -93,15 +93,16 @@ def switch(flag: str, help_text: str, *, group: str) -> Option[bool]:
 def repeated(
     flag: str, parse_one: Callable[[str], T], help_text: str, *, group: str
 ) -> Option[tuple[T, ...]]:
-    """Declare a repeatable flag (`--container.exclude A --container.exclude B`), empty
-    unless given; its environment variable holds the values comma-separated."""
+    """Declare a repeatable flag, empty unless given; its environment variable holds the
+    values separated by spaces."""
     if flag in OPTIONS:
         raise ValueError(f"option {flag} declared twice")
 
-    def parse_list(text: str) -> tuple[T, ...]:
-        return tuple(parse_one(part) for part in text.split(",") if part.strip())
+    def parse(text: str) -> tuple[T, ...]:
+        return tuple(parse_one(item) for item in text.split())
 
-    declared: Option[tuple[T, ...]] = Option(flag, "", parse_list, help_text, group, each=parse_one)
+    parse.__name__ = getattr(parse_one, "__name__", "value")
+    declared = Option(flag, "", parse, help_text, group, repeat=True)
     OPTIONS[flag] = declared
     return declared
 

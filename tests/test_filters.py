@@ -63,7 +63,7 @@ def test_flags_and_environment() -> None:
     assert s.container_include == ("name=a*", "label=x")
     assert s.container_exclude == ("image=busybox:*",)
     assert s[LABEL_MAP] == (("com.example.team", "team"), ("com.example.9", "_9x_y"))
-    env = {"DOCKER_EXPORTER_CONTAINER_EXCLUDE": "name=a,label=b=c"}
+    env = {"DOCKER_EXPORTER_CONTAINER_EXCLUDE": "name=a label=b=c"}
     assert parse_settings([], env).container_exclude == ("name=a", "label=b=c")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, NoReturn
 
@@ -28,10 +28,11 @@ from exporter.options import (
     env_name,
     parse_bool,
 )
+from exporter.registry.config import RegistryConfigError
 
 __all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]
 
-GROUPS = ("web", "docker", "inventory", "stats", "collectors", "log", "run")
+GROUPS = ("web", "docker", "inventory", "stats", "collectors", "registry", "log", "run")
 """Help groups in --help and README order; an option's group must be one of these."""
 
 
@@ -40,10 +41,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _checked(opt: Option[Any], parse: Callable[[str], Any] | None = None) -> Any:
+def _checked(opt: Option[Any]) -> Any:
     def convert(text: str) -> Any:
         try:
-            return (parse or opt.parse)(text)
+            return opt.parse(text)
         except (ConfigError, ValueError) as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -83,13 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         text = f"{opt.help} (default: {_shown(opt)})"
         if opt.switch:
             groups[opt.group].add_argument(opt.flag, action="store_const", const=True, help=text)
-        elif opt.each is not None:
+        elif opt.repeat:
             groups[opt.group].add_argument(
-                opt.flag,
-                action="append",
-                type=_checked(opt, opt.each),
-                help=text.replace(" (default:", " (repeatable; default:"),
-                metavar=opt.metavar,
+                opt.flag, action="append", type=_checked(opt), help=text, metavar=opt.metavar
             )
         else:
             groups[opt.group].add_argument(
@@ -130,8 +127,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     values: dict[Option[Any], Any] = {}
     for opt in OPTIONS.values():
         given = args[opt.dest]
-        if given is not None:
-            values[opt] = tuple(given) if opt.each is not None else given
+        if given is not None and opt.repeat:  # one parsed tuple per occurrence
+            values[opt] = tuple(item for items in given for item in items)
+        elif given is not None:
+            values[opt] = given
         elif opt.env in environ:
             values[opt] = from_env(opt.flag, opt.parse)
     core = {f.metadata["option"]: f.name for f in fields(Settings) if "option" in f.metadata}
@@ -147,8 +146,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         on = args[flag.lstrip("-")]
         if on is None and env_name(flag) in environ:
             on = from_env(flag, parse_bool)
+        wanted = spec.enabled_by is not None and bool(values.get(spec.enabled_by))
         if on is None:
-            on = spec.default_enabled and not disable_defaults
+            on = (spec.default_enabled and not disable_defaults) or wanted
+        if on and spec.enabled_by is not None and not wanted:
+            parser.error(f"{flag}: nothing to collect without {spec.enabled_by.flag}")
         if on:
             enabled.append(name)
     own = Options({o: v for o, v in values.items() if o not in core})
@@ -176,11 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
-    except webconfig.WebConfigError as exc:
+        registries, warnings = app.registry_targets(settings)
+    except (webconfig.WebConfigError, RegistryConfigError) as exc:
         sys.stderr.write(f"docker-exporter: error: {exc}\n")
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    return app.run(settings, web)
+    for warning in warnings:
+        app.log.warning("%s", warning)
+    return app.run(settings, web, registries)
 
 
 if __name__ == "__main__":

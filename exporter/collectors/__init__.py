@@ -9,6 +9,7 @@ from exporter.collectors import (
     networks,
     ports,
     processes,
+    registry,
     stats,
     volumes,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "networks",
     "ports",
     "processes",
+    "registry",
     "stats",
     "volumes",
 ]

@@ -32,6 +32,7 @@ from exporter.engine.resources import (
 from exporter.engine.stats import ContainerStats, ProcessInfo
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
+from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -65,6 +66,13 @@ class WatcherStatus:
     last_event_ts: float | None = None
     last_sync_ts: float | None = None
     events: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    """Image `push` / `pull` events by (action, registry domain), at most
+    MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+
+
+MAX_TRANSFER_REGISTRIES = 32
+OTHER_REGISTRY = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,8 @@ class Snapshot:
     """How many known containers the container filter leaves out."""
     health_transitions: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _EMPTY)
     """Per container ID: health_status events that changed its status, by new status."""
+    registries: Mapping[str, RegistrySnapshot] = field(default_factory=lambda: _EMPTY)
+    """Per registry name (host:port), the latest poll (exporter.registry.poller)."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
@@ -154,6 +164,7 @@ class Inventory:
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
+        self._transfers: dict[tuple[str, str], int] = {}
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
@@ -372,6 +383,23 @@ class Inventory:
             return True
         return not attributes or self._filter.admits_attributes(attributes)
 
+    def count_transfer(self, action: str, registry: str) -> None:
+        """An image push or pull to/from `registry`; past MAX_TRANSFER_REGISTRIES distinct
+        registries the rest count as `other` (a label bound)."""
+        known = {r for _, r in self._transfers}
+        if registry not in known and len(known - {OTHER_REGISTRY}) >= MAX_TRANSFER_REGISTRIES:
+            registry = OTHER_REGISTRY
+        key = (action, registry)
+        self._transfers[key] = self._transfers.get(key, 0) + 1
+
+    def publish_registry(self, registry: RegistrySnapshot) -> Snapshot:
+        """A registry poller's latest result (the poller owns it: no working copy here)."""
+        current = self._snapshot.registries
+        if current.get(registry.name) is registry:
+            return self._snapshot
+        registries = MappingProxyType({**current, registry.name: registry})
+        return self.publish(registries=registries)
+
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
 
@@ -387,6 +415,7 @@ class Inventory:
         status = replace(
             status,
             events=_frozen(prev.status.events, self._events),
+            transfers=_frozen(prev.status.transfers, self._transfers),
             last_event_ts=self._last_event_ts,
         )
         containers = _frozen(prev.containers, self._containers)
