@@ -5,7 +5,7 @@ against its baseline in the same run, so the table's smaller figures can be reru
   * process metrics: prometheus_client's ProcessCollector against ours, with as many
     extra open files as the cgroup source keeps at 100 containers (`--fds`);
   * a light and a full reconcile pass against the local engine: exporter CPU per pass
-    (the Engine side is in stats_bench.py, "replayed resync passes");
+    (the Engine side is in stats_bench.py: stats_live.py, "replayed resync passes");
   * gzip of a simulated 100-container exposition, level 5 against level 1;
   * malloc_trim after renders: its CPU and the RSS it gives back;
   * import RSS: aiohttp with and without loading the system CA bundle, and what importing
@@ -34,15 +34,15 @@ from prometheus_client import ProcessCollector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import stats_bench
+from benchlib.inprocess import default_exposition, fake_inventory
 
-from exporter import memory
 from exporter.clock import SystemClock
-from exporter.engine import DockerEngine, EngineConfig
-from exporter.inventory import Inventory
-from exporter.selfprocess import ProcessMetrics
-from exporter.stats import ContainerStats, NetworkIO
-from exporter.watcher import Watcher
+from exporter.engine.adapter import DockerEngine, EngineConfig
+from exporter.engine.stats import ContainerStats, NetworkIO
+from exporter.inventory.store import Inventory
+from exporter.inventory.watcher import Watcher
+from exporter.render import memory
+from exporter.render.selfprocess import ProcessMetrics
 
 
 def cpu_ms(fn: Callable[[], object], reps: int) -> float:
@@ -121,9 +121,9 @@ def sample(i: int) -> ContainerStats:
 
 
 def gzip_and_trim() -> None:
-    inventory = stats_bench.fake_inventory(100)
+    inventory = fake_inventory(100)
     ids = list(inventory.known_ids())
-    exposition = stats_bench.default_exposition()
+    exposition = default_exposition()
     body = b""
     for i in range(5):
         snapshot = inventory.publish(stats={cid: sample(i * 100 + j) for j, cid in enumerate(ids)})
@@ -157,9 +157,9 @@ def imports() -> None:
     plain = import_rss("import aiohttp")
     guarded = import_rss("import exporter, aiohttp")
     print(f"import aiohttp: {plain:.1f} MiB VmRSS; with exporter.sslguard first: {guarded:.1f} MiB")
-    app = import_rss("import exporter.cli, exporter.app")
+    app = import_rss("import exporter.cli.main, exporter.cli.app")
     try:
-        extra = import_rss("import exporter.cli, exporter.app, aiodocker")
+        extra = import_rss("import exporter.cli.main, exporter.cli.app, aiodocker")
     except subprocess.CalledProcessError:
         print(f"exporter imports: {app:.1f} MiB (aiodocker not installed, nothing to compare)")
         return

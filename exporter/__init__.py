@@ -1,6 +1,6 @@
 """docker-exporter: a Prometheus exporter and JSON inventory for a Docker Engine."""
 
-from exporter.sslguard import import_aiohttp_without_cas
+from exporter.engine.sslguard import import_aiohttp_without_cas
 
 __version__ = "0.1.0"
 

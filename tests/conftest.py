@@ -22,11 +22,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from exporter.config import Settings
-from exporter.engine import EngineConfig, EngineUnavailable, NotFound, RequestFailed
-from exporter.inventory import Inventory, Snapshot
-from exporter.models import Container, EngineInfo, Event, parse_container, parse_engine, parse_event
-from exporter.objects import (
+from exporter.cli.settings import Settings
+from exporter.engine.adapter import EngineConfig
+from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.models import (
+    Container,
+    EngineInfo,
+    Event,
+    parse_container,
+    parse_engine,
+    parse_event,
+)
+from exporter.engine.resources import (
     DiskUsage,
     Image,
     ImageSummary,
@@ -39,7 +46,8 @@ from exporter.objects import (
     parse_top,
     parse_volumes,
 )
-from exporter.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.inventory.store import Inventory, Snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -356,6 +364,7 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
     "healthchecks": ("podman", "Podman runs health checks from systemd timers; none run here"),
     "oom-killed": ("podman4", "Podman 4 never sets State.OOMKilled (the kernel's kill is unseen)"),
     "oom-event": ("podman", "Podman sends no container `oom` event"),
+    "network-create-event": ("podman4", "Podman 4.3 sends no network `create` event (5.x does)"),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (
         "podman",
@@ -522,7 +531,7 @@ async def running_watcher(
     engine: Any, inventory: Inventory, clock: FakeClock
 ) -> AsyncIterator[Any]:
     """A Watcher on `engine`, synced and streaming; cancelled on exit."""
-    from exporter.watcher import Watcher
+    from exporter.inventory.watcher import Watcher
 
     watcher = Watcher(engine, inventory, clock, jitter=lambda: 1.0)
     task = asyncio.create_task(watcher.run())

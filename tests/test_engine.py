@@ -17,19 +17,16 @@ import pytest
 from aiohttp import web
 from conftest import LiveDocker, engine_facts, live_engine_config, load_json
 
-from exporter.engine import (
+from exporter.engine.adapter import (
     POOL_MARGIN,
     DockerEngine,
     EngineConfig,
-    EngineUnavailable,
-    NotFound,
-    ReadOnlyViolation,
-    RequestFailed,
     engine_config_from_env,
     negotiate,
     resolve_host,
 )
-from exporter.models import container_signature
+from exporter.engine.api import EngineUnavailable, NotFound, ReadOnlyViolation, RequestFailed
+from exporter.engine.models import container_signature
 
 ROW = {
     "Id": "a" * 64,
@@ -533,7 +530,7 @@ def test_aiohttp_is_imported_without_the_system_cas() -> None:
     """sslguard: aiohttp's import-time contexts stay empty; ours for https load the CAs."""
     code = (
         "import exporter, ssl, asyncio, aiohttp.connector as c\n"
-        "from exporter.engine import _connector\n"
+        "from exporter.engine.adapter import _connector\n"
         "assert ssl.create_default_context().cert_store_stats()['x509'] > 0, 'no system CAs'\n"
         "assert c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509'] == 0\n"
         "assert c._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509'] == 0\n"
@@ -550,7 +547,7 @@ def test_aiohttp_is_imported_without_the_system_cas() -> None:
 
 
 def test_engine_error_messages_from_json_or_plain_bodies() -> None:
-    from exporter.engine import _engine_message, _status_error
+    from exporter.engine.adapter import _engine_message, _status_error
 
     assert _engine_message(b'{"message": "No such container: x"}') == "No such container: x"
     assert _engine_message(b"<html>\n<h1>502 Bad Gateway</h1>") == "<html>"

@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import FakeClock, FakeEngine, inspect_payload, load_json, until
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import EXPOSITION, INVENTORY
+from exporter.web.http import EXPOSITION, INVENTORY
 
 A = "a" * 64
 B = "b" * 64
@@ -139,7 +139,7 @@ async def test_not_ready_and_up_zero_when_engine_down(clock: FakeClock) -> None:
     ],
 )
 def test_accept_encoding_q_values(header: str, expected: bool) -> None:
-    from exporter.http import wants_gzip
+    from exporter.web.http import wants_gzip
 
     assert wants_gzip(header) is expected
 
@@ -150,7 +150,7 @@ async def test_a_crashing_background_loop_is_logged_and_restarted(
     """A bug in a loop must not silently freeze the inventory: log it, restart it."""
     import asyncio
 
-    from exporter.app import RESTART_DELAY, supervise
+    from exporter.cli.app import RESTART_DELAY, supervise
 
     runs: list[int] = []
 

@@ -13,10 +13,10 @@ from conftest import LiveDocker, docker, until
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 pytestmark = pytest.mark.integration
 

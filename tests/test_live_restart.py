@@ -19,10 +19,10 @@ from conftest import engine_answers, until
 from test_fleet import Engine, _require, _unmount_under
 from test_live import Scraper, find
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 pytestmark = pytest.mark.integration
 

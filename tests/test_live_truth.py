@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import LiveDocker, docker, until
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
-from exporter.inventory import Inventory, Snapshot
+from exporter.inventory.store import Inventory, Snapshot
+from exporter.web.http import INVENTORY
 
 pytestmark = pytest.mark.integration
 

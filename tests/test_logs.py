@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from exporter.logs import JsonFormatter, LogfmtFormatter
+from exporter.cli.logs import JsonFormatter, LogfmtFormatter
 
 
 def record_with_error() -> logging.LogRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter import memory
+from exporter.render import memory
 
 
 def _rss_kb() -> int:

@@ -6,7 +6,7 @@ from dataclasses import fields
 
 from conftest import inspect_payload, load_json
 
-from exporter.models import is_container_id, parse_container, parse_engine, parse_event
+from exporter.engine.models import is_container_id, parse_container, parse_engine, parse_event
 
 
 def test_running_container_from_recorded_inspect() -> None:

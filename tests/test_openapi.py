@@ -16,13 +16,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import FakeClock, FakeEngine, load_json, until
 from jsonschema import Draft202012Validator, ValidationError
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
+from exporter.web.http import INVENTORY
 
 DOC: dict[str, Any] = json.loads(
-    (Path(__file__).parent.parent / "exporter" / "openapi.json").read_text()
+    (Path(__file__).parent.parent / "exporter" / "web" / "openapi.json").read_text()
 )
 ES2 = "bb0e8f8f880b807511b197be1a0a697f8cac173c20fb094fe6e79d549d81ff6d"
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from exporter.inventory import Inventory, Snapshot
+from exporter.inventory.store import Inventory, Snapshot
 from exporter.render.prewarm import Prewarmer
 
 

@@ -22,19 +22,26 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CATALOGUE, add, register, register_objects, register_part
-from exporter.inventory import Inventory, SamplerStatus, Snapshot, WatcherStatus
-from exporter.models import Container, NetworkAttachment, PortBinding, parse_container, parse_engine
-from exporter.objects import parse_image, parse_network, parse_volumes
+from exporter.collectors.containers import LABEL_KEYS
+from exporter.collectors.family import Family, MetricSpec
+from exporter.engine.models import (
+    Container,
+    NetworkAttachment,
+    PortBinding,
+    parse_container,
+    parse_engine,
+)
+from exporter.engine.resources import parse_image, parse_network, parse_volumes
+from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO
+from exporter.inventory.store import Inventory, SamplerStatus, Snapshot, WatcherStatus
 from exporter.render.exposition import DURATION, SUCCESS, Exposition, own_families
-from exporter.render.family import Family, MetricSpec
 from exporter.render.formats import OPENMETRICS, TEXT, number
+from exporter.render.selfprocess import ProcessMetrics
 from exporter.render.store import family_blocks
-from exporter.selfprocess import ProcessMetrics
-from exporter.stats import BlockIO, ContainerStats, NetworkIO
 
 HOSTILE = ['a"b', "back\\slash", "new\nline", "é 日本", "", " ", "{}", 'x="y",z', "\\n"]
 LABELS = ("team", "com.example.odd-key")
-OPTIONS = Options(container_labels=LABELS)
+OPTIONS = Options({LABEL_KEYS: LABELS})
 
 
 def zero() -> float:

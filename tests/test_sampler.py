@@ -19,12 +19,12 @@ from test_cgroup import (
     write_processes,
 )
 
-from exporter.cgroup import CgroupError, Target, discover_layout
 from exporter.collectors import COLLECTORS, Options
-from exporter.inventory import Inventory
-from exporter.models import Container, EngineInfo, parse_container, parse_engine
+from exporter.engine.models import Container, EngineInfo, parse_container, parse_engine
+from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
-from exporter.sampler import ApiSource, CgroupSource, Sampler, Sweep, choose_source, targets
+from exporter.stats.cgroup import CgroupError, Target, discover_layout
+from exporter.stats.sampler import ApiSource, CgroupSource, Sampler, Sweep, choose_source, targets
 
 pytestmark = pytest.mark.cgroup
 
@@ -60,7 +60,7 @@ class ScriptedSource:
 
     async def sample(self, wanted: list[Target], engine: EngineInfo | None) -> Sweep:
         self.asked.append([t.container_id for t in wanted])
-        from exporter.stats import parse_api_stats
+        from exporter.engine.stats import parse_api_stats
 
         stats = {
             t.container_id: parse_api_stats(self.known[t.container_id], cgroup_version="1")  # type: ignore[arg-type]
@@ -188,7 +188,7 @@ async def test_stats_metrics_render(clock: FakeClock) -> None:
 
 
 def test_unlimited_limits_are_absent() -> None:
-    from exporter.stats import parse_api_stats
+    from exporter.engine.stats import parse_api_stats
 
     sample = parse_api_stats(stats_doc("v1_unlimited_io_oneshot.json"), cgroup_version="1")
     assert sample is not None

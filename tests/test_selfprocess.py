@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import ProcessCollector
 
 from exporter.render.exposition import PROCESS_METRICS
-from exporter.selfprocess import OPEN_FDS_TTL, ProcessMetrics
+from exporter.render.selfprocess import OPEN_FDS_TTL, ProcessMetrics
 
 pytestmark = pytest.mark.cgroup
 

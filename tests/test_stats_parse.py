@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.stats import (
+from exporter.engine.stats import (
     BlockIO,
     ContainerStats,
     NetworkIO,

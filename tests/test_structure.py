@@ -27,19 +27,76 @@ def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def test_only_the_engine_adapter_opens_client_sessions() -> None:
-    """The Docker API is spoken in one place: only engine.py makes a client session and
-    only engine.py imports aiodocker."""
+LAYERS = (
+    "clock",
+    "options",
+    "engine",
+    "registry",
+    "inventory",
+    "stats",
+    "collectors",
+    "render",
+    "web",
+    "cli",
+    "docs",
+)
+"""The data's path, bottom first: a module may import its own folder and the folders
+before its own, never one after it. Registries are a source beside the engine: the
+inventory publishes their snapshots, so their models sit below it."""
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 else -1
+
+
+def test_imports_point_down_the_data_path() -> None:
+    """The root package may import only the engine's sslguard: it must run before anyone
+    imports aiohttp (see exporter/engine/sslguard.py)."""
+    upward = []
+    for path in modules():
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if module == "exporter.__init__":
+            assert {n.rsplit(".", 1)[0] for n in imports_of(path)} <= {
+                "exporter.engine",
+                "exporter.engine.sslguard",
+            }
+            continue
+        if module == "exporter.__main__":
+            continue
+        own = layer(module)
+        assert own >= 0, f"{module}: not in a folder of LAYERS"
+        upward.extend(
+            f"{module} -> {name}"
+            for name in imports_of(path)
+            if name.startswith("exporter.") and name != "exporter.__version__"
+            if layer(name) > own
+        )
+    assert not upward
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from exporter.web.http import build\nfrom exporter.engine import api\n")
+    names = imports_of(module)
+    assert {n for n in names if layer(n) > layer("exporter.inventory.store")} >= {
+        "exporter.web.http"
+    }
+
+
+def test_only_the_engine_adapter_and_the_registry_client_open_client_sessions() -> None:
+    """The Docker API is spoken in one place: only the adapter makes a client session and
+    only it imports aiodocker; the registries' HTTP, in registry/client.py."""
     users = {
         p.relative_to(PACKAGE).as_posix() for p in modules() if "ClientSession(" in p.read_text()
     }
-    assert users == {"engine.py"}
+    assert users == {"engine/adapter.py", "registry/client.py"}
     importers = {
         p.relative_to(PACKAGE).as_posix()
         for p in modules()
         if any(n.split(".")[0] == "aiodocker" for n in imports_of(p))
     }
-    assert importers == {"engine.py"}
+    assert importers == {"engine/adapter.py"}
 
 
 def test_only_the_http_module_imports_aiohttp_web() -> None:
@@ -48,12 +105,21 @@ def test_only_the_http_module_imports_aiohttp_web() -> None:
         for p in modules()
         if any(n in ("aiohttp.web", "aiohttp.web.web") for n in imports_of(p))
     }
-    assert users == {"http.py"}
+    assert users == {"web/http.py"}
 
 
 def test_collectors_import_no_io_libraries() -> None:
     """Collectors are pure: no engine, no HTTP, no files."""
-    forbidden = ("aiohttp", "aiodocker", "exporter.engine", "exporter.http", "os", "subprocess")
+    forbidden = (
+        "aiohttp",
+        "aiodocker",
+        "exporter.engine.adapter",
+        "exporter.stats",
+        "exporter.inventory.watcher",
+        "exporter.web.http",
+        "os",
+        "subprocess",
+    )
     for path in (PACKAGE / "collectors").glob("*.py"):
         bad = [n for n in imports_of(path) if n.split(".")[0] in forbidden or n in forbidden]
         assert not bad, (path.name, bad)

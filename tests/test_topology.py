@@ -7,10 +7,10 @@ from typing import Any
 
 from conftest import inspect_payload, load_json
 
-from exporter.inventory import Snapshot
-from exporter.models import parse_container
-from exporter.objects import parse_network
-from exporter.topology import topology_view
+from exporter.engine.models import parse_container
+from exporter.engine.resources import parse_network
+from exporter.inventory.store import Snapshot
+from exporter.web.topology import topology_view
 
 LAN = "637fc6dfcd96df44c10fd767d6ef63f77d81406038a4b70662ecaeb7fce9d69b"
 ES2 = "bb0e8f8f880b807511b197be1a0a697f8cac173c20fb094fe6e79d549d81ff6d"

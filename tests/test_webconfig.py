@@ -15,11 +15,11 @@ import pytest
 from aiohttp import web
 from conftest import FakeClock, FakeEngine, inspect_payload, until
 
-from exporter.app import build_app
+from exporter.cli.app import build_app
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.config import Settings
-from exporter.http import INVENTORY
-from exporter.webconfig import Authenticator, WebConfigError, load
+from exporter.web.http import INVENTORY
+from exporter.web.webconfig import Authenticator, WebConfigError, load
 
 A = "a" * 64
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.collectors.base import Options, Row, declare, register_objects
-from exporter.objects import Image
+from exporter.engine.resources import Image
 
 IMAGES = "images"
 INFO = declare(

@@ -16,8 +16,8 @@ from exporter.collectors.base import (
     declare,
     register_objects,
 )
-from exporter.models import Container
-from exporter.objects import Network
+from exporter.engine.models import Container
+from exporter.engine.resources import Network
 
 N = "networks"
 NETWORK = declare(

@@ -11,7 +11,7 @@ from exporter.collectors.base import (
     declare,
     register_objects,
 )
-from exporter.models import Container
+from exporter.engine.models import Container
 
 P = "ports"
 PORT = declare(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
-from exporter.inventory import Snapshot
-from exporter.objects import Volume
+from exporter.engine.resources import Volume
+from exporter.inventory.store import Snapshot
+from exporter.options import option, parse_interval
 
 V = "volumes"
 INFO = declare(
@@ -18,13 +19,18 @@ INFO = declare(
 )
 
 S = "volume_sizes"
-DF_INTERVAL = 900.0
-"""How often the disk-usage sampler calls `/system/df` (a walk of every volume)."""
+SIZES_INTERVAL = option(
+    "--collector.volume_sizes.interval",
+    "15m",
+    parse_interval,
+    "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
+    group="collectors",
+)
 SIZE = declare(
     "docker_volume_size_bytes",
     "gauge",
-    f"Disk space used by a volume, sampled from /system/df in the background every "
-    f"{DF_INTERVAL:g}s; absent where the driver cannot tell.",
+    "Disk space used by a volume, sampled from /system/df in the background (every "
+    "--collector.volume_sizes.interval); absent where the driver cannot tell.",
     ["volume"],
     collector=S,
 )
@@ -46,7 +52,8 @@ def rows(volume: Volume, _joined: tuple[()], _options: Options) -> tuple[tuple[R
 @register(
     S,
     "Volume sizes from /system/df, which walks every volume: expensive, so opt-in and "
-    "sampled every 15 minutes by one background caller, never per scrape.",
+    "sampled every --collector.volume_sizes.interval by one background caller, never per "
+    "scrape.",
     metrics=[SIZE, LAST_SAMPLE],
     inputs=("disk_usage", "volumes"),
     default_enabled=False,

@@ -22,8 +22,8 @@ from typing import TypeVar
 from exporter import __version__
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import add, declare
-from exporter.inventory import Snapshot
-from exporter.render.family import Family
+from exporter.collectors.family import Family
+from exporter.inventory.store import Snapshot
 from exporter.render.formats import (
     CONTENT_TYPES,
     EOF_LINE,
@@ -33,8 +33,8 @@ from exporter.render.formats import (
 )
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds, gzip_body, segment
+from exporter.render.selfprocess import ProcessMetrics
 from exporter.render.store import Block, ObjectStore, Output, PartStore, family_blocks, store_for
-from exporter.selfprocess import ProcessMetrics
 
 UP = declare(
     "docker_up", "gauge", "1 when the engine answers and the inventory is current, else 0."
@@ -79,7 +79,8 @@ PROCESS_METRICS = (
     "process_resident_memory_bytes",
     "process_start_time_seconds",
 )
-"""The exporter's own process metrics (exporter.selfprocess), named as prometheus_client does."""
+"""The exporter's own process metrics (`exporter.render.selfprocess`), named as
+prometheus_client does."""
 
 EOF_SEGMENT = segment([EOF_LINE])
 T = TypeVar("T")

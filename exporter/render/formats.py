@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from exporter.render.family import Family, Row
+from exporter.collectors.family import Family, Row
 
 TEXT = "text"
 OPENMETRICS = "openmetrics"

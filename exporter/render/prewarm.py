@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from functools import partial
 
 from exporter.clock import Clock
-from exporter.inventory import Inventory, Snapshot
+from exporter.inventory.store import Inventory, Snapshot
 
 DELAY = 0.05
 """Coalesce a burst of publications (an event storm, a sweep's) into one render."""

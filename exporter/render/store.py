@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.collectors.base import CollectorSpec, Options, PerObject
-from exporter.inventory import Snapshot
-from exporter.render.family import Family, Row
+from exporter.collectors.family import Family, Row
+from exporter.inventory.store import Snapshot
 from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
 from exporter.render.gzipbody import Segment, segment
 

@@ -1,0 +1,1 @@
+"""The command line: settings, flags, logging and the `ps` client."""

@@ -1,0 +1,266 @@
+"""Composition root: builds the objects, wires their lifecycles, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+from exporter.cli.settings import Settings
+from exporter.clock import Clock, SystemClock
+from exporter.collectors import registry
+from exporter.collectors.processes import TOP_INTERVAL
+from exporter.collectors.volumes import SIZES_INTERVAL
+from exporter.engine.adapter import DockerEngine, engine_config_from_env, resolve_host
+from exporter.engine.api import Engine, EngineError
+from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
+from exporter.inventory.store import Inventory, Snapshot
+from exporter.inventory.watcher import Watcher
+from exporter.registry.client import RegistryClient
+from exporter.registry.config import RegistryTarget, load_targets
+from exporter.registry.poller import RegistryPoller
+from exporter.render import memory
+from exporter.render.exposition import Exposition
+from exporter.render.prewarm import Prewarmer
+from exporter.stats.cgroup import CgroupError, discover_layout
+from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.sampler import Sampler, choose_source
+from exporter.stats.top import TopPoller
+from exporter.web.http import App, attach, make_app, serve
+from exporter.web.webconfig import Authenticator, WebConfig
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY = 5.0
+"""A background loop that crashes on a bug is logged and restarted, never silently lost."""
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock) -> None:
+    """Run a background loop forever: an unexpected exception is logged with its traceback
+    and the loop restarts after RESTART_DELAY (a restarted watcher re-lists everything)."""
+    while True:
+        try:
+            await run()
+            log.error("%s stopped unexpectedly; restarting in %gs", name, RESTART_DELAY)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in %gs", name, RESTART_DELAY)
+        await clock.sleep(RESTART_DELAY)
+
+
+def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
+    config = engine_config_from_env(
+        resolve_host(settings.docker_host or None, os.environ),
+        settings.docker_timeout,
+        os.environ,
+        stats_concurrency=settings.stats_concurrency,
+    )
+    return lambda: DockerEngine(config)
+
+
+def build_sampler(
+    settings: Settings, engine: Engine, inventory: Inventory, clock: Clock
+) -> Sampler | None:
+    """The stats sampler when the stats collector is enabled."""
+    if "stats" not in settings.collectors:
+        return None
+    source, fallback = choose_source(
+        settings.stats_source,
+        docker_host=settings.docker_host,
+        proc_root=Path(settings.host_proc),
+        sys_root=Path(settings.host_sys),
+        engine=engine,
+        concurrency=settings.stats_concurrency,
+        clock=clock,
+        open_files=settings.stats_open_files,
+    )
+    log.info("stats: %s source every %gs", source.name, settings.stats_interval)
+    return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
+
+
+def container_filter(settings: Settings) -> ContainerFilter:
+    return ContainerFilter.from_texts(settings.container_include, settings.container_exclude)
+
+
+def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
+    """The registries to poll (none unless the registry collector is on) and the warnings
+    to log once; raises RegistryConfigError for unusable flags or files."""
+    if "registry" not in settings.collectors:
+        return [], []
+    urls: tuple[str, ...] = settings[registry.URLS]
+    return load_targets(
+        urls,
+        config_file=settings[registry.CONFIG_FILE],
+        docker_config=settings[registry.DOCKER_CONFIG],
+        certs_dir=settings[registry.CERTS_DIR],
+    )
+
+
+def build_pollers(
+    settings: Settings,
+    targets: Sequence[RegistryTarget],
+    inventory: Inventory,
+    clock: Clock,
+) -> list[RegistryPoller]:
+    """One poller per registry, each with its own client (made here, inside the loop)."""
+    return [
+        RegistryPoller(
+            RegistryClient(target, clock, timeout=settings[registry.TIMEOUT]),
+            inventory.publish_registry,
+            clock,
+            interval=settings[registry.INTERVAL],
+            max_repositories=settings[registry.MAX_REPOSITORIES],
+            manifests=settings[registry.MANIFESTS],
+        )
+        for target in targets
+    ]
+
+
+def build_exposition(settings: Settings) -> Exposition:
+    return Exposition(
+        settings.collectors,
+        settings.options,
+        process_metrics=settings.exporter_metrics,
+    )
+
+
+def build_app(
+    settings: Settings,
+    engine_factory: Callable[[], Engine] | None = None,
+    clock: Clock | None = None,
+    auth: Authenticator | None = None,
+    registries: Sequence[RegistryTarget] | None = None,
+) -> App:
+    """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
+    `registries` None: read from the settings (registry_targets)."""
+    if registries is None:
+        registries, warnings = registry_targets(settings)
+        for warning in warnings:
+            log.warning("%s", warning)
+    targets = registries
+    inventory = Inventory(container_filter(settings), EventHistory(settings.events_history))
+    exposition = build_exposition(settings)
+    the_clock = clock or SystemClock()
+    app = make_app(inventory, exposition, settings.telemetry_path, auth, the_clock)
+    factory = engine_factory or default_engine_factory(settings)
+
+    @asynccontextmanager
+    async def watch() -> AsyncIterator[None]:
+        engine = factory()
+        watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [("watcher", watcher.run)]
+        sampler = build_sampler(settings, engine, inventory, the_clock)
+        if sampler is not None:
+            loops.append(("sampler", sampler.run))
+        if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
+            top = TopPoller(engine, inventory, the_clock, interval=settings[TOP_INTERVAL])
+            loops.append(("top", top.run))
+        if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
+            df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
+            loops.append(("disk-usage", df.run))
+        loops.extend(
+            (f"registry {poller.snapshot.name}", poller.run)
+            for poller in build_pollers(settings, targets, inventory, the_clock)
+        )
+        tasks = [
+            asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        await engine.close()
+
+    def render_and_trim(snapshot: Snapshot) -> None:
+        exposition.prewarm(snapshot)
+        memory.trim()
+
+    prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
+
+    @asynccontextmanager
+    async def rendering() -> AsyncIterator[None]:
+        async with prewarmer.running():
+            yield
+        exposition.close()
+
+    attach(app, rendering)
+    attach(app, watch)
+    return app
+
+
+async def once(
+    settings: Settings,
+    engine_factory: Callable[[], Engine] | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> bytes:
+    """One sync and one render, for `--once`; raises EngineError when the engine is down."""
+    inventory = Inventory(container_filter(settings))
+    engine = (engine_factory or default_engine_factory(settings))()
+    try:
+        await Watcher(engine, inventory, SystemClock()).resync()
+        sampler = build_sampler(settings, engine, inventory, SystemClock())
+        if sampler is not None:
+            await sampler.sweep()
+            await sampler.close()
+        for poller in build_pollers(settings, registries, inventory, SystemClock()):
+            try:
+                await poller.poll()
+            finally:
+                await poller.close()
+    finally:
+        await engine.close()
+    return build_exposition(settings).render(inventory.snapshot).data
+
+
+SWITCH_INTERVAL = 0.001
+"""The interpreter's GIL switch interval while serving (default 5 ms): renders run in a
+worker thread, and the event loop waits up to this long for the GIL at each system call
+of a request; with the render's own yields (exporter.render.store), /-/healthy's p99
+during a 1 000-container render drops from about 18 to 10 ms (bench/scrape_bench.py)."""
+
+
+def run(
+    settings: Settings,
+    web: WebConfig | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> int:
+    """Serve until SIGINT/SIGTERM; exit 1 when the port cannot be bound."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    if settings.once:
+        try:
+            sys.stdout.buffer.write(asyncio.run(once(settings, registries=registries)))
+        except EngineError as exc:
+            log.error("engine unreachable: %s", exc)
+            return 1
+        return 0
+    if settings.stats_source == "cgroup" and "stats" in settings.collectors:
+        try:
+            discover_layout(Path(settings.host_proc), Path(settings.host_sys))
+        except CgroupError as exc:
+            log.error("--stats.source=cgroup: %s (mount the host's /proc and /sys?)", exc)
+            return 2
+    log.info(
+        "starting docker-exporter on %s:%d%s, engine %s, collectors %s",
+        settings.listen_host,
+        settings.listen_port,
+        settings.telemetry_path,
+        settings.docker_host,
+        ",".join(settings.collectors),
+    )
+    try:
+        app = build_app(
+            settings, auth=Authenticator(web.users) if web else None, registries=registries
+        )
+        serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)
+        return 1
+    return 0

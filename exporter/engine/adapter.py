@@ -1,0 +1,509 @@
+"""The Engine adapter: the only module that talks to the Docker API.
+
+It is built on aiodocker's public API (`aiodocker.Docker` and its `containers`, `images`,
+`networks`, `volumes` and `system` collections) over an aiohttp session of our own, passed
+in through aiodocker's constructor, so that every request, aiodocker's or ours:
+- passes a trace hook that refuses any method but GET before a byte leaves the process;
+- goes to the API version negotiated from `/version` (aiodocker's "auto" takes the daemon's
+  newest, which our parsers were never written for);
+- has a timeout (aiodocker has none by default), except the event stream, which is idle
+  for as long as nothing happens;
+- draws on a connection pool that stats requests cannot drain (aiodocker's holds 100).
+Failures become our own exception tree and answers become typed models. The five calls
+aiodocker lacks or gets wrong are plain GETs through the same session (`DockerEngine._get`),
+each with its reason where it is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiodocker
+import aiohttp
+from aiodocker.containers import DockerContainer
+from aiodocker.networks import DockerNetwork
+
+from exporter.engine.api import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    NotFound,
+    ReadOnlyViolation,
+    RequestFailed,
+)
+from exporter.engine.models import (
+    Container,
+    EngineInfo,
+    Event,
+    container_signature,
+    parse_container,
+    parse_engine,
+    parse_event,
+)
+from exporter.engine.resources import (
+    DiskUsage,
+    Image,
+    ImageSummary,
+    Network,
+    Volume,
+    parse_disk_usage,
+    parse_image,
+    parse_image_summary,
+    parse_network,
+    parse_network_ids,
+    parse_top,
+    parse_volumes,
+)
+from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+MAX_API_VERSION = (1, 51)
+"""Newest API we request: parsers accept both sides of the 1.52 removals."""
+
+EVENT_LINE_LIMIT = 4 * 1024 * 1024
+"""An event carries every container label; a large label set must not kill the stream."""
+
+DISK_USAGE_TIMEOUT = 300.0
+"""`/system/df` walks every volume and layer: minutes on a large host, so its own timeout."""
+
+DEFAULT_STATS_CONCURRENCY = 8
+"""`--stats.concurrency`'s default, for configurations built without settings (tests)."""
+
+POOL_MARGIN = 12
+"""Connections beyond stats and events: the watcher's 8 concurrent inspects, the top
+poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
+
+SUMMARY_KEYS = (
+    "Id", "Names", "Image", "ImageID", "ImageManifestDescriptor", "Command", "Created",
+    "Ports", "SizeRw", "SizeRootFs", "Labels", "State", "Status", "Health", "HostConfig",
+    "NetworkSettings", "Mounts",
+)  # fmt: skip
+"""Every top-level key of the Engine's ContainerSummary (API 1.41 to 1.52). aiodocker hands
+list rows back as `DockerContainer`, which answers item access only; the row is rebuilt
+from these keys for `container_signature`."""
+
+CONNECT_FAILED = 900
+"""The status aiodocker gives a connection it could not make (`DockerError(900, ...)`)."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Where and how to reach the engine."""
+
+    host: str = DEFAULT_HOST
+    timeout: float = 10.0
+    tls_verify: bool = False
+    cert_path: str = ""
+    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
+
+    @property
+    def connections(self) -> int:
+        """The pool's size: every stats request in flight, the event stream, a margin."""
+        return self.stats_concurrency + 1 + POOL_MARGIN
+
+
+def resolve_host(flag: str | None, environ: Mapping[str, str]) -> str:
+    """`--docker.host`, else `DOCKER_HOST`, else the default socket; validated here."""
+    host = flag or environ.get("DOCKER_HOST") or DEFAULT_HOST
+    parts = urlsplit(host)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"invalid docker host {host!r}: unix:// needs a socket path")
+    elif parts.scheme in ("tcp", "http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"invalid docker host {host!r}: missing host name")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError as exc:
+            raise ValueError(f"invalid docker host {host!r}: {exc}") from None
+    else:
+        raise ValueError(f"invalid docker host {host!r}: use unix://, tcp://, http:// or https://")
+    return host
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = text.lstrip("v").partition(".")
+    return int(major or 0), int(minor or 0)
+
+
+def negotiate(server_max: str, server_min: str) -> str:
+    """min(server max, ours), raised to the server's minimum (Docker 29.0 refuses < 1.44)."""
+    use = min(_version_tuple(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
+    if server_min and use < _version_tuple(server_min):
+        use = _version_tuple(server_min)
+    return f"{use[0]}.{use[1]}"
+
+
+async def _refuse_writes(
+    _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+) -> None:
+    if params.method.upper() != "GET":
+        raise ReadOnlyViolation(
+            f"refused {params.method} {params.url.path}: the exporter only reads"
+        )
+
+
+def read_only_trace() -> aiohttp.TraceConfig:
+    """A trace hook that aborts any non-GET request before it is sent."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_refuse_writes)
+    return trace
+
+
+def _tls_context(config: EngineConfig) -> ssl.SSLContext | None:
+    if not config.tls_verify:
+        return None
+    if not config.cert_path:
+        raise ValueError("DOCKER_TLS_VERIFY is set but DOCKER_CERT_PATH is not")
+    base = Path(config.cert_path)
+    ctx = ssl.create_default_context(cafile=str(base / "ca.pem"))
+    ctx.load_cert_chain(str(base / "cert.pem"), str(base / "key.pem"))
+    return ctx
+
+
+def _connector(
+    host: str, tls: ssl.SSLContext | None, limit: int = 0
+) -> tuple[aiohttp.BaseConnector, str]:
+    """The connector and the base URL aiodocker composes request URLs from (a connector
+    of our own needs a composable URL: `unix://localhost` for a socket)."""
+    parts = urlsplit(host)
+    if parts.scheme == "unix":
+        return aiohttp.UnixConnector(path=parts.path, limit=limit), "unix://localhost"
+    if tls is None and parts.scheme == "https":
+        tls = ssl.create_default_context()  # aiohttp's own default holds no CAs (sslguard)
+    scheme = "https" if tls is not None else "http"
+    connector = aiohttp.TCPConnector(limit=limit, ssl=tls if tls is not None else False)
+    return connector, f"{scheme}://{parts.netloc}"
+
+
+class DockerEngine:
+    """The Engine over aiodocker. Create it inside the running loop; close it on shutdown.
+
+    The aiodocker client is made on first use, once `/version` has told which API version
+    to speak; until then only that unversioned GET is sent.
+    """
+
+    def __init__(
+        self, config: EngineConfig, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+    ) -> None:
+        self._config = config
+        self._connector, self._url = _connector(
+            config.host, _tls_context(config), config.connections
+        )
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=config.timeout)
+        self._session = aiohttp.ClientSession(
+            connector=self._connector,
+            trace_configs=[read_only_trace(), *trace_configs],
+            timeout=self._timeout,
+            read_bufsize=EVENT_LINE_LIMIT // 2,
+        )
+        self._docker: aiodocker.Docker | None = None
+        self._api_version = ""
+        self._lock = asyncio.Lock()
+
+    @property
+    def api_version(self) -> str:
+        return self._api_version
+
+    async def close(self) -> None:
+        if self._docker is not None:
+            await self._docker.close()  # its events helper only: session and pool are ours
+        await self._session.close()
+
+    async def _client(self) -> aiodocker.Docker:
+        """The aiodocker client, pinned to the negotiated version; negotiates on first use."""
+        if self._docker is not None:
+            return self._docker
+        async with self._lock:
+            if self._docker is None:
+                # A direct GET: aiodocker's `version()` is versioned, and a version below the
+                # engine's minimum is refused (Docker 29.0-29.2 refuse < 1.44), so the one
+                # request that tells the version must carry none.
+                version = await self._get_json("version", versioned=False)
+                if not isinstance(version, dict):
+                    raise EngineUnavailable(f"GET /version: not a JSON object: {version!r:.80}")
+                self._api_version = negotiate(
+                    str(version.get("ApiVersion", "")), str(version.get("MinAPIVersion", ""))
+                )
+                self._docker = aiodocker.Docker(
+                    url=self._url,
+                    connector=self._connector,
+                    session=self._session,
+                    timeout=self._timeout,
+                    api_version=f"v{self._api_version}",
+                )
+        return self._docker
+
+    async def _call(
+        self,
+        what: str,
+        request: Callable[[aiodocker.Docker], Awaitable[T]],
+        *,
+        time_limit: float | None = None,
+    ) -> T:
+        """One aiodocker call, bounded in time, its failures mapped to our errors."""
+        timeout = time_limit or self._config.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await request(await self._client())
+        except TimeoutError as exc:
+            raise EngineUnavailable(f"GET /{what}: no answer within {timeout}s") from exc
+        except aiodocker.DockerError as exc:
+            raise self._docker_error(what, exc) from exc
+        # aiodocker lets these through: a body cut short or not JSON (ValueError), an error
+        # body without "message" (KeyError), an answer without a Content-Type (TypeError).
+        except (aiohttp.ClientError, OSError, ValueError, KeyError, TypeError) as exc:
+            raise EngineUnavailable(f"GET /{what}: {exc!r}") from exc
+
+    def _docker_error(self, what: str, exc: aiodocker.DockerError) -> EngineError:
+        if exc.status == CONNECT_FAILED:
+            cause = exc.__context__ or exc.message
+            return EngineUnavailable(f"GET /{what}: cannot connect to {self._config.host}: {cause}")
+        # aiodocker decodes the JSON only for a bare `application/json`; with a charset
+        # (aiohttp servers, some proxies) the message is the raw body.
+        return _status_error(exc.status, _engine_message(str(exc.message).encode()))
+
+    async def _get(
+        self,
+        path: str,
+        *,
+        versioned: bool,
+        params: Mapping[str, str] | None,
+        client_timeout: aiohttp.ClientTimeout | None = None,
+    ) -> aiohttp.ClientResponse:
+        """The adapter's own GET, for what aiodocker lacks; a 4xx/5xx becomes our error."""
+        prefix = f"/v{self._api_version}" if versioned else ""
+        response = await self._session.get(
+            f"{self._url}{prefix}/{path}",
+            params=dict(params) if params else None,
+            timeout=client_timeout or self._timeout,
+        )
+        if response.status < 400:
+            return response
+        try:
+            body = await response.read()
+        finally:
+            response.release()
+        raise _status_error(response.status, _engine_message(body))
+
+    async def _get_json(
+        self,
+        path: str,
+        *,
+        versioned: bool = True,
+        params: Mapping[str, str] | None = None,
+        time_limit: float | None = None,
+    ) -> Any:
+        """One bounded direct GET of a JSON document."""
+        if versioned:
+            await self._client()
+        timeout = time_limit or self._config.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._get(path, versioned=versioned, params=params)
+                try:
+                    data = await response.read()
+                finally:
+                    response.release()
+            return json.loads(data)
+        except TimeoutError as exc:
+            raise EngineUnavailable(f"GET /{path}: no answer within {timeout}s") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise EngineUnavailable(f"GET /{path}: {exc!r}") from exc
+
+    async def _ensure_version(self) -> None:
+        await self._client()
+
+    async def engine_info(self) -> EngineInfo:
+        async def both(docker: aiodocker.Docker) -> tuple[Any, Any]:
+            return await docker.version(), await docker.system.info()
+
+        version, info = await self._call("version, /info", both)
+        return parse_engine(info, version, self._api_version)
+
+    async def list_containers(self) -> dict[str, str]:
+        """Every container (running or not) by ID, with its list signature."""
+        listing = await self._call("containers/json", lambda d: d.containers.list(all=True))
+        return {row.id: container_signature(_summary(row)) for row in listing}
+
+    async def inspect_container(self, container_id: str) -> Container:
+        raw = await self._call(
+            f"containers/{container_id}/json",
+            lambda d: d.containers.container(container_id).show(),
+        )
+        return parse_container(raw)
+
+    async def container_stats(
+        self, container_id: str, engine: EngineInfo | None
+    ) -> ContainerStats | None:
+        """One sample; `one-shot` (API >= 1.41) skips the priming tick. None when stopped."""
+        # A direct GET: aiodocker 0.27's `stats(stream=False)` cannot ask for `one-shot`
+        # (aio-libs/aiodocker PR #1054 is open), so each sample would wait one more Engine
+        # collection tick, a second or two on Docker 20.10.
+        await self._ensure_version()
+        params = {"stream": "0"}
+        if _version_tuple(self._api_version) >= (1, 41):
+            params["one-shot"] = "1"
+        payload = await self._get_json(f"containers/{container_id}/stats", params=params)
+        if not isinstance(payload, dict):
+            return None
+        if engine is None:
+            return parse_api_stats(payload, cgroup_version="")
+        return parse_api_stats(
+            payload,
+            cgroup_version=engine.cgroup_version if engine.cgroup_version in ("1", "2") else "",
+            podman=engine.podman,
+            mem_total=engine.memory_bytes or None,
+        )
+
+    async def list_images(self) -> list[ImageSummary]:
+        """`docker images`: top-level images (dangling ones included), no intermediates."""
+        listing = await self._call("images/json", lambda d: d.images.list())
+        rows = listing if isinstance(listing, list) else []
+        return [s for r in rows if isinstance(r, dict) and (s := parse_image_summary(r))]
+
+    async def inspect_image(self, image_id: str) -> Image:
+        """`docker image inspect` plus `docker history`: two GETs, once per image ID."""
+        raw = await self._call(f"images/{image_id}/json", lambda d: d.images.inspect(image_id))
+        history = await self._call(
+            f"images/{image_id}/history", lambda d: d.images.history(image_id)
+        )
+        return parse_image(raw if isinstance(raw, dict) else {}, history)
+
+    async def list_network_ids(self) -> list[str]:
+        return parse_network_ids(await self._call("networks", lambda d: d.networks.list()))
+
+    async def inspect_network(self, network_id: str) -> Network:
+        # DockerNetwork(...).show() is one GET; `networks.get(id)` would add another.
+        raw = await self._call(
+            f"networks/{network_id}", lambda d: DockerNetwork(d, network_id).show()
+        )
+        return parse_network(raw if isinstance(raw, dict) else {})
+
+    async def list_volumes(self) -> list[Volume]:
+        raw = await self._call("volumes", lambda d: d.volumes.list())
+        return parse_volumes(raw if isinstance(raw, dict) else {})
+
+    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
+        """`docker top`. Every successful call logs a `top` event: callers must ration it."""
+        # A direct GET: Podman 4.3 answers `top` chunked with no Content-Type, which
+        # aiodocker's `top()` turns into "" (leaving the body unread on the connection).
+        await self._ensure_version()
+        params = {"ps_args": ps_args} if ps_args else None
+        raw = await self._get_json(f"containers/{container_id}/top", params=params)
+        return parse_top(raw if isinstance(raw, dict) else {})
+
+    async def disk_usage(self) -> DiskUsage:
+        """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
+        # A direct GET: aiodocker has no `/system/df` call at all, and `type=` (1.42+)
+        # spares the engine sizing every layer and build cache entry for volume sizes.
+        await self._ensure_version()
+        params = {"type": "volume"} if _version_tuple(self._api_version) >= (1, 42) else None
+        raw = await self._get_json("system/df", params=params, time_limit=DISK_USAGE_TIMEOUT)
+        return parse_disk_usage(raw if isinstance(raw, dict) else {}, 0.0)
+
+    @asynccontextmanager
+    async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
+        """Open `/events`; entering returns once the headers arrived, so a list can follow.
+
+        A direct GET: aiodocker's `events` helper streams from a background task into an
+        unbounded queue, so nobody learns when the stream is open (list after subscribe
+        cannot be ordered); it turns `time` into a local naive datetime; one line that is
+        not JSON ends it; and after an end it never streams again until `stop()`.
+        """
+        await self._ensure_version()
+        params: dict[str, str] = {}
+        if since_ns is not None:
+            params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
+        # No read timeout: an idle engine sends no bytes on this stream, for hours maybe.
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None, connect=self._config.timeout)
+        try:
+            async with asyncio.timeout(self._config.timeout):
+                response = await self._get(
+                    "events", versioned=True, params=params, client_timeout=timeout
+                )
+        except TimeoutError as exc:
+            raise EngineUnavailable("GET /events: no headers within the timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise EngineUnavailable(f"GET /events: {exc!r}") from exc
+        try:
+            yield _event_lines(response)
+        finally:
+            response.close()
+
+
+def _summary(row: DockerContainer) -> dict[str, Any]:
+    return {key: row[key] for key in SUMMARY_KEYS if key in row}
+
+
+async def _event_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+    try:
+        async for line in response.content:
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            event = parse_event(raw) if isinstance(raw, dict) else None
+            if event is not None:
+                yield event
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        raise EngineUnavailable(f"event stream broke: {exc!r}") from exc
+
+
+def _first_line(text: str) -> str:
+    """A message fit for a log line: a proxy's HTML page keeps only its first line."""
+    text = text.strip()
+    return text.splitlines()[0][:200] if text else "(empty body)"
+
+
+def _engine_message(body: bytes) -> str:
+    """The Engine's `{"message": ...}`, else the body's first line (a proxy's HTML, say)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return str(doc["message"])
+    return _first_line(body.decode(errors="replace"))
+
+
+def _status_error(status: int, message: str) -> EngineError:
+    if status == 404:
+        return NotFound(message)
+    if status >= 500:
+        return EngineUnavailable(message)
+    return RequestFailed(f"HTTP {status}: {message}")
+
+
+def engine_config_from_env(
+    host_flag: str | None,
+    timeout: float,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
+) -> EngineConfig:
+    """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
+    return EngineConfig(
+        host=resolve_host(host_flag, environ),
+        timeout=timeout,
+        tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
+        cert_path=environ.get("DOCKER_CERT_PATH", ""),
+        stats_concurrency=stats_concurrency,
+    )
+
+
+EngineFactory = Callable[[], Engine]

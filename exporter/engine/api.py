@@ -1,0 +1,65 @@
+"""What the watcher and samplers need from an engine, and the failures it reports.
+
+Kept apart from the aiodocker adapter so that nothing above the engine imports aiodocker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from exporter.engine.models import Container, EngineInfo, Event
+from exporter.engine.resources import DiskUsage, Image, ImageSummary, Network, Volume
+from exporter.engine.stats import ContainerStats, ProcessInfo
+
+
+class EngineError(Exception):
+    """Base of every failure the adapter reports."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine did not answer (connection refused, reset, timeout, 5xx)."""
+
+
+class NotFound(EngineError):
+    """The object is gone (HTTP 404): usually a container removed between event and inspect."""
+
+
+class RequestFailed(EngineError):
+    """The engine refused the request (4xx other than 404)."""
+
+
+class ReadOnlyViolation(EngineError):
+    """Something tried to send a request other than GET through the adapter."""
+
+
+class Engine(Protocol):
+    """What the watcher and samplers need from an engine; tests implement it with a fake."""
+
+    async def engine_info(self) -> EngineInfo: ...
+
+    async def list_containers(self) -> dict[str, str]: ...
+
+    async def inspect_container(self, container_id: str) -> Container: ...
+
+    async def container_stats(
+        self, container_id: str, engine: EngineInfo | None
+    ) -> ContainerStats | None: ...
+
+    def events(self, since_ns: int | None) -> AbstractAsyncContextManager[AsyncIterator[Event]]: ...
+
+    async def list_images(self) -> list[ImageSummary]: ...
+
+    async def inspect_image(self, image_id: str) -> Image: ...
+
+    async def list_network_ids(self) -> list[str]: ...
+
+    async def inspect_network(self, network_id: str) -> Network: ...
+
+    async def list_volumes(self) -> list[Volume]: ...
+
+    async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]: ...
+
+    async def disk_usage(self) -> DiskUsage: ...
+
+    async def close(self) -> None: ...

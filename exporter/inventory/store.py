@@ -1,0 +1,488 @@
+"""The in-memory inventory and the immutable snapshots it publishes.
+
+Writers (the watcher, the samplers) mutate the Inventory; readers (collectors, HTTP
+handlers) only ever see a Snapshot, which is never mutated after publication. A
+scrape therefore reads a consistent view without locks and without the Engine.
+
+The container filter (`--container.include/exclude`, exporter.inventory.filters) cuts
+here, where an inspect result is stored: an excluded container is kept apart from the
+published set, so everything downstream (the stats sampler's targets, the top poller,
+every collector, /inventory, /topology, network members, /events) reads one set and
+does no work for it. The inventory still inspects it on its events (its state counts
+in docker_engine_containers) but skips its health-probe re-inspects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo, Event
+from exporter.engine.resources import (
+    DiskUsage,
+    Image,
+    Network,
+    Volume,
+    attached_network,
+    memberships,
+    network_index,
+)
+from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
+from exporter.registry.models import RegistrySnapshot
+
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+PROCESS_STATES = frozenset({"running", "paused", "restarting"})
+"""Container states that can have processes; any other state drops its process list.
+A `restarting` container has processes only while it has a PID (Docker reports the
+state between a run's end and the restart policy's next start, PID 0)."""
+NETWORK_KEY = "network/"
+FINISH_SLACK = 1.0
+"""Seconds a `die` event may precede inspect's FinishedAt and still be that run's end
+(the engine logs it just after recording the exit; clocks are the engine's own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """What a container's last `die` and `oom` events said, in the engine's time."""
+
+    exit_code: int | None = None
+    died_at: float | None = None
+    oom_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherStatus:
+    """What the exporter knows about its own link to the engine."""
+
+    engine_up: bool = False
+    synced: bool = False
+    stream_up: bool = False
+    reconnects: int = 0
+    last_event_ts: float | None = None
+    last_sync_ts: float | None = None
+    events: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    """Image `push` / `pull` events by (action, registry domain), at most
+    MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+
+
+MAX_TRANSFER_REGISTRIES = 32
+OTHER_REGISTRY = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerStatus:
+    """How the latest stats sweep went; `source` is empty until the sampler starts."""
+
+    source: str = ""
+    interval: float = 0.0
+    sweep_seconds: float | None = None
+    last_sample_ts: float | None = None
+    errors: int = 0
+    api_fallbacks: int = 0
+    sweeps: int = 0
+    samples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent view of the engine; `version` grows with every publication."""
+
+    version: int = 0
+    engine: EngineInfo | None = None
+    containers: Mapping[str, Container] = field(default_factory=lambda: _EMPTY)
+    oom_events: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    status: WatcherStatus = field(default_factory=WatcherStatus)
+    images: Mapping[str, Image] = field(default_factory=lambda: _EMPTY)
+    networks: Mapping[str, Network] = field(default_factory=lambda: _EMPTY)
+    volumes: Mapping[str, Volume] = field(default_factory=lambda: _EMPTY)
+    disk_usage: DiskUsage | None = None
+    """The latest `/system/df` sample, only when the volume_sizes collector runs."""
+    stats: Mapping[str, ContainerStats] = field(default_factory=lambda: _EMPTY)
+    processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
+    """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
+    sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    container_counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """Containers per state, the filtered-out ones included (`containers` holds only
+    those the container filter keeps)."""
+    excluded: int = 0
+    """How many known containers the container filter leaves out."""
+    health_transitions: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _EMPTY)
+    """Per container ID: health_status events that changed its status, by new status."""
+    registries: Mapping[str, RegistrySnapshot] = field(default_factory=lambda: _EMPTY)
+    """Per registry name (host:port), the latest poll (exporter.registry.poller)."""
+
+    def find_container(self, ref: str) -> Container | None:
+        """By full ID, unique ID prefix, or name (with or without the leading slash)."""
+        if ref in self.containers:
+            return self.containers[ref]
+        name = ref.lstrip("/")
+        for container in self.containers.values():
+            if container.name == name:
+                return container
+        matches = [c for cid, c in self.containers.items() if len(ref) >= 4 and cid.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+    def find_network(self, ref: str) -> Network | None:
+        """By full ID, unique ID prefix, or name, as `docker network inspect` accepts."""
+        if ref in self.networks:
+            return self.networks[ref]
+        for network in self.networks.values():
+            if network.name == ref:
+                return network
+        matches = [n for nid, n in self.networks.items() if len(ref) >= 4 and nid.startswith(ref)]
+        return matches[0] if len(matches) == 1 else None
+
+
+Listener = Callable[[Snapshot], None]
+
+
+class Inventory:
+    """The mutable working set behind the snapshots, and its publication point."""
+
+    def __init__(
+        self,
+        container_filter: ContainerFilter | None = None,
+        history: EventHistory | None = None,
+    ) -> None:
+        self._filter = container_filter or ContainerFilter()
+        self.history = history or EventHistory()
+        """The /events ring; written on the event loop by the watcher, read there too."""
+        self._health: dict[str, Mapping[str, int]] = {}
+        self._state_counts: dict[str, int] | None = None
+        """Containers per state, all of them; None when a container changed since."""
+        self._last_health: dict[str, str] = {}
+        self._containers: dict[str, Container] = {}
+        self._excluded: dict[str, Container] = {}
+        self._inspected: dict[str, Container] = {}
+        self._ends: dict[str, RunEnd] = {}
+        self._generation: dict[str, int] = {}
+        self._oom: dict[str, int] = {}
+        self._events: dict[tuple[str, str], int] = {}
+        self._transfers: dict[tuple[str, str], int] = {}
+        self._last_event_ts: float | None = None
+        self._images: dict[str, Image] = {}
+        self._networks: dict[str, Network] = {}
+        self._members: tuple[
+            Mapping[str, Container] | None, Mapping[str, Network] | None, Mapping[str, Network]
+        ] = (None, None, _EMPTY)
+        self._volumes: dict[str, Volume] = {}
+        self._processes: dict[str, tuple[ProcessInfo, ...]] = {}
+        self._snapshot = Snapshot()
+        self._listeners: list[Listener] = []
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def subscribe(self, listener: Listener) -> None:
+        """Called synchronously after each publication; keep it cheap (schedule, don't work)."""
+        self._listeners.append(listener)
+
+    def generation(self, container_id: str) -> int:
+        """Bumped on removal, so an inspect that started before a destroy cannot resurrect it."""
+        return self._generation.get(container_id, 0)
+
+    def upsert(self, container: Container, generation: int | None = None) -> bool:
+        """Store an inspect result, corrected by the events that inspect may have lost."""
+        if generation is not None and generation != self.generation(container.id):
+            return False
+        self._inspected[container.id] = container
+        self._reconcile(container.id)
+        return True
+
+    def remove(self, container_id: str) -> None:
+        self._state_counts = None
+        self._generation[container_id] = self.generation(container_id) + 1
+        self._containers.pop(container_id, None)
+        self._excluded.pop(container_id, None)
+        self._inspected.pop(container_id, None)
+        self._ends.pop(container_id, None)
+        self._oom.pop(container_id, None)
+        self._processes.pop(container_id, None)
+        self._health.pop(container_id, None)
+        self._last_health.pop(container_id, None)
+
+    def note_die(self, container_id: str, exit_code: int | None, time_ns: int) -> None:
+        """A `die` event: the code of the run that ended (inspect resets it when the
+        restart policy starts the next run, at once in a crash loop without back-off)."""
+        end = self._ends.get(container_id, RunEnd())
+        if exit_code is not None:
+            end = replace(end, exit_code=exit_code, died_at=time_ns / 1e9)
+        self._ends[container_id] = end
+        self._reconcile(container_id)
+
+    def note_oom(self, container_id: str, time_ns: int) -> None:
+        """An `oom` event: counted, and it marks the current run OOM-killed."""
+        self._oom[container_id] = self._oom.get(container_id, 0) + 1
+        end = self._ends.get(container_id, RunEnd())
+        self._ends[container_id] = replace(end, oom_at=time_ns / 1e9)
+        self._reconcile(container_id)
+
+    def _reconcile(self, container_id: str) -> None:
+        """The stored container: the latest inspect, corrected by the `die` and `oom`
+        events (their order against the inspect does not matter).
+
+        - exit code: while a run is in progress (running, paused) inspect's ExitCode was
+          reset to 0 at its start, so the last `die` event's exitCode is the last run's,
+          unless inspect's FinishedAt is later than that die (by over FINISH_SLACK): a
+          later run ended whose die was not seen, and inspect's 0 stands. In any other
+          state inspect's code is that of the run that ended.
+        - OOM: inspect's OOMKilled, or an `oom` event at or after the current (or last)
+          run's StartedAt; a new start resets it. (Docker 20.10 sets OOMKilled only when
+          containerd's OOM notice beats the exit; the `oom` event comes either way.)
+        - processes: only while the state can have them and there is a live PID.
+        """
+        container = self._inspected.get(container_id)
+        if container is None:
+            return
+        self._state_counts = None
+        end = self._ends.get(container_id)
+        if end is not None:
+            changes: dict[str, Any] = {}
+            if (
+                container.state in LIVE_STATES
+                and end.exit_code is not None
+                and end.died_at is not None
+                and (
+                    container.finished_at is None
+                    or end.died_at >= container.finished_at - FINISH_SLACK
+                )
+            ):
+                changes["exit_code"] = end.exit_code
+            if (
+                not container.oom_killed
+                and end.oom_at is not None
+                and (container.started_at is None or end.oom_at >= container.started_at)
+            ):
+                changes["oom_killed"] = True
+            if changes:
+                container = replace(container, **changes)
+        if not self._filter.admits(container):
+            self._excluded[container_id] = container
+            self._containers.pop(container_id, None)
+            self._processes.pop(container_id, None)
+            return
+        self._excluded.pop(container_id, None)
+        self._containers[container_id] = container
+        if container.state not in PROCESS_STATES or container.pid <= 0:
+            self._processes.pop(container_id, None)
+
+    # -- images, networks, volumes, processes ---------------------------
+
+    def images(self) -> Mapping[str, Image]:
+        """The working set, read-only: the watcher inspects only IDs it has not seen."""
+        return MappingProxyType(self._images)
+
+    def replace_images(self, images: Mapping[str, Image]) -> None:
+        self._images = dict(images)
+
+    def network_generation(self, network_id: str) -> int:
+        """Like `generation`, for networks: an inspect racing a destroy must not resurrect."""
+        return self._generation.get(NETWORK_KEY + network_id, 0)
+
+    def upsert_network(self, network: Network, generation: int | None = None) -> bool:
+        if generation is not None and generation != self.network_generation(network.id):
+            return False
+        self._networks[network.id] = network
+        return True
+
+    def remove_network(self, ref: str) -> None:
+        """By ID or name (Podman's network events name the network, not its ID)."""
+        for network_id in [i for i, n in self._networks.items() if ref in (i, n.name)] or [ref]:
+            key = NETWORK_KEY + network_id
+            self._generation[key] = self._generation.get(key, 0) + 1
+            self._networks.pop(network_id, None)
+
+    def known_network_ids(self) -> set[str]:
+        return set(self._networks)
+
+    def knows_network(self, ref: str) -> bool:
+        """By ID or name (Podman's network events name the network, not its ID)."""
+        return ref in self._networks or any(n.name == ref for n in self._networks.values())
+
+    def unknown_networks(self, container_ids: Iterable[str]) -> list[str]:
+        """Networks the containers are attached to that the inventory has not inspected."""
+        refs: dict[str, None] = {}
+        index = network_index(self._networks.values())
+        for cid in container_ids:
+            container = self._containers.get(cid)
+            for attachment in container.networks if container else ():
+                if attachment.connected and attached_network(index, attachment) is None:
+                    refs[attachment.network_id or attachment.network] = None
+        return list(refs)
+
+    def container(self, container_id: str) -> Container | None:
+        """The working set's container (published or not yet); None for one the container
+        filter leaves out."""
+        return self._containers.get(container_id)
+
+    def is_excluded(self, container_id: str) -> bool:
+        """A known container the container filter leaves out."""
+        return container_id in self._excluded
+
+    def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
+        self._volumes = dict(volumes)
+
+    def set_processes(self, container_id: str, processes: tuple[ProcessInfo, ...] | None) -> None:
+        """One container's process list (None forgets it); kept only while the container runs."""
+        container = self._containers.get(container_id)
+        if (
+            processes is None
+            or container is None
+            or container.state not in PROCESS_STATES
+            or container.pid <= 0
+        ):
+            self._processes.pop(container_id, None)
+        else:
+            self._processes[container_id] = processes
+
+    def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
+        """The lists a sampler sweep read. Others stay (another source may have read them)
+        until their container stops or goes."""
+        for container_id, procs in processes.items():
+            self.set_processes(container_id, procs)
+
+    def known_ids(self) -> set[str]:
+        """Every known container, the filtered-out ones included."""
+        return set(self._containers) | set(self._excluded)
+
+    def count_event(self, kind: str, action: str, time_ns: int) -> None:
+        """Counted here, so any publication (a stats sweep too) carries the latest counts."""
+        key = (kind, action)
+        self._events[key] = self._events.get(key, 0) + 1
+        self._last_event_ts = time_ns / 1e9
+
+    def record_event(self, event: Event) -> None:
+        """Into the history (when of a kept kind and an admitted container), and a
+        health_status that changes the container's status into its transitions (Podman
+        sends one per probe; Docker one per change)."""
+        self.history.record(event, container_name=self._name_of, admitted=self._admitted)
+        if event.type != "container" or event.action != "health_status" or not event.detail:
+            return
+        cid, status = event.actor_id, event.detail
+        if self._last_health.get(cid) == status or not self._admitted(cid, event.attributes):
+            return
+        self._last_health[cid] = status
+        counts = self._health.get(cid, {})
+        self._health[cid] = {**counts, status: counts.get(status, 0) + 1}
+
+    def _name_of(self, container_id: str) -> str | None:
+        container = self._containers.get(container_id) or self._excluded.get(container_id)
+        return container.name if container else None
+
+    def _admitted(self, container_id: str, attributes: Mapping[str, str]) -> bool:
+        if container_id in self._excluded:
+            return False
+        if container_id in self._containers or self._filter.everything:
+            return True
+        return not attributes or self._filter.admits_attributes(attributes)
+
+    def count_transfer(self, action: str, registry: str) -> None:
+        """An image push or pull to/from `registry`; past MAX_TRANSFER_REGISTRIES distinct
+        registries the rest count as `other` (a label bound)."""
+        known = {r for _, r in self._transfers}
+        if registry not in known and len(known - {OTHER_REGISTRY}) >= MAX_TRANSFER_REGISTRIES:
+            registry = OTHER_REGISTRY
+        key = (action, registry)
+        self._transfers[key] = self._transfers.get(key, 0) + 1
+
+    def publish_registry(self, registry: RegistrySnapshot) -> Snapshot:
+        """A registry poller's latest result (the poller owns it: no working copy here)."""
+        current = self._snapshot.registries
+        if current.get(registry.name) is registry:
+            return self._snapshot
+        registries = MappingProxyType({**current, registry.name: registry})
+        return self.publish(registries=registries)
+
+    def publish(self, **changes: Any) -> Snapshot:
+        """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
+
+        A field whose content did not change keeps the previous snapshot's object, so a
+        renderer can tell unchanged inputs apart by identity.
+        """
+        prev = self._snapshot
+        status = changes.pop("status", prev.status)
+        if "stats" in changes:  # a sweep of idle containers: the same samples, same object
+            changes["stats"] = _frozen(prev.stats, changes["stats"])
+        if "processes" in changes:  # a sampler sweep: merge it, so removals still prune it
+            self.update_processes(changes.pop("processes"))
+        status = replace(
+            status,
+            events=_frozen(prev.status.events, self._events),
+            transfers=_frozen(prev.status.transfers, self._transfers),
+            last_event_ts=self._last_event_ts,
+        )
+        containers = _frozen(prev.containers, self._containers)
+        snapshot = replace(
+            prev,
+            version=prev.version + 1,
+            containers=containers,
+            oom_events=_frozen(prev.oom_events, self._oom),
+            status=prev.status if status == prev.status else status,
+            images=_frozen(prev.images, self._images),
+            networks=self._with_members(prev.networks, containers),
+            volumes=_frozen(prev.volumes, self._volumes),
+            processes=_frozen(prev.processes, self._processes),
+            container_counts=_frozen(prev.container_counts, self._counts()),
+            excluded=len(self._excluded),
+            health_transitions=_frozen(prev.health_transitions, self._health),
+            **changes,
+        )
+        self._snapshot = snapshot
+        for listener in self._listeners:
+            listener(snapshot)
+        return snapshot
+
+    def _counts(self) -> dict[str, int]:
+        """Recounted only after a container changed: a stats sweep publishes without."""
+        if self._state_counts is None:
+            counts = dict.fromkeys(CONTAINER_STATES, 0)
+            for group in (self._containers, self._excluded):
+                for container in group.values():
+                    counts[container.state] = counts.get(container.state, 0) + 1
+            self._state_counts = counts
+        return self._state_counts
+
+    def _with_members(
+        self, previous: Mapping[str, Network], containers: Mapping[str, Container]
+    ) -> Mapping[str, Network]:
+        """The networks with their members derived from the containers' own inspect.
+
+        One source of truth for the topology: a container's `NetworkSettings.Networks`,
+        which both engines keep current on every container event, where Podman sends no
+        network event when a container starts on a network (and 4.x none on create or
+        remove). Network inspect supplies the network's own fields. Recomputed only
+        when the containers or the networks changed; unchanged networks keep their object.
+        """
+        networks = _frozen(self._members[1] or _EMPTY, self._networks)
+        if containers is self._members[0] and networks is self._members[1]:
+            return self._members[2]
+        derived = {}
+        members_by_id = memberships(networks.values(), containers.values())
+        for network_id, network in networks.items():
+            members = members_by_id[network_id]
+            old = previous.get(network_id)
+            if old is not None and old.members == members and _same_network(old, network):
+                derived[network_id] = old
+            else:
+                derived[network_id] = replace(network, members=members)
+        result = _frozen(previous, derived)
+        self._members = (containers, networks, result)
+        return result
+
+
+def _same_network(a: Network, b: Network) -> bool:
+    """Equal but for the members (which the inventory derives)."""
+    return replace(a, members=()) == replace(b, members=())
+
+
+def _frozen(previous: Mapping[Any, Any], current: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """`previous` when equal to `current` (values compare by identity first: cheap), else
+    a read-only copy of `current`."""
+    return previous if previous == current else MappingProxyType(dict(current))

@@ -1,0 +1,1 @@
+"""Resource samplers: the cgroup fast path, the stats API source, `top` and disk usage."""

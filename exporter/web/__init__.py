@@ -1,0 +1,1 @@
+"""The HTTP side: routes, JSON views, TLS and auth web config."""
