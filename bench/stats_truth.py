@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.cgroup import Target, discover_layout, read_many
+from exporter.stats.cgroup import Target, discover_layout, read_many
 
 PROC, SYS = Path("/proc"), Path("/sys")
 
