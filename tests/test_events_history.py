@@ -276,8 +276,10 @@ async def test_kill_health_and_connect_in_order(live: LiveDocker) -> None:
             ("container", "kill", None),
             ("container", "die", None),
         ]
-        positions = [seen.index(w) for w in wanted]
-        assert positions == sorted(positions), seen
+        # In this order, with anything between: on a slow host a probe can fail before the
+        # first `touch` (an early unhealthy), which is true history, not a reordering.
+        remaining = iter(seen)
+        assert all(w in remaining for w in wanted), seen
         die = next(e for e in body["events"] if e["action"] == "die")
         assert die["attributes"]["exitCode"] == "137"
         assert not [e for e in body["events"] if e["action"].startswith("exec")]
