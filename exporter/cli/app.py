@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -91,11 +91,12 @@ def build_app(
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
     auth: Authenticator | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
     inventory = Inventory()
     exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path, auth)
+    app = make_app(inventory, exposition, settings.telemetry_path, auth, headers)
     factory = engine_factory or default_engine_factory(settings)
     the_clock = clock or SystemClock()
 
@@ -188,7 +189,11 @@ def run(settings: Settings, web: WebConfig | None = None) -> int:
         ",".join(settings.collectors),
     )
     try:
-        app = build_app(settings, auth=Authenticator(web.users) if web else None)
+        app = build_app(
+            settings,
+            auth=Authenticator(web.users) if web else None,
+            headers=web.headers if web else None,
+        )
         serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)
