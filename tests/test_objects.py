@@ -50,7 +50,7 @@ from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render.exposition import Exposition
 from exporter.stats.diskusage import DiskUsageSampler
-from exporter.stats.top import PS_ARGS, TopPoller
+from exporter.stats.top import PS_ARGS, PSGO_ARGS, TopPoller
 from exporter.web.http import INVENTORY
 from exporter.web.views import inventory_view
 
@@ -459,7 +459,12 @@ async def test_top_poller_falls_back_to_default_ps_args(
     await poller.step()
     await poller.step()
     tops = [c for c in recorded.calls if c.startswith("top ")]
-    assert tops == [f"top {FIRST[:12]} {PS_ARGS}", f"top {FIRST[:12]} ", f"top {SECOND[:12]} "]
+    assert tops == [
+        f"top {FIRST[:12]} {PS_ARGS}",
+        f"top {FIRST[:12]} {PSGO_ARGS}",
+        f"top {FIRST[:12]} ",
+        f"top {SECOND[:12]} ",
+    ]
     assert inventory.snapshot.processes[SECOND][0].user == "root"
 
 

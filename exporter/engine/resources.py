@@ -24,6 +24,7 @@ NONE_TAG = "<none>"
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 _CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
 Json = Mapping[str, Any]
 
@@ -410,10 +411,16 @@ def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
 
 
 def parse_cpu_time(text: str) -> float:
-    """ps `TIME`: `[DD-]HH:MM:SS` (procps `time`) or `M:SS` (`aux`); 0.0 when unreadable."""
-    match = _CPU_TIME.match(text.strip())
+    """ps `TIME`: `[DD-]HH:MM:SS` (procps `time`), `M:SS` (`aux`) or a Go duration such as
+    `1m2.5s` (Podman's psgo); 0.0 when unreadable."""
+    text = text.strip()
+    match = _CPU_TIME.match(text)
     if not match:
-        return 0.0
+        go = _GO_DURATION.match(text) if text else None
+        if not go:
+            return 0.0
+        h, m, sec = go.groups()
+        return int(h or 0) * 3600 + int(m or 0) * 60 + float(sec or 0)
     days, hours, minutes, seconds, fraction = match.groups()
     if hours is None:  # two fields: minutes:seconds
         hours = "0"
@@ -475,7 +482,7 @@ def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
                 command=cell(row, "COMMAND", "CMD", "ARGS") or "",
                 cpu_seconds=parse_cpu_time(cell(row, "TIME") or ""),
                 rss_bytes=int_field(rss) * 1024 if rss else 0,
-                state=(cell(row, "STAT", "S") or "")[:1],
+                state=(cell(row, "STAT", "STATE", "S") or "")[:1],
             )
         )
     return tuple(out)

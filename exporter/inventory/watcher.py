@@ -79,6 +79,16 @@ VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
 """`mount`/`unmount` fire on every container start and stop and change no volume."""
 
 
+NETWORK_POLL = 5.0
+"""How often networks are listed on an engine that sends no network lifecycle events."""
+
+
+def lacks_network_events(engine: EngineInfo) -> bool:
+    """Podman before 5.0 sends `connect`/`disconnect` but no network `create` or `remove`."""
+    major = engine.version.split(".", 1)[0]
+    return engine.podman and major.isdigit() and int(major) < 5
+
+
 class Watcher:
     """Owns the event stream, the resyncs and the per-container refreshes."""
 
@@ -107,6 +117,7 @@ class Watcher:
         self._pending: dict[str, None] = {}
         self._pending_networks: dict[str, None] = {}
         self._wake = asyncio.Event()
+        self._network_poll_wanted = asyncio.Event()  # set once the engine is known to need it
         self._engine_dirty = False
         self._images_dirty = False
         self._networks_dirty = False
@@ -130,6 +141,7 @@ class Watcher:
             group.create_task(self._stream_loop(), name="watcher-stream")
             group.create_task(self._refresh_loop(), name="watcher-refresh")
             group.create_task(self._periodic_loop(), name="watcher-periodic")
+            group.create_task(self._network_poll_loop(), name="watcher-networks")
 
     async def _stream_loop(self) -> None:
         backoff = self._backoff_initial
@@ -165,6 +177,24 @@ class Watcher:
                 await self.resync(full=passes % FULL_RESYNC_EVERY == 0)
             except EngineError as exc:
                 log.warning("periodic reconcile failed: %s", exc)
+
+    async def _network_poll_loop(self) -> None:
+        """Where the engine sends no network `create` or `destroy` event (Podman 4), list
+        the networks every NETWORK_POLL seconds: one cheap request, and an inspect only of
+        what is new, so that a network shows up and goes in seconds, not at the next pass."""
+        await self._network_poll_wanted.wait()
+        while True:
+            await self._clock.sleep(NETWORK_POLL)
+            if not self._status.stream_up:
+                continue
+            before = self._inventory.known_network_ids()
+            try:
+                await self._sync_networks(inspect_known=False)
+            except EngineError as exc:
+                log.debug("network poll failed; the next pass will catch up: %s", exc)
+                continue
+            if self._inventory.known_network_ids() != before:
+                self._inventory.publish(status=self._status)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -225,6 +255,8 @@ class Watcher:
         if self._outage:
             log.info("engine reachable again; inventory reconciled (%d containers)", containers)
         self._outage = False
+        if lacks_network_events(engine):
+            self._network_poll_wanted.set()
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
         self._inventory.publish(engine=engine, status=self._status)
