@@ -214,3 +214,4 @@ async def evaluate_dashboards(prom: Prometheus, instance: str, container: str) -
     report = "\n".join(empty)
     print(f"dashboard queries with data: {len(queries) - len(empty)}/{len(queries)}\n{report}")
     assert share >= 0.9, f"only {share:.0%} of dashboard queries returned data:\n{report}"
+    assert "UNEXPECTED" not in report, f"queries empty for no declared reason:\n{report}"

@@ -40,11 +40,13 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
     while True:
         try:
             await run()
-            log.error("%s stopped unexpectedly; restarting in %gs", name, RESTART_DELAY)
+            log.error(
+                "loop stopped unexpectedly; restarting in %gs", RESTART_DELAY, extra={"loop": name}
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s crashed; restarting in %gs", name, RESTART_DELAY)
+            log.exception("loop crashed; restarting in %gs", RESTART_DELAY, extra={"loop": name})
         await clock.sleep(RESTART_DELAY)
 
 
