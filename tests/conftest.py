@@ -23,16 +23,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from exporter.cli.settings import Settings
-from exporter.engine.adapter import EngineConfig
 from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.config import EngineConfig
+from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    Event,
     container_signature,
     parse_container,
     parse_engine,
-    parse_event,
 )
 from exporter.engine.resources import (
     DiskUsage,

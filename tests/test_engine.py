@@ -17,15 +17,15 @@ import pytest
 from aiohttp import web
 from conftest import LiveDocker, engine_facts, live_engine_config, load_json
 
-from exporter.engine.adapter import (
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.api import EngineUnavailable, NotFound, ReadOnlyViolation, RequestFailed
+from exporter.engine.config import (
     POOL_MARGIN,
-    DockerEngine,
     EngineConfig,
     engine_config_from_env,
     negotiate,
     resolve_host,
 )
-from exporter.engine.api import EngineUnavailable, NotFound, ReadOnlyViolation, RequestFailed
 from exporter.engine.models import container_signature
 
 ROW = {

@@ -23,7 +23,8 @@ from test_openapi import validate_response
 from exporter.cli.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.engine.adapter import DockerEngine, engine_config_from_env
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.config import engine_config_from_env
 from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.top import TopPoller
 from exporter.web.http import INVENTORY

@@ -7,12 +7,12 @@ from dataclasses import fields
 import pytest
 from conftest import inspect_payload, load_json
 
+from exporter.engine.events import parse_event
 from exporter.engine.models import (
     container_signature,
     is_container_id,
     parse_container,
     parse_engine,
-    parse_event,
 )
 
 

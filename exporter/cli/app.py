@@ -14,8 +14,9 @@ from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
 from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
-from exporter.engine.adapter import DockerEngine, engine_config_from_env, resolve_host
+from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
+from exporter.engine.config import engine_config_from_env, resolve_host
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render import memory

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from exporter import __version__
 from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.engine.adapter import resolve_host
+from exporter.engine.config import resolve_host
 from exporter.options import ENV_PREFIX, OPTIONS, ConfigError, Option, Options, env_name, parse_bool
 
 __all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]

@@ -18,7 +18,8 @@ from functools import partial
 
 from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
-from exporter.engine.models import EngineInfo, Event, die_exit_code
+from exporter.engine.events import Event, die_exit_code
+from exporter.engine.models import EngineInfo
 from exporter.engine.resources import Image
 from exporter.inventory.store import Inventory, WatcherStatus
 
