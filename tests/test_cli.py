@@ -191,3 +191,11 @@ def test_a_bad_boolean_in_the_environment_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{variable}: invalid boolean 'maybe'" in err
+
+
+def test_a_bad_boolean_in_the_environment_is_no_traceback() -> None:
+    result = run(env={"DOCKER_EXPORTER_ONCE": "maybe"})
+    assert result.returncode == 2
+    assert (
+        result.stderr == "docker-exporter: error: DOCKER_EXPORTER_ONCE: invalid boolean 'maybe'\n"
+    )
