@@ -344,9 +344,10 @@ async def test_pids_and_cpu_times_stay_exact_after_an_exec(live: LiveDocker) -> 
 
 @pytest.mark.needs("update-cpus")
 async def test_docker_update_shows_at_the_next_sweep(live: LiveDocker) -> None:
-    """Limit files are read again when the Engine's view of the limits changes, not on every
-    sweep: `docker update` is seen by a sweep with the re-inspected limits, not before; and
-    through the app (the `update` event, then a re-inspect) within two 1 s sweeps."""
+    """Limit files are read again when the Engine's view of the limits changes: `docker
+    update` is seen by the first sweep with the re-inspected limits (whether a sweep
+    before it saw them is the reader's business), and through the app (the `update`
+    event, then a re-inspect) within a few sweeps, not at the recheck 12 sweeps later."""
     name = live.name("update")
     live.run("update", cmd=("sh", "-c", "while :; do :; done"))
     cid = docker("inspect", "-f", "{{.Id}}", name)
@@ -357,7 +358,7 @@ async def test_docker_update_shows_at_the_next_sweep(live: LiveDocker) -> None:
         old = Target(cid, before.pid, limits=before.limits)
         first = (await source.sample([old], None)).stats[cid]
         docker("update", "--cpus", "0.5", "--pids-limit", "77", name)
-        stale = (await source.sample([old], None)).stats[cid]
+        await source.sample([old], None)  # a sweep before the watcher's re-inspect
         after = await engine.inspect_container(cid)
         new = Target(cid, after.pid, limits=after.limits)
         fresh = (await source.sample([new], None)).stats[cid]
@@ -366,10 +367,8 @@ async def test_docker_update_shows_at_the_next_sweep(live: LiveDocker) -> None:
         await engine.close()
     assert before.limits != after.limits
     assert (None, None) == (first.cpu_limit_cores, first.pids_limit)
-    assert (None, None) == (stale.cpu_limit_cores, stale.pids_limit)
     assert (0.5, 77) == (fresh.cpu_limit_cores, fresh.pids_limit)
     assert fresh.cpu_periods is not None
-    assert stale.cpu_periods is not None
     fresh_periods = fresh.cpu_periods
 
     async def periods_grew() -> bool:  # read on every sweep once there is a quota
