@@ -205,10 +205,13 @@ async def test_response_headers_from_http_server_config(pki: Path) -> None:
             assert response.headers["Strict-Transport-Security"] == "max-age=600"
 
 
-async def peer_name(base: str, context: ssl.SSLContext) -> str:
-    """The common name of the certificate the server presents on a new connection."""
+async def peer_name(base: str, context: ssl.SSLContext, sni: str | None = None) -> str:
+    """The common name of the certificate the server presents on a new connection (by
+    IP address: no SNI, unless `sni` names the server)."""
     host, port = base.removeprefix("https://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    reader, writer = await asyncio.open_connection(
+        host, int(port), ssl=context, server_hostname=sni
+    )
     try:
         cert = writer.get_extra_info("peercert")
         return dict(item[0] for item in cert["subject"])["commonName"]  # type: ignore[no-any-return]
@@ -234,6 +237,7 @@ async def test_a_rotated_certificate_is_served_from_the_next_handshake(
         for suffix in ("crt", "key"):
             shutil.copy(tmp_path / f"second.{suffix}", tmp_path / f"server.{suffix}")
         assert await peer_name(base, trust) == "second"
+        assert await peer_name(base, trust, sni="localhost") == "second"  # with SNI too
         (tmp_path / "server.key").write_text("half written")
         assert await peer_name(base, trust) == "second"  # a broken pair keeps the last good one
         async with aiohttp.ClientSession() as session:
