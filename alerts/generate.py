@@ -76,6 +76,10 @@ GROUPS: dict[str, list[str]] = {
     "docker-host": [
         "DockerHostManyContainersRestarting",
     ],
+    "docker-registries": [
+        "DockerRegistryDown",
+        "DockerRegistryCertificateExpiringSoon",
+    ],
 }
 
 
@@ -415,6 +419,38 @@ class _Rules:
                 "{{ $value }} containers on {{ $labels.instance }} were restarted by their "
                 f"restart policy within the last {w} (threshold {p['containers']}); look for "
                 "a shared cause such as a failed dependency, host memory pressure or a bad deploy."
+            ),
+        }
+
+    # -- group docker-registries ---------------------------------------------
+
+    def DockerRegistryDown(self) -> dict[str, Any]:
+        p = self.p("DockerRegistryDown")
+        return {
+            "expr": f"{self.s('docker_registry_up')} == 0",
+            "summary": "The exporter cannot poll a container registry.",
+            "when": "`docker_registry_up == 0`",
+            "description": (
+                "The docker-exporter at {{ $labels.instance }} has failed to poll registry "
+                f"{{{{ $labels.registry }}}} for {p['for']} (no answer, an error, refused "
+                "credentials or an unreadable catalog); pushes and pulls there may fail. "
+                "/inventory names the reason."
+            ),
+        }
+
+    def DockerRegistryCertificateExpiringSoon(self) -> dict[str, Any]:
+        p = self.p("DockerRegistryCertificateExpiringSoon")
+        days = p["days"]
+        expiry = self.s("docker_registry_certificate_expiry_timestamp_seconds")
+        return {
+            "expr": f"{expiry} - time() < {days} * 86400",
+            "summary": "A container registry's TLS certificate expires soon.",
+            "when": f"certificate expires in less than {days} days",
+            "description": (
+                "The TLS certificate of registry {{ $labels.registry }}, as the "
+                "docker-exporter at {{ $labels.instance }} sees it, expires in "
+                f"{{{{ $value | humanizeDuration }}}} (threshold {days} days); after that "
+                "no client trusts it and pushes and pulls fail."
             ),
         }
 

@@ -2,7 +2,7 @@
 """Generate the docker-exporter Grafana dashboards (Classic JSON, schemaVersion 39).
 
 Standard library only. Each query is written once, in the module of its dashboard
-(dashboards/engine.py, container.py, topology.py, fleet.py, exporter.py) on the panel
+(dashboards/engine.py, container.py, topology.py, fleet.py, exporter.py, registry.py) on the panel
 library in dashboards/lib/; the JSON files in this directory are generated from them and
 committed:
 

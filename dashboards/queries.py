@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dashboards import container, engine, exporter, fleet, topology
+from dashboards import container, engine, exporter, fleet, registry, topology
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -18,6 +18,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
         topology.topology(),
         fleet.fleet(),
         exporter.exporter_health(),
+        registry.registries(),
     ]
     return {f"{d['uid']}.json": d for d in built}
 
@@ -64,6 +65,7 @@ DEFAULT_VALUES: dict[str, str] = {
     "job": ".+",
     "instance": ".+",
     "container": ".+",
+    "registry": ".+",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "1h",

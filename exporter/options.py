@@ -43,6 +43,9 @@ class Option(Generic[T]):
     group: str
     switch: bool = False
     """A flag without a value (`--once`); its variable takes true/false, 1/0, yes/no."""
+    repeat: bool = False
+    """A flag given once per value (`--registry.url A --registry.url B`); `parse` takes the
+    values space-separated (its variable's form) and returns a tuple."""
     value: T = field(init=False)
     """The parsed default."""
 
@@ -83,6 +86,23 @@ def switch(flag: str, help_text: str, *, group: str) -> Option[bool]:
     if flag in OPTIONS:
         raise ValueError(f"option {flag} declared twice")
     declared = Option(flag, "false", parse_bool, help_text, group, switch=True)
+    OPTIONS[flag] = declared
+    return declared
+
+
+def repeated(
+    flag: str, parse_one: Callable[[str], T], help_text: str, *, group: str
+) -> Option[tuple[T, ...]]:
+    """Declare a repeatable flag, empty unless given; its environment variable holds the
+    values separated by spaces."""
+    if flag in OPTIONS:
+        raise ValueError(f"option {flag} declared twice")
+
+    def parse(text: str) -> tuple[T, ...]:
+        return tuple(parse_one(item) for item in text.split())
+
+    parse.__name__ = getattr(parse_one, "__name__", "value")
+    declared = Option(flag, "", parse, help_text, group, repeat=True)
     OPTIONS[flag] = declared
     return declared
 

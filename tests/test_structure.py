@@ -31,6 +31,7 @@ LAYERS = (
     "clock",
     "options",
     "engine",
+    "registry",
     "inventory",
     "stats",
     "collectors",
@@ -40,7 +41,8 @@ LAYERS = (
     "docs",
 )
 """The data's path, bottom first: a module may import its own folder and the folders
-before its own, never one after it."""
+before its own, never one after it. Registries are a source beside the engine: the
+inventory publishes their snapshots, so their models sit below it."""
 
 
 def layer(module: str) -> int:
@@ -82,13 +84,13 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     }
 
 
-def test_only_the_engine_adapter_opens_client_sessions() -> None:
+def test_only_the_engine_adapter_and_the_registry_client_open_client_sessions() -> None:
     """The Docker API is spoken in one place: only the adapter makes a client session and
-    only it imports aiodocker."""
+    only it imports aiodocker; the registries' HTTP, in registry/client.py."""
     users = {
         p.relative_to(PACKAGE).as_posix() for p in modules() if "ClientSession(" in p.read_text()
     }
-    assert users == {"engine/adapter.py"}
+    assert users == {"engine/adapter.py", "registry/client.py"}
     importers = {
         p.relative_to(PACKAGE).as_posix()
         for p in modules()
@@ -97,16 +99,21 @@ def test_only_the_engine_adapter_opens_client_sessions() -> None:
     assert importers == {"engine/adapter.py"}
 
 
-def test_aiohttp_is_imported_by_the_adapter_and_the_http_module_only() -> None:
-    """The client side of aiohttp belongs to the engine adapter (sslguard only imports it
-    early, without CA loading), the server side to web/http.py."""
+def test_aiohttp_is_imported_by_the_two_clients_and_the_http_module_only() -> None:
+    """The client side of aiohttp belongs to the engine adapter and the registry client
+    (sslguard only imports it early, without CA loading), the server side to web/http.py."""
     users = {
         p.relative_to(PACKAGE).as_posix()
         for p in modules()
         if any(n.split(".")[0] == "aiohttp" for n in imports_of(p))
         or 'import_module("aiohttp")' in p.read_text()
     }
-    assert users == {"engine/adapter.py", "engine/sslguard.py", "web/http.py"}
+    assert users == {
+        "engine/adapter.py",
+        "engine/sslguard.py",
+        "registry/client.py",
+        "web/http.py",
+    }
 
 
 def test_only_the_http_module_imports_aiohttp_web() -> None:

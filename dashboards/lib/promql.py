@@ -40,6 +40,9 @@ UID_FLEET = "docker-exporter-fleet"
 UID_EXPORTER = "docker-exporter-exporter"
 
 
+UID_REGISTRY = "docker-exporter-registry"
+
+
 # Series Prometheus creates itself (not exported by docker-exporter).
 SYNTHETIC_METRICS = frozenset({"up", "ALERTS", "scrape_duration_seconds"})
 

@@ -6,12 +6,13 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
+from exporter.collectors import registry
 from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
@@ -19,6 +20,9 @@ from exporter.engine.api import Engine, EngineError
 from exporter.engine.config import engine_config_from_env, resolve_host
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
+from exporter.registry.client import RegistryClient
+from exporter.registry.config import RegistryTarget, load_targets
+from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
@@ -81,6 +85,40 @@ def build_sampler(
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
 
+def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
+    """The registries to poll (none unless the registry collector is on) and the warnings
+    to log once; raises RegistryConfigError for unusable flags or files."""
+    if "registry" not in settings.collectors:
+        return [], []
+    urls: tuple[str, ...] = settings[registry.URLS]
+    return load_targets(
+        urls,
+        config_file=settings[registry.CONFIG_FILE],
+        docker_config=settings[registry.DOCKER_CONFIG],
+        certs_dir=settings[registry.CERTS_DIR],
+    )
+
+
+def build_pollers(
+    settings: Settings,
+    targets: Sequence[RegistryTarget],
+    inventory: Inventory,
+    clock: Clock,
+) -> list[RegistryPoller]:
+    """One poller per registry, each with its own client (made here, inside the loop)."""
+    return [
+        RegistryPoller(
+            RegistryClient(target, clock, timeout=settings[registry.TIMEOUT]),
+            inventory.publish_registry,
+            clock,
+            interval=settings[registry.INTERVAL],
+            max_repositories=settings[registry.MAX_REPOSITORIES],
+            manifests=settings[registry.MANIFESTS],
+        )
+        for target in targets
+    ]
+
+
 def build_exposition(settings: Settings) -> Exposition:
     return Exposition(
         settings.collectors,
@@ -93,10 +131,18 @@ def build_app(
     settings: Settings,
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
+    *,
     auth: Authenticator | None = None,
     headers: Mapping[str, str] | None = None,
+    registries: Sequence[RegistryTarget] | None = None,
 ) -> App:
-    """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
+    """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
+    `registries` None: read from the settings (registry_targets)."""
+    if registries is None:
+        registries, warnings = registry_targets(settings)
+        for warning in warnings:
+            log.warning("%s", warning)
+    targets = registries
     inventory = Inventory()
     exposition = build_exposition(settings)
     app = make_app(inventory, exposition, settings.telemetry_path, auth, headers)
@@ -117,6 +163,10 @@ def build_app(
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
             df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
             loops.append(("disk-usage", df.run))
+        loops.extend(
+            (f"registry {poller.snapshot.name}", poller.run)
+            for poller in build_pollers(settings, targets, inventory, the_clock)
+        )
         tasks = [
             asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
         ]
@@ -145,7 +195,11 @@ def build_app(
     return app
 
 
-async def once(settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> bytes:
+async def once(
+    settings: Settings,
+    engine_factory: Callable[[], Engine] | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""
     inventory = Inventory()
     engine = (engine_factory or default_engine_factory(settings))()
@@ -155,6 +209,11 @@ async def once(settings: Settings, engine_factory: Callable[[], Engine] | None =
         if sampler is not None:
             await sampler.sweep()
             await sampler.close()
+        for poller in build_pollers(settings, registries, inventory, SystemClock()):
+            try:
+                await poller.poll()
+            finally:
+                await poller.close()
     finally:
         await engine.close()
     return build_exposition(settings).render(inventory.snapshot).data
@@ -167,12 +226,16 @@ of a request; with the render's own yields (exporter.render.store), /-/healthy's
 during a 1 000-container render drops from about 18 to 10 ms (bench/scrape_bench.py)."""
 
 
-def run(settings: Settings, web: WebConfig | None = None) -> int:
+def run(
+    settings: Settings,
+    web: WebConfig | None = None,
+    registries: Sequence[RegistryTarget] = (),
+) -> int:
     """Serve until SIGINT/SIGTERM; exit 1 when the port cannot be bound."""
     sys.setswitchinterval(SWITCH_INTERVAL)
     if settings.once:
         try:
-            sys.stdout.buffer.write(asyncio.run(once(settings)))
+            sys.stdout.buffer.write(asyncio.run(once(settings, registries=registries)))
         except EngineError as exc:
             log.error("engine unreachable: %s", exc)
             return 1
@@ -196,6 +259,7 @@ def run(settings: Settings, web: WebConfig | None = None) -> int:
             settings,
             auth=Authenticator(web.users) if web else None,
             headers=web.headers if web else None,
+            registries=registries,
         )
         serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:

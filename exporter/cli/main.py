@@ -19,10 +19,11 @@ from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
 from exporter.engine.config import resolve_host
 from exporter.options import ENV_PREFIX, OPTIONS, ConfigError, Option, Options, env_name, parse_bool
+from exporter.registry.config import RegistryConfigError
 
 __all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]
 
-GROUPS = ("web", "docker", "inventory", "stats", "collectors", "log", "run")
+GROUPS = ("web", "docker", "inventory", "stats", "collectors", "registry", "log", "run")
 """Help groups in --help and README order; an option's group must be one of these."""
 
 
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         text = f"{opt.help} (default: {_shown(opt)})"
         if opt.switch:
             groups[opt.group].add_argument(opt.flag, action="store_const", const=True, help=text)
+        elif opt.repeat:
+            groups[opt.group].add_argument(
+                opt.flag, action="append", type=_checked(opt), help=text, metavar=opt.metavar
+            )
         else:
             groups[opt.group].add_argument(
                 opt.flag, type=_checked(opt), help=text, metavar=opt.metavar
@@ -113,7 +118,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     values: dict[Option[Any], Any] = {}
     for opt in OPTIONS.values():
         given = args[opt.dest]
-        if given is not None:
+        if given is not None and opt.repeat:  # one parsed tuple per occurrence
+            values[opt] = tuple(item for items in given for item in items)
+        elif given is not None:
             values[opt] = given
         elif opt.env in environ:
             values[opt] = from_env(opt.flag, opt.parse)
@@ -130,8 +137,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         on = args[flag.lstrip("-")]
         if on is None and env_name(flag) in environ:
             on = from_env(flag, parse_bool)
+        wanted = spec.enabled_by is not None and bool(values.get(spec.enabled_by))
         if on is None:
-            on = spec.default_enabled and not disable_defaults
+            on = (spec.default_enabled and not disable_defaults) or wanted
+        if on and spec.enabled_by is not None and not wanted:
+            parser.error(f"{flag}: nothing to collect without {spec.enabled_by.flag}")
         if on:
             enabled.append(name)
     own = Options({o: v for o, v in values.items() if o not in core})
@@ -150,11 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
-    except webconfig.WebConfigError as exc:
+        registries, warnings = app.registry_targets(settings)
+    except (webconfig.WebConfigError, RegistryConfigError) as exc:
         sys.stderr.write(f"docker-exporter: error: {exc}\n")
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    return app.run(settings, web)
+    for warning in warnings:
+        app.log.warning("%s", warning)
+    return app.run(settings, web, registries)
 
 
 if __name__ == "__main__":

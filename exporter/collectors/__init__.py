@@ -8,6 +8,7 @@ from exporter.collectors import (
     networks,
     ports,
     processes,
+    registry,
     stats,
     volumes,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "networks",
     "ports",
     "processes",
+    "registry",
     "stats",
     "volumes",
 ]

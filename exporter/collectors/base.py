@@ -22,7 +22,7 @@ from typing import Any
 from exporter.collectors.family import Family, Kind, MetricSpec, Row
 from exporter.engine.models import Container
 from exporter.inventory.store import Snapshot
-from exporter.options import Options
+from exporter.options import Option, Options
 
 __all__ = ["Family", "Kind", "MetricSpec", "Options", "Row"]
 
@@ -138,6 +138,9 @@ class CollectorSpec:
     one (the sampler's status at every sweep) does not run the others again."""
     per: PerObject | None = None
     """Set when the part's series split by object (`register_objects`)."""
+    enabled_by: Option[Any] | None = None
+    """An option whose value (non-empty) turns the collector on unless it is switched
+    off (`--registry.url` for `registry`); switched on without it is a config error."""
 
     def parts(self) -> tuple[CollectorSpec, ...]:
         """The collector's functions, each a spec of its own with the same name."""
@@ -185,6 +188,7 @@ def register_objects(
     families: Callable[[Options], tuple[Family, ...]] | None = None,
     default_enabled: bool = True,
     keep_rows: bool = False,
+    enabled_by: Option[Any] | None = None,
 ) -> Callable[[ObjectRows], ObjectRows]:
     """Decorator: a per-object collector, or (when `name` is registered) one more part of
     it; `metrics` are this part's families, in order, unless `families` builds them."""
@@ -195,7 +199,14 @@ def register_objects(
         make = families or (lambda _options: tuple(spec.new() for spec in metrics))
         per = PerObject(source, tuple(joins), order, rows, make, keep_rows)
         spec = CollectorSpec(
-            name, per.collect, default_enabled, help_text, tuple(metrics), inputs, per=per
+            name,
+            per.collect,
+            default_enabled,
+            help_text,
+            tuple(metrics),
+            inputs,
+            per=per,
+            enabled_by=enabled_by,
         )
         first = COLLECTORS.get(name)
         if first is None:

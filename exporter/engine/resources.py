@@ -236,6 +236,18 @@ def familiar_reference(reference: str) -> str:
     return reference
 
 
+def registry_domain(reference: str) -> str:
+    """The registry a reference names, as Docker's reference.Domain: the first path
+    component when it has a `.` or `:` or is `localhost`, else Docker Hub (`docker.io`).
+    `127.0.0.1:5000/app:1` -> `127.0.0.1:5000`; `busybox` -> `docker.io`."""
+    name = reference.partition("@")[0]
+    first, sep, _rest = name.partition("/")
+    if not sep or not ("." in first or ":" in first or first == "localhost"):
+        return "docker.io"
+    domain = first.lower()
+    return "docker.io" if domain == "index.docker.io" else domain
+
+
 def _references(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(familiar_reference(r) for r in strings_field(value)))
 

@@ -23,6 +23,7 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -56,6 +57,13 @@ class WatcherStatus:
     last_event_ts: float | None = None
     last_sync_ts: float | None = None
     events: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    """Image `push` / `pull` events by (action, registry domain), at most
+    MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+
+
+MAX_TRANSFER_REGISTRIES = 32
+OTHER_REGISTRY = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +98,8 @@ class Snapshot:
     processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
     """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
     sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    registries: Mapping[str, RegistrySnapshot] = field(default_factory=lambda: _EMPTY)
+    """Per registry name (host:port), the latest poll (exporter.registry.poller)."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
@@ -126,6 +136,7 @@ class Inventory:
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
+        self._transfers: dict[tuple[str, str], int] = {}
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
@@ -302,6 +313,23 @@ class Inventory:
         self._events[key] = self._events.get(key, 0) + 1
         self._last_event_ts = time_ns / 1e9
 
+    def count_transfer(self, action: str, registry: str) -> None:
+        """An image push or pull to/from `registry`; past MAX_TRANSFER_REGISTRIES distinct
+        registries the rest count as `other` (a label bound)."""
+        known = {r for _, r in self._transfers}
+        if registry not in known and len(known - {OTHER_REGISTRY}) >= MAX_TRANSFER_REGISTRIES:
+            registry = OTHER_REGISTRY
+        key = (action, registry)
+        self._transfers[key] = self._transfers.get(key, 0) + 1
+
+    def publish_registry(self, registry: RegistrySnapshot) -> Snapshot:
+        """A registry poller's latest result (the poller owns it: no working copy here)."""
+        current = self._snapshot.registries
+        if current.get(registry.name) is registry:
+            return self._snapshot
+        registries = MappingProxyType({**current, registry.name: registry})
+        return self.publish(registries=registries)
+
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
 
@@ -317,6 +345,7 @@ class Inventory:
         status = replace(
             status,
             events=_frozen(prev.status.events, self._events),
+            transfers=_frozen(prev.status.transfers, self._transfers),
             last_event_ts=self._last_event_ts,
         )
         containers = _frozen(prev.containers, self._containers)

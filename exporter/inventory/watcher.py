@@ -20,7 +20,7 @@ from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
 from exporter.engine.events import Event, die_exit_code
 from exporter.engine.models import EngineInfo
-from exporter.engine.resources import Image
+from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,9 @@ REMOVED_ACTIONS = frozenset({"destroy", "remove"})
 VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
 """`mount`/`unmount` fire on every container start and stop and change no volume."""
 
+
+TRANSFER_ACTIONS = frozenset({"push", "pull"})
+"""Image events counted by registry (docker_image_pushes_total, docker_image_pulls_total)."""
 
 NETWORK_POLL = 5.0
 """How often networks are listed on an engine that sends no network lifecycle events."""
@@ -421,6 +424,9 @@ class Watcher:
             self._on_network(event)
         elif event.type == "image":
             self._images_dirty = True
+            if event.action in TRANSFER_ACTIONS:
+                reference = event.attributes.get("name") or event.actor_id
+                self._inventory.count_transfer(event.action, registry_domain(reference))
         elif event.type == "volume" and event.action in VOLUME_ACTIONS:
             self._volumes_dirty = True
         elif event.type == "daemon":

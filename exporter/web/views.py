@@ -11,8 +11,9 @@ from dataclasses import asdict
 from typing import Any
 
 from exporter.engine.models import CONTAINER_STATES, Container, EngineInfo
-from exporter.engine.resources import Image, Network, Volume
+from exporter.engine.resources import Image, Network, Volume, registry_domain
 from exporter.inventory.store import Snapshot
+from exporter.registry.models import RegistrySnapshot, Repository
 
 
 def engine_view(engine: EngineInfo | None) -> dict[str, Any] | None:
@@ -154,6 +155,53 @@ def volume_view(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
     }
 
 
+def _repository_view(repository: Repository) -> dict[str, Any]:
+    tags = None
+    if repository.tags is not None:
+        tags = []
+        for tag in repository.tags:
+            manifest = repository.manifests.get(tag)
+            tags.append(
+                {
+                    "tag": tag,
+                    "digest": manifest.digest if manifest else None,
+                    "media_type": manifest.media_type if manifest else None,
+                    "size_bytes": manifest.size_bytes if manifest else None,
+                }
+            )
+    return {"name": repository.name, "tags": tags}
+
+
+def registry_view(snapshot: Snapshot, registry: RegistrySnapshot) -> dict[str, Any]:
+    """A registry as its latest poll saw it, and the local images with a reference there
+    (a RepoTags or RepoDigests entry whose domain is the registry's host:port)."""
+    local = []
+    for image in sorted(snapshot.images.values(), key=lambda i: i.id):
+        refs = [
+            r
+            for r in (*image.repo_tags, *image.repo_digests)
+            if registry_domain(r) == registry.name
+        ]
+        if refs:
+            local.append({"id": image.id, "short_id": image.short_id, "references": refs})
+    return {
+        "name": registry.name,
+        "url": registry.url,
+        "up": registry.up,
+        "polled": registry.polled,
+        "auth": registry.auth,
+        "error": registry.error or None,
+        "probe_seconds": registry.probe_seconds,
+        "last_success": registry.last_success_ts,
+        "last_poll": registry.last_poll_ts,
+        "catalog_truncated": registry.catalog_truncated,
+        "certificate_expiry": registry.certificate_expiry_ts,
+        "requests": dict(sorted(registry.requests.items())),
+        "repositories": [_repository_view(r) for r in registry.repositories],
+        "local_images": local,
+    }
+
+
 def _label_filter(labels: Sequence[str]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for spec in labels:
@@ -171,7 +219,8 @@ def inventory_view(
     state: str | None = None,
     labels: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Engine, containers (filtered like `docker ps -a --filter`), images, networks, volumes."""
+    """Engine, containers (filtered like `docker ps -a --filter`), images, networks,
+    volumes and the watched registries."""
     if state is not None and state not in CONTAINER_STATES:
         raise ValueError(f"bad state {state!r}: one of {', '.join(CONTAINER_STATES)}")
     wanted = _label_filter(labels)
@@ -210,5 +259,9 @@ def inventory_view(
         "volumes": [
             volume_view(snapshot, v)
             for v in sorted(snapshot.volumes.values(), key=lambda v: v.name)
+        ],
+        "registries": [
+            registry_view(snapshot, r)
+            for r in sorted(snapshot.registries.values(), key=lambda r: r.name)
         ],
     }
