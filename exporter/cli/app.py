@@ -17,7 +17,7 @@ from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
-from exporter.engine.config import engine_config_from_env, resolve_host
+from exporter.engine.config import engine_config_from_env
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.registry.client import RegistryClient
@@ -57,7 +57,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
 
 def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
     config = engine_config_from_env(
-        resolve_host(settings.docker_host or None, os.environ),
+        settings.engine_host,
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
@@ -73,7 +73,7 @@ def build_sampler(
         return None
     source, fallback = choose_source(
         settings.stats_source,
-        docker_host=settings.docker_host,
+        docker_host=settings.engine_host,
         proc_root=Path(settings.host_proc),
         sys_root=Path(settings.host_sys),
         engine=engine,
@@ -251,7 +251,7 @@ def run(
         settings.listen_host,
         settings.listen_port,
         settings.telemetry_path,
-        settings.docker_host,
+        settings.engine_host,
         ",".join(settings.collectors),
     )
     try:
