@@ -276,6 +276,28 @@ def container_detail() -> dict[str, Any]:
             [target(rate("docker_container_memory_failures_total", base=C), "failures")],
             w=6,
         ),
+        timeseries(
+            "Pressure stalls",
+            "Share of time some task (some) or every non-idle task at once (full) of the "
+            "container waited for CPU, memory or I/O (cgroup v2 PSI; empty on cgroup v1 or "
+            "without PSI). Sustained memory full is thrashing: DockerContainerMemoryPressure.",
+            "percentunit",
+            [
+                target(
+                    rate("docker_container_pressure_stalled_seconds_total", base=C),
+                    "{{resource}} {{kind}}",
+                )
+            ],
+            w=12,
+        ),
+        timeseries(
+            "Memory events",
+            "cgroup v2 memory.events per second: over memory.high (high), at the limit "
+            "(max), OOM state (oom) and OOM kills (oom_kill); empty on cgroup v1.",
+            "cps",
+            [target(rate("docker_container_memory_events_total", base=C), "{{event}}")],
+            w=12,
+        ),
     ]
 
     network = [

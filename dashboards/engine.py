@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboards.lib.layout import alert_annotation, dashboard
+from dashboards.lib.layout import alert_annotation, dashboard, query_var
 from dashboards.lib.panels import (
     NEGATIVE_Y,
     by_name,
@@ -508,17 +508,87 @@ def engine_overview() -> dict[str, Any]:
         ),
     ]
 
+    compose_sel = "docker_compose_service_containers"
+    project = eq("project", "$project")
+    running_now = sel(compose_sel, project, RUNNING)
+    compose = [
+        stat(
+            "Services",
+            "Compose services of project $project (com.docker.compose.service labels).",
+            "short",
+            [
+                target(
+                    f"count(count by (service) ({sel(compose_sel, project)})) or vector(0)",
+                    "services",
+                )
+            ],
+            w=4,
+        ),
+        stat(
+            "Running containers",
+            "Running containers of project $project, all services.",
+            "short",
+            [target(f"sum({running_now}) or vector(0)", "running")],
+            w=4,
+        ),
+        stat(
+            "Services degraded",
+            "Services of $project for which DockerComposeServiceDegraded fires: fewer running "
+            "containers than their most in the alert's window.",
+            "short",
+            [
+                target(
+                    'count(ALERTS{alertname="DockerComposeServiceDegraded", '
+                    f'alertstate="firing", {S}, {project}}}) or vector(0)',
+                    "degraded",
+                )
+            ],
+            w=4,
+            thresholds=threshold_steps((None, "green"), (1, "red")),
+            color_mode="background",
+        ),
+        table(
+            "Containers by service and state",
+            "Containers of each service of $project by state, per host.",
+            "short",
+            [target(f"sum by (instance, service, state) ({sel(compose_sel, project)})")],
+            w=12,
+            h=8,
+            rename={"Value": "containers"},
+            order=["service", "state", "instance", "Value"],
+            sort_by="service",
+        ),
+        timeseries(
+            "Running containers per service",
+            "Running containers of each service of $project over time: a drop is a crash, "
+            "an exit or a scale-down.",
+            "short",
+            [target(f"sum by (service) ({running_now})", "{{service}}")],
+            w=24,
+        ),
+    ]
+
     return dashboard(
         UID_ENGINE,
         "Engine overview",
         "Docker Engines seen by docker-exporter: engine facts, containers by state, "
-        "health, restarts, top resource users, events, images, volumes and networks.",
+        "health, restarts, top resource users, events, images, volumes and networks, and "
+        "one row per Compose project.",
         [
             ("Engine", engine),
             ("Containers", containers),
             ("Resource usage", resources),
             ("Events", events),
             ("Images, volumes and networks", objects),
+            ("Compose project $project", compose),
         ],
         annotations=[alert_annotation(S)],
+        variables=[
+            query_var(
+                "project",
+                "Compose project",
+                f"label_values({compose_sel}{{{S}}}, project)",
+            )
+        ],
+        repeats={"Compose project $project": "project"},
     )

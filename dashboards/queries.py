@@ -65,6 +65,7 @@ DEFAULT_VALUES: dict[str, str] = {
     "job": ".+",
     "instance": ".+",
     "container": ".+",
+    "project": ".+",
     "registry": ".+",
     "__rate_interval": "1m",
     "__interval": "15s",

@@ -107,6 +107,17 @@ def repeated(
     return declared
 
 
+CHECKS: list[Callable[[Options], None]] = []
+"""Checks across options (two options that must not collide), run on the chosen values
+after parsing; each raises ConfigError. Declared next to the options they check."""
+
+
+def check(fn: Callable[[Options], None]) -> Callable[[Options], None]:
+    """Decorator: add a cross-option check (CHECKS)."""
+    CHECKS.append(fn)
+    return fn
+
+
 class Options(Mapping[Option[Any], Any]):
     """Chosen values of some options; an option not given has its default."""
 

@@ -409,7 +409,28 @@ def v2_files(prefix: str) -> dict[str, str]:
         f"{prefix}/pids.max": "100\n",
         f"{prefix}/io.stat": V2_IO_STAT,
         f"{prefix}/cgroup.procs": f"{PID}\n",
+        **{f"{prefix}/{name}": text for name, text in V2_PRESSURE.items()},
     }
+
+
+# PSI in the kernel's format (kernel/sched/psi.c psi_show: avg10, avg60, avg300 with two
+# decimals, total in microseconds); cpu.pressure's `full` line exists since 5.13.
+V2_PRESSURE = {
+    "cpu.pressure": "some avg10=1.23 avg60=0.50 avg300=0.10 total=4567890\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=12345\n",
+    "memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=250000\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=200000\n",
+    "io.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=900000\n",
+}
+V2_PRESSURE_STATS = (
+    ("cpu", "some", 4.56789),
+    ("cpu", "full", 0.012345),
+    ("memory", "some", 0.25),
+    ("memory", "full", 0.2),
+    ("io", "some", 1.0),
+    ("io", "full", 0.9),
+)
 
 
 def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
@@ -436,6 +457,8 @@ def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
         pids_limit=100,
         networks=NETWORKS,
         block=(BlockIO("8:16", 12288, 0, 3, 0), BlockIO("259:0", 4096000, 8388608, 120, 64)),
+        memory_events=(("low", 0), ("high", 0), ("max", 17), ("oom", 2), ("oom_kill", 1)),
+        pressure=V2_PRESSURE_STATS,
     )
     assert expected == read_one(proc, sys)
 
@@ -481,6 +504,8 @@ def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
         pids_limit=None,
         networks=NETWORKS,
         block=(),
+        memory_events=(("low", 0), ("high", 0), ("max", 0), ("oom", 0), ("oom_kill", 0)),
+        pressure=(),  # no PSI files (CONFIG_PSI off, or cgroup.pressure 0): no series
     )
     layout = discover_layout(proc, sys)
     assert (layout.version, layout.hybrid) == ("2", False)
@@ -1152,8 +1177,9 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
         busy_now = sample(layout, proc, target, processes=False, users={})
     assert now is not None
     assert busy_now is not None
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
-        now[0], V1_ENGINE_STATS
+    v2_only = {"memory_events", "pressure"}
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds", *v2_only} == (
+        moved_fields(now[0], V1_ENGINE_STATS)
     )
     # cpuacct.stat is gated; the limits are deferred (the Target's are the same).
     stale = replace(now[0], cpu_user_seconds=1.54, cpu_system_seconds=0.02)
@@ -1235,6 +1261,7 @@ def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
         "pids.current": "2\n",
         "pids.max": "200\n",
         "io.stat": V2_IO_STAT.replace("rios=3 ", "rios=4 "),
+        **{name: text.replace("total=", "total=1") for name, text in V2_PRESSURE.items()},
     }
     with CgroupReader(layout, proc) as reader:
         first = reader.read(target, processes=False, users={})
@@ -1477,7 +1504,7 @@ def test_process_files_give_way_to_the_stats_files_of_every_target(tmp_path: Pat
     (sys / "fs/cgroup/docker" / OTHER / "cgroup.procs").write_text(f"{other_pid}\n")
     write_processes(proc, {PID: 1, other_pid: 1})
     targets = [Target(CID, PID), Target(OTHER, other_pid)]
-    each = 12  # 11 stats files (net/dev included) and the cgroup directory
+    each = 15  # 14 stats files (net/dev and 3 pressure files included), the directory
     with CgroupReader(discover_layout(proc, sys), proc, max_open_files=2 * each + 1) as reader:
         opened = []
         for usage in (1, 2):  # both ran: their process lists are read whole both times

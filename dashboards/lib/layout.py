@@ -3,7 +3,7 @@ dashboard envelope (uid, title prefix, tag, schema version)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dashboards.lib.promql import DS, SCHEMA_VERSION, TAG, TITLE_PREFIX
@@ -11,7 +11,10 @@ from dashboards.lib.promql import DS, SCHEMA_VERSION, TAG, TITLE_PREFIX
 Rows = list[tuple[str, list[dict[str, Any]]]]
 
 
-def layout(rows: Rows) -> list[dict[str, Any]]:
+def layout(rows: Rows, repeats: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Rows of panels on the 24-column grid; a row titled in `repeats` is repeated by
+    Grafana once per value of that variable (keep such rows last: a repeated row takes
+    every panel up to the next row)."""
     panels: list[dict[str, Any]] = []
     y = 0
     next_id = 1
@@ -24,6 +27,7 @@ def layout(rows: Rows) -> list[dict[str, Any]]:
                 "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
                 "id": next_id,
                 "panels": [],
+                **({"repeat": repeats[title]} if repeats and title in repeats else {}),
             }
         )
         next_id += 1
@@ -122,6 +126,7 @@ def dashboard(
     variables: Iterable[dict[str, Any]] = (),
     annotations: Iterable[dict[str, Any]] = (),
     time_from: str = "now-1h",
+    repeats: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": None,
@@ -156,5 +161,5 @@ def dashboard(
         ],
         "annotations": {"list": [BUILTIN_ANNOTATION, *annotations]},
         "templating": {"list": common_variables(variables)},
-        "panels": layout(rows),
+        "panels": layout(rows, repeats),
     }

@@ -18,6 +18,8 @@ from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
 from exporter.engine.config import engine_config_from_env
+from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.registry.client import RegistryClient
@@ -85,6 +87,10 @@ def build_sampler(
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
 
+def container_filter(settings: Settings) -> ContainerFilter:
+    return ContainerFilter.from_texts(settings.container_include, settings.container_exclude)
+
+
 def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
     """The registries to poll (none unless the registry collector is on) and the warnings
     to log once; raises RegistryConfigError for unusable flags or files."""
@@ -143,11 +149,11 @@ def build_app(
         for warning in warnings:
             log.warning("%s", warning)
     targets = registries
-    inventory = Inventory()
+    inventory = Inventory(container_filter(settings), EventHistory(settings.events_history))
     exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path, auth, headers)
-    factory = engine_factory or default_engine_factory(settings)
     the_clock = clock or SystemClock()
+    app = make_app(inventory, exposition, settings.telemetry_path, auth, the_clock, headers=headers)
+    factory = engine_factory or default_engine_factory(settings)
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:
@@ -201,7 +207,7 @@ async def once(
     registries: Sequence[RegistryTarget] = (),
 ) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""
-    inventory = Inventory()
+    inventory = Inventory(container_filter(settings))
     engine = (engine_factory or default_engine_factory(settings))()
     try:
         await Watcher(engine, inventory, SystemClock()).resync()

@@ -18,7 +18,16 @@ from exporter import __version__
 from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
 from exporter.engine.config import resolve_host
-from exporter.options import ENV_PREFIX, OPTIONS, ConfigError, Option, Options, env_name, parse_bool
+from exporter.options import (
+    CHECKS,
+    ENV_PREFIX,
+    OPTIONS,
+    ConfigError,
+    Option,
+    Options,
+    env_name,
+    parse_bool,
+)
 from exporter.registry.config import RegistryConfigError
 
 __all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]
@@ -145,6 +154,11 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         if on:
             enabled.append(name)
     own = Options({o: v for o, v in values.items() if o not in core})
+    for check in CHECKS:
+        try:
+            check(own)
+        except ConfigError as exc:
+            parser.error(str(exc))
     return Settings(**chosen, collectors=tuple(enabled), options=own)
 
 
@@ -154,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.cli import ps  # noqa: PLC0415 - a client of a running exporter
 
         return ps.main(args[1:])
+    if args[:1] == ["events"]:
+        from exporter.cli import events  # noqa: PLC0415 - a client of a running exporter
+
+        return events.main(args[1:])
     settings = parse_settings(args, os.environ)
     from exporter.cli import app, logs  # noqa: PLC0415 - keep --help and errors fast
     from exporter.web import webconfig  # noqa: PLC0415 - keep --help and errors fast

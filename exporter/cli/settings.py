@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from exporter.cli.logs import LEVELS
 from exporter.engine.config import resolve_host
+from exporter.inventory.filters import FilterError, Rule
 from exporter.options import (
     ConfigError,
     Option,
@@ -26,6 +27,7 @@ from exporter.options import (
     parse_duration,
     parse_interval,
     parse_positive_int,
+    repeated,
     switch,
 )
 
@@ -42,6 +44,33 @@ def switch_setting(group: str, flag: str, help_text: str) -> bool:
     """A boolean Settings field set by a flag without a value."""
     declared = switch(flag, help_text, group=group)
     return field(default=False, metadata={"option": declared})
+
+
+def repeated_setting(
+    group: str, flag: str, parse_one: Callable[[str], T], help_text: str
+) -> tuple[T, ...]:
+    """A Settings field set by a repeatable flag (exporter.options.repeated)."""
+    declared = repeated(flag, parse_one, help_text, group=group)
+    return field(default=(), metadata={"option": declared})
+
+
+def parse_container_rule(text: str) -> str:
+    """One --container.include/exclude rule, checked now and kept as text."""
+    try:
+        return str(Rule.parse(text))
+    except FilterError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+MAX_EVENTS_HISTORY = 1_000_000
+
+
+def parse_history_size(text: str) -> int:
+    """--events.history: 0 keeps none; a record is well under 1 KiB: at most a million."""
+    count = parse_count(text)
+    if count > MAX_EVENTS_HISTORY:
+        raise ConfigError(f"invalid number {text!r}: at most {MAX_EVENTS_HISTORY}")
+    return count
 
 
 def parse_listen_address(text: str) -> tuple[str, int]:
@@ -110,6 +139,29 @@ class Settings:
         "60s",
         parse_duration,
         "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
+    )
+    container_include: tuple[str, ...] = repeated_setting(
+        "inventory",
+        "--container.include",
+        parse_container_rule,
+        "Keep only containers matching one of these rules: name=GLOB, image=GLOB or "
+        "label=KEY[=GLOB]. Others get no series, stats, process lists or events; they count "
+        "in docker_engine_containers.",
+    )
+    container_exclude: tuple[str, ...] = repeated_setting(
+        "inventory",
+        "--container.exclude",
+        parse_container_rule,
+        "Leave out containers matching any of these rules (same forms as "
+        "--container.include); exclude wins.",
+    )
+    events_history: int = setting(
+        "inventory",
+        "--events.history",
+        "1000",
+        parse_history_size,
+        "Events kept for /events and `docker-exporter events` (lifecycle, health, OOM, "
+        "network connect/disconnect, image); 0 keeps none.",
     )
     stats_source: str = setting(
         "stats",

@@ -1,6 +1,7 @@
 """Collectors register themselves on import; this package imports each one explicitly."""
 
 from exporter.collectors import (
+    compose,
     containers,
     engine,
     events,
@@ -20,6 +21,7 @@ __all__ = [
     "CollectorSpec",
     "MetricSpec",
     "Options",
+    "compose",
     "containers",
     "engine",
     "events",

@@ -73,8 +73,17 @@ _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def sanitize_label(key: str) -> str:
-    """Docker label key `com.example.team` to Prometheus label `label_com_example_team`."""
-    return "label_" + _LABEL_RE.sub("_", key)
+    """Docker label key `com.example.team` to Prometheus label `label_com_example_team`:
+    Prometheus docker_sd's `__meta_docker_container_label_<key>` without its prefix
+    (every character outside [a-zA-Z0-9_] becomes `_`)."""
+    return "label_" + sanitize_name(key)
+
+
+def sanitize_name(text: str) -> str:
+    """Any text to a valid Prometheus label name, as Prometheus' SanitizeLabelName does
+    (invalid characters to `_`), with `_` in front of a leading digit."""
+    name = _LABEL_RE.sub("_", text)
+    return "_" + name if name[:1].isdigit() else name
 
 
 CollectFn = Callable[[Snapshot, Options], Iterable[Family]]

@@ -418,6 +418,7 @@ class Watcher:
             self._last_ns, self._seen_at_last = event.time_ns, set()
         self._seen_at_last.add(event.key)
         self._inventory.count_event(event.type, event.action, event.time_ns)
+        self._inventory.record_event(event)
         if event.type == "container":
             self._on_container(event)
         elif event.type == "network":

@@ -11,6 +11,12 @@ SHORT_READ = 2048
 """A shorter read is EOF for regular files, and for seq_file ones unless its page buffer
 filled up, so only long files pay an extra read."""
 GONE_ERRNOS = frozenset({errno.ENODEV, errno.ESRCH})
+UNSUPPORTED_ERRNOS = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP})
+"""A read failing so is an absent file: a pressure file when PSI is off (psi=0 on
+kernels before 5.19 keeps the files and fails their reads)."""
+PROBED_SUFFIX = ".pressure"
+"""Files the kept reader reads once before keeping them, to mark them missing when their
+reads fail (UNSUPPORTED_ERRNOS)."""
 O_READ = os.O_RDONLY | os.O_CLOEXEC
 O_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -51,10 +57,23 @@ def read_bytes(path: str, *, check_gone: bool = True) -> bytes | None:
     except OSError as exc:
         if exc.errno in GONE_ERRNOS:
             raise CgroupGone(path) from exc
+        if exc.errno in UNSUPPORTED_ERRNOS:
+            return None
         raise
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+def readable(fd: int) -> bool:
+    """Whether a read of `fd` works (False for UNSUPPORTED_ERRNOS; others raise)."""
+    try:
+        os.pread(fd, 1, 0)
+    except OSError as exc:
+        if exc.errno in UNSUPPORTED_ERRNOS:
+            return False
+        raise
+    return True
 
 
 def pread_rest(fd: int, data: bytes) -> bytes:

@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, limit_or_none
 from exporter.stats.cgroup.fileio import CgroupError
+from exporter.stats.cgroup.pressure import parse_memory_events, parse_pressures
 from exporter.stats.cgroup.slots import NET, V1, V2, V1Extra
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -51,6 +52,7 @@ _V2_PIDS = V2.PIDS_CURRENT.value
 _V2_PIDS_MAX = V2.PIDS_MAX.value
 _V2_IO_STAT = V2.IO_STAT.value
 _NET = NET.value
+_V2_PRESSURE = V2.CPU_PRESSURE.value
 _CFS_PERIOD = V1Extra.CFS_PERIOD
 _MEMORY_LIMIT = V1Extra.MEMORY_LIMIT
 _MEMSW_USAGE = V1Extra.MEMSW_USAGE
@@ -102,7 +104,8 @@ def parse_v1(
 
 
 def parse_v2(data: Sequence[bytes | None], base: str | None) -> ContainerStats:
-    """ContainerStats from the `V2` slots: the cgroup files and net/dev."""
+    """ContainerStats from the `V2` slots: the cgroup files, net/dev and the pressure
+    files (a shorter `data` has no pressure: absent)."""
     if base is None:
         msg = "no cgroup2 path for this container"
         raise CgroupError(msg)
@@ -136,6 +139,8 @@ def parse_v2(data: Sequence[bytes | None], base: str | None) -> ContainerStats:
         pids_limit=limit_or_none(num(data[_V2_PIDS_MAX])),
         networks=_networks(data[_NET]),
         block=() if io_stat is None else parse_io_stat(io_stat.decode()),
+        memory_events=parse_memory_events(data[_V2_EVENTS]),
+        pressure=parse_pressures(data[_V2_PRESSURE : _V2_PRESSURE + 3]),
     )
 
 

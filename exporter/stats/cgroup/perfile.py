@@ -17,10 +17,10 @@ from exporter.stats.cgroup.slots import (
     BLKIO_PAIRS,
     V1_EXTRA_FILES,
     V1_FILES,
-    V2_FILES,
     V1Extra,
     path_of,
     slot_paths,
+    v2_slot_paths,
 )
 
 Read: TypeAlias = Callable[[str], bytes | None]
@@ -64,7 +64,7 @@ def stats_v1(read: Read, paths: Mapping[str, str], net_dev: str | None) -> Conta
 
 
 def stats_v2(read: Read, paths: Mapping[str, str], net_dev: str | None) -> ContainerStats:
-    data = [read(path) if path else None for path in slot_paths(V2_FILES, paths, net_dev)]
+    data = [read(path) if path else None for path in v2_slot_paths(paths, net_dev)]
     return parse_v2(data, paths.get(UNIFIED))
 
 

@@ -46,6 +46,9 @@ class V2(IntEnum):
     PIDS_MAX = 8
     IO_STAT = 9
     NET = 10
+    CPU_PRESSURE = 11
+    MEMORY_PRESSURE = 12
+    IO_PRESSURE = 13
 
 
 class V1Extra(IntEnum):
@@ -95,6 +98,13 @@ _V2_FILE_OF: Mapping[V2, tuple[str, str]] = {
     V2.PIDS_MAX: (UNIFIED, "pids.max"),
     V2.IO_STAT: (UNIFIED, "io.stat"),
 }
+V2_PRESSURE_FILES = (
+    (UNIFIED, "cpu.pressure"),
+    (UNIFIED, "memory.pressure"),
+    (UNIFIED, "io.pressure"),
+)
+"""The PSI slots after net/dev, in PRESSURE_RESOURCES order (as v1's blkio pair follows
+it): present only where the kernel gives PSI (exporter.stats.cgroup.pressure)."""
 V1_FILES = tuple(_V1_FILE_OF[slot] for slot in V1 if slot < NET)
 V2_FILES = tuple(_V2_FILE_OF[slot] for slot in V2 if slot < NET)
 V1_EXTRA_FILES = tuple(_V1_EXTRA_FILE_OF[extra] for extra in V1Extra)
@@ -127,6 +137,14 @@ def slot_paths(
 ) -> list[str | None]:
     """The path of each slot (None when its controller is not mounted), net/dev last."""
     return [*(path_of(file, paths) for file in files), net_dev]
+
+
+def v2_slot_paths(paths: Mapping[str, str], net_dev: str | None) -> list[str | None]:
+    """Every v2 slot's path: the cgroup files, net/dev, then the pressure files."""
+    return [
+        *slot_paths(V2_FILES, paths, net_dev),
+        *(path_of(file, paths) for file in V2_PRESSURE_FILES),
+    ]
 
 
 def path_of(file: tuple[str, str], paths: Mapping[str, str]) -> str | None:

@@ -10,11 +10,13 @@ from exporter.engine.stats import ContainerStats
 from exporter.stats.cgroup.budget import Budget
 from exporter.stats.cgroup.fileio import (
     O_READ,
+    PROBED_SUFFIX,
     READ_CHUNK,
     SHORT_READ,
     raise_if_gone,
     read_bytes,
     read_on,
+    readable,
 )
 from exporter.stats.cgroup.layout import UNIFIED, Target
 from exporter.stats.cgroup.parse import num, parse_v1, parse_v2
@@ -30,10 +32,10 @@ from exporter.stats.cgroup.slots import (
     V1_FILES,
     V1_QUIET_GATED,
     V2_DEFERRED,
-    V2_FILES,
     V1Extra,
     path_of,
     slot_paths,
+    v2_slot_paths,
 )
 
 REPROBE_READS = 12
@@ -74,9 +76,10 @@ class StatsFiles:
         self.paths = paths
         self.v2 = v2
         net_dev = None if target.host_network else f"{proc_root}/{target.pid}/net/dev"
-        files = V2_FILES if v2 else V1_FILES
-        self.slot_paths = slot_paths(files, paths, net_dev)
-        if not v2:
+        if v2:
+            self.slot_paths = v2_slot_paths(paths, net_dev)
+        else:
+            self.slot_paths = slot_paths(V1_FILES, paths, net_dev)
             self.slot_paths += [None, None]  # the blkio pair, chosen by plan()
         self.files: dict[str, int] = {}
         """Every kept descriptor by path."""
@@ -185,6 +188,10 @@ class StatsFiles:
             fd = os.open(path, O_READ)
         except FileNotFoundError:
             raise_if_gone(path)
+            self.missing.add(path)
+            return MISSING
+        if path.endswith(PROBED_SUFFIX) and not readable(fd):
+            os.close(fd)  # PSI off on an older kernel: the file is there, its read fails
             self.missing.add(path)
             return MISSING
         if self.budget.free <= 0:
