@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -41,14 +38,14 @@ from exporter.engine.api import (
     ReadOnlyViolation,
     RequestFailed,
 )
+from exporter.engine.config import EngineConfig, negotiate, tls_context, version_tuple
+from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    Event,
     container_signature,
     parse_container,
     parse_engine,
-    parse_event,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -66,22 +63,11 @@ from exporter.engine.resources import (
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-MAX_API_VERSION = (1, 51)
-"""Newest API we request: parsers accept both sides of the 1.52 removals."""
-
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
 """An event carries every container label; a large label set must not kill the stream."""
 
 DISK_USAGE_TIMEOUT = 300.0
 """`/system/df` walks every volume and layer: minutes on a large host, so its own timeout."""
-
-DEFAULT_STATS_CONCURRENCY = 8
-"""`--stats.concurrency`'s default, for configurations built without settings (tests)."""
-
-POOL_MARGIN = 12
-"""Connections beyond stats and events: the watcher's 8 concurrent inspects, the top
-poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
 
 SUMMARY_KEYS = (
     "Id", "Names", "Image", "ImageID", "ImageManifestDescriptor", "Command", "Created",
@@ -98,54 +84,6 @@ CONNECT_FAILED = 900
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Where and how to reach the engine."""
-
-    host: str = DEFAULT_HOST
-    timeout: float = 10.0
-    tls_verify: bool = False
-    cert_path: str = ""
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
-
-    @property
-    def connections(self) -> int:
-        """The pool's size: every stats request in flight, the event stream, a margin."""
-        return self.stats_concurrency + 1 + POOL_MARGIN
-
-
-def resolve_host(flag: str | None, environ: Mapping[str, str]) -> str:
-    """`--docker.host`, else `DOCKER_HOST`, else the default socket; validated here."""
-    host = flag or environ.get("DOCKER_HOST") or DEFAULT_HOST
-    parts = urlsplit(host)
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError(f"invalid docker host {host!r}: unix:// needs a socket path")
-    elif parts.scheme in ("tcp", "http", "https"):
-        if not parts.hostname:
-            raise ValueError(f"invalid docker host {host!r}: missing host name")
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError as exc:
-            raise ValueError(f"invalid docker host {host!r}: {exc}") from None
-    else:
-        raise ValueError(f"invalid docker host {host!r}: use unix://, tcp://, http:// or https://")
-    return host
-
-
-def _version_tuple(text: str) -> tuple[int, int]:
-    major, _, minor = text.lstrip("v").partition(".")
-    return int(major or 0), int(minor or 0)
-
-
-def negotiate(server_max: str, server_min: str) -> str:
-    """min(server max, ours), raised to the server's minimum (Docker 29.0 refuses < 1.44)."""
-    use = min(_version_tuple(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
-    if server_min and use < _version_tuple(server_min):
-        use = _version_tuple(server_min)
-    return f"{use[0]}.{use[1]}"
-
-
 async def _refuse_writes(
     _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
 ) -> None:
@@ -160,17 +98,6 @@ def read_only_trace() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_refuse_writes)
     return trace
-
-
-def _tls_context(config: EngineConfig) -> ssl.SSLContext | None:
-    if not config.tls_verify:
-        return None
-    if not config.cert_path:
-        raise ValueError("DOCKER_TLS_VERIFY is set but DOCKER_CERT_PATH is not")
-    base = Path(config.cert_path)
-    ctx = ssl.create_default_context(cafile=str(base / "ca.pem"))
-    ctx.load_cert_chain(str(base / "cert.pem"), str(base / "key.pem"))
-    return ctx
 
 
 def _connector(
@@ -200,7 +127,7 @@ class DockerEngine:
     ) -> None:
         self._config = config
         self._connector, self._url = _connector(
-            config.host, _tls_context(config), config.connections
+            config.host, tls_context(config), config.connections
         )
         self._timeout = aiohttp.ClientTimeout(total=None, connect=config.timeout)
         self._session = aiohttp.ClientSession(
@@ -354,7 +281,7 @@ class DockerEngine:
         # collection tick, a second or two on Docker 20.10.
         await self._ensure_version()
         params = {"stream": "0"}
-        if _version_tuple(self._api_version) >= (1, 41):
+        if version_tuple(self._api_version) >= (1, 41):
             params["one-shot"] = "1"
         payload = await self._get_json(f"containers/{container_id}/stats", params=params)
         if not isinstance(payload, dict):
@@ -410,7 +337,7 @@ class DockerEngine:
         # A direct GET: aiodocker has no `/system/df` call at all, and `type=` (1.42+)
         # spares the engine sizing every layer and build cache entry for volume sizes.
         await self._ensure_version()
-        params = {"type": "volume"} if _version_tuple(self._api_version) >= (1, 42) else None
+        params = {"type": "volume"} if version_tuple(self._api_version) >= (1, 42) else None
         raw = await self._get_json("system/df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return parse_disk_usage(raw if isinstance(raw, dict) else {}, 0.0)
 
@@ -487,23 +414,6 @@ def _status_error(status: int, message: str) -> EngineError:
     if status >= 500:
         return EngineUnavailable(message)
     return RequestFailed(f"HTTP {status}: {message}")
-
-
-def engine_config_from_env(
-    host_flag: str | None,
-    timeout: float,
-    environ: Mapping[str, str] = os.environ,
-    *,
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
-) -> EngineConfig:
-    """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
-    return EngineConfig(
-        host=resolve_host(host_flag, environ),
-        timeout=timeout,
-        tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
-        cert_path=environ.get("DOCKER_CERT_PATH", ""),
-        stats_concurrency=stats_concurrency,
-    )
 
 
 EngineFactory = Callable[[], Engine]
