@@ -15,6 +15,8 @@ from exporter.clock import Clock, SystemClock
 from exporter.collectors import Options
 from exporter.engine.adapter import DockerEngine, engine_config_from_env
 from exporter.engine.api import Engine, EngineError
+from exporter.engine.telemetry import RequestMeter
+from exporter.inventory.liveness import Liveness
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render import memory
@@ -47,14 +49,16 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
         await clock.sleep(RESTART_DELAY)
 
 
-def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
+def default_engine_factory(
+    settings: Settings, meter: RequestMeter | None = None
+) -> Callable[[], Engine]:
     config = engine_config_from_env(
         settings.docker_host,
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
     )
-    return lambda: DockerEngine(config)
+    return lambda: DockerEngine(config, meter=meter)
 
 
 def build_sampler(
@@ -95,14 +99,27 @@ def build_app(
     inventory = Inventory()
     exposition = build_exposition(settings)
     app = make_app(inventory, exposition, settings.telemetry_path, auth)
-    factory = engine_factory or default_engine_factory(settings)
+    meter = RequestMeter()
+    factory = engine_factory or default_engine_factory(settings, meter)
     the_clock = clock or SystemClock()
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:
         engine = factory()
         watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
-        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [("watcher", watcher.run)]
+        liveness = Liveness(
+            engine,
+            inventory,
+            the_clock,
+            interval=settings.ping_interval,
+            timeout=settings.ping_timeout,
+            listeners=[watcher.reachable],
+            meter=meter,
+        )
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("watcher", watcher.run),
+            ("liveness", liveness.run),
+        ]
         sampler = build_sampler(settings, engine, inventory, the_clock)
         if sampler is not None:
             loops.append(("sampler", sampler.run))

@@ -98,6 +98,21 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "Timeout of every Engine request except the event stream.",
     ),
     (
+        "docker",
+        "--docker.ping-interval",
+        "5s",
+        parse_duration,
+        "How often /_ping checks that the engine answers, apart from the event stream: a "
+        "hung engine turns docker_up to 0 within two intervals.",
+    ),
+    (
+        "docker",
+        "--docker.ping-timeout",
+        "3s",
+        parse_duration,
+        "How long a ping may take before the engine counts as not answering (<= the interval).",
+    ),
+    (
         "inventory",
         "--inventory.resync-interval",
         "60s",
@@ -262,6 +277,12 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             chosen = spec.default_enabled and not disable_defaults
         if chosen:
             enabled.append(name)
+    ping_interval, ping_timeout = value("--docker.ping-interval"), value("--docker.ping-timeout")
+    if ping_timeout > ping_interval:
+        parser.error(
+            f"--docker.ping-timeout ({ping_timeout:g}s) must not exceed "
+            f"--docker.ping-interval ({ping_interval:g}s)"
+        )
     host, port = value("--web.listen-address")
     return Settings(
         listen_host=host,
@@ -271,6 +292,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         exporter_metrics=not args["web.disable_exporter_metrics"],
         docker_host=docker_host,
         docker_timeout=value("--docker.timeout"),
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
         resync_interval=value("--inventory.resync-interval"),
         container_labels=value("--container.labels"),
         collectors=tuple(enabled),

@@ -92,6 +92,8 @@ class Settings:
     exporter_metrics: bool = True
     docker_host: str = "unix:///var/run/docker.sock"
     docker_timeout: float = 10.0
+    ping_interval: float = 5.0
+    ping_timeout: float = 3.0
     resync_interval: float = 60.0
     container_labels: tuple[str, ...] = ()
     collectors: tuple[str, ...] = field(default_factory=tuple)

@@ -23,6 +23,7 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.engine.telemetry import EngineTelemetry
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -59,6 +60,18 @@ class WatcherStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LivenessStatus:
+    """The liveness probe's verdict; `up` is None until a probe ran (or none runs: --once)."""
+
+    up: bool | None = None
+    interval: float = 0.0
+    last_ok_ts: float | None = None
+    down_since: float | None = None
+    failures: int = 0
+    probes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SamplerStatus:
     """How the latest stats sweep went; `source` is empty until the sampler starts."""
 
@@ -70,6 +83,8 @@ class SamplerStatus:
     api_fallbacks: int = 0
     sweeps: int = 0
     samples: int = 0
+    suspended: int = 0
+    """Sweeps (or their API fallback) skipped because the engine did not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,16 @@ class Snapshot:
     processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
     """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
     sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    liveness: LivenessStatus = field(default_factory=LivenessStatus)
+    engine_requests: EngineTelemetry = field(default_factory=EngineTelemetry)
+    """The adapter's request meter, frozen by the liveness probe on its timer."""
+
+    @property
+    def up(self) -> bool:
+        """docker_up: the engine answers (its ping, when one runs) and the inventory is
+        current (synced, and not marked down by a failed stream or ping since)."""
+        status = self.status
+        return status.engine_up and status.synced and self.liveness.up is not False
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""

@@ -17,7 +17,14 @@ from dataclasses import replace
 from functools import partial
 
 from exporter.clock import Clock
-from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.api import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    NotFound,
+    RequestFailed,
+    ServerError,
+)
 from exporter.engine.models import EngineInfo, Event, die_exit_code
 from exporter.engine.resources import Image
 from exporter.inventory.store import Inventory, WatcherStatus
@@ -121,6 +128,10 @@ class Watcher:
         self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
+        self._reachable = asyncio.Event()  # cleared while the liveness probe gets no answer
+        self._reachable.set()
+        self._attempt: asyncio.Task[None] | None = None  # the stream being followed
+        self._down_since: float | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -131,34 +142,65 @@ class Watcher:
             group.create_task(self._refresh_loop(), name="watcher-refresh")
             group.create_task(self._periodic_loop(), name="watcher-periodic")
 
+    def reachable(self, up: bool, reason: str) -> None:
+        """The liveness probe's verdict changed. No answer: cut the stream (its socket
+        stays open on a hung engine, silent like an idle one) and whatever resync rides
+        on it, serve docker_up 0 and the last inventory, and wait. An answer again:
+        reconnect at once, which re-lists and reconciles."""
+        if up:
+            self._reachable.set()
+            return
+        self._reachable.clear()
+        self._mark_down(EngineUnavailable(reason))
+        if self._attempt is not None:
+            self._attempt.cancel()
+
     async def _stream_loop(self) -> None:
         backoff = self._backoff_initial
         first = True
         while True:
+            await self._reachable.wait()
+            self._attempt = asyncio.create_task(self._follow(first), name="watcher-follow")
+            first = False
             try:
-                since = self._last_ns
-                if since is None:
-                    since = int((self._clock.time() - 1.0) * 1e9)
-                async with self._engine.events(since) as stream:
-                    if not first:
-                        self._set_status(reconnects=self._status.reconnects + 1)
-                    first = False
-                    await self.resync()
-                    self._set_status(stream_up=True)
-                    backoff = self._backoff_initial
-                    async for event in stream:
-                        self.handle(event)
-                raise EngineUnavailable("the event stream ended")
+                await self._attempt
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # shutdown (the attempt was cancelled with us)
+                backoff = self._backoff_initial  # the probe cut it: wait for it, not a backoff
+                continue
+            except ServerError as exc:  # the engine answers, one request of the pass failed
+                log.warning("resync failed, retrying: %s", exc)
+                self._set_status(stream_up=False)
             except EngineError as exc:
                 self._mark_down(exc)
+            else:
+                backoff = self._backoff_initial
+            finally:
+                self._attempt = None
             await self._clock.sleep(backoff * (0.5 + self._jitter() / 2))
             backoff = min(backoff * 2, self._backoff_max)
+
+    async def _follow(self, first: bool) -> None:
+        """Open the stream, resync, consume it; raises how it ended."""
+        since = self._last_ns
+        if since is None:
+            since = int((self._clock.time() - 1.0) * 1e9)
+        async with self._engine.events(since) as stream:
+            if not first:
+                self._set_status(reconnects=self._status.reconnects + 1)
+            await self.resync()
+            self._set_status(stream_up=True)
+            async for event in stream:
+                self.handle(event)
+        raise EngineUnavailable("the event stream ended")
 
     async def _periodic_loop(self) -> None:
         passes = 0
         while True:
             await self._clock.sleep(self._resync_interval)
-            if not self._status.stream_up:
+            if not self._status.stream_up or not self._reachable.is_set():
                 continue
             passes += 1
             try:
@@ -169,6 +211,7 @@ class Watcher:
     async def _refresh_loop(self) -> None:
         while True:
             await self._wake.wait()
+            await self._reachable.wait()  # a hung engine: pending work waits for its answer
             self._wake.clear()
             await self.refresh_pending()
 
@@ -205,8 +248,8 @@ class Watcher:
             or cid not in self._inventory.known_ids()
             or self._signatures.get(cid) != signature
         ]
-        await self._inspect_all(ids)
-        self._signatures.update({cid: listed[cid] for cid in ids})
+        failed = await self._inspect_all(ids)
+        self._signatures.update({cid: listed[cid] for cid in ids if cid not in failed})
         await self._sync_objects(full=full)
         if full:
             self._engine_dirty = False
@@ -223,14 +266,24 @@ class Watcher:
 
     def _synced(self, engine: EngineInfo, containers: int) -> None:
         if self._outage:
-            log.info("engine reachable again; inventory reconciled (%d containers)", containers)
+            since = self._down_since
+            took = f" after {self._clock.time() - since:.1f}s" if since is not None else ""
+            log.info(
+                "engine reachable again%s; inventory reconciled (%d containers)", took, containers
+            )
         self._outage = False
+        self._down_since = None
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
         self._inventory.publish(engine=engine, status=self._status)
 
-    async def _inspect_all(self, ids: Iterable[str]) -> None:
-        """Inspect with bounded concurrency; the first engine failure is raised after all end."""
+    async def _inspect_all(self, ids: Iterable[str]) -> set[str]:
+        """Inspect with bounded concurrency; the first engine failure is raised after all end.
+
+        A container whose own inspect failed (a 5xx, a malformed answer) keeps its last
+        state and is returned, to be inspected again by the next pass: one bad object is
+        not an outage (the adapter counts it; one warning per pass here)."""
+        failed: dict[str, ServerError] = {}
 
         async def one(container_id: str) -> None:
             generation = self._inventory.generation(container_id)
@@ -240,12 +293,24 @@ class Watcher:
                 except NotFound:
                     self._inventory.remove(container_id)
                     return
+                except ServerError as exc:
+                    failed[container_id] = exc
+                    return
             self._inventory.upsert(container, generation)
 
         results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        if failed:
+            cid, exc = next(iter(failed.items()))
+            log.warning(
+                "inspect failed for %d container(s), keeping their last state (%s: %s)",
+                len(failed),
+                cid[:12],
+                exc,
+            )
+        return set(failed)
 
     # -- images, networks, volumes ---------------------------------------
 
@@ -263,6 +328,8 @@ class Watcher:
                 if kind not in self._refused:
                     log.warning("cannot list %s, leaving them out: %s", kind, exc)
                 self._refused.add(kind)
+            except ServerError as exc:
+                log.warning("cannot list %s this pass, keeping the last list: %s", kind, exc)
 
     async def _sync_images(self) -> None:
         """List; inspect (plus history) only IDs not seen before: an ID's content never
@@ -274,7 +341,9 @@ class Watcher:
             fresh: dict[str, Image] = {}
 
             async def one(image_id: str) -> None:
-                with suppress(NotFound):  # deleted since the list; its delete event follows
+                # NotFound: deleted since the list, its delete event follows; ServerError:
+                # left out until a later pass inspects it (it is still not known then).
+                with suppress(NotFound, ServerError):
                     fresh[image_id] = await self._engine.inspect_image(image_id)
 
             await self._bounded(one, [s.id for s in summaries if s.id not in known])
@@ -306,6 +375,9 @@ class Watcher:
                 network = await self._engine.inspect_network(ref)
             except NotFound:
                 self._inventory.remove_network(ref)
+                return
+            except ServerError as exc:  # keeps its last state; the next pass asks again
+                log.debug("network %s: inspect failed: %s", ref[:12], exc)
                 return
             self._inventory.upsert_network(network, generation)
 
@@ -343,7 +415,8 @@ class Watcher:
             if engine_dirty:
                 changes["engine"] = await self._engine.engine_info()
             if ids:
-                await self._inspect_all(ids)
+                for cid in await self._inspect_all(ids):
+                    self._signatures.pop(cid, None)  # the next light pass inspects it again
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
         for ref in self._inventory.unknown_networks(ids):
@@ -467,7 +540,14 @@ class Watcher:
 
     def _mark_down(self, exc: Exception) -> None:
         if not self._outage:
-            log.warning("engine unreachable: %s; serving docker_up 0 and retrying", exc)
+            synced = self._status.last_sync_ts
+            age = f" (synced {self._clock.time() - synced:.0f}s ago)" if synced else ""
+            log.warning(
+                "engine unreachable: %s; serving docker_up 0 and the last inventory%s, retrying",
+                exc,
+                age,
+            )
+            self._down_since = self._clock.time()
         else:
             log.debug("engine still unreachable: %s", exc)
         self._outage = True
