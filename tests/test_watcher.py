@@ -134,9 +134,13 @@ async def test_reconnect_relists_and_reconciles(
 async def test_engine_outage_sets_up_to_zero_and_backs_off(
     running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    """Down: the snapshot says so, backoff doubles to its cap; recovery resyncs."""
+    """Down: the snapshot says so, backoff doubles to its cap; recovery resyncs. (A
+    stream that ends is no outage by itself: the reconnect that fails is.)"""
     fake_engine.down = True
     fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    assert inventory.snapshot.status.engine_up
+    await clock.advance(1.0)
     await until(inventory, lambda s: not s.status.engine_up)
     assert A in inventory.snapshot.containers  # last known inventory is kept while down
     for _ in range(7):

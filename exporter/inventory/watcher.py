@@ -86,6 +86,11 @@ VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
 """`mount`/`unmount` fire on every container start and stop and change no volume."""
 
 
+class StreamEnded(Exception):
+    """An established event stream ended or broke: reconnect (which re-lists). The engine
+    is not down for that (proxies cut idle streams): opening the next one tells."""
+
+
 class Watcher:
     """Owns the event stream, the resyncs and the per-container refreshes."""
 
@@ -170,6 +175,9 @@ class Watcher:
                     raise  # shutdown (the attempt was cancelled with us)
                 backoff = self._backoff_initial  # the probe cut it: wait for it, not a backoff
                 continue
+            except StreamEnded as exc:
+                log.info("%s; reconnecting", exc)
+                self._set_status(stream_up=False)
             except ServerError as exc:  # the engine answers, one request of the pass failed
                 log.warning("resync failed, retrying: %s", exc)
                 self._set_status(stream_up=False)
@@ -192,9 +200,12 @@ class Watcher:
                 self._set_status(reconnects=self._status.reconnects + 1)
             await self.resync()
             self._set_status(stream_up=True)
-            async for event in stream:
-                self.handle(event)
-        raise EngineUnavailable("the event stream ended")
+            try:
+                async for event in stream:
+                    self.handle(event)
+            except EngineUnavailable as exc:
+                raise StreamEnded(f"the event stream broke: {exc}") from exc
+        raise StreamEnded("the event stream ended")
 
     async def _periodic_loop(self) -> None:
         passes = 0
@@ -250,6 +261,8 @@ class Watcher:
         ]
         failed = await self._inspect_all(ids)
         self._signatures.update({cid: listed[cid] for cid in ids if cid not in failed})
+        if failed:
+            self._listed_at = None  # the next light pass lists and inspects them again
         await self._sync_objects(full=full)
         if full:
             self._engine_dirty = False
@@ -417,6 +430,7 @@ class Watcher:
             if ids:
                 for cid in await self._inspect_all(ids):
                     self._signatures.pop(cid, None)  # the next light pass inspects it again
+                    self._listed_at = None  # and lists, quiet or not
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
         for ref in self._inventory.unknown_networks(ids):
