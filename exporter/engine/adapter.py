@@ -302,7 +302,13 @@ class DockerEngine:
             # aiodocker lets these through: a body cut short (ClientPayloadError) or not
             # JSON (ValueError), an error body without "message" (KeyError), an answer
             # without a Content-Type (TypeError): one bad answer, not a dead engine.
-            except (aiohttp.ClientPayloadError, ValueError, KeyError, TypeError) as exc:
+            except (
+                aiohttp.ClientPayloadError,
+                ValueError,
+                KeyError,
+                TypeError,
+                RecursionError,
+            ) as exc:
                 raise MalformedAnswer(f"GET /{what}: malformed answer: {exc!r:.200}") from exc
             except (aiohttp.ClientError, OSError) as exc:
                 raise EngineUnavailable(f"GET /{what}: {exc!r}") from exc
@@ -390,7 +396,7 @@ class DockerEngine:
         )
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self._meter.error(endpoint, "malformed")
             raise MalformedAnswer(f"GET /{path}: not JSON: {exc}") from exc
 
@@ -638,7 +644,7 @@ def parse_event_line(line: bytes) -> Event | None:
     """One `/events` line to an Event; None for anything that is not a usable event."""
     try:
         raw = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a nesting bomb (fuzzing)
         return None
     if not isinstance(raw, dict):
         return None

@@ -21,7 +21,6 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -59,7 +58,9 @@ def _path(base: Path, value: object, key: str) -> str:
     return str(path)
 
 
-def _tls(base: Path, raw: Mapping[str, Any]) -> ssl.SSLContext:
+def _tls(base: Path, raw: object) -> ssl.SSLContext:
+    if not isinstance(raw, Mapping):
+        raise WebConfigError("tls_server_config: expected a mapping (cert_file, key_file, ...)")
     unknown = set(raw) - {
         "cert_file",
         "key_file",
@@ -116,7 +117,10 @@ def load(path: str) -> WebConfig:
     base = file.parent
     tls = _tls(base, doc["tls_server_config"]) if doc.get("tls_server_config") else None
     users: dict[str, bytes] = {}
-    for user, hashed in (doc.get("basic_auth_users") or {}).items():
+    listed = doc.get("basic_auth_users") or {}
+    if not isinstance(listed, dict):
+        raise WebConfigError("basic_auth_users: expected a mapping of user: bcrypt hash")
+    for user, hashed in listed.items():
         if not isinstance(hashed, str) or not hashed.startswith("$2"):
             raise WebConfigError(f"basic_auth_users.{user}: expected a bcrypt hash ($2y$...)")
         users[str(user)] = hashed.encode()
