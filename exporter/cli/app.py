@@ -57,6 +57,9 @@ def default_engine_factory(
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
+        max_labels=settings.max_labels,
+        max_label_length=settings.max_label_length,
+        max_image_tags=settings.max_image_tags,
     )
     return lambda: DockerEngine(config, meter=meter)
 
@@ -96,9 +99,17 @@ def build_app(
     auth: Authenticator | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock."""
-    inventory = Inventory()
+    inventory = Inventory(
+        max_processes=settings.max_processes, max_event_kinds=settings.max_event_kinds
+    )
     exposition = build_exposition(settings)
-    app = make_app(inventory, exposition, settings.telemetry_path, auth)
+    app = make_app(
+        inventory,
+        exposition,
+        settings.telemetry_path,
+        auth,
+        inventory_limit=settings.inventory_max_containers,
+    )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
     the_clock = clock or SystemClock()

@@ -83,6 +83,14 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "Exporter-toolkit web config (YAML) enabling TLS and/or basic auth; see docs/deploy.md.",
     ),
     (
+        "web",
+        "--web.inventory.max-containers",
+        "10000",
+        parse_positive_int,
+        "Containers in one /inventory document (about 3 KiB each); the rest are counted in "
+        "its exporter.containers_omitted (narrow with ?name=, ?state=, ?label=).",
+    ),
+    (
         "docker",
         "--docker.host",
         "",
@@ -113,11 +121,48 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "How long a ping may take before the engine counts as not answering (<= the interval).",
     ),
     (
+        "docker",
+        "--docker.max-labels",
+        "256",
+        parse_positive_int,
+        "Labels kept per container (the first by key); more are cut and counted in "
+        "docker_exporter_truncations_total{what=\"labels\"}.",
+    ),
+    (
+        "docker",
+        "--docker.max-label-length",
+        "4096",
+        parse_positive_int,
+        "Characters kept of one container label value (the rest cut and counted).",
+    ),
+    (
+        "docker",
+        "--docker.max-image-tags",
+        "64",
+        parse_positive_int,
+        "Tags and digests kept per image (the rest cut and counted).",
+    ),
+    (
         "inventory",
         "--inventory.resync-interval",
         "60s",
         parse_duration,
         "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
+    ),
+    (
+        "inventory",
+        "--inventory.max-processes",
+        "256",
+        parse_positive_int,
+        "Processes kept per container (the lowest PIDs); more are cut and counted.",
+    ),
+    (
+        "inventory",
+        "--inventory.max-event-kinds",
+        "512",
+        parse_positive_int,
+        "Distinct (type, action) event counters; the engine names actions, so the rest are"
+        " counted as type=other, action=other.",
     ),
     (
         "inventory",
@@ -294,6 +339,12 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         docker_timeout=value("--docker.timeout"),
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        max_labels=value("--docker.max-labels"),
+        max_label_length=value("--docker.max-label-length"),
+        max_image_tags=value("--docker.max-image-tags"),
+        max_processes=value("--inventory.max-processes"),
+        max_event_kinds=value("--inventory.max-event-kinds"),
+        inventory_max_containers=value("--web.inventory.max-containers"),
         resync_interval=value("--inventory.resync-interval"),
         container_labels=value("--container.labels"),
         collectors=tuple(enabled),

@@ -94,6 +94,12 @@ class Settings:
     docker_timeout: float = 10.0
     ping_interval: float = 5.0
     ping_timeout: float = 3.0
+    max_labels: int = 256
+    max_label_length: int = 4096
+    max_image_tags: int = 64
+    max_processes: int = 256
+    max_event_kinds: int = 512
+    inventory_max_containers: int = 10_000
     resync_interval: float = 60.0
     container_labels: tuple[str, ...] = ()
     collectors: tuple[str, ...] = field(default_factory=tuple)

@@ -23,9 +23,9 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -90,6 +90,18 @@ DISK_USAGE_TIMEOUT = 300.0
 DEFAULT_STATS_CONCURRENCY = 8
 """`--stats.concurrency`'s default, for configurations built without settings (tests)."""
 
+MAX_LABELS = 256
+"""Labels kept per container (`--docker.max-labels`): each is a label of one series and
+a copy in every event; thousands (a hostile or generated compose file) are cut, the
+first ones by key kept, and counted."""
+
+MAX_LABEL_LENGTH = 4096
+"""Characters kept of one label value (`--docker.max-label-length`)."""
+
+MAX_IMAGE_TAGS = 64
+"""Tags (and digests) kept per image (`--docker.max-image-tags`): a CI host can hold an
+image tagged thousands of times; each tag is a series."""
+
 POOL_MARGIN = 12
 """Connections beyond stats and events: the watcher's 8 concurrent inspects, the top
 poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
@@ -118,6 +130,9 @@ class EngineConfig:
     tls_verify: bool = False
     cert_path: str = ""
     stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
+    max_labels: int = MAX_LABELS
+    max_label_length: int = MAX_LABEL_LENGTH
+    max_image_tags: int = MAX_IMAGE_TAGS
 
     @property
     def connections(self) -> int:
@@ -440,7 +455,21 @@ class DockerEngine:
         if not container.id:
             self._meter.error("inspect", "malformed")
             raise MalformedAnswer(f"GET /{what}: an answer without an Id")
-        return container
+        labels = self._capped_labels(container.labels)
+        return container if labels is container.labels else replace(container, labels=labels)
+
+    def _capped_labels(self, labels: Mapping[str, str]) -> Mapping[str, str]:
+        """The labels within `max_labels` and `max_label_length`; the same object if so."""
+        limit, length = self._config.max_labels, self._config.max_label_length
+        long_values = any(len(v) > length for v in labels.values())
+        if len(labels) <= limit and not long_values:
+            return labels
+        if len(labels) > limit:
+            self._meter.truncate("labels")
+        if long_values:
+            self._meter.truncate("label_values")
+        kept = sorted(labels)[:limit]
+        return MappingProxyType({k: labels[k][:length] for k in kept})
 
     async def container_stats(
         self, container_id: str, engine: EngineInfo | None
@@ -475,11 +504,21 @@ class DockerEngine:
         """`docker images`: top-level images (dangling ones included), no intermediates."""
         listing = await self._call("images/json", "images", lambda d: d.images.list())
         rows = listing if isinstance(listing, list) else []
-        return self._parsed(
+        summaries = self._parsed(
             "images/json",
             "images",
             lambda: [s for r in rows if isinstance(r, dict) and (s := parse_image_summary(r))],
         )
+        limit = self._config.max_image_tags
+        for i, summary in enumerate(summaries):
+            if len(summary.repo_tags) > limit or len(summary.repo_digests) > limit:
+                self._meter.truncate("image_tags")
+                summaries[i] = replace(
+                    summary,
+                    repo_tags=summary.repo_tags[:limit],
+                    repo_digests=summary.repo_digests[:limit],
+                )
+        return summaries
 
     async def inspect_image(self, image_id: str) -> Image:
         """`docker image inspect` plus `docker history`: two GETs, once per image ID."""
@@ -686,6 +725,9 @@ def engine_config_from_env(
     environ: Mapping[str, str] = os.environ,
     *,
     stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
+    max_labels: int = MAX_LABELS,
+    max_label_length: int = MAX_LABEL_LENGTH,
+    max_image_tags: int = MAX_IMAGE_TAGS,
 ) -> EngineConfig:
     """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
     return EngineConfig(
@@ -694,6 +736,9 @@ def engine_config_from_env(
         tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
         cert_path=environ.get("DOCKER_CERT_PATH", ""),
         stats_concurrency=stats_concurrency,
+        max_labels=max_labels,
+        max_label_length=max_label_length,
+        max_image_tags=max_image_tags,
     )
 
 

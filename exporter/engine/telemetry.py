@@ -28,6 +28,9 @@ ERROR_KINDS = ("timeout", "connect", "server_error", "refused", "malformed")
 """timeout: no answer in time; connect: no connection, reset, cut body; server_error: a
 5xx; refused: a 4xx other than 404; malformed: an answer that is not what the API says."""
 
+TRUNCATIONS = ("labels", "label_values", "image_tags", "processes", "event_kinds")
+"""What a resource cap cut (each `--*.max-*` flag): the self-metric's bounded label."""
+
 DISCARD_REASONS = ("malformed", "oversized")
 """Why an `/events` line was skipped: not a JSON object, or longer than the line cap."""
 
@@ -48,6 +51,7 @@ class EngineTelemetry:
     requests: Mapping[str, Histogram] = field(default_factory=lambda: MappingProxyType({}))
     errors: Mapping[tuple[str, str], int] = field(default_factory=lambda: MappingProxyType({}))
     discarded_events: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    truncations: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class RequestMeter:
@@ -58,6 +62,7 @@ class RequestMeter:
         self._sums: dict[str, float] = {}
         self._errors: dict[tuple[str, str], int] = {}
         self._discarded: dict[str, int] = {}
+        self._truncations: dict[str, int] = {}
         self._changes = 0
         self._frozen: tuple[int, EngineTelemetry] = (0, EngineTelemetry())
 
@@ -78,6 +83,10 @@ class RequestMeter:
         self._discarded[reason] = self._discarded.get(reason, 0) + 1
         self._changes += 1
 
+    def truncate(self, what: str) -> None:
+        self._truncations[what] = self._truncations.get(what, 0) + 1
+        self._changes += 1
+
     def freeze(self) -> EngineTelemetry:
         if self._frozen[0] == self._changes:
             return self._frozen[1]
@@ -92,6 +101,7 @@ class RequestMeter:
             MappingProxyType(requests),
             MappingProxyType(dict(self._errors)),
             MappingProxyType(dict(self._discarded)),
+            MappingProxyType(dict(self._truncations)),
         )
         self._frozen = (self._changes, telemetry)
         return telemetry

@@ -32,6 +32,14 @@ PROCESS_STATES = frozenset({"running", "paused", "restarting"})
 A `restarting` container has processes only while it has a PID (Docker reports the
 state between a run's end and the restart policy's next start, PID 0)."""
 NETWORK_KEY = "network/"
+MAX_PROCESSES = 256
+"""Processes kept per container (`--inventory.max-processes`): each is a few series, and a
+fork bomb in one container must not grow the exporter; the lowest PIDs are kept."""
+MAX_EVENT_KINDS = 512
+"""Distinct (type, action) event counters (`--inventory.max-event-kinds`); actions come
+from the engine, so a hostile one could invent them forever: the rest count as
+("other", "other")."""
+OTHER_EVENTS = ("other", "other")
 FINISH_SLACK = 1.0
 """Seconds a `die` event may precede inspect's FinishedAt and still be that run's end
 (the engine logs it just after recording the exit; clocks are the engine's own)."""
@@ -57,6 +65,9 @@ class WatcherStatus:
     last_event_ts: float | None = None
     last_sync_ts: float | None = None
     events: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    refresh_high_water: int = 0
+    """The most objects (containers plus networks) one refresh pass had to inspect: what
+    an event storm queued up between two passes (the queue holds each object once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,8 @@ class Snapshot:
     processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
     """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
     sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    truncations: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """What the inventory's own caps cut (processes, event kinds), counted."""
     liveness: LivenessStatus = field(default_factory=LivenessStatus)
     engine_requests: EngineTelemetry = field(default_factory=EngineTelemetry)
     """The adapter's request meter, frozen by the liveness probe on its timer."""
@@ -144,7 +157,12 @@ Listener = Callable[[Snapshot], None]
 class Inventory:
     """The mutable working set behind the snapshots, and its publication point."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_processes: int = MAX_PROCESSES, max_event_kinds: int = MAX_EVENT_KINDS
+    ) -> None:
+        self._max_processes = max_processes
+        self._max_event_kinds = max_event_kinds
+        self._truncations: dict[str, int] = {}
         self._containers: dict[str, Container] = {}
         self._inspected: dict[str, Container] = {}
         self._ends: dict[str, RunEnd] = {}
@@ -310,7 +328,13 @@ class Inventory:
         ):
             self._processes.pop(container_id, None)
         else:
+            if len(processes) > self._max_processes:
+                processes = tuple(sorted(processes, key=lambda p: p.pid)[: self._max_processes])
+                self._truncate("processes")
             self._processes[container_id] = processes
+
+    def _truncate(self, what: str) -> None:
+        self._truncations[what] = self._truncations.get(what, 0) + 1
 
     def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
         """The lists a sampler sweep read. Others stay (another source may have read them)
@@ -324,6 +348,9 @@ class Inventory:
     def count_event(self, kind: str, action: str, time_ns: int) -> None:
         """Counted here, so any publication (a stats sweep too) carries the latest counts."""
         key = (kind, action)
+        if key not in self._events and len(self._events) >= self._max_event_kinds:
+            key = OTHER_EVENTS
+            self._truncate("event_kinds")
         self._events[key] = self._events.get(key, 0) + 1
         self._last_event_ts = time_ns / 1e9
 
@@ -355,6 +382,7 @@ class Inventory:
             networks=self._with_members(prev.networks, containers),
             volumes=_frozen(prev.volumes, self._volumes),
             processes=_frozen(prev.processes, self._processes),
+            truncations=_frozen(prev.truncations, self._truncations),
             **changes,
         )
         self._snapshot = snapshot

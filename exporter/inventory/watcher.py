@@ -423,6 +423,9 @@ class Watcher:
         not know is inspected too: Podman 4 sends no network `create` event."""
         ids, self._pending = list(self._pending), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
+        queued = len(ids) + len(self._pending_networks)
+        if queued > self._status.refresh_high_water:
+            self._status = replace(self._status, refresh_high_water=queued)
         changes = {}
         try:
             if engine_dirty:

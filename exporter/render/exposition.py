@@ -75,6 +75,12 @@ LAST_SYNC = declare(
     "When the inventory was last reconciled with the Engine (periodic pass or re-list), "
     "in Unix seconds.",
 )
+REFRESH_HIGH_WATER = declare(
+    "docker_exporter_refresh_queue_high_water",
+    "gauge",
+    "The most objects one refresh pass had to inspect since start (events queue each "
+    "object once between passes, so this stays at most the number of objects).",
+)
 PING_UP = declare(
     "docker_exporter_engine_ping_up",
     "gauge",
@@ -98,6 +104,14 @@ REQUEST_ERRORS = declare(
     "Engine requests that failed, by endpoint class and kind (timeout, connect, "
     "server_error, refused, malformed); a 404 is an answer, not counted.",
     ["endpoint", "kind"],
+)
+TRUNCATIONS = declare(
+    "docker_exporter_truncations_total",
+    "counter",
+    "Times a resource cap cut something: labels or label_values (--docker.max-labels, "
+    "--docker.max-label-length), image_tags (--docker.max-image-tags), processes "
+    "(--inventory.max-processes), event_kinds (--inventory.max-event-kinds).",
+    ["what"],
 )
 DISCARDED_EVENTS = declare(
     "docker_exporter_event_lines_discarded_total",
@@ -151,7 +165,9 @@ def own_families(snapshot: Snapshot, duration: Family, success: Family) -> Itera
     stream, reconnects = STREAM_UP.new(), RECONNECTS.new()
     add(stream, [], 1.0 if status.stream_up else 0.0)
     add(reconnects, [], status.reconnects)
-    yield from (up, build, duration, success, stream, reconnects)
+    high_water = REFRESH_HIGH_WATER.new()
+    add(high_water, [], status.refresh_high_water)
+    yield from (up, build, duration, success, stream, reconnects, high_water)
     if status.last_event_ts is not None:
         last_event = LAST_EVENT.new()
         add(last_event, [], status.last_event_ts)
@@ -183,6 +199,14 @@ def engine_families(snapshot: Snapshot) -> Iterator[Family]:
         for (endpoint, kind), count in sorted(telemetry.errors.items()):
             add(errors, [endpoint, kind], count)
         yield errors
+    cut = dict(telemetry.truncations)
+    for what, count in snapshot.truncations.items():
+        cut[what] = cut.get(what, 0) + count
+    if cut:
+        truncations = TRUNCATIONS.new()
+        for what, count in sorted(cut.items()):
+            add(truncations, [what], count)
+        yield truncations
     if telemetry.discarded_events:
         discarded = DISCARDED_EVENTS.new()
         for reason, count in sorted(telemetry.discarded_events.items()):

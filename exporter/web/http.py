@@ -34,6 +34,11 @@ App = web.Application
 INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
+INVENTORY_LIMIT = web.AppKey("inventory_limit", int)
+MAX_INVENTORY_CONTAINERS = 10_000
+"""Containers in one /inventory document (`--web.inventory.max-containers`): its JSON is
+built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
+(filter with ?name=, ?state=, ?label= to page through a larger host)."""
 
 
 def wants_gzip(accept_encoding: str) -> bool:
@@ -111,7 +116,11 @@ async def inventory(request: web.Request) -> web.Response:
     try:
         return await _json_off_loop(
             lambda: inventory_view(
-                snapshot, name=query.get("name"), state=query.get("state"), labels=labels
+                snapshot,
+                name=query.get("name"),
+                state=query.get("state"),
+                labels=labels,
+                limit=request.app[INVENTORY_LIMIT],
             )
         )
     except ValueError as exc:  # a bad filter
@@ -211,6 +220,8 @@ def make_app(
     exposition: Exposition,
     telemetry_path: str,
     auth: Authenticator | None = None,
+    *,
+    inventory_limit: int = MAX_INVENTORY_CONTAINERS,
 ) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller."""
     middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
@@ -218,6 +229,7 @@ def make_app(
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
+    app[INVENTORY_LIMIT] = inventory_limit
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/inventory", inventory)
     app.router.add_get("/inventory/containers/{ref}", one_container)
