@@ -20,6 +20,7 @@ from exporter.clock import Clock
 from exporter.engine.api import (
     Engine,
     EngineError,
+    EngineTimeout,
     EngineUnavailable,
     NotFound,
     RequestFailed,
@@ -293,10 +294,12 @@ class Watcher:
     async def _inspect_all(self, ids: Iterable[str]) -> set[str]:
         """Inspect with bounded concurrency; the first engine failure is raised after all end.
 
-        A container whose own inspect failed (a 5xx, a malformed answer) keeps its last
-        state and is returned, to be inspected again by the next pass: one bad object is
-        not an outage (the adapter counts it; one warning per pass here)."""
-        failed: dict[str, ServerError] = {}
+        A container whose own inspect failed (a 5xx, a malformed answer, or no answer in
+        time: dockerd holds a container's lock while it removes or kills it, and a busy
+        engine answers one inspect late) keeps its last state and is returned, to be
+        inspected again by the next pass: one bad object is not an outage (the adapter
+        counts it; one warning per pass here; a hung engine is the ping's to tell)."""
+        failed: dict[str, EngineError] = {}
 
         async def one(container_id: str) -> None:
             generation = self._inventory.generation(container_id)
@@ -306,7 +309,7 @@ class Watcher:
                 except NotFound:
                     self._inventory.remove(container_id)
                     return
-                except ServerError as exc:
+                except (ServerError, EngineTimeout) as exc:
                     failed[container_id] = exc
                     return
             self._inventory.upsert(container, generation)
@@ -356,7 +359,7 @@ class Watcher:
             async def one(image_id: str) -> None:
                 # NotFound: deleted since the list, its delete event follows; ServerError:
                 # left out until a later pass inspects it (it is still not known then).
-                with suppress(NotFound, ServerError):
+                with suppress(NotFound, ServerError, EngineTimeout):
                     fresh[image_id] = await self._engine.inspect_image(image_id)
 
             await self._bounded(one, [s.id for s in summaries if s.id not in known])
@@ -389,7 +392,7 @@ class Watcher:
             except NotFound:
                 self._inventory.remove_network(ref)
                 return
-            except ServerError as exc:  # keeps its last state; the next pass asks again
+            except (ServerError, EngineTimeout) as exc:  # keeps its last state; asked again
                 log.debug("network %s: inspect failed: %s", ref[:12], exc)
                 return
             self._inventory.upsert_network(network, generation)
