@@ -126,7 +126,7 @@ FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
         "256",
         parse_positive_int,
         "Labels kept per container (the first by key); more are cut and counted in "
-        "docker_exporter_truncations_total{what=\"labels\"}.",
+        'docker_exporter_truncations_total{what="labels"}.',
     ),
     (
         "docker",
