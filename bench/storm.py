@@ -35,6 +35,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -118,12 +119,13 @@ def percentiles(values: list[float]) -> str:
     )
 
 
-def main() -> int:  # noqa: PLR0915 - one linear script
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--storm", type=int, default=20, help="containers paused in the storm")
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--skip-churn", action="store_true", help="only the event storm")
     args = parser.parse_args()
 
     prefix = f"dxstorm-{uuid.uuid4().hex[:6]}"
@@ -135,7 +137,6 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(counter), *flags])
     base = f"http://127.0.0.1:{port}"
     scraper = Scraper(base + "/metrics")
-    peak_rss = 0
 
     def run(n: int) -> None:
         docker(
@@ -154,76 +155,16 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     raise
                 time.sleep(0.2)
         scraper.start()
-
-        scraper.phase = "create"
-        started = time.monotonic()
-        with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(run, range(args.containers)))
-        took = time.monotonic() - started
-        print(
-            f"created and started {args.containers} containers in {took:.1f} s "
-            f"({args.containers / took:.1f}/s, {args.workers} CLI calls at once)"
-        )
-        scraper.phase = "converge-create"
-        lag, wrong = converge(base, prefix)
-        print(f"  exporter matched docker inspect {lag:.1f} s after the last start ({wrong} wrong)")
-        peak_rss = max(peak_rss, rss_kib(child.pid))
-
-        scraper.phase = "remove"
-        ids = docker("ps", "-aq", "--filter", f"name={prefix}-").split()
-        batches = [ids[i : i + 25] for i in range(0, len(ids), 25)]
-        started = time.monotonic()
-        with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda b: docker("rm", "-f", *b, check=False), batches))
-        took = time.monotonic() - started
-        print(f"removed them in {took:.1f} s ({len(ids) / took:.1f}/s)")
-        scraper.phase = "converge-remove"
-        lag, wrong = converge(base, prefix)
-        with urllib.request.urlopen(base + "/metrics", timeout=30) as response:
-            stale = sum(1 for line in response.read().decode().splitlines() if prefix in line)
-        print(
-            f"  exporter matched {lag:.1f} s after the last removal ({wrong} wrong); "
-            f"series left naming them: {stale} ({'PASS' if stale == 0 else 'MISS'})"
-        )
-
-        scraper.phase = "storm"
-        for n in range(args.storm):
-            run(args.containers + n)
-        converge(base, prefix)
-        names = [f"{prefix}-{args.containers + n}" for n in range(args.storm)]
-        before = {
-            action: metric(base, "docker_events_total", type="container", action=action) or 0
-            for action in ("pause", "unpause")
-        }
-        rounds = -(-args.events // (2 * args.storm))
-        started = time.monotonic()
-        for _ in range(rounds):
-            docker("pause", *names, check=False)
-            docker("unpause", *names, check=False)
-        docker("pause", *names[: args.storm // 2], check=False)  # a mixed final state
-        took = time.monotonic() - started
-        sent = 2 * rounds * args.storm + args.storm // 2
-        print(f"storm: {sent:.0f} pause/unpause events in {took:.1f} s ({sent / took:.0f}/s)")
-        scraper.phase = "converge-storm"
-        lag, wrong = converge(base, prefix)
-        print(
-            f"  every container's last state equals docker inspect {lag:.1f} s after the "
-            f"storm ({wrong} wrong: {'PASS' if wrong == 0 else 'MISS'})"
-        )
-        counted = sum(
-            (metric(base, "docker_events_total", type="container", action=a) or 0) - before[a]
-            for a in ("pause", "unpause")
-        )
-        print(
-            f"  events counted by the exporter: {counted:.0f} of {sent:.0f} sent "
-            f"({counted / sent:.1%}; a shortfall is the engine dropping events for a slow reader)"
-        )
-        high = metric(base, "docker_exporter_refresh_queue_high_water")
+        peak_rss = 0
+        if not args.skip_churn:
+            peak_rss = churn(args, base, prefix, scraper, run, pid=child.pid)
+        storm(args, base, prefix, scraper, run)
+        high = metric(base, "docker_exporter_refresh_queue_high_water") or 0
+        reconnects = metric(base, "docker_exporter_event_stream_reconnects_total") or 0
         peak_rss = max(peak_rss, rss_kib(child.pid))
         print(
             f"refresh queue high-water mark: {high:.0f} objects; exporter peak RSS seen "
-            f"{peak_rss / 1024:.1f} MiB; reconnects "
-            f"{metric(base, 'docker_exporter_event_stream_reconnects_total'):.0f}"
+            f"{peak_rss / 1024:.1f} MiB; event stream reconnects {reconnects:.0f}"
         )
     finally:
         scraper.stopped.set()
@@ -237,6 +178,102 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         print(f"  {phase:16} {percentiles(values)}")
     print(f"  scrape errors: {scraper.errors}")
     return 0
+
+
+def churn(
+    args: argparse.Namespace,
+    base: str,
+    prefix: str,
+    scraper: Scraper,
+    run: Callable[[int], None],
+    *,
+    pid: int,
+) -> int:
+    """Create and remove --containers as fast as the engine allows; the peak RSS (KiB)."""
+    scraper.phase = "create"
+    started = time.monotonic()
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(run, range(args.containers)))
+    took = time.monotonic() - started
+    print(
+        f"created and started {args.containers} containers in {took:.1f} s "
+        f"({args.containers / took:.1f}/s, {args.workers} CLI calls at once)"
+    )
+    scraper.phase = "converge-create"
+    lag, wrong = converge(base, prefix)
+    print(f"  exporter matched docker inspect {lag:.1f} s after the last start ({wrong} wrong)")
+    peak_rss = rss_kib(pid)
+    scraper.phase = "remove"
+    ids = docker("ps", "-aq", "--filter", f"name={prefix}-").split()
+    batches = [ids[i : i + 25] for i in range(0, len(ids), 25)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(lambda b: docker("rm", "-f", *b, check=False), batches))
+    took = time.monotonic() - started
+    print(f"removed them in {took:.1f} s ({len(ids) / took:.1f}/s)")
+    scraper.phase = "converge-remove"
+    lag, wrong = converge(base, prefix)
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as response:
+        stale = sum(1 for line in response.read().decode().splitlines() if prefix in line)
+    print(
+        f"  exporter matched {lag:.1f} s after the last removal ({wrong} wrong); "
+        f"series left naming them: {stale} ({'PASS' if stale == 0 else 'MISS'})"
+    )
+    return peak_rss
+
+
+def storm(
+    args: argparse.Namespace, base: str, prefix: str, scraper: Scraper, run: Callable[[int], None]
+) -> None:
+    """Pause/unpause loops; the exporter's count against an independent `docker events`."""
+    scraper.phase = "storm"
+    for n in range(args.storm):
+        run(args.containers + n)
+    converge(base, prefix)
+    names = [f"{prefix}-{args.containers + n}" for n in range(args.storm)]
+    before = {
+        action: metric(base, "docker_events_total", type="container", action=action) or 0
+        for action in ("pause", "unpause")
+    }
+    # The baseline: another subscriber (the docker CLI) counting the same events.
+    baseline_stream = subprocess.Popen(
+        [
+            "docker", "events", "--since", str(int(time.time()) - 1),
+            "--format", "{{.Action}} {{.Actor.ID}}", "--filter", "type=container",
+            "--filter", "event=pause", "--filter", "event=unpause",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    rounds = -(-args.events // (2 * args.storm))
+    started = time.monotonic()
+    for _ in range(rounds):
+        docker("pause", *names, check=False)
+        docker("unpause", *names, check=False)
+    docker("pause", *names[: args.storm // 2], check=False)  # a mixed final state
+    took = time.monotonic() - started
+    sent = 2 * rounds * args.storm + args.storm // 2
+    print(f"storm: {sent} pause/unpause actions in {took:.1f} s ({sent / took:.0f}/s)")
+    scraper.phase = "converge-storm"
+    lag, wrong = converge(base, prefix)
+    print(
+        f"  every container's last state equals docker inspect {lag:.1f} s after the "
+        f"storm ({wrong} wrong: {'PASS' if wrong == 0 else 'MISS'})"
+    )
+    time.sleep(2)  # the baseline subscriber's last lines (its stream has no end marker)
+    baseline_stream.terminate()
+    seen, _ = baseline_stream.communicate(timeout=30)
+    ids = set(engine_states(prefix))
+    baseline = sum(1 for line in seen.splitlines() if line.split(" ")[-1] in ids)
+    counted = sum(
+        (metric(base, "docker_events_total", type="container", action=a) or 0) - before[a]
+        for a in ("pause", "unpause")
+    )
+    print(
+        f"  events counted by the exporter: {counted:.0f}; by an independent `docker events` "
+        f"subscriber (the baseline): {baseline}; ratio {counted / max(baseline, 1):.4f} "
+        f"({'PASS' if counted == baseline else 'MISS'})"
+    )
 
 
 if __name__ == "__main__":

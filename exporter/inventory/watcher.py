@@ -463,13 +463,16 @@ class Watcher:
     def handle(self, event: Event) -> None:
         """Apply one event: count it, drop replays, schedule the inspect it calls for."""
         self._received += 1
-        if self._last_ns is not None and event.time_ns < self._last_ns:
-            return
         if event.time_ns == self._last_ns and event.key in self._seen_at_last:
-            return
-        if event.time_ns != self._last_ns:
+            return  # the replay of an inclusive `since`
+        # An event older than the newest one seen is no replay (a replay starts at the
+        # newest: `since`), but dockerd stamping events before taking its publish lock:
+        # concurrent actions (`docker pause a b c`) arrive out of timestamp order. Each is
+        # applied; `since` stays the newest (bench/storm.py lost 1.7 % of a storm before).
+        if self._last_ns is None or event.time_ns > self._last_ns:
             self._last_ns, self._seen_at_last = event.time_ns, set()
-        self._seen_at_last.add(event.key)
+        if event.time_ns == self._last_ns:
+            self._seen_at_last.add(event.key)
         self._inventory.count_event(event.type, event.action, event.time_ns)
         if event.type == "container":
             self._on_container(event)
