@@ -235,14 +235,17 @@ def storm(
         action: metric(base, "docker_events_total", type="container", action=action) or 0
         for action in ("pause", "unpause")
     }
-    # The baseline: another subscriber (the docker CLI) counting the same events.
+    # The baseline: another subscriber (the docker CLI) counting the same events, written
+    # to a file as they come (a pipe read only at the end would make it a slow reader,
+    # and dockerd drops events for a slow reader).
+    seen_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read back after the storm
     baseline_stream = subprocess.Popen(
         [
             "docker", "events", "--since", str(int(time.time()) - 1),
             "--format", "{{.Action}} {{.Actor.ID}}", "--filter", "type=container",
             "--filter", "event=pause", "--filter", "event=unpause",
         ],
-        stdout=subprocess.PIPE,
+        stdout=seen_file,
         text=True,
     )  # fmt: skip
     rounds = -(-args.events // (2 * args.storm))
@@ -262,7 +265,10 @@ def storm(
     )
     time.sleep(2)  # the baseline subscriber's last lines (its stream has no end marker)
     baseline_stream.terminate()
-    seen, _ = baseline_stream.communicate(timeout=30)
+    baseline_stream.wait(timeout=30)
+    seen_file.seek(0)
+    seen = seen_file.read()
+    seen_file.close()
     ids = set(engine_states(prefix))
     baseline = sum(1 for line in seen.splitlines() if line.split(" ")[-1] in ids)
     counted = sum(
