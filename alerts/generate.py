@@ -70,11 +70,19 @@ GROUPS: dict[str, list[str]] = {
     ],
     "docker-resources": [
         "DockerContainerMemoryNearLimit",
+        "DockerContainerMemoryPressure",
         "DockerContainerCpuThrottled",
         "DockerContainerHighCpu",
     ],
     "docker-host": [
         "DockerHostManyContainersRestarting",
+    ],
+    "docker-compose": [
+        "DockerComposeServiceDegraded",
+    ],
+    "docker-registries": [
+        "DockerRegistryDown",
+        "DockerRegistryCertificateExpiringSoon",
     ],
 }
 
@@ -356,6 +364,26 @@ class _Rules:
             ),
         }
 
+    def DockerContainerMemoryPressure(self) -> dict[str, Any]:
+        p = self.p("DockerContainerMemoryPressure")
+        w = p["window"]
+        stalled = self.s(
+            "docker_container_pressure_stalled_seconds_total", 'resource="memory"', 'kind="full"'
+        )
+        return {
+            "expr": f"rate({stalled}[{w}]) > {p['ratio']}",
+            "summary": "A container's tasks are stalled on memory.",
+            "when": f"all tasks stalled on memory > {self.pct(p['ratio'])} of the time over {w}"
+            " (cgroup v2 PSI)",
+            "description": (
+                "All non-idle tasks of container {{ $labels.name }} on {{ $labels.instance }} "
+                "were stalled waiting for memory (reclaim, swap-in, refaults) "
+                "{{ $value | humanizePercentage }} of the time over the last "
+                f"{w} (memory.pressure full, threshold {self.pct(p['ratio'])}): it is "
+                "thrashing near its memory limit or the host is short of memory."
+            ),
+        }
+
     def DockerContainerCpuThrottled(self) -> dict[str, Any]:
         p = self.p("DockerContainerCpuThrottled")
         w = p["window"]
@@ -415,6 +443,56 @@ class _Rules:
                 "{{ $value }} containers on {{ $labels.instance }} were restarted by their "
                 f"restart policy within the last {w} (threshold {p['containers']}); look for "
                 "a shared cause such as a failed dependency, host memory pressure or a bad deploy."
+            ),
+        }
+
+    # -- group docker-compose ------------------------------------------------
+
+    def DockerComposeServiceDegraded(self) -> dict[str, Any]:
+        p = self.p("DockerComposeServiceDegraded")
+        w = p["window"]
+        running = self.s("docker_compose_service_containers", 'state="running"')
+        return {
+            "expr": f"{running}\n< max_over_time({running}[{w}])",
+            "summary": "A Compose service runs fewer containers than it did.",
+            "when": f"fewer running containers than the service's most within {w}",
+            "description": (
+                "Compose service {{ $labels.service }} of project {{ $labels.project }} on "
+                "{{ $labels.instance }} runs {{ $value }} containers, fewer than it ran within "
+                f"the last {w}: containers exited, crashed or were scaled down. It resolves "
+                f"{w} after a deliberate scale-down."
+            ),
+        }
+
+    # -- group docker-registries ---------------------------------------------
+
+    def DockerRegistryDown(self) -> dict[str, Any]:
+        p = self.p("DockerRegistryDown")
+        return {
+            "expr": f"{self.s('docker_registry_up')} == 0",
+            "summary": "The exporter cannot poll a container registry.",
+            "when": "`docker_registry_up == 0`",
+            "description": (
+                "The docker-exporter at {{ $labels.instance }} has failed to poll registry "
+                f"{{{{ $labels.registry }}}} for {p['for']} (no answer, an error, refused "
+                "credentials or an unreadable catalog); pushes and pulls there may fail. "
+                "/inventory names the reason."
+            ),
+        }
+
+    def DockerRegistryCertificateExpiringSoon(self) -> dict[str, Any]:
+        p = self.p("DockerRegistryCertificateExpiringSoon")
+        days = p["days"]
+        expiry = self.s("docker_registry_certificate_expiry_timestamp_seconds")
+        return {
+            "expr": f"{expiry} - time() < {days} * 86400",
+            "summary": "A container registry's TLS certificate expires soon.",
+            "when": f"certificate expires in less than {days} days",
+            "description": (
+                "The TLS certificate of registry {{ $labels.registry }}, as the "
+                "docker-exporter at {{ $labels.instance }} sees it, expires in "
+                f"{{{{ $value | humanizeDuration }}}} (threshold {days} days); after that "
+                "no client trusts it and pushes and pulls fail."
             ),
         }
 

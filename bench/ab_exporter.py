@@ -34,21 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stats_bench import (
-    CLK_TCK,
-    Client,
-    choose_network,
-    cpu_ticks,
-    docker,
-    free_port,
-    log,
-    remove_containers,
-    revision,
-    start_containers,
-    status_kb,
-    terminate,
-    wait_ready,
-)
+from benchlib.common import CLK_TCK
+from benchlib.dockercli import choose_network, docker, remove_containers, start_containers
+from benchlib.exporter_proc import Client, free_port, terminate, wait_ready
+from benchlib.procfs import cpu_ticks, status_kb
+from benchlib.report import log, revision
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRAPE_EVERY = 15.0

@@ -5,7 +5,7 @@ against its baseline in the same run, so the table's smaller figures can be reru
   * process metrics: prometheus_client's ProcessCollector against ours, with as many
     extra open files as the cgroup source keeps at 100 containers (`--fds`);
   * a light and a full reconcile pass against the local engine: exporter CPU per pass
-    (the Engine side is in stats_bench.py, "replayed resync passes");
+    (the Engine side is in stats_bench.py: stats_live.py, "replayed resync passes");
   * gzip of a simulated 100-container exposition, level 5 against level 1;
   * malloc_trim after renders: its CPU and the RSS it gives back;
   * import RSS: aiohttp with and without loading the system CA bundle, and what importing
@@ -34,7 +34,7 @@ from prometheus_client import ProcessCollector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import stats_bench
+from benchlib.inprocess import default_exposition, fake_inventory
 
 from exporter.clock import SystemClock
 from exporter.engine.adapter import DockerEngine, EngineConfig
@@ -121,9 +121,9 @@ def sample(i: int) -> ContainerStats:
 
 
 def gzip_and_trim() -> None:
-    inventory = stats_bench.fake_inventory(100)
+    inventory = fake_inventory(100)
     ids = list(inventory.known_ids())
-    exposition = stats_bench.default_exposition()
+    exposition = default_exposition()
     body = b""
     for i in range(5):
         snapshot = inventory.publish(stats={cid: sample(i * 100 + j) for j, cid in enumerate(ids)})

@@ -55,15 +55,29 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import stats_bench as sb
+from benchlib.common import (
+    IMAGE,
+    INTERVAL,
+    LAST_SAMPLE_METRIC,
+    PROMETHEUS_ACCEPT,
+    ROOT,
+    SAMPLES_METRIC,
+    START_WORKERS,
+)
+from benchlib.dockercli import docker, machine, remove_containers
+from benchlib.exporter_proc import Client, exporter, free_port, terminate, wait_covered, wait_ready
+from benchlib.inprocess import busy, fake_inventory
+from benchlib.procfs import CpuMeter, engine_pids, status_kb
+from benchlib.report import log, parse_sizes, table
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
 from exporter.cli.app import SWITCH_INTERVAL
-from exporter.collectors import COLLECTORS
+from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import add
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO
+from exporter.inventory.store import SamplerStatus
 from exporter.render import memory
-from exporter.render.exposition import DURATION, SUCCESS, own_families
+from exporter.render.exposition import DURATION, SUCCESS, Exposition, own_families
 from exporter.render.formats import OPENMETRICS, TEXT
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -77,10 +91,6 @@ TARGETS = {
     "healthy_p99_ms": 20.0,
     "rss_mb": {100: 45.0, 1000: 80.0},
 }
-
-
-def log(message: str) -> None:
-    sb.log(message)
 
 
 def pct(values: Sequence[float], q: int) -> float:
@@ -104,7 +114,7 @@ class Fleet:
         self.count = 0
         self.networks: list[str] = []
         if adopt:  # sleepers named <adopt>-<i> started beforehand: used, never removed
-            names = sb.docker("ps", "--format", "{{.Names}}", "--filter", f"name={adopt}-")
+            names = docker("ps", "--format", "{{.Names}}", "--filter", f"name={adopt}-")
             self.count = len(names.split())
 
     def grow(self, count: int) -> float:
@@ -116,24 +126,24 @@ class Fleet:
             return 0.0
         while len(self.networks) * PER_BRIDGE < count:
             name = f"{self.prefix}-net{len(self.networks)}"
-            sb.docker("network", "create", "--label", self.label, name)
+            docker("network", "create", "--label", self.label, name)
             self.networks.append(name)
 
         def one(i: int) -> None:
             network = self.networks[i // PER_BRIDGE]
-            sb.docker(
+            docker(
                 "run", "-d", "--name", f"{self.prefix}-{i}", "--label", self.label,
-                "--network", network, sb.IMAGE, "sleep", "36000",
+                "--network", network, IMAGE, "sleep", "36000",
             )  # fmt: skip
 
-        with ThreadPoolExecutor(sb.START_WORKERS) as pool:
+        with ThreadPoolExecutor(START_WORKERS) as pool:
             list(pool.map(one, range(self.count, count)))
         self.count = count
         return time.perf_counter() - start
 
     def remove(self) -> None:
         if not self.adopted:
-            sb.remove_containers(self.prefix, self.label)
+            remove_containers(self.prefix, self.label)
 
 
 # --- Prometheus ----------------------------------------------------------------------
@@ -173,7 +183,7 @@ class StaticCopy:
         self.server.server_close()
 
 
-PROMETHEUS_HEADERS = {"Accept": sb.PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+PROMETHEUS_HEADERS = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
 
 
 def _job(name: str, port: int, interval: float) -> dict[str, object]:
@@ -189,7 +199,7 @@ def _job(name: str, port: int, interval: float) -> dict[str, object]:
 def prometheus(target_port: int, interval: float, static_port: int) -> Iterator[str]:
     """Debian's Prometheus scraping the exporter (job docker-exporter) and a static copy
     of its body (job static-copy); yields its API base URL."""
-    port = sb.free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-prom-") as tmp:
         config = Path(tmp, "prometheus.yml")
         config.write_text(
@@ -223,7 +233,7 @@ def prometheus(target_port: int, interval: float, static_port: int) -> Iterator[
                 time.sleep(0.2)
             yield base
         finally:
-            sb.terminate(proc)  # type: ignore[arg-type]
+            terminate(proc)  # type: ignore[arg-type]
 
 
 def query_range(base: str, expr: str, start: float, end: float, step: float) -> list[float]:
@@ -262,20 +272,20 @@ class Phase:
         return (self.exporter_cpu + self.induced) / max(self.container_samples, 1) * 1000
 
 
-def samples_total(client: sb.Client) -> float:
+def samples_total(client: Client) -> float:
     for line in client.metrics().splitlines():
-        if line.startswith(sb.SAMPLES_METRIC):
+        if line.startswith(SAMPLES_METRIC):
             return float(line.split()[1])
     return 0.0
 
 
 def run_phase(
-    proc: subprocess.Popen[bytes], client: sb.Client, interval: float, window: float, rate: float
+    proc: subprocess.Popen[bytes], client: Client, interval: float, window: float, rate: float
 ) -> Phase:
     static = StaticCopy(client.port)
     with prometheus(client.port, interval, static.port) as base:
         time.sleep(interval + 2)  # the first scrape
-        exporter_meter, engine_meter = sb.CpuMeter(lambda: [proc.pid]), sb.CpuMeter(sb.engine_pids)
+        exporter_meter, engine_meter = CpuMeter(lambda: [proc.pid]), CpuMeter(engine_pids)
         samples0 = samples_total(client)
         exporter_meter.start()
         engine_meter.start()
@@ -302,19 +312,19 @@ def run_phase(
         engine_cpu=engine_cpu,
         engine_baseline_rate=rate,
         container_samples=int(samples1 - samples0),
-        rss_kb=sb.status_kb(proc.pid, "VmRSS"),
-        hwm_kb=sb.status_kb(proc.pid, "VmHWM"),
+        rss_kb=status_kb(proc.pid, "VmRSS"),
+        hwm_kb=status_kb(proc.pid, "VmHWM"),
     )
 
 
-def last_sample_ts(client: sb.Client) -> float:
+def last_sample_ts(client: Client) -> float:
     for line in client.metrics().splitlines():
-        if line.startswith(sb.LAST_SAMPLE_METRIC):
+        if line.startswith(LAST_SAMPLE_METRIC):
             return float(line.split()[1])
     raise RuntimeError("no stats sweep yet")
 
 
-def after_sweeps(client: sb.Client, sweeps: int, interval: float = sb.INTERVAL) -> Iterator[float]:
+def after_sweeps(client: Client, sweeps: int, interval: float = INTERVAL) -> Iterator[float]:
     """Yield right after each of the next `sweeps` stats sweeps (predicted from the last
     one's timestamp: polling /metrics to find them would itself be the first scrape)."""
     due = last_sample_ts(client)
@@ -327,7 +337,7 @@ def after_sweeps(client: sb.Client, sweeps: int, interval: float = sb.INTERVAL) 
 
 
 def _sample_ts(body: bytes) -> float | None:
-    marker = sb.LAST_SAMPLE_METRIC.encode()
+    marker = LAST_SAMPLE_METRIC.encode()
     text = gzip.decompress(body)
     at = text.find(b"\n" + marker)
     if at < 0:
@@ -335,7 +345,7 @@ def _sample_ts(body: bytes) -> float | None:
     return float(text[at + 1 + len(marker) : text.index(b"\n", at + 1)])
 
 
-def first_scrapes(port: int, client: sb.Client, rounds: int) -> dict[str, list[float]]:
+def first_scrapes(port: int, client: Client, rounds: int) -> dict[str, list[float]]:
     """ms of the first scrape that carries a new sweep, OpenMetrics and text alternating.
 
     From just before each sweep is due, the format under test is polled every 2 ms; the
@@ -343,7 +353,7 @@ def first_scrapes(port: int, client: sb.Client, rounds: int) -> dict[str, list[f
     cache miss: the prewarm waits 50 ms to coalesce), the ones before are cache hits."""
     out: dict[str, list[float]] = {OPENMETRICS: [], TEXT: []}
     headers = {
-        OPENMETRICS: {"Accept": sb.PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
+        OPENMETRICS: {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
         TEXT: {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"},
     }
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -351,8 +361,8 @@ def first_scrapes(port: int, client: sb.Client, rounds: int) -> dict[str, list[f
         for i in range(rounds * 2):
             fmt = OPENMETRICS if i % 2 == 0 else TEXT
             before = last_sample_ts(client)
-            time.sleep(max(before + sb.INTERVAL - 0.2 - time.time(), 0))
-            deadline = time.monotonic() + 3 * sb.INTERVAL
+            time.sleep(max(before + INTERVAL - 0.2 - time.time(), 0))
+            deadline = time.monotonic() + 3 * INTERVAL
             while time.monotonic() < deadline:
                 start = time.perf_counter()
                 conn.request("GET", "/metrics", headers=headers[fmt])
@@ -379,7 +389,7 @@ def probe_healthy(conn: http.client.HTTPConnection, seconds: float, times: list[
         time.sleep(HEALTH_PROBE)
 
 
-def healthy_during_renders(port: int, client: sb.Client, sweeps: int) -> list[float]:
+def healthy_during_renders(port: int, client: Client, sweeps: int) -> list[float]:
     """ms of /-/healthy, probed every 5 ms for a second after each sweep."""
     times: list[float] = []
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -402,7 +412,7 @@ class Live:
 
 
 def engine_rate(window: float) -> float:
-    meter = sb.CpuMeter(sb.engine_pids)
+    meter = CpuMeter(engine_pids)
     meter.start()
     time.sleep(window)
     cpu, seconds = meter.read()
@@ -416,9 +426,9 @@ def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Liv
     time.sleep(SETTLE)
     rate = engine_rate(min(window, 60.0))
     log(f"engine baseline {rate * 1000:.1f} ms CPU/s")
-    with sb.exporter("auto") as (proc, client):
-        sb.wait_ready(proc, client, timeout=300)
-        sb.wait_covered(client, fleet.prefix, count, timeout=300)
+    with exporter("auto") as (proc, client):
+        wait_ready(proc, client, timeout=300)
+        wait_covered(client, fleet.prefix, count, timeout=300)
         log("exporter sampled every container; Prometheus every 15 s")
         slow = run_phase(proc, client, 15.0, window, rate)
         log("Prometheus every 1 s")
@@ -428,8 +438,8 @@ def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Liv
         healthy = healthy_during_renders(client.port, client, 6)
         bodies = {}
         for name, headers in (
-            ("openmetrics+gzip", {"Accept": sb.PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}),
-            ("openmetrics", {"Accept": sb.PROMETHEUS_ACCEPT}),
+            ("openmetrics+gzip", {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}),
+            ("openmetrics", {"Accept": PROMETHEUS_ACCEPT}),
         ):
             conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
             conn.request("GET", "/metrics", headers=headers)
@@ -447,7 +457,7 @@ def reference_openmetrics(snapshot: Any, enabled: Sequence[str]) -> bytes:
     duration, success = DURATION.new(), SUCCESS.new()
     for name in enabled:
         for part in COLLECTORS[name].parts():
-            families.extend(part.fn(part.view(snapshot), sb.Options()))
+            families.extend(part.fn(part.view(snapshot), Options()))
         add(duration, [name], 0.0)
         add(success, [name], 1.0)
     families.extend(own_families(snapshot, duration, success))
@@ -466,7 +476,7 @@ def timed_ms(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
 
 
 def simulate(count: int) -> dict[str, float]:
-    inventory = sb.fake_inventory(count)
+    inventory = fake_inventory(count)
     ids = sorted(inventory.known_ids())
     base = ContainerStats(
         cpu_usage_seconds=0.0, cpu_user_seconds=1.0, cpu_system_seconds=1.0, cpu_periods=None,
@@ -485,27 +495,27 @@ def simulate(count: int) -> dict[str, float]:
     out: dict[str, float] = {}
     cold = []
     for _ in range(3):
-        exposition = sb.Exposition(enabled, sb.Options(), process_metrics=False)
+        exposition = Exposition(enabled, Options(), process_metrics=False)
         ms, body = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
         cold.append(ms)
     out["cold_om_gzip"] = statistics.median(cold)
     del exposition, body
     gc.collect()
     memory.trim()
-    rss0 = sb.status_kb(os.getpid(), "VmRSS")
-    exposition = sb.Exposition(enabled, sb.Options(), process_metrics=False)
+    rss0 = status_kb(os.getpid(), "VmRSS")
+    exposition = Exposition(enabled, Options(), process_metrics=False)
     body = exposition.render(snapshot, OPENMETRICS, gzipped=True)
     out["body_om"] = len(exposition.render(snapshot, OPENMETRICS).data)
     out["body_om_gzip"] = len(body.data)
     busy_om, busy_text, idle = [], [], []
     for i in range(5):
-        snapshot = inventory.publish(stats=sb.busy(stats, i))
+        snapshot = inventory.publish(stats=busy(stats, i))
         ms, _ = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
         busy_om.append(ms)
         ms, _ = timed_ms(exposition.render, snapshot, TEXT, gzipped=True)
         busy_text.append(ms)  # the second format of one version: headers and gzip only
     for _ in range(5):
-        snapshot = inventory.publish(stats=dict(snapshot.stats), sampler=sb.SamplerStatus("x"))
+        snapshot = inventory.publish(stats=dict(snapshot.stats), sampler=SamplerStatus("x"))
         ms, _ = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
         idle.append(ms)
     out["sweep_om_gzip"] = statistics.median(busy_om)
@@ -520,10 +530,10 @@ def simulate(count: int) -> dict[str, float]:
     out["event_om_gzip"] = statistics.median(events)
     gc.collect()
     memory.trim()
-    out["store_kb_per_container"] = (sb.status_kb(os.getpid(), "VmRSS") - rss0) / count
+    out["store_kb_per_container"] = (status_kb(os.getpid(), "VmRSS") - rss0) / count
     ref = []
     for i in range(3):
-        snapshot = inventory.publish(stats=sb.busy(stats, i + 10))
+        snapshot = inventory.publish(stats=busy(stats, i + 10))
         ms, data = timed_ms(reference_openmetrics, snapshot, enabled)
         ms_gz, _ = timed_ms(gzip.compress, data, 1)
         ref.append(ms + ms_gz)
@@ -538,7 +548,7 @@ def simulate_apart(count: int) -> dict[str, float]:
         f"print(json.dumps(scrape_bench.simulate({count})))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=sb.ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -550,16 +560,16 @@ def healthy_under_render(count: int, seconds: float = 8.0) -> dict[str, float]:
 
     from exporter.web.http import make_app
 
-    inventory = sb.fake_inventory(count)
+    inventory = fake_inventory(count)
     snapshot = inventory.publish()
     enabled = [n for n, spec in COLLECTORS.items() if spec.default_enabled]
-    port = sb.free_port()
+    port = free_port()
     renders: list[float] = []
     stop = threading.Event()
 
     def render_loop() -> None:
         while not stop.is_set():
-            exposition = sb.Exposition(enabled, sb.Options(), process_metrics=False)
+            exposition = Exposition(enabled, Options(), process_metrics=False)
             ms, _ = timed_ms(exposition.render, snapshot, OPENMETRICS, gzipped=True)
             renders.append(ms)
 
@@ -571,7 +581,7 @@ def healthy_under_render(count: int, seconds: float = 8.0) -> dict[str, float]:
         return times
 
     async def main() -> list[float]:
-        app = make_app(inventory, sb.Exposition(enabled, sb.Options()), "/metrics")
+        app = make_app(inventory, Exposition(enabled, Options()), "/metrics")
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -620,7 +630,7 @@ def report_live(live: Live) -> None:
             str(p.container_samples), f"{p.per_sample_ms:.3f}",
             f"{p.rss_kb * 1024 / 1e6:.1f} ({p.hwm_kb * 1024 / 1e6:.1f})",
         ])  # fmt: skip
-    print(sb.table(rows))
+    print(table(rows))
     slow = live.phases[0]
     p50 = pct([v * 1000 for v in slow.scrapes], 50)
     target = TARGETS["scrape_p50_ms"].get(n)  # type: ignore[union-attr]
@@ -676,7 +686,7 @@ def report_simulation(results: dict[int, dict[str, float]]) -> None:
     rows.append(["OM body kB (gzip)", *(
         f"{results[n]['body_om'] / 1e3:.0f} ({results[n]['body_om_gzip'] / 1e3:.0f})"
         for n in sizes)])  # fmt: skip
-    print(sb.table(rows))
+    print(table(rows))
     for n in sizes:
         r = results[n]
         speedup = r["prometheus_client_om_gzip"] / r["sweep_om_gzip"]
@@ -701,11 +711,11 @@ def main() -> int:
         help="use running sleepers named PREFIX-<i> (exactly one --counts value)",
     )  # fmt: skip
     args = parser.parse_args()
-    print(f"# scrape_bench {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {sb.machine()}")
+    print(f"# scrape_bench {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {machine()}")
     if not args.skip_simulate:
-        results = {n: simulate_apart(n) for n in sb.parse_sizes(args.simulate)}
+        results = {n: simulate_apart(n) for n in parse_sizes(args.simulate)}
         report_simulation(results)
-        for n in sb.parse_sizes(args.simulate):
+        for n in parse_sizes(args.simulate):
             if n > 1000:
                 continue  # the target is stated at 1 000
             h = healthy_under_render(n)
@@ -718,7 +728,7 @@ def main() -> int:
         return 0
     fleet = Fleet(args.adopt)
     try:
-        for count in sb.parse_sizes(args.counts):
+        for count in parse_sizes(args.counts):
             report_live(run_live(fleet, count, args.window, args.fast_window))
             sys.stdout.flush()
     finally:

@@ -17,7 +17,7 @@ What it measures, in this one process, on the running containers with the label 
   * new, 0 kept: a reader with a budget of 0 (paths resolved once, bytes parsing, but
     every file opened, read and closed): what containers beyond the budget cost;
   * with `--baseline-rev REV`, also `sample()` and `CgroupReader` (idle and all changed) of
-    exporter/stats/cgroup.py as of git REV (its own parsing too), e.g. HEAD to compare a change
+    exporter/stats/cgroup as of git REV (its own parsing too), e.g. HEAD to compare a change
     with the committed code in the same run, or the commit before CgroupReader.
 Each in two modes: stats only, and with process lists (what a sweep does for a container
 every 15 s). The variants alternate sweep by sweep so that drift on the machine hits them
@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import importlib.util
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -91,19 +93,45 @@ def live_targets(label: str) -> list[Target]:
 
 
 def module_at(rev: str) -> ModuleType:
-    """exporter/stats/cgroup.py as of git `rev`, imported under another name."""
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/stats/cgroup.py"],
+    """exporter/stats/cgroup (a module, or since the split a package) as of git `rev`,
+    imported under another name, so that both run in this process."""
+    name = f"cgroup_at_{rev}".replace("-", "_").replace("~", "_").replace("^", "_")
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:exporter/stats/"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if "cgroup.py" in files:
+        spec = importlib.util.spec_from_loader(name, loader=None)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        exec(compile(git_show(rev, "cgroup.py"), f"{rev}:cgroup.py", "exec"), module.__dict__)
+        return module
+    directory = Path(tempfile.mkdtemp(prefix="sweep-micro-")) / name
+    directory.mkdir()
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:exporter/stats/cgroup/"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for file in listing:
+        if file.endswith(".py"):
+            text = git_show(rev, f"cgroup/{file}").replace("exporter.stats.cgroup", name)
+            (directory / file).write_text(text)
+    sys.path.insert(0, str(directory.parent))
+    return importlib.import_module(name)
+
+
+def git_show(rev: str, path: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:exporter/stats/{path}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    spec = importlib.util.spec_from_loader(f"cgroup_at_{rev}", loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    exec(compile(source, f"{rev}:exporter/stats/cgroup.py", "exec"), module.__dict__)
-    return module
 
 
 def per_file(sample_fn: Callable[..., object], targets: list[Target]) -> Sweeper:
@@ -139,10 +167,14 @@ def all_changed(reader: CgroupReader, targets: list[Target]) -> Sweeper:
 
     def run(processes: bool) -> int:
         for entry in reader._kept.values():
-            entry.last_data = []
-            entry.described.clear()
-            if hasattr(entry, "list_key"):
-                entry.list_key = None
+            stats = getattr(entry, "stats", entry)  # since the split: stats and process files
+            procs = getattr(entry, "procs", entry)
+            if callable(stats):  # before it: one object with a stats() method
+                stats = procs = entry
+            stats.last_data = []
+            procs.described.clear()
+            if hasattr(procs, "list_key"):
+                procs.list_key = None
         return sweep(processes)
 
     return run
@@ -184,7 +216,7 @@ def main() -> None:
     parser.add_argument("--max-open-files", type=int, default=4096)
     parser.add_argument(
         "--baseline-rev",
-        help="also time sample() and CgroupReader of exporter/stats/cgroup.py at REV",
+        help="also time sample() and CgroupReader of exporter/stats/cgroup at REV",
     )
     args = parser.parse_args()
 

@@ -19,22 +19,13 @@ in-memory snapshot; a scrape never waits on the Engine.
 
 
 def flags_table() -> str:
-    """The README's configuration table, from the argument parser itself."""
-    from exporter.cli.main import build_parser, env_name  # noqa: PLC0415 - cli imports collectors
+    """The README's configuration table, from the option declarations."""
+    from exporter.cli.main import flag_rows  # noqa: PLC0415 - cli imports collectors
 
     lines = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
-    for action in build_parser({})._actions:  # argparse has no public listing
-        flags = [f for f in action.option_strings if f.startswith("--")]
-        if not flags or action.dest in ("help", "version"):
-            continue
-        text = " ".join((action.help or "").replace("|", "\\|").split())
-        default = action.default
-        shown = "on" if default is True else "off" if default is False else str(default or "-")
-        for state in ("enabled", "disabled"):
-            if text.endswith(f" (default: {state})"):
-                text, shown = text.removesuffix(f" (default: {state})"), state
-        names = " / ".join(f"`{f}`" for f in flags)
-        lines.append(f"| {names} | `{env_name(flags[0])}` | `{shown}` | {text} |")
+    for flags, env, default, text in flag_rows():
+        cell = " ".join(text.replace("|", "\\|").split())
+        lines.append(f"| {flags} | `{env}` | `{default}` | {cell} |")
     return "\n".join(lines) + "\n"
 
 

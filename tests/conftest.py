@@ -391,6 +391,7 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
     "healthchecks": ("podman", "Podman runs health checks from systemd timers; none run here"),
     "oom-killed": ("podman4", "Podman 4 never sets State.OOMKilled (the kernel's kill is unseen)"),
     "oom-event": ("podman", "Podman sends no container `oom` event"),
+    "network-create-event": ("podman4", "Podman 4.3 sends no network `create` event (5.x does)"),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (
         "podman",

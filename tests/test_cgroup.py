@@ -17,6 +17,17 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
+from cgroup_helpers import (
+    container_cgroup_paths,
+    int_value,
+    keyed_value,
+    parse_int,
+    parse_keyed,
+    parse_net_dev,
+    parse_proc_stat,
+    read_cgroup_stats,
+    read_many,
+)
 from conftest import engine_lacks, engine_socket
 
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
@@ -29,26 +40,19 @@ from exporter.stats.cgroup import (
     CgroupReader,
     Target,
     cgroup_pids,
-    container_cgroup_paths,
     discover_layout,
-    int_value,
-    keyed_value,
     layout_from_mountinfo,
     open_files_budget,
     parse_blkio_throttle,
     parse_cpu_max,
-    parse_int,
     parse_io_stat,
-    parse_keyed,
     parse_mountinfo,
-    parse_net_dev,
-    parse_proc_stat,
     paths_from_proc_cgroup,
-    read_cgroup_stats,
-    read_many,
     read_processes,
     sample,
 )
+from exporter.stats.cgroup.rlimit import DEFAULT_OPEN_FILES
+from exporter.stats.cgroup.statsfiles import REPROBE_READS
 
 CID = "3f1e2d4c5b6a79880716253443526170a9b8c7d6e5f4031221304f5e6d7c8b9a"
 OTHER = "aa" * 32
@@ -405,7 +409,28 @@ def v2_files(prefix: str) -> dict[str, str]:
         f"{prefix}/pids.max": "100\n",
         f"{prefix}/io.stat": V2_IO_STAT,
         f"{prefix}/cgroup.procs": f"{PID}\n",
+        **{f"{prefix}/{name}": text for name, text in V2_PRESSURE.items()},
     }
+
+
+# PSI in the kernel's format (kernel/sched/psi.c psi_show: avg10, avg60, avg300 with two
+# decimals, total in microseconds); cpu.pressure's `full` line exists since 5.13.
+V2_PRESSURE = {
+    "cpu.pressure": "some avg10=1.23 avg60=0.50 avg300=0.10 total=4567890\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=12345\n",
+    "memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=250000\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=200000\n",
+    "io.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n"
+    "full avg10=0.00 avg60=0.00 avg300=0.00 total=900000\n",
+}
+V2_PRESSURE_STATS = (
+    ("cpu", "some", 4.56789),
+    ("cpu", "full", 0.012345),
+    ("memory", "some", 0.25),
+    ("memory", "full", 0.2),
+    ("io", "some", 1.0),
+    ("io", "full", 0.9),
+)
 
 
 def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
@@ -432,6 +457,8 @@ def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
         pids_limit=100,
         networks=NETWORKS,
         block=(BlockIO("8:16", 12288, 0, 3, 0), BlockIO("259:0", 4096000, 8388608, 120, 64)),
+        memory_events=(("low", 0), ("high", 0), ("max", 17), ("oom", 2), ("oom_kill", 1)),
+        pressure=V2_PRESSURE_STATS,
     )
     assert expected == read_one(proc, sys)
 
@@ -477,6 +504,8 @@ def test_v2_cgroupfs_unlimited_and_missing_files(tmp_path: Path) -> None:
         pids_limit=None,
         networks=NETWORKS,
         block=(),
+        memory_events=(("low", 0), ("high", 0), ("max", 0), ("oom", 0), ("oom_kill", 0)),
+        pressure=(),  # no PSI files (CONFIG_PSI off, or cgroup.pressure 0): no series
     )
     layout = discover_layout(proc, sys)
     assert (layout.version, layout.hybrid) == ("2", False)
@@ -1053,15 +1082,15 @@ def test_limit_files_are_read_at_a_recheck_or_when_the_engine_says_they_changed(
     pids_max.write_text("max\n")
     seen = []
     with CgroupReader(layout, proc) as reader:
-        for i in range(cgroup._REPROBE_READS + 1):
+        for i in range(REPROBE_READS + 1):
             result = reader.read(Target(CID, PID), processes=False, users={})
             assert result is not None
             seen.append(result[0].pids_limit)
             pids_max.write_text(f"{100 + i}\n")
         updated = reader.read(Target(CID, PID, limits="updated"), processes=False, users={})
-    assert [None] * cgroup._REPROBE_READS + [100 + cgroup._REPROBE_READS - 1] == seen
+    assert [None] * REPROBE_READS + [100 + REPROBE_READS - 1] == seen
     assert updated is not None
-    assert 100 + cgroup._REPROBE_READS == updated[0].pids_limit
+    assert 100 + REPROBE_READS == updated[0].pids_limit
 
 
 def test_v1_cpu_stat_waits_for_full_reads_while_there_is_no_quota(tmp_path: Path) -> None:
@@ -1089,7 +1118,7 @@ def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> 
     target = Target(CID, PID)
     swaps = []
     with CgroupReader(discover_layout(proc, sys), proc) as reader:
-        for _ in range(cgroup._REPROBE_READS):
+        for _ in range(REPROBE_READS):
             result = reader.read(target, processes=False, users={})
             assert result is not None
             swaps.append(result[0].memory_swap_bytes)
@@ -1098,7 +1127,7 @@ def test_absent_files_are_looked_for_again_only_now_and_then(tmp_path: Path) -> 
         result = reader.read(target, processes=False, users={})
         assert (kept + 1) == reader.open_files
     assert result is not None
-    assert [None] * cgroup._REPROBE_READS == swaps
+    assert [None] * REPROBE_READS == swaps
     assert result[0].memory_swap_bytes == 4096
 
 
@@ -1127,7 +1156,7 @@ def moved_fields(stats: ContainerStats, than: ContainerStats) -> set[str]:
     return {f.name for f in fields(stats) if getattr(stats, f.name) != getattr(than, f.name)}
 
 
-@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
 def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, budget: int) -> None:
     """With cpuacct.usage reading the same, an edit of cpuacct.stat is not seen and edits of
     every other file are (pids.current, oom_control and blkio included), kept or not; once
@@ -1148,8 +1177,9 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
         busy_now = sample(layout, proc, target, processes=False, users={})
     assert now is not None
     assert busy_now is not None
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
-        now[0], V1_ENGINE_STATS
+    v2_only = {"memory_events", "pressure"}
+    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds", *v2_only} == (
+        moved_fields(now[0], V1_ENGINE_STATS)
     )
     # cpuacct.stat is gated; the limits are deferred (the Target's are the same).
     stale = replace(now[0], cpu_user_seconds=1.54, cpu_system_seconds=0.02)
@@ -1174,7 +1204,7 @@ QUIET = {  # the _V1_QUIET_GATED files and the blkio pair, each moving a field
 }
 
 
-@pytest.mark.parametrize("budget", [cgroup.DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
 def test_v1_quiet_files_wait_for_the_cpu_or_the_memory_usage_to_move(
     tmp_path: Path, budget: int
 ) -> None:
@@ -1231,6 +1261,7 @@ def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
         "pids.current": "2\n",
         "pids.max": "200\n",
         "io.stat": V2_IO_STAT.replace("rios=3 ", "rios=4 "),
+        **{name: text.replace("total=", "total=1") for name, text in V2_PRESSURE.items()},
     }
     with CgroupReader(layout, proc) as reader:
         first = reader.read(target, processes=False, users={})
@@ -1354,11 +1385,11 @@ def test_every_recheck_reads_gated_files_and_lists_again(tmp_path: Path) -> None
     with reader:
         (sys / "fs/cgroup" / f"cpuacct{DOCKER_DIR}/cpuacct.stat").write_text("user 999\n")
         move_in_4300(sys, "v1 cgroupfs")
-        for _ in range(cgroup._REPROBE_READS):
+        for _ in range(REPROBE_READS):
             result = reader.read(Target(CID, PID), processes=True, users={})
             assert result is not None
             seen.append((result[0].cpu_user_seconds, [p.pid for p in result[1] or ()]))
-    assert [(1.54, [PID])] * (cgroup._REPROBE_READS - 1) + [(9.99, [PID, 4300])] == seen
+    assert [(1.54, [PID])] * (REPROBE_READS - 1) + [(9.99, [PID, 4300])] == seen
 
 
 def test_a_new_pid_reads_every_file(tmp_path: Path) -> None:
@@ -1473,7 +1504,7 @@ def test_process_files_give_way_to_the_stats_files_of_every_target(tmp_path: Pat
     (sys / "fs/cgroup/docker" / OTHER / "cgroup.procs").write_text(f"{other_pid}\n")
     write_processes(proc, {PID: 1, other_pid: 1})
     targets = [Target(CID, PID), Target(OTHER, other_pid)]
-    each = 12  # 11 stats files (net/dev included) and the cgroup directory
+    each = 15  # 14 stats files (net/dev and 3 pressure files included), the directory
     with CgroupReader(discover_layout(proc, sys), proc, max_open_files=2 * each + 1) as reader:
         opened = []
         for usage in (1, 2):  # both ran: their process lists are read whole both times
@@ -1663,3 +1694,16 @@ def test_odd_bytes_in_process_names_and_passwd_never_lose_the_process(tmp_path: 
     [info] = read_processes(proc, [PID])
     assert info.command == "caf\ufffd --flag"
     assert info.user == "m\ufffd"
+
+
+def test_slots_are_named_and_share_the_usage_and_net_dev_positions() -> None:
+    """The parsers and the kept reader index one list by these slots: the CPU usage first
+    and net/dev right after the cgroup files, on both versions."""
+    from exporter.stats.cgroup import slots
+
+    assert slots.V1.CPUACCT_USAGE == slots.V2.CPU_STAT == slots.USAGE
+    assert slots.V1.NET == slots.V2.NET == slots.NET
+    assert len(slots.V1_FILES) == len(slots.V2_FILES) == slots.NET
+    assert [name for _, name in slots.V1_FILES][slots.V1.MEMORY_STAT] == "memory.stat"
+    assert [name for _, name in slots.V2_FILES][slots.V2.IO_STAT] == "io.stat"
+    assert len(slots.V1_EXTRA_FILES) == len(slots.V1Extra)

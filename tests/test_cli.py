@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
+from typing import Any
 
 import pytest
 
-from exporter.cli.main import env_name, parse_settings
+from exporter import docs
+from exporter.cli.main import build_parser, env_name, parse_settings
+from exporter.cli.settings import Settings
+from exporter.options import OPTIONS, Option, option, parse_positive_int
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,10 +49,11 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_bad_environment_value_is_exit_2() -> None:
+def test_bad_environment_value_is_one_line_naming_the_variable() -> None:
     result = run(env={"DOCKER_EXPORTER_DOCKER_TIMEOUT": "never"})
     assert result.returncode == 2
-    assert "DOCKER_EXPORTER_DOCKER_TIMEOUT" in result.stderr or "never" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "DOCKER_EXPORTER_DOCKER_TIMEOUT: invalid duration 'never'" in result.stderr
 
 
 def test_version_and_grouped_help() -> None:
@@ -77,22 +83,104 @@ def test_docker_host_from_environment_and_flag_precedence() -> None:
     assert flagged.docker_host == "unix:///run/x.sock"
 
 
-def test_every_flag_has_an_environment_variable() -> None:
-    env = {
-        env_name("--web.listen-address"): "127.0.0.1:1234",
-        env_name("--inventory.resync-interval"): "2m",
-        env_name("--container.labels"): "team, app",
-        env_name("--collector.events"): "false",
-        env_name("--web.disable-exporter-metrics"): "true",
-    }
+# A value of each option other than its default, as a user would type it.
+OTHER_VALUES = {
+    "--web.listen-address": ("127.0.0.1:1234", ("127.0.0.1", 1234)),
+    "--web.telemetry-path": ("/m", "/m"),
+    "--web.config.file": ("/etc/web.yml", "/etc/web.yml"),
+    "--web.disable-exporter-metrics": ("true", True),
+    "--docker.host": ("tcp://127.0.0.1:2375", "tcp://127.0.0.1:2375"),
+    "--docker.timeout": ("3s", 3.0),
+    "--docker.ping-interval": ("10s", 10.0),
+    "--docker.ping-timeout": ("1s", 1.0),
+    "--docker.max-labels": ("10", 10),
+    "--docker.max-label-length": ("20", 20),
+    "--docker.max-image-tags": ("3", 3),
+    "--inventory.max-processes": ("7", 7),
+    "--inventory.max-event-kinds": ("9", 9),
+    "--web.inventory.max-containers": ("11", 11),
+    "--inventory.resync-interval": ("2m", 120.0),
+    "--container.labels": ("team, app", ("team", "app")),
+    "--container.include": ("name=web-*", ("name=web-*",)),
+    "--container.exclude": ("label=skip", ("label=skip",)),
+    "--container.label-map": ("com.example.team=team", (("com.example.team", "team"),)),
+    "--events.history": ("50", 50),
+    "--stats.source": ("api", "api"),
+    "--stats.interval": ("2s", 2.0),
+    "--stats.concurrency": ("3", 3),
+    "--stats.open-files-limit": ("0", 0),
+    "--host.proc": ("/host/proc", "/host/proc"),
+    "--host.sys": ("/host/sys", "/host/sys"),
+    "--collector.disable-defaults": ("yes", True),
+    "--collector.top.interval": ("30s", 30.0),
+    "--collector.volume_sizes.interval": ("1h", 3600.0),
+    "--registry.url": ("http://127.0.0.1:5000", ("http://127.0.0.1:5000",)),
+    "--registry.interval": ("10m", 600.0),
+    "--registry.timeout": ("3s", 3.0),
+    "--registry.max-repositories": ("50", 50),
+    "--registry.docker-config": ("/root/.docker/config.json", "/root/.docker/config.json"),
+    "--registry.config.file": ("/etc/registries.yml", "/etc/registries.yml"),
+    "--registry.manifests": ("true", True),
+    "--host.docker-certs-dir": ("/host/certs.d", "/host/certs.d"),
+    "--log.level": ("debug", "debug"),
+    "--log.format": ("json", "json"),
+    "--once": ("1", True),
+}
+
+
+def chosen(settings: Settings, opt: Option[Any]) -> Any:
+    for f in fields(Settings):
+        if f.metadata.get("option") is opt:
+            return getattr(settings, f.name)
+    return settings[opt]
+
+
+@pytest.mark.parametrize("flag", sorted(OPTIONS))
+def test_every_option_is_set_by_its_environment_variable_and_beaten_by_its_flag(
+    flag: str,
+) -> None:
+    opt = OPTIONS[flag]
+    text, expected = OTHER_VALUES[flag]
+    default = "unix:///var/run/docker.sock" if flag == "--docker.host" else opt.value
+    assert chosen(parse_settings([], {}), opt) == default != expected
+    assert chosen(parse_settings([], {opt.env: text}), opt) == expected
+    argv = [flag] if opt.switch else [f"{flag}={text}"]
+    assert chosen(parse_settings(argv, {}), opt) == expected
+    if not opt.switch and opt.default:
+        beaten = parse_settings([f"{flag}={opt.default}"], {opt.env: text})
+        assert chosen(beaten, opt) == opt.value
+
+
+def test_collector_switches_from_the_environment() -> None:
+    env = {env_name("--collector.events"): "false", env_name("--collector.top"): "on"}
     s = parse_settings([], env)
-    assert (s.listen_host, s.listen_port) == ("127.0.0.1", 1234)
-    assert s.resync_interval == 120.0
-    assert s.container_labels == ("team", "app")
     assert "events" not in s.collectors
-    assert not s.exporter_metrics
+    assert "top" in s.collectors
     # a flag beats its environment variable
     assert parse_settings(["--collector.events"], env).collectors.count("events") == 1
+
+
+def test_one_declaration_makes_the_flag_the_variable_the_default_and_the_readme_row() -> None:
+    """Adding an option is one `option(...)` in the module that uses it."""
+    opt = option(
+        "--collector.test_only.depth", "3", parse_positive_int, "A test option.", group="collectors"
+    )
+    try:
+        assert parse_settings([], {})[opt] == 3
+        assert parse_settings(["--collector.test_only.depth", "5"], {})[opt] == 5
+        assert parse_settings([], {"DOCKER_EXPORTER_COLLECTOR_TEST_ONLY_DEPTH": "7"})[opt] == 7
+        assert (
+            "| `--collector.test_only.depth` | `DOCKER_EXPORTER_COLLECTOR_TEST_ONLY_DEPTH` | `3` "
+            "| A test option. |" in docs.flags_table()
+        )
+        assert "--collector.test_only.depth DEPTH" in build_parser().format_help()
+    finally:
+        del OPTIONS[opt.flag]
+
+
+def test_an_option_declared_twice_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        option("--stats.interval", "5s", str, "again", group="stats")
 
 
 def test_collector_flags() -> None:
@@ -101,7 +189,7 @@ def test_collector_flags() -> None:
     assert only.collectors == ("engine",)
 
 
-def test_unreachable_engine_with_once_fails_cleanly(tmp_path: object) -> None:
+def test_unreachable_engine_with_once_fails_cleanly() -> None:
     result = run(
         "--once", "--docker.host", "unix:///nonexistent/docker.sock", "--docker.timeout", "2s"
     )

@@ -359,3 +359,20 @@ def test_grafana_provisioning_examples() -> None:
     (provider,) = providers["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"].endswith("/docker-exporter")
+
+
+def test_engine_has_a_row_per_compose_project() -> None:
+    """A row repeated by the `project` variable (Compose projects of the chosen hosts),
+    last on the dashboard, whose panels read only that project's services."""
+    d = COMMITTED["docker-exporter-engine.json"]
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert variables["project"]["definition"].startswith(
+        'label_values(docker_compose_service_containers{job=~"$job", instance=~"$instance"}'
+    )
+    rows = [p for p in d["panels"] if p["type"] == "row"]
+    compose = rows[-1]
+    assert compose["repeat"] == "project"
+    assert "$project" in compose["title"]
+    after = d["panels"][d["panels"].index(compose) + 1 :]
+    assert after
+    assert all('project="$project"' in t["expr"] for p in after for t in p["targets"])

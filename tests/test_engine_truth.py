@@ -29,6 +29,7 @@ from exporter.engine.models import Event, die_exit_code, parse_container, parse_
 from exporter.engine.resources import (
     familiar_reference,
     members_of,
+    parse_cpu_time,
     parse_image,
     parse_image_summary,
     parse_network,
@@ -37,7 +38,7 @@ from exporter.engine.resources import (
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Inventory
 from exporter.inventory.watcher import Watcher
-from exporter.stats.top import PS_ARGS, TopPoller
+from exporter.stats.top import PS_ARGS, PSGO_ARGS, TopPoller
 from exporter.web.topology import topology_view
 
 LOOP = "858ff662eb387972fcbcf46ffb7d6bbcf54cb15c90d6420ee5a1b6b441067ebc"
@@ -142,6 +143,20 @@ def test_podman4_top_rows_are_split() -> None:
         ProcessInfo(7, 0, -1, "root", "sh -c while true; do sleep 1; done", 0.0, 0, ""),
     )
     assert parse_top({"Titles": None, "Processes": None}) == ()
+
+
+def test_podman_psgo_top_rows_carry_rss_state_and_go_durations() -> None:
+    """Podman's own descriptors (recorded on 4.3): RSS in KiB, STATE, TIME as `1m2.5s`."""
+    processes = parse_top(load_json("top_podman4_psgo.json"))
+    assert [(p.pid, p.ppid, p.user, p.state, p.command) for p in processes] == [
+        (1, 0, "root", "S", "sleep 603"),
+        (7, 1, "root", "S", "sleep 601"),
+        (8, 1, "root", "S", "sleep 602"),
+    ]
+    assert [p.rss_bytes for p in processes] == [1372 * 1024, 1376 * 1024, 1368 * 1024]
+    assert parse_cpu_time("1m2.5s") == 62.5
+    assert parse_cpu_time("2h0m1s") == 7201.0
+    assert parse_cpu_time("1.2.3s") == 0.0
 
 
 def test_image_names_as_docker_images_prints_them() -> None:
@@ -431,7 +446,7 @@ async def test_top_falls_back_when_ps_args_get_an_empty_answer(clock: FakeClock)
     engine.add(inspect_payload(cid=PODMAN_CID))
     watcher = Watcher(engine, inventory, clock)
     await watcher.resync()
-    poller = TopPoller(engine, inventory, clock)
+    poller = TopPoller(engine, inventory, clock, interval=60.0)
     await poller.step()
     assert [p.command for p in inventory.snapshot.processes[PODMAN_CID]] == [
         "sleep 603",
@@ -441,6 +456,7 @@ async def test_top_falls_back_when_ps_args_get_an_empty_answer(clock: FakeClock)
     await poller.step()
     assert [c for c in engine.calls if c.startswith("top ")] == [
         f"top {PODMAN_CID[:12]} {PS_ARGS}",
+        f"top {PODMAN_CID[:12]} {PSGO_ARGS}",
         f"top {PODMAN_CID[:12]} ",
         f"top {PODMAN_CID[:12]} ",  # from then on, the default only
     ]

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
+from exporter.collectors.containers import LABEL_KEYS
 from exporter.engine.models import parse_container, parse_engine
 from exporter.inventory.store import Snapshot, WatcherStatus
 from exporter.render.exposition import OPENMETRICS, Exposition
@@ -83,7 +84,7 @@ def test_labels_are_allow_listed_and_escaped() -> None:
     odd = 'a"b\\c\nd é 日本'
     doc = inspect_payload(cid=A, Config__Labels={"team": odd, "secret.stuff": "x", "tier": "front"})
     exp = Exposition(
-        list(COLLECTORS), Options(container_labels=("team", "tier")), process_metrics=False
+        list(COLLECTORS), Options({LABEL_KEYS: ("team", "tier")}), process_metrics=False
     )
     body = exp.render(snapshot(doc)).data
     assert value(body, "docker_container_labels", label_team=odd, label_tier="front") == 1

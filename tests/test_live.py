@@ -14,7 +14,8 @@ from conftest import LiveDocker, docker, engine_lacks, live_settings, until
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli.app import build_app
-from exporter.collectors import COLLECTORS
+from exporter.collectors import COLLECTORS, Options
+from exporter.collectors.containers import LABEL_KEYS
 from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
@@ -64,7 +65,9 @@ class Scraper:
 
 @pytest.fixture(name="exporter")
 async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Scraper]:
-    settings = live_settings(collectors=tuple(COLLECTORS), container_labels=(ODD_LABEL,))
+    settings = live_settings(
+        collectors=tuple(COLLECTORS), options=Options({LABEL_KEYS: (ODD_LABEL,)})
+    )
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)

@@ -77,13 +77,16 @@ async def test_cpu_limit_and_rate_of_a_busy_loop(live: LiveDocker) -> None:
     while True:  # until the loop has been throttled at least twice more
         await asyncio.sleep(0.2)
         second, t1 = await bracketed()
-        if (second.cpu_throttled_periods or 0) >= (first.cpu_throttled_periods or 0) + 2:
+        more_periods = (second.cpu_throttled_periods or 0) >= (first.cpu_throttled_periods or 0) + 2
+        # throttled time is added when the kernel unthrottles: on a loaded host the count
+        # can lead it by a few periods, so wait for both rather than assume their order
+        more_time = (second.cpu_throttled_seconds or 0) > (first.cpu_throttled_seconds or 0)
+        if more_periods and more_time:
             break
         assert t1 - t0 < 60, "never throttled"  # a hang guard, not a timing assertion
     rate = (second.cpu_usage_seconds - first.cpu_usage_seconds) / (t1 - t0)
     assert 0 < rate <= 0.6, rate
     assert second.cpu_limit_cores == 0.5
-    assert (second.cpu_throttled_seconds or 0) > (first.cpu_throttled_seconds or 0)
 
 
 async def test_working_set_of_64_mib_in_shm(live: LiveDocker) -> None:
@@ -179,11 +182,6 @@ async def test_cgroup_and_api_sources_agree(live: LiveDocker) -> None:
         assert {n.interface for n in api.networks} == {n.interface for n in after.networks}
 
 
-@pytest.mark.gap(
-    "podman4",
-    reason="on the Podman 4.3 leg an engine connection is left unclosed at shutdown "
-    "(ResourceWarning from aiohttp, aiodocker's session): not diagnosed yet",
-)
 async def test_stats_reach_metrics_and_processes_reach_inventory(live: LiveDocker) -> None:
     live.run("app", "--memory", "64m", cmd=("sh", "-c", "sleep 600 & exec sleep 601"))
     app = build_app(live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0))

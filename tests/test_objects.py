@@ -50,7 +50,7 @@ from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.render.exposition import Exposition
 from exporter.stats.diskusage import DiskUsageSampler
-from exporter.stats.top import PS_ARGS, TopPoller
+from exporter.stats.top import PS_ARGS, PSGO_ARGS, TopPoller
 from exporter.web.http import INVENTORY
 from exporter.web.views import inventory_view
 
@@ -455,18 +455,23 @@ async def test_top_poller_falls_back_to_default_ps_args(
 ) -> None:
     """A host whose ps refuses our `-o` list (500) still gets `-ef` lists, from then on."""
     recorded.top_docs = {}
-    poller = TopPoller(recorded, inventory, clock)
+    poller = TopPoller(recorded, inventory, clock, interval=60.0)
     await poller.step()
     await poller.step()
     tops = [c for c in recorded.calls if c.startswith("top ")]
-    assert tops == [f"top {FIRST[:12]} {PS_ARGS}", f"top {FIRST[:12]} ", f"top {SECOND[:12]} "]
+    assert tops == [
+        f"top {FIRST[:12]} {PS_ARGS}",
+        f"top {FIRST[:12]} {PSGO_ARGS}",
+        f"top {FIRST[:12]} ",
+        f"top {SECOND[:12]} ",
+    ]
     assert inventory.snapshot.processes[SECOND][0].user == "root"
 
 
 async def test_processes_go_when_the_container_stops(
     synced: Watcher, recorded: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    poller = TopPoller(recorded, inventory, clock)
+    poller = TopPoller(recorded, inventory, clock, interval=60.0)
     await poller.step()
     assert FIRST in inventory.snapshot.processes
     recorded.containers[FIRST]["State"].update(Status="exited", Running=False)
@@ -493,7 +498,7 @@ async def test_processes_of_a_sampler_sweep_are_pruned_too(inventory: Inventory)
 async def test_disk_usage_sampler_publishes_with_its_time(
     recorded: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    assert await DiskUsageSampler(recorded, inventory, clock).sample()
+    assert await DiskUsageSampler(recorded, inventory, clock, interval=900.0).sample()
     usage = inventory.snapshot.disk_usage
     assert usage is not None
     assert usage.time == clock.time()
@@ -522,10 +527,10 @@ async def test_watcher_never_calls_disk_usage(running: Watcher, recorded: FakeEn
 
 @pytest.fixture(name="snap")
 async def fixture_snap(synced: Watcher, recorded: FakeEngine, inventory: Inventory) -> Snapshot:
-    poller = TopPoller(recorded, inventory, FakeClock())
+    poller = TopPoller(recorded, inventory, FakeClock(), interval=60.0)
     await poller.step()
     await poller.step()
-    await DiskUsageSampler(recorded, inventory, FakeClock()).sample()
+    await DiskUsageSampler(recorded, inventory, FakeClock(), interval=900.0).sample()
     return inventory.snapshot
 
 

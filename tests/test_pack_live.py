@@ -25,9 +25,12 @@ import yaml
 from aiohttp.test_utils import TestServer
 from conftest import LiveDocker, docker, live_settings, until
 from pack import alerts, dashboards
+from registryd import Registry, push, registry, require_registry_binary
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
+from exporter.collectors import registry as registry_collector
+from exporter.options import Options
 from exporter.web.http import INVENTORY
 
 pytestmark = [
@@ -82,10 +85,39 @@ class Prometheus:
 async def fixture_prometheus(
     live: LiveDocker, tmp_path: Path
 ) -> AsyncIterator[tuple[Prometheus, str]]:
-    app = build_app(live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0))
+    """The exporter with every collector, a watched registry (with manifests) holding one
+    image, and a Prometheus scraping it every second."""
+    require_registry_binary()
+    with registry(tmp_path / "registry") as reg:
+        push(reg, "dxt/pack", "v1")
+        options = Options(
+            {
+                registry_collector.URLS: (reg.url,),
+                registry_collector.INTERVAL: 1.0,
+                registry_collector.MANIFESTS: True,
+            }
+        )
+        settings = live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0, options=options)
+        async for prom in _prometheus(tmp_path, settings, reg):
+            yield prom
+
+
+async def _prometheus(
+    tmp_path: Path, settings: Any, reg: Registry
+) -> AsyncIterator[tuple[Prometheus, str]]:
+    app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=free_port())
     await server.start_server()
     await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)
+    # a push and a pull the watcher sees, and a polled registry
+    pushed = await asyncio.to_thread(push, reg, "dxt/pushed", "v1")
+    await asyncio.to_thread(docker, "pull", "-q", pushed)  # docker_image_pulls_total
+    await asyncio.to_thread(docker, "rmi", pushed)
+    await until(
+        app[INVENTORY],
+        lambda s: reg.name in s.registries and s.registries[reg.name].up,
+        timeout=30,
+    )
     target = f"127.0.0.1:{server.port}"
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -187,6 +219,8 @@ async def test_alerts_fire_for_the_right_containers_and_dashboards_have_data(
 
 
 EMPTY_REASONS = {
+    "docker_registry_certificate_expiry_timestamp_seconds": "the test's registry speaks "
+    "plain http (the TLS expiry is checked in tests/test_registry_live.py)",
     "docker_container_block_": "this test bed's kernel attributes no block I/O to container "
     "cgroups (blkio files read 'Total 0' even for O_DIRECT writes); real hosts do",
     'ALERTS{alertname=~"Docker.*", alertstate="firing"': "no alert fires for the healthy "

@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CATALOGUE, add, register, register_objects, register_part
+from exporter.collectors.containers import LABEL_KEYS
 from exporter.collectors.family import Family, MetricSpec
 from exporter.engine.models import (
     Container,
@@ -40,7 +41,7 @@ from exporter.render.store import family_blocks
 
 HOSTILE = ['a"b', "back\\slash", "new\nline", "é 日本", "", " ", "{}", 'x="y",z', "\\n"]
 LABELS = ("team", "com.example.odd-key")
-OPTIONS = Options(container_labels=LABELS)
+OPTIONS = Options({LABEL_KEYS: LABELS})
 
 
 def zero() -> float:

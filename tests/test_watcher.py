@@ -19,7 +19,13 @@ from conftest import (
 )
 
 from exporter.inventory.store import Inventory
-from exporter.inventory.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
+from exporter.inventory.watcher import (
+    FULL_RESYNC_EVERY,
+    NETWORK_POLL,
+    QUIET_EVENTS,
+    Watcher,
+    lacks_network_events,
+)
 
 A = "a" * 64
 B = "b" * 64
@@ -371,3 +377,30 @@ async def test_events_out_of_timestamp_order_are_all_applied(
     await clock.advance(1.0)
     await until(inventory, lambda s: s.status.stream_up)
     assert fake_engine.since[-1] == 200
+
+
+@pytest.mark.parametrize(("version", "polled"), [("4.3.1", True), ("5.4.2", False)])
+async def test_networks_are_listed_often_where_the_engine_sends_no_network_events(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock, version: str, polled: bool
+) -> None:
+    """Podman 4 sends no network `create` or `remove` event: its networks are listed every
+    NETWORK_POLL seconds (new ones inspected); an engine that sends them is not polled."""
+    fake_engine.version_doc = dict(
+        fake_engine.version_doc,
+        Version=version,
+        Components=[{"Name": "Podman Engine", "Version": version, "Details": {}}],
+    )
+    async with running_watcher(fake_engine, inventory, clock):
+        assert inventory.snapshot.engine is not None
+        assert lacks_network_events(inventory.snapshot.engine) == polled
+        lan = dict(load_json("network_inspect.json"), Id="e" * 64, Name="late_lan")
+        fake_engine.add_network(lan)
+        calls = len(fake_engine.calls)
+        await clock.advance(NETWORK_POLL)
+        if not polled:
+            assert "networks" not in fake_engine.calls[calls:]
+            return
+        await until(inventory, lambda s: "e" * 64 in s.networks)
+        del fake_engine.networks["e" * 64]
+        await clock.advance(NETWORK_POLL)
+        await until(inventory, lambda s: "e" * 64 not in s.networks)

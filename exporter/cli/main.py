@@ -1,6 +1,8 @@
-"""Command line: flags (each also an environment variable) to Settings, then run.
+"""Command line: the declared options (each also an environment variable) to Settings, then run.
 
-Bad input ends in one line on stderr and exit code 2, like the Prometheus tools.
+Bad input ends in one line on stderr and exit code 2, like the Prometheus tools. The
+options themselves are declared where they are used (exporter/options.py); this module
+only turns the declarations into an argument parser and the parsed values into Settings.
 """
 
 from __future__ import annotations
@@ -8,31 +10,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import fields
 from typing import Any, NoReturn
 
 from exporter import __version__
-from exporter.cli.logs import LEVELS
-from exporter.cli.settings import (
-    ConfigError,
-    Settings,
-    parse_choice,
-    parse_count,
-    parse_duration,
-    parse_interval,
-    parse_label_list,
-    parse_listen_address,
-    parse_positive_int,
-)
+from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
 from exporter.engine.adapter import resolve_host
+from exporter.options import (
+    CHECKS,
+    ENV_PREFIX,
+    OPTIONS,
+    ConfigError,
+    Option,
+    Options,
+    env_name,
+    parse_bool,
+)
+from exporter.registry.config import RegistryConfigError
 
-ENV_PREFIX = "DOCKER_EXPORTER_"
+__all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]
 
-
-def env_name(flag: str) -> str:
-    """`--web.listen-address` -> `DOCKER_EXPORTER_WEB_LISTEN_ADDRESS`."""
-    return ENV_PREFIX + flag.lstrip("-").upper().replace(".", "_").replace("-", "_")
+GROUPS = ("web", "docker", "inventory", "stats", "collectors", "registry", "log", "run")
+"""Help groups in --help and README order; an option's group must be one of these."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,326 +41,126 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    def wrapper(text: str) -> Any:
+def _checked(opt: Option[Any]) -> Any:
+    def convert(text: str) -> Any:
         try:
-            return convert(text)
+            return opt.parse(text)
         except (ConfigError, ValueError) as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    wrapper.__name__ = getattr(convert, "__name__", "value")
-    return wrapper
+    convert.__name__ = opt.metavar.lower()
+    return convert
 
 
-def _env_bool(environ: Mapping[str, str], flag: str) -> bool | None:
-    """A boolean flag's environment variable (None when unset), named in the error."""
-    text = environ.get(env_name(flag))
-    if text is None:
-        return None
-    try:
-        return _bool_env(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(f"{env_name(flag)}: {exc}") from None
+def options() -> list[Option[Any]]:
+    """Every option, by group, in declaration order within a group."""
+    unknown = {o.flag: o.group for o in OPTIONS.values() if o.group not in GROUPS}
+    if unknown:
+        raise ValueError(f"options in no help group: {unknown}")
+    core = [f.metadata["option"] for f in fields(Settings) if "option" in f.metadata]
+
+    def place(o: Option[Any]) -> tuple[int, int, str]:
+        return (GROUPS.index(o.group), core.index(o) if o in core else len(core), o.flag)
+
+    return sorted(OPTIONS.values(), key=place)
 
 
-def _bool_env(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"invalid boolean {text!r}")
+def _shown(opt: Option[Any]) -> str:
+    return "off" if opt.switch else opt.default or "-"
 
 
-FLAGS: list[tuple[str, str, str, Callable[[str], Any], str]] = [
-    # (group, flag, default, converter, help)
-    ("web", "--web.listen-address", ":9417", parse_listen_address, "Address to listen on."),
-    ("web", "--web.telemetry-path", "/metrics", str, "Path under which to expose metrics."),
-    (
-        "web",
-        "--web.config.file",
-        "",
-        str,
-        "Exporter-toolkit web config (YAML) enabling TLS and/or basic auth; see docs/deploy.md.",
-    ),
-    (
-        "web",
-        "--web.inventory.max-containers",
-        "10000",
-        parse_positive_int,
-        "Containers in one /inventory document (about 3 KiB each); the rest are counted in "
-        "its exporter.containers_omitted (narrow with ?name=, ?state=, ?label=).",
-    ),
-    (
-        "docker",
-        "--docker.host",
-        "",
-        str,
-        "Engine address: unix:///path or tcp://host:port (default: $DOCKER_HOST, else "
-        "unix:///var/run/docker.sock). TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.",
-    ),
-    (
-        "docker",
-        "--docker.timeout",
-        "10s",
-        parse_duration,
-        "Timeout of every Engine request except the event stream.",
-    ),
-    (
-        "docker",
-        "--docker.ping-interval",
-        "5s",
-        parse_duration,
-        "How often /_ping checks that the engine answers, apart from the event stream: a "
-        "hung engine turns docker_up to 0 within two intervals.",
-    ),
-    (
-        "docker",
-        "--docker.ping-timeout",
-        "3s",
-        parse_duration,
-        "How long a ping may take before the engine counts as not answering (<= the interval).",
-    ),
-    (
-        "docker",
-        "--docker.max-labels",
-        "256",
-        parse_positive_int,
-        "Labels kept per container (the first by key); more are cut and counted in "
-        'docker_exporter_truncations_total{what="labels"}.',
-    ),
-    (
-        "docker",
-        "--docker.max-label-length",
-        "4096",
-        parse_positive_int,
-        "Characters kept of one container label value (the rest cut and counted).",
-    ),
-    (
-        "docker",
-        "--docker.max-image-tags",
-        "64",
-        parse_positive_int,
-        "Tags and digests kept per image (the rest cut and counted).",
-    ),
-    (
-        "inventory",
-        "--inventory.resync-interval",
-        "60s",
-        parse_duration,
-        "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
-    ),
-    (
-        "inventory",
-        "--inventory.max-processes",
-        "256",
-        parse_positive_int,
-        "Processes kept per container (the lowest PIDs); more are cut and counted.",
-    ),
-    (
-        "inventory",
-        "--inventory.max-event-kinds",
-        "512",
-        parse_positive_int,
-        "Distinct (type, action) event counters; the engine names actions, so the rest are"
-        " counted as type=other, action=other.",
-    ),
-    (
-        "inventory",
-        "--container.labels",
-        "",
-        parse_label_list,
-        "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
-    ),
-    (
-        "stats",
-        "--stats.source",
-        "auto",
-        parse_choice("auto", "cgroup", "api"),
-        "Resource stats from cgroup files (fast, local engines), the Engine API, or auto: "
-        "cgroup when the host's cgroups are visible and the engine is local, API for the rest.",
-    ),
-    ("stats", "--stats.interval", "5s", parse_interval, "Stats sampling interval (>= 1s)."),
-    (
-        "stats",
-        "--stats.concurrency",
-        "8",
-        parse_positive_int,
-        "API source: stats requests in flight at once.",
-    ),
-    (
-        "stats",
-        "--stats.open-files-limit",
-        "4096",
-        parse_count,
-        "cgroup source: cgroup and /proc files kept open between sweeps, about 14 per"
-        " container plus 3 per process (each holds ~4 KiB of kernel memory charged to the"
-        " exporter's cgroup); 0 opens and closes every file on each sweep.",
-    ),
-    (
-        "stats",
-        "--host.proc",
-        "/proc",
-        str,
-        "Where the host's /proc is visible (e.g. /host/proc in a container, with --pid=host).",
-    ),
-    (
-        "stats",
-        "--host.sys",
-        "/sys",
-        str,
-        "Where the host's /sys is visible (e.g. /host/sys in a container, with --cgroupns=host).",
-    ),
-    (
-        "collectors",
-        "--collector.top.interval",
-        "60s",
-        parse_interval,
-        "top collector: how often each running container's process list is asked for.",
-    ),
-    (
-        "collectors",
-        "--collector.volume_sizes.interval",
-        "15m",
-        parse_interval,
-        "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
-    ),
-    ("log", "--log.level", "info", str, "Log level: debug, info, warn, error."),
-    ("log", "--log.format", "logfmt", str, "Log format: logfmt or json."),
-]
-
-
-def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """Every value default is None here: parse_settings tells a given flag from an
+    environment variable from the declared default."""
     parser = _Parser(
         prog="docker-exporter",
         description="Prometheus exporter and JSON inventory for a Docker Engine. "
         f"Every flag can also be set as an environment variable {ENV_PREFIX}<FLAG>, "
         "e.g. --web.listen-address as DOCKER_EXPORTER_WEB_LISTEN_ADDRESS.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"docker-exporter {__version__}")
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for group, flag, default, convert, help_text in FLAGS:
-        if group not in groups:
-            groups[group] = parser.add_argument_group(group)
-        groups[group].add_argument(
-            flag,
-            default=environ.get(env_name(flag), default),
-            type=_checked(convert),
-            help=help_text,
-            metavar=flag.rsplit(".", 1)[-1].upper(),
-        )
-    web = groups["web"]
-    web.add_argument(
-        "--web.disable-exporter-metrics",
-        action="store_true",
-        default=_env_bool(environ, "--web.disable-exporter-metrics") or False,
-        help="Leave out the exporter's own process_* metrics.",
-    )
-    run = parser.add_argument_group("run")
-    run.add_argument(
-        "--once",
-        action="store_true",
-        default=_env_bool(environ, "--once") or False,
-        help="Sync once, print one scrape to stdout and exit (debugging, textfile collector).",
-    )
-    collectors = groups.get("collectors") or parser.add_argument_group("collectors")
-    collectors.add_argument(
-        "--collector.disable-defaults",
-        action="store_true",
-        default=_env_bool(environ, "--collector.disable-defaults") or False,
-        help="Enable only the collectors named with --collector.NAME.",
-    )
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    for opt in options():
+        text = f"{opt.help} (default: {_shown(opt)})"
+        if opt.switch:
+            groups[opt.group].add_argument(opt.flag, action="store_const", const=True, help=text)
+        elif opt.repeat:
+            groups[opt.group].add_argument(
+                opt.flag, action="append", type=_checked(opt), help=text, metavar=opt.metavar
+            )
+        else:
+            groups[opt.group].add_argument(
+                opt.flag, type=_checked(opt), help=text, metavar=opt.metavar
+            )
     for name, spec in sorted(COLLECTORS.items()):
-        flag = f"--collector.{name}"
-        collectors.add_argument(
-            flag,
+        groups["collectors"].add_argument(
+            f"--collector.{name}",
             action=argparse.BooleanOptionalAction,
-            default=_env_bool(environ, flag),
             help=f"{spec.help} (default: {'enabled' if spec.default_enabled else 'disabled'})",
         )
     return parser
 
 
+def flag_rows() -> Iterator[tuple[str, str, str, str]]:
+    """(flags, environment variable, default, help) of every flag, for the README."""
+    for opt in options():
+        yield f"`{opt.flag}`", opt.env, _shown(opt), opt.help
+    for name, spec in sorted(COLLECTORS.items()):
+        flag = f"--collector.{name}"
+        state = "enabled" if spec.default_enabled else "disabled"
+        yield f"`{flag}` / `--no-{flag[2:]}`", env_name(flag), state, spec.help
+
+
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
-    """argv and environment to Settings; exits 2 with one line on any bad value."""
-    try:
-        parser = build_parser(environ)
-    except argparse.ArgumentTypeError as exc:  # a bad boolean in the environment
-        parser = build_parser({})
-        parser.error(str(exc))
+    """argv and environment to Settings: a flag beats its variable, which beats the
+    default; exits 2 with one line on any bad value."""
+    parser = build_parser()
     args = vars(parser.parse_args(argv))
 
-    def value(flag: str) -> Any:
-        raw = args[flag.lstrip("-").replace("-", "_")]
-        if isinstance(raw, str):  # the default string, not yet converted
-            convert = next(c for _, f, _, c, _ in FLAGS if f == flag)
-            try:
-                return convert(raw)
-            except (ConfigError, ValueError) as exc:
-                parser.error(f"{flag} / {env_name(flag)}: {exc}")
-        return raw
+    def from_env(flag: str, parse: Any) -> Any:
+        name = env_name(flag)
+        try:
+            return parse(environ[name])
+        except (ConfigError, ValueError) as exc:
+            parser.error(f"{name}: {exc}")
 
-    level, fmt = value("--log.level"), value("--log.format")
-    if level not in LEVELS:
-        parser.error(f"--log.level: {level!r} is not one of {', '.join(LEVELS)}")
-    if fmt not in ("logfmt", "json"):
-        parser.error(f"--log.format: {fmt!r} is not one of logfmt, json")
-    path = value("--web.telemetry-path")
-    if not path.startswith("/") or path.startswith("/-/") or path.startswith("/inventory"):
-        parser.error(
-            f"--web.telemetry-path: {path!r} must start with / and not shadow another page"
-        )
+    values: dict[Option[Any], Any] = {}
+    for opt in OPTIONS.values():
+        given = args[opt.dest]
+        if given is not None and opt.repeat:  # one parsed tuple per occurrence
+            values[opt] = tuple(item for items in given for item in items)
+        elif given is not None:
+            values[opt] = given
+        elif opt.env in environ:
+            values[opt] = from_env(opt.flag, opt.parse)
+    core = {f.metadata["option"]: f.name for f in fields(Settings) if "option" in f.metadata}
+    chosen = {core[o]: v for o, v in values.items() if o in core}
     try:
-        docker_host = resolve_host(value("--docker.host") or None, environ)
+        chosen["docker_host"] = resolve_host(values.get(OPTIONS["--docker.host"]) or None, environ)
     except ValueError as exc:
         parser.error(str(exc))
-    disable_defaults = args["collector.disable_defaults"]
+    disable_defaults = values.get(OPTIONS["--collector.disable-defaults"], False)
     enabled = []
     for name, spec in sorted(COLLECTORS.items()):
-        chosen = args[f"collector.{name}"]
-        if chosen is None:
-            chosen = spec.default_enabled and not disable_defaults
-        if chosen:
+        flag = f"--collector.{name}"
+        on = args[flag.lstrip("-")]
+        if on is None and env_name(flag) in environ:
+            on = from_env(flag, parse_bool)
+        wanted = spec.enabled_by is not None and bool(values.get(spec.enabled_by))
+        if on is None:
+            on = (spec.default_enabled and not disable_defaults) or wanted
+        if on and spec.enabled_by is not None and not wanted:
+            parser.error(f"{flag}: nothing to collect without {spec.enabled_by.flag}")
+        if on:
             enabled.append(name)
-    ping_interval, ping_timeout = value("--docker.ping-interval"), value("--docker.ping-timeout")
-    if ping_timeout > ping_interval:
-        parser.error(
-            f"--docker.ping-timeout ({ping_timeout:g}s) must not exceed "
-            f"--docker.ping-interval ({ping_interval:g}s)"
-        )
-    host, port = value("--web.listen-address")
-    return Settings(
-        listen_host=host,
-        listen_port=port,
-        telemetry_path=path,
-        web_config_file=value("--web.config.file"),
-        exporter_metrics=not args["web.disable_exporter_metrics"],
-        docker_host=docker_host,
-        docker_timeout=value("--docker.timeout"),
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        max_labels=value("--docker.max-labels"),
-        max_label_length=value("--docker.max-label-length"),
-        max_image_tags=value("--docker.max-image-tags"),
-        max_processes=value("--inventory.max-processes"),
-        max_event_kinds=value("--inventory.max-event-kinds"),
-        inventory_max_containers=value("--web.inventory.max-containers"),
-        resync_interval=value("--inventory.resync-interval"),
-        container_labels=value("--container.labels"),
-        collectors=tuple(enabled),
-        log_level=level,
-        log_format=fmt,
-        once=args["once"],
-        stats_source=value("--stats.source"),
-        stats_interval=value("--stats.interval"),
-        stats_concurrency=value("--stats.concurrency"),
-        stats_open_files=value("--stats.open-files-limit"),
-        host_proc=value("--host.proc"),
-        host_sys=value("--host.sys"),
-        top_interval=value("--collector.top.interval"),
-        volume_sizes_interval=value("--collector.volume_sizes.interval"),
-    )
+    own = Options({o: v for o, v in values.items() if o not in core})
+    every = Options(values)  # the checks see core settings too (the ping's two bounds)
+    for check in CHECKS:
+        try:
+            check(every)
+        except ConfigError as exc:
+            parser.error(str(exc))
+    return Settings(**chosen, collectors=tuple(enabled), options=own)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -368,17 +169,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.cli import ps  # noqa: PLC0415 - a client of a running exporter
 
         return ps.main(args[1:])
+    if args[:1] == ["events"]:
+        from exporter.cli import events  # noqa: PLC0415 - a client of a running exporter
+
+        return events.main(args[1:])
     settings = parse_settings(args, os.environ)
     from exporter.cli import app, logs  # noqa: PLC0415 - keep --help and errors fast
     from exporter.web import webconfig  # noqa: PLC0415 - keep --help and errors fast
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None
-    except webconfig.WebConfigError as exc:
+        registries, warnings = app.registry_targets(settings)
+    except (webconfig.WebConfigError, RegistryConfigError) as exc:
         sys.stderr.write(f"docker-exporter: error: {exc}\n")
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    return app.run(settings, web)
+    for warning in warnings:
+        app.log.warning("%s", warning)
+    return app.run(settings, web, registries)
 
 
 if __name__ == "__main__":

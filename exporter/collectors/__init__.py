@@ -1,6 +1,7 @@
 """Collectors register themselves on import; this package imports each one explicitly."""
 
 from exporter.collectors import (
+    compose,
     containers,
     engine,
     events,
@@ -8,6 +9,7 @@ from exporter.collectors import (
     networks,
     ports,
     processes,
+    registry,
     stats,
     volumes,
 )
@@ -19,6 +21,7 @@ __all__ = [
     "CollectorSpec",
     "MetricSpec",
     "Options",
+    "compose",
     "containers",
     "engine",
     "events",
@@ -26,6 +29,7 @@ __all__ = [
     "networks",
     "ports",
     "processes",
+    "registry",
     "stats",
     "volumes",
 ]

@@ -22,8 +22,9 @@ from typing import Any
 from exporter.collectors.family import Family, Kind, MetricSpec, Row
 from exporter.engine.models import Container
 from exporter.inventory.store import Snapshot
+from exporter.options import Option, Options
 
-__all__ = ["Family", "Kind", "MetricSpec", "Row"]
+__all__ = ["Family", "Kind", "MetricSpec", "Options", "Row"]
 
 NS = "docker"
 
@@ -72,15 +73,17 @@ _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def sanitize_label(key: str) -> str:
-    """Docker label key `com.example.team` to Prometheus label `label_com_example_team`."""
-    return "label_" + _LABEL_RE.sub("_", key)
+    """Docker label key `com.example.team` to Prometheus label `label_com_example_team`:
+    Prometheus docker_sd's `__meta_docker_container_label_<key>` without its prefix
+    (every character outside [a-zA-Z0-9_] becomes `_`)."""
+    return "label_" + sanitize_name(key)
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    """Per-collector options from the command line."""
-
-    container_labels: tuple[str, ...] = ()
+def sanitize_name(text: str) -> str:
+    """Any text to a valid Prometheus label name, as Prometheus' SanitizeLabelName does
+    (invalid characters to `_`), with `_` in front of a leading digit."""
+    name = _LABEL_RE.sub("_", text)
+    return "_" + name if name[:1].isdigit() else name
 
 
 CollectFn = Callable[[Snapshot, Options], Iterable[Family]]
@@ -144,6 +147,9 @@ class CollectorSpec:
     one (the sampler's status at every sweep) does not run the others again."""
     per: PerObject | None = None
     """Set when the part's series split by object (`register_objects`)."""
+    enabled_by: Option[Any] | None = None
+    """An option whose value (non-empty) turns the collector on unless it is switched
+    off (`--registry.url` for `registry`); switched on without it is a config error."""
 
     def parts(self) -> tuple[CollectorSpec, ...]:
         """The collector's functions, each a spec of its own with the same name."""
@@ -191,6 +197,7 @@ def register_objects(
     families: Callable[[Options], tuple[Family, ...]] | None = None,
     default_enabled: bool = True,
     keep_rows: bool = False,
+    enabled_by: Option[Any] | None = None,
 ) -> Callable[[ObjectRows], ObjectRows]:
     """Decorator: a per-object collector, or (when `name` is registered) one more part of
     it; `metrics` are this part's families, in order, unless `families` builds them."""
@@ -201,7 +208,14 @@ def register_objects(
         make = families or (lambda _options: tuple(spec.new() for spec in metrics))
         per = PerObject(source, tuple(joins), order, rows, make, keep_rows)
         spec = CollectorSpec(
-            name, per.collect, default_enabled, help_text, tuple(metrics), inputs, per=per
+            name,
+            per.collect,
+            default_enabled,
+            help_text,
+            tuple(metrics),
+            inputs,
+            per=per,
+            enabled_by=enabled_by,
         )
         first = COLLECTORS.get(name)
         if first is None:

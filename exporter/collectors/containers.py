@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from exporter.collectors.base import (
     CONTAINER_LABELS,
     Family,
@@ -12,9 +14,80 @@ from exporter.collectors.base import (
     declare,
     register_objects,
     sanitize_label,
+    sanitize_name,
     state_rows,
 )
 from exporter.engine.models import CONTAINER_STATES, HEALTH_STATES, RESTART_POLICIES, Container
+from exporter.options import ConfigError, check, option, repeated
+
+
+def parse_label_list(text: str) -> tuple[str, ...]:
+    """Comma-separated Docker label keys; their sanitized names must not collide."""
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    seen: dict[str, str] = {}
+    for key in keys:
+        name = sanitize_label(key)
+        if name in seen:
+            raise ConfigError(f"--container.labels: {seen[name]!r} and {key!r} both map to {name}")
+        seen[name] = key
+    return keys
+
+
+LABEL_KEYS = option(
+    "--container.labels",
+    "",
+    parse_label_list,
+    "Comma-separated Docker label keys to export as label_<key> on docker_container_labels.",
+    group="inventory",
+)
+MAX_LABEL_MAP = 32
+"""--container.label-map entries at most: each is one more label on every container's
+docker_container_labels series."""
+_RESERVED = frozenset({*CONTAINER_LABELS, "job", "instance"})
+
+
+def parse_label_mapping(text: str) -> tuple[str, str]:
+    """`com.example.team=team` -> (Docker key, sanitized Prometheus label name)."""
+    key, sep, name = text.strip().partition("=")
+    if not key or not sep or not name.strip():
+        raise ConfigError(f"invalid label mapping {text!r}: use DOCKER_KEY=PROM_LABEL")
+    label = sanitize_name(name.strip())
+    if label.startswith("__") or label in _RESERVED:
+        raise ConfigError(f"invalid label mapping {text!r}: {label!r} is reserved")
+    return key, label
+
+
+LABEL_MAP = repeated(
+    "--container.label-map",
+    parse_label_mapping,
+    f"DOCKER_KEY=PROM_LABEL (at most {MAX_LABEL_MAP}): export that Docker label as PROM_LABEL "
+    "on docker_container_labels (sanitized like docker_sd's __meta_docker_container_label_*).",
+    group="inventory",
+)
+
+
+def label_columns(options: Options) -> tuple[tuple[str, str], ...]:
+    """docker_container_labels' extra labels as (Docker key, label name): the
+    --container.labels ones (label_<key>) first, then the --container.label-map ones."""
+    return (
+        *((key, sanitize_label(key)) for key in options[LABEL_KEYS]),
+        *options[LABEL_MAP],
+    )
+
+
+@check
+def _check_label_columns(options: Options) -> None:
+    """At most MAX_LABEL_MAP mappings, and no two columns of docker_container_labels alike."""
+    if len(options[LABEL_MAP]) > MAX_LABEL_MAP:
+        raise ConfigError(f"--container.label-map: at most {MAX_LABEL_MAP} mappings")
+    seen: dict[str, str] = {}
+    for key, name in label_columns(options):
+        if name in seen:
+            raise ConfigError(
+                f"docker_container_labels: {seen[name]!r} and {key!r} both map to {name}"
+            )
+        seen[name] = key
+
 
 C = "containers"
 INFO = declare(
@@ -27,7 +100,8 @@ INFO = declare(
 LABELS = declare(
     "docker_container_labels",
     "gauge",
-    "Docker labels named by --container.labels, as label_<key>; value 1.",
+    "Docker labels named by --container.labels (as label_<key>) and --container.label-map "
+    "(as the name given); value 1.",
     CONTAINER_LABELS,
     collector=C,
 )
@@ -115,9 +189,10 @@ POLICY = declare(
 
 def _families(options: Options) -> tuple[Family, ...]:
     always = tuple(spec.new() for spec in METRICS)
-    if not options.container_labels:
+    columns = label_columns(options)
+    if not columns:
         return always
-    return (*always, LABELS.new([sanitize_label(key) for key in options.container_labels]))
+    return (*always, LABELS.new([name for _key, name in columns]))
 
 
 METRICS = (
@@ -162,7 +237,34 @@ def rows(c: Container, joined: tuple[int | None], options: Options) -> tuple[tup
         ((ids, c.finished_at),) if c.finished_at is not None else (),
         (((*ids, c.restart_policy), 1),),
     )
-    allowed = options.container_labels
-    if not allowed:
+    columns = label_columns(options)
+    if not columns:
         return out
-    return (*out, (((*ids, *(c.labels.get(key, "") for key in allowed)), 1),))
+    return (*out, (((*ids, *(c.labels.get(key, "") for key, _name in columns)), 1),))
+
+
+TRANSITIONS = declare(
+    "docker_container_health_transitions_total",
+    "counter",
+    "Health status changes seen on the event stream since the exporter started, by the "
+    "status changed to (health_status events that repeat the last status are not counted).",
+    [*CONTAINER_LABELS, "status"],
+    collector=C,
+)
+
+
+@register_objects(
+    C,
+    metrics=[TRANSITIONS],
+    source="containers",
+    joins=("health_transitions",),
+    order=container_order,
+)
+def transition_rows(
+    c: Container, joined: tuple[Mapping[str, int] | None], _options: Options
+) -> tuple[tuple[Row, ...]]:
+    (counts,) = joined
+    if not counts:
+        return ((),)
+    ids = container_values(c)
+    return (tuple(((*ids, status), n) for status, n in sorted(counts.items())),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.collectors.base import Family, Options, add, declare, register
+from exporter.collectors.base import Family, Options, add, declare, register, register_part
 from exporter.inventory.store import Snapshot
 
 E = "engine"
@@ -67,3 +67,31 @@ def collect(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     add(memory, [], engine.memory_bytes)
     add(swarm, [engine.swarm_state], 1)
     yield from (info, cpus, memory, swarm)
+
+
+CONTAINERS = declare(
+    "docker_engine_containers",
+    "gauge",
+    "Containers on the engine by state, those left out by --container.include/exclude "
+    "included (like docker info's Containers, Running, Paused, Stopped, per state).",
+    ["state"],
+    collector=E,
+)
+EXCLUDED = declare(
+    "docker_engine_containers_excluded",
+    "gauge",
+    "Containers left out by --container.include/exclude: no series, stats or process "
+    "lists are made for them.",
+    collector=E,
+)
+
+
+@register_part(E, inputs=("container_counts", "excluded"), metrics=[CONTAINERS, EXCLUDED])
+def collect_counts(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
+    if not snapshot.container_counts:
+        return
+    counts, excluded = CONTAINERS.new(), EXCLUDED.new()
+    for state, count in snapshot.container_counts.items():
+        add(counts, [state], count)
+    add(excluded, [], snapshot.excluded)
+    yield from (counts, excluded)

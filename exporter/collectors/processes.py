@@ -23,6 +23,7 @@ from exporter.collectors.base import (
 from exporter.engine.models import Container
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Snapshot
+from exporter.options import option, parse_interval
 
 PROCESSES = declare(
     "docker_container_processes",
@@ -49,11 +50,21 @@ def rows(
     return (((container_values(c), len(listed)),) if listed is not None else (),)
 
 
+TOP_INTERVAL = option(
+    "--collector.top.interval",
+    "60s",
+    parse_interval,
+    "top collector: how often each running container's process list is asked for.",
+    group="collectors",
+)
+
+
 @register(
     "top",
     "List processes through the Engine's /containers/{id}/top, one running container at a "
-    "time, each about every 60s: for engines whose cgroups the exporter cannot read. Every "
-    "call logs a top event to every event subscriber; it exports no metric of its own.",
+    "time, each about every --collector.top.interval: for engines whose cgroups the "
+    "exporter cannot read. Every call logs a top event to every event subscriber; it "
+    "exports no metric of its own.",
     metrics=[],
     inputs=(),
     default_enabled=False,

@@ -193,6 +193,24 @@ BLOCK: tuple[tuple[MetricSpec, str], ...] = (
 )
 
 
+MEMORY_EVENTS = _spec(
+    "docker_container_memory_events_total",
+    "counter",
+    "cgroup v2 memory.events: times usage went below memory.low (low) or over "
+    "memory.high (high), hit memory.max (max), the OOM state was entered (oom) and the "
+    "OOM killer killed in it (oom_kill); absent on cgroup v1 and through the API.",
+    ("event",),
+)
+PRESSURE = _spec(
+    "docker_container_pressure_stalled_seconds_total",
+    "counter",
+    "cgroup v2 PSI ({cpu,memory,io}.pressure total): time some task (kind=some) or every "
+    "non-idle task at once (kind=full) of the container stalled on the resource; absent "
+    "where the kernel gives none (cgroup v1, psi=0) and through the API.",
+    ("resource", "kind"),
+)
+
+
 SOURCE = declare(
     "docker_exporter_stats_source_info",
     "info",
@@ -245,7 +263,7 @@ SUSPENDED = declare(
 SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES, SUSPENDED)
 
 
-FAMILIES = tuple(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK))
+FAMILIES = (*(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK)), MEMORY_EVENTS, PRESSURE)
 _SCALAR_GETTERS = tuple(get for _, get in SCALARS)
 
 
@@ -284,6 +302,8 @@ def rows(
                     if (value := getattr(d, attr)) is not None
                 )
             )
+    out.append(tuple(((*ids, event), n) for event, n in sample.memory_events))
+    out.append(tuple(((*ids, res, kind), sec) for res, kind, sec in sample.pressure))
     return tuple(out)
 
 

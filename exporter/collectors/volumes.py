@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
 from exporter.engine.resources import Volume
 from exporter.inventory.store import Snapshot
+from exporter.options import option, parse_interval
 
 V = "volumes"
 INFO = declare(
@@ -18,6 +19,13 @@ INFO = declare(
 )
 
 S = "volume_sizes"
+SIZES_INTERVAL = option(
+    "--collector.volume_sizes.interval",
+    "15m",
+    parse_interval,
+    "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
+    group="collectors",
+)
 SIZE = declare(
     "docker_volume_size_bytes",
     "gauge",
@@ -44,7 +52,8 @@ def rows(volume: Volume, _joined: tuple[()], _options: Options) -> tuple[tuple[R
 @register(
     S,
     "Volume sizes from /system/df, which walks every volume: expensive, so opt-in and "
-    "sampled every 15 minutes by one background caller, never per scrape.",
+    "sampled every --collector.volume_sizes.interval by one background caller, never per "
+    "scrape.",
     metrics=[SIZE, LAST_SAMPLE],
     inputs=("disk_usage", "volumes"),
     default_enabled=False,

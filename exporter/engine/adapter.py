@@ -9,9 +9,9 @@ in through aiodocker's constructor, so that every request, aiodocker's or ours:
 - has a timeout (aiodocker has none by default), except the event stream, which is idle
   for as long as nothing happens;
 - draws on a connection pool that stats requests cannot drain (aiodocker's holds 100).
-Failures become our own exception tree and answers become typed models. The four calls
-aiodocker lacks are plain GETs through the same session (`DockerEngine._get`), each with
-its reason where it is made.
+Failures become our own exception tree and answers become typed models. The five calls
+aiodocker lacks or gets wrong are plain GETs through the same session (`DockerEngine._get`),
+each with its reason where it is made.
 """
 
 from __future__ import annotations
@@ -553,12 +553,12 @@ class DockerEngine:
 
     async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
         """`docker top`. Every successful call logs a `top` event: callers must ration it."""
+        # A direct GET: Podman 4.3 answers `top` chunked with no Content-Type, which
+        # aiodocker's `top()` turns into "" (leaving the body unread on the connection).
+        await self._ensure_version()
         what = f"containers/{container_id}/top"
-        raw = await self._call(
-            what,
-            "top",
-            lambda d: d.containers.container(container_id).top(ps_args=ps_args or None),
-        )
+        params = {"ps_args": ps_args} if ps_args else None
+        raw = await self._get_json(what, "top", params=params)
         return self._parsed(what, "top", lambda: parse_top(_object(raw)))
 
     async def disk_usage(self) -> DiskUsage:

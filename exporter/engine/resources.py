@@ -24,6 +24,7 @@ NONE_TAG = "<none>"
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 _CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
 Json = Mapping[str, Any]
 
@@ -240,6 +241,18 @@ def familiar_reference(reference: str) -> str:
     return reference
 
 
+def registry_domain(reference: str) -> str:
+    """The registry a reference names, as Docker's reference.Domain: the first path
+    component when it has a `.` or `:` or is `localhost`, else Docker Hub (`docker.io`).
+    `127.0.0.1:5000/app:1` -> `127.0.0.1:5000`; `busybox` -> `docker.io`."""
+    name = reference.partition("@")[0]
+    first, sep, _rest = name.partition("/")
+    if not sep or not ("." in first or ":" in first or first == "localhost"):
+        return "docker.io"
+    domain = first.lower()
+    return "docker.io" if domain == "index.docker.io" else domain
+
+
 def _references(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(familiar_reference(r) for r in strings_field(value)))
 
@@ -415,10 +428,16 @@ def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
 
 
 def parse_cpu_time(text: str) -> float:
-    """ps `TIME`: `[DD-]HH:MM:SS` (procps `time`) or `M:SS` (`aux`); 0.0 when unreadable."""
-    match = _CPU_TIME.match(text.strip())
+    """ps `TIME`: `[DD-]HH:MM:SS` (procps `time`), `M:SS` (`aux`) or a Go duration such as
+    `1m2.5s` (Podman's psgo); 0.0 when unreadable."""
+    text = text.strip()
+    match = _CPU_TIME.match(text)
     if not match:
-        return 0.0
+        go = _GO_DURATION.match(text) if text else None
+        if not go:
+            return 0.0
+        h, m, sec = go.groups()
+        return int(h or 0) * 3600 + int(m or 0) * 60 + float(sec or 0)
     days, hours, minutes, seconds, fraction = match.groups()
     if hours is None:  # two fields: minutes:seconds
         hours = "0"
@@ -480,7 +499,7 @@ def parse_top(raw: Json) -> tuple[ProcessInfo, ...]:
                 command=cell(row, "COMMAND", "CMD", "ARGS") or "",
                 cpu_seconds=parse_cpu_time(cell(row, "TIME") or ""),
                 rss_bytes=int_field(rss) * 1024 if rss else 0,
-                state=(cell(row, "STAT", "S") or "")[:1],
+                state=(cell(row, "STAT", "STATE", "S") or "")[:1],
             )
         )
     return tuple(out)

@@ -82,6 +82,18 @@ class ContainerStats:
     pids_limit: int | None
     networks: tuple[NetworkIO, ...]
     block: tuple[BlockIO, ...]
+    memory_events: tuple[tuple[str, int], ...] = ()
+    """cgroup v2 memory.events counters as (event, count), MEMORY_EVENTS order; empty on
+    v1, through the API, or where the kernel has no such file."""
+    pressure: tuple[tuple[str, str, float], ...] = ()
+    """cgroup v2 PSI as (resource, kind, stalled seconds) from {cpu,memory,io}.pressure;
+    empty where the kernel gives none (v1, PSI off)."""
+
+
+MEMORY_EVENTS = ("low", "high", "max", "oom", "oom_kill")
+"""The memory.events counters exported (oom_group_kill and newer ones are left out)."""
+PRESSURE_RESOURCES = ("cpu", "memory", "io")
+PRESSURE_KINDS = ("some", "full")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,13 @@
 Writers (the watcher, the samplers) mutate the Inventory; readers (collectors, HTTP
 handlers) only ever see a Snapshot, which is never mutated after publication. A
 scrape therefore reads a consistent view without locks and without the Engine.
+
+The container filter (`--container.include/exclude`, exporter.inventory.filters) cuts
+here, where an inspect result is stored: an excluded container is kept apart from the
+published set, so everything downstream (the stats sampler's targets, the top poller,
+every collector, /inventory, /topology, network members, /events) reads one set and
+does no work for it. The inventory still inspects it on its events (its state counts
+in docker_engine_containers) but skips its health-probe re-inspects.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.models import LIVE_STATES, Container, EngineInfo
+from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo, Event
 from exporter.engine.resources import (
     DiskUsage,
     Image,
@@ -24,6 +31,9 @@ from exporter.engine.resources import (
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
 from exporter.engine.telemetry import EngineTelemetry
+from exporter.inventory.filters import ContainerFilter
+from exporter.inventory.history import EventHistory
+from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -68,6 +78,9 @@ class WatcherStatus:
     refresh_high_water: int = 0
     """The most objects (containers plus networks) one refresh pass had to inspect: what
     an event storm queued up between two passes (the queue holds each object once)."""
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    """Image `push` / `pull` events by (action, registry domain), at most
+    MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +93,10 @@ class LivenessStatus:
     down_since: float | None = None
     failures: int = 0
     probes: int = 0
+
+
+MAX_TRANSFER_REGISTRIES = 32
+OTHER_REGISTRY = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +146,16 @@ class Snapshot:
         status = self.status
         return status.engine_up and status.synced and self.liveness.up is not False
 
+    container_counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """Containers per state, the filtered-out ones included (`containers` holds only
+    those the container filter keeps)."""
+    excluded: int = 0
+    """How many known containers the container filter leaves out."""
+    health_transitions: Mapping[str, Mapping[str, int]] = field(default_factory=lambda: _EMPTY)
+    """Per container ID: health_status events that changed its status, by new status."""
+    registries: Mapping[str, RegistrySnapshot] = field(default_factory=lambda: _EMPTY)
+    """Per registry name (host:port), the latest poll (exporter.registry.poller)."""
+
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""
         if ref in self.containers:
@@ -158,17 +185,31 @@ class Inventory:
     """The mutable working set behind the snapshots, and its publication point."""
 
     def __init__(
-        self, *, max_processes: int = MAX_PROCESSES, max_event_kinds: int = MAX_EVENT_KINDS
+        self,
+        container_filter: ContainerFilter | None = None,
+        history: EventHistory | None = None,
+        *,
+        max_processes: int = MAX_PROCESSES,
+        max_event_kinds: int = MAX_EVENT_KINDS,
     ) -> None:
         self._max_processes = max_processes
         self._max_event_kinds = max_event_kinds
         self._truncations: dict[str, int] = {}
+        self._filter = container_filter or ContainerFilter()
+        self.history = history or EventHistory()
+        """The /events ring; written on the event loop by the watcher, read there too."""
+        self._health: dict[str, Mapping[str, int]] = {}
+        self._state_counts: dict[str, int] | None = None
+        """Containers per state, all of them; None when a container changed since."""
+        self._last_health: dict[str, str] = {}
         self._containers: dict[str, Container] = {}
+        self._excluded: dict[str, Container] = {}
         self._inspected: dict[str, Container] = {}
         self._ends: dict[str, RunEnd] = {}
         self._generation: dict[str, int] = {}
         self._oom: dict[str, int] = {}
         self._events: dict[tuple[str, str], int] = {}
+        self._transfers: dict[tuple[str, str], int] = {}
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
@@ -201,12 +242,16 @@ class Inventory:
         return True
 
     def remove(self, container_id: str) -> None:
+        self._state_counts = None
         self._generation[container_id] = self.generation(container_id) + 1
         self._containers.pop(container_id, None)
+        self._excluded.pop(container_id, None)
         self._inspected.pop(container_id, None)
         self._ends.pop(container_id, None)
         self._oom.pop(container_id, None)
         self._processes.pop(container_id, None)
+        self._health.pop(container_id, None)
+        self._last_health.pop(container_id, None)
 
     def note_die(self, container_id: str, exit_code: int | None, time_ns: int) -> None:
         """A `die` event: the code of the run that ended (inspect resets it when the
@@ -241,6 +286,7 @@ class Inventory:
         container = self._inspected.get(container_id)
         if container is None:
             return
+        self._state_counts = None
         end = self._ends.get(container_id)
         if end is not None:
             changes: dict[str, Any] = {}
@@ -262,6 +308,12 @@ class Inventory:
                 changes["oom_killed"] = True
             if changes:
                 container = replace(container, **changes)
+        if not self._filter.admits(container):
+            self._excluded[container_id] = container
+            self._containers.pop(container_id, None)
+            self._processes.pop(container_id, None)
+            return
+        self._excluded.pop(container_id, None)
         self._containers[container_id] = container
         if container.state not in PROCESS_STATES or container.pid <= 0:
             self._processes.pop(container_id, None)
@@ -311,8 +363,13 @@ class Inventory:
         return list(refs)
 
     def container(self, container_id: str) -> Container | None:
-        """The working set's container (published or not yet)."""
+        """The working set's container (published or not yet); None for one the container
+        filter leaves out."""
         return self._containers.get(container_id)
+
+    def is_excluded(self, container_id: str) -> bool:
+        """A known container the container filter leaves out."""
+        return container_id in self._excluded
 
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = dict(volumes)
@@ -343,7 +400,8 @@ class Inventory:
             self.set_processes(container_id, procs)
 
     def known_ids(self) -> set[str]:
-        return set(self._containers)
+        """Every known container, the filtered-out ones included."""
+        return set(self._containers) | set(self._excluded)
 
     def count_event(self, kind: str, action: str, time_ns: int) -> None:
         """Counted here, so any publication (a stats sweep too) carries the latest counts."""
@@ -353,6 +411,48 @@ class Inventory:
             self._truncate("event_kinds")
         self._events[key] = self._events.get(key, 0) + 1
         self._last_event_ts = time_ns / 1e9
+
+    def record_event(self, event: Event) -> None:
+        """Into the history (when of a kept kind and an admitted container), and a
+        health_status that changes the container's status into its transitions (Podman
+        sends one per probe; Docker one per change)."""
+        self.history.record(event, container_name=self._name_of, admitted=self._admitted)
+        if event.type != "container" or event.action != "health_status" or not event.detail:
+            return
+        cid, status = event.actor_id, event.detail
+        if self._last_health.get(cid) == status or not self._admitted(cid, event.attributes):
+            return
+        self._last_health[cid] = status
+        counts = self._health.get(cid, {})
+        self._health[cid] = {**counts, status: counts.get(status, 0) + 1}
+
+    def _name_of(self, container_id: str) -> str | None:
+        container = self._containers.get(container_id) or self._excluded.get(container_id)
+        return container.name if container else None
+
+    def _admitted(self, container_id: str, attributes: Mapping[str, str]) -> bool:
+        if container_id in self._excluded:
+            return False
+        if container_id in self._containers or self._filter.everything:
+            return True
+        return not attributes or self._filter.admits_attributes(attributes)
+
+    def count_transfer(self, action: str, registry: str) -> None:
+        """An image push or pull to/from `registry`; past MAX_TRANSFER_REGISTRIES distinct
+        registries the rest count as `other` (a label bound)."""
+        known = {r for _, r in self._transfers}
+        if registry not in known and len(known - {OTHER_REGISTRY}) >= MAX_TRANSFER_REGISTRIES:
+            registry = OTHER_REGISTRY
+        key = (action, registry)
+        self._transfers[key] = self._transfers.get(key, 0) + 1
+
+    def publish_registry(self, registry: RegistrySnapshot) -> Snapshot:
+        """A registry poller's latest result (the poller owns it: no working copy here)."""
+        current = self._snapshot.registries
+        if current.get(registry.name) is registry:
+            return self._snapshot
+        registries = MappingProxyType({**current, registry.name: registry})
+        return self.publish(registries=registries)
 
     def publish(self, **changes: Any) -> Snapshot:
         """Freeze the working set (plus any `changes` to other fields) into a new snapshot.
@@ -369,6 +469,7 @@ class Inventory:
         status = replace(
             status,
             events=_frozen(prev.status.events, self._events),
+            transfers=_frozen(prev.status.transfers, self._transfers),
             last_event_ts=self._last_event_ts,
         )
         containers = _frozen(prev.containers, self._containers)
@@ -383,12 +484,25 @@ class Inventory:
             volumes=_frozen(prev.volumes, self._volumes),
             processes=_frozen(prev.processes, self._processes),
             truncations=_frozen(prev.truncations, self._truncations),
+            container_counts=_frozen(prev.container_counts, self._counts()),
+            excluded=len(self._excluded),
+            health_transitions=_frozen(prev.health_transitions, self._health),
             **changes,
         )
         self._snapshot = snapshot
         for listener in self._listeners:
             listener(snapshot)
         return snapshot
+
+    def _counts(self) -> dict[str, int]:
+        """Recounted only after a container changed: a stats sweep publishes without."""
+        if self._state_counts is None:
+            counts = dict.fromkeys(CONTAINER_STATES, 0)
+            for group in (self._containers, self._excluded):
+                for container in group.values():
+                    counts[container.state] = counts.get(container.state, 0) + 1
+            self._state_counts = counts
+        return self._state_counts
 
     def _with_members(
         self, previous: Mapping[str, Network], containers: Mapping[str, Container]

@@ -27,7 +27,7 @@ from exporter.engine.api import (
     ServerError,
 )
 from exporter.engine.models import EngineInfo, Event, die_exit_code
-from exporter.engine.resources import Image
+from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,19 @@ class StreamEnded(Exception):
     is not down for that (proxies cut idle streams): opening the next one tells."""
 
 
+TRANSFER_ACTIONS = frozenset({"push", "pull"})
+"""Image events counted by registry (docker_image_pushes_total, docker_image_pulls_total)."""
+
+NETWORK_POLL = 5.0
+"""How often networks are listed on an engine that sends no network lifecycle events."""
+
+
+def lacks_network_events(engine: EngineInfo) -> bool:
+    """Podman before 5.0 sends `connect`/`disconnect` but no network `create` or `remove`."""
+    major = engine.version.split(".", 1)[0]
+    return engine.podman and major.isdigit() and int(major) < 5
+
+
 class Watcher:
     """Owns the event stream, the resyncs and the per-container refreshes."""
 
@@ -120,6 +133,7 @@ class Watcher:
         self._pending: dict[str, None] = {}
         self._pending_networks: dict[str, None] = {}
         self._wake = asyncio.Event()
+        self._network_poll_wanted = asyncio.Event()  # set once the engine is known to need it
         self._engine_dirty = False
         self._images_dirty = False
         self._networks_dirty = False
@@ -147,6 +161,7 @@ class Watcher:
             group.create_task(self._stream_loop(), name="watcher-stream")
             group.create_task(self._refresh_loop(), name="watcher-refresh")
             group.create_task(self._periodic_loop(), name="watcher-periodic")
+            group.create_task(self._network_poll_loop(), name="watcher-networks")
 
     def reachable(self, up: bool, reason: str) -> None:
         """The liveness probe's verdict changed. No answer: cut the stream (its socket
@@ -220,6 +235,24 @@ class Watcher:
             except EngineError as exc:
                 log.warning("periodic reconcile failed: %s", exc)
 
+    async def _network_poll_loop(self) -> None:
+        """Where the engine sends no network `create` or `destroy` event (Podman 4), list
+        the networks every NETWORK_POLL seconds: one cheap request, and an inspect only of
+        what is new, so that a network shows up and goes in seconds, not at the next pass."""
+        await self._network_poll_wanted.wait()
+        while True:
+            await self._clock.sleep(NETWORK_POLL)
+            if not self._status.stream_up:
+                continue
+            before = self._inventory.known_network_ids()
+            try:
+                await self._sync_networks(inspect_known=False)
+            except EngineError as exc:
+                log.debug("network poll failed; the next pass will catch up: %s", exc)
+                continue
+            if self._inventory.known_network_ids() != before:
+                self._inventory.publish(status=self._status)
+
     async def _refresh_loop(self) -> None:
         while True:
             await self._wake.wait()
@@ -287,6 +320,8 @@ class Watcher:
             )
         self._outage = False
         self._down_since = None
+        if lacks_network_events(engine):
+            self._network_poll_wanted.set()
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
         self._inventory.publish(engine=engine, status=self._status)
@@ -474,12 +509,16 @@ class Watcher:
         if event.time_ns == self._last_ns:
             self._seen_at_last.add(event.key)
         self._inventory.count_event(event.type, event.action, event.time_ns)
+        self._inventory.record_event(event)
         if event.type == "container":
             self._on_container(event)
         elif event.type == "network":
             self._on_network(event)
         elif event.type == "image":
             self._images_dirty = True
+            if event.action in TRANSFER_ACTIONS:
+                reference = event.attributes.get("name") or event.actor_id
+                self._inventory.count_transfer(event.action, registry_domain(reference))
         elif event.type == "volume" and event.action in VOLUME_ACTIONS:
             self._volumes_dirty = True
         elif event.type == "daemon":

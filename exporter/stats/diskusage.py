@@ -18,15 +18,11 @@ from exporter.inventory.store import Inventory
 log = logging.getLogger(__name__)
 
 
-DF_INTERVAL = 900.0
-"""How often the disk-usage sampler calls `/system/df` (a walk of every volume)."""
-
-
 class DiskUsageSampler:
     """Samples `/system/df` and publishes its volume sizes as `snapshot.disk_usage`."""
 
     def __init__(
-        self, engine: Engine, inventory: Inventory, clock: Clock, *, interval: float = DF_INTERVAL
+        self, engine: Engine, inventory: Inventory, clock: Clock, *, interval: float
     ) -> None:
         self._engine = engine
         self._inventory = inventory

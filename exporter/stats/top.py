@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 PS_ARGS = "-o pid,ppid,uid,user:32,stat,time,rss,args"
 """What we ask the host's `ps` for; must include `pid`. `args` last: it holds spaces."""
-TOP_INTERVAL = 60.0
+PSGO_ARGS = "pid,ppid,user,state,time,rss,args"
+"""The same in Podman's own descriptors (psgo), which it reads without running `ps`:
+Podman runs `ps` inside the container for anything with a dash (no RSS from busybox)."""
+ARGS_TO_TRY = (PS_ARGS, PSGO_ARGS, "")
+"""Tried in order until one is answered with processes; "" is the engine's default."""
 MIN_GAP = 1.0
 
 
@@ -35,7 +39,7 @@ class TopPoller:
         inventory: Inventory,
         clock: Clock,
         *,
-        interval: float = TOP_INTERVAL,
+        interval: float,
         min_gap: float = MIN_GAP,
     ) -> None:
         self._engine = engine
@@ -44,7 +48,7 @@ class TopPoller:
         self._interval = interval
         self._min_gap = min_gap
         self._last: dict[str, float] = {}
-        self._ps_args = PS_ARGS
+        self._tried = 0  # index into ARGS_TO_TRY of the arguments in use
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -77,27 +81,29 @@ class TopPoller:
     async def _top(self, container_id: str) -> tuple[ProcessInfo, ...] | None:
         """The list; None when the container stopped or went; raises when the engine failed.
 
-        Falls back to the engine's default `ps` arguments, for good, when ours are
-        refused (a host whose ps rejects our -o list: busybox ps) or answered with no
-        process at all for a running container (Podman 4.3 answers 200 with an empty
-        body to any ps_args).
+        Moves down `ARGS_TO_TRY`, for good, when the arguments in use are refused (a host
+        whose ps rejects our -o list: busybox ps) or answered with no process at all for
+        a running container (Podman 4.3 answers 200 with an empty body to a `-o` list).
         """
-        try:
-            processes = await self._engine.top(container_id, self._ps_args)
-        except (NotFound, RequestFailed):
-            return None  # gone, or not running any more (409)
-        except ServerError as exc:  # busybox ps: "Couldn't find PID field" as a 500
-            if not self._ps_args:
-                raise
-            reason = str(exc)
-        else:
-            if processes or not self._ps_args:
-                return processes
-            reason = "an empty answer"
-        try:
-            processes = await self._engine.top(container_id, "")
-        except (NotFound, RequestFailed):
-            return None
-        log.info("top: the engine refused ps_args %r (%s); using its default", PS_ARGS, reason)
-        self._ps_args = ""
-        return processes
+        while True:
+            ps_args = ARGS_TO_TRY[self._tried]
+            last = self._tried == len(ARGS_TO_TRY) - 1
+            try:
+                processes = await self._engine.top(container_id, ps_args)
+            except (NotFound, RequestFailed):
+                return None  # gone, or not running any more (409)
+            except ServerError as exc:  # busybox ps: "Couldn't find PID field", a 500
+                if last:
+                    raise
+                reason = str(exc)
+            else:
+                if processes or last:
+                    return processes
+                reason = "an empty answer"
+            self._tried += 1
+            log.info(
+                "top: the engine refused ps_args %r (%s); trying %r",
+                ps_args,
+                reason,
+                ARGS_TO_TRY[self._tried] or "its default",
+            )

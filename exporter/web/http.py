@@ -21,11 +21,12 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__
+from exporter.clock import Clock, SystemClock
 from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
 from exporter.web.topology import topology_view
-from exporter.web.views import container_view, inventory_view
+from exporter.web.views import container_view, event_query, events_view, inventory_view
 from exporter.web.webconfig import Authenticator
 
 App = web.Application
@@ -39,6 +40,7 @@ MAX_INVENTORY_CONTAINERS = 10_000
 """Containers in one /inventory document (`--web.inventory.max-containers`): its JSON is
 built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
 (filter with ?name=, ?state=, ?label= to page through a larger host)."""
+CLOCK = web.AppKey("clock", Clock)
 
 
 def wants_gzip(accept_encoding: str) -> bool:
@@ -136,6 +138,29 @@ async def one_container(request: web.Request) -> web.Response:
     return await _json_off_loop(lambda: container_view(snapshot, container))
 
 
+async def events(request: web.Request) -> web.Response:
+    """The event history, filtered like `docker events --filter` (the ring is copied on
+    the loop, where the watcher writes it; filtering and encoding run in a thread)."""
+    query = request.query
+    history = request.app[INVENTORY].history
+    try:
+        wanted = event_query(
+            types=query.getall("type", []),
+            actions=query.getall("action", []),
+            container=query.get("container"),
+            since=query.get("since"),
+            after=query.get("after"),
+            limit=query.get("limit"),
+            now=request.app[CLOCK].time(),
+        )
+    except ValueError as exc:
+        return _json({"error": str(exc)}, status=400)
+    records, last = history.records(), history.last_seq
+    return await _json_off_loop(
+        lambda: events_view(records, wanted, capacity=history.capacity, last_seq=last)
+    )
+
+
 async def topology(request: web.Request) -> web.Response:
     snapshot = request.app[INVENTORY].snapshot
     return await _json_off_loop(lambda: topology_view(snapshot))
@@ -166,6 +191,7 @@ def _landing(path: str) -> Callable[[web.Request], Any]:
         (path, "Metrics"),
         ("/inventory", "Inventory (JSON)"),
         ("/topology", "Topology (JSON nodes and edges)"),
+        ("/events", "Event history (JSON, newest first)"),
         ("/openapi.json", "OpenAPI description of the JSON documents"),
         ("/-/healthy", "Health"),
         ("/-/ready", "Readiness"),
@@ -220,6 +246,7 @@ def make_app(
     exposition: Exposition,
     telemetry_path: str,
     auth: Authenticator | None = None,
+    clock: Clock | None = None,
     *,
     inventory_limit: int = MAX_INVENTORY_CONTAINERS,
 ) -> web.Application:
@@ -230,10 +257,12 @@ def make_app(
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
     app[INVENTORY_LIMIT] = inventory_limit
+    app[CLOCK] = clock or SystemClock()
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/inventory", inventory)
     app.router.add_get("/inventory/containers/{ref}", one_container)
     app.router.add_get("/topology", topology)
+    app.router.add_get("/events", events)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)

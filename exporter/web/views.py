@@ -6,13 +6,16 @@ model, so it cannot leak here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from exporter.engine.models import CONTAINER_STATES, Container, EngineInfo
-from exporter.engine.resources import Image, Network, Volume
+from exporter.engine.models import CONTAINER_STATES, Container, EngineInfo, parse_timestamp
+from exporter.engine.resources import Image, Network, Volume, registry_domain
+from exporter.inventory.history import EventQuery, EventRecord
 from exporter.inventory.store import Snapshot
+from exporter.registry.models import RegistrySnapshot, Repository
 
 
 def engine_view(engine: EngineInfo | None) -> dict[str, Any] | None:
@@ -154,6 +157,79 @@ def volume_view(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
     }
 
 
+def compose_view(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Compose projects and their services, each with its containers (names) by state,
+    from the com.docker.compose.* labels; all containers, whatever the filters."""
+    projects: dict[str, dict[str, list[Container]]] = {}
+    for c in snapshot.containers.values():
+        if c.compose_project and c.compose_service:
+            projects.setdefault(c.compose_project, {}).setdefault(c.compose_service, []).append(c)
+    out = []
+    for project in sorted(projects):
+        services = []
+        for service, members in sorted(projects[project].items()):
+            states: dict[str, int] = {}
+            for c in members:
+                states[c.state] = states.get(c.state, 0) + 1
+            services.append(
+                {
+                    "service": service,
+                    "running": states.get("running", 0),
+                    "states": dict(sorted(states.items())),
+                    "containers": sorted(c.name for c in members),
+                }
+            )
+        out.append({"project": project, "services": services})
+    return out
+
+
+def _repository_view(repository: Repository) -> dict[str, Any]:
+    tags = None
+    if repository.tags is not None:
+        tags = []
+        for tag in repository.tags:
+            manifest = repository.manifests.get(tag)
+            tags.append(
+                {
+                    "tag": tag,
+                    "digest": manifest.digest if manifest else None,
+                    "media_type": manifest.media_type if manifest else None,
+                    "size_bytes": manifest.size_bytes if manifest else None,
+                }
+            )
+    return {"name": repository.name, "tags": tags}
+
+
+def registry_view(snapshot: Snapshot, registry: RegistrySnapshot) -> dict[str, Any]:
+    """A registry as its latest poll saw it, and the local images with a reference there
+    (a RepoTags or RepoDigests entry whose domain is the registry's host:port)."""
+    local = []
+    for image in sorted(snapshot.images.values(), key=lambda i: i.id):
+        refs = [
+            r
+            for r in (*image.repo_tags, *image.repo_digests)
+            if registry_domain(r) == registry.name
+        ]
+        if refs:
+            local.append({"id": image.id, "short_id": image.short_id, "references": refs})
+    return {
+        "name": registry.name,
+        "url": registry.url,
+        "up": registry.up,
+        "polled": registry.polled,
+        "auth": registry.auth,
+        "error": registry.error or None,
+        "probe_seconds": registry.probe_seconds,
+        "last_success": registry.last_success_ts,
+        "last_poll": registry.last_poll_ts,
+        "catalog_truncated": registry.catalog_truncated,
+        "certificate_expiry": registry.certificate_expiry_ts,
+        "requests": dict(sorted(registry.requests.items())),
+        "repositories": [_repository_view(r) for r in registry.repositories],
+        "local_images": local,
+    }
+
+
 def _label_filter(labels: Sequence[str]) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     for spec in labels:
@@ -173,7 +249,7 @@ def inventory_view(
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Engine, containers (filtered like `docker ps -a --filter`, at most `limit` of them),
-    images, networks, volumes."""
+    images, networks, volumes and the watched registries."""
     if state is not None and state not in CONTAINER_STATES:
         raise ValueError(f"bad state {state!r}: one of {', '.join(CONTAINER_STATES)}")
     wanted = _label_filter(labels)
@@ -208,6 +284,7 @@ def inventory_view(
         },
         "engine": engine_view(snapshot.engine),
         "containers": selected,
+        "compose": compose_view(snapshot),
         "images": [
             image_view(snapshot, i)
             for i in sorted(snapshot.images.values(), key=lambda i: (i.tags, i.id))
@@ -220,4 +297,90 @@ def inventory_view(
             volume_view(snapshot, v)
             for v in sorted(snapshot.volumes.values(), key=lambda v: v.name)
         ],
+        "registries": [
+            registry_view(snapshot, r)
+            for r in sorted(snapshot.registries.values(), key=lambda r: r.name)
+        ],
+    }
+
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_EVENTS_LIMIT = 100_000
+
+
+def parse_since(text: str, now: float) -> int:
+    """`docker events --since` forms: Unix seconds (fractions allowed), RFC 3339, or a
+    duration before now (`10m`, `1h`); in nanoseconds."""
+    text = text.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1e9)
+    try:
+        return int(float(text) * 1e9)
+    except ValueError:
+        pass
+    stamp = parse_timestamp(text)
+    if stamp is None:
+        raise ValueError(f"bad since {text!r}: Unix seconds, RFC 3339 or a duration like 10m")
+    return int(stamp * 1e9)
+
+
+def _whole(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise ValueError(f"bad {what} {text!r}: a whole number >= 0")
+    return int(text)
+
+
+def event_query(
+    *,
+    types: Sequence[str] = (),
+    actions: Sequence[str] = (),
+    container: str | None = None,
+    since: str | None = None,
+    after: str | None = None,
+    limit: str | None = None,
+    now: float,
+) -> EventQuery:
+    """/events' query parameters, checked; ValueError names the bad one."""
+    bound = _whole(limit, "limit")
+    if bound is not None and not 1 <= bound <= MAX_EVENTS_LIMIT:
+        raise ValueError(f"bad limit {limit!r}: 1 to {MAX_EVENTS_LIMIT}")
+    return EventQuery(
+        types=tuple(types),
+        actions=tuple(actions),
+        container=container or "",
+        since_ns=None if since is None else parse_since(since, now),
+        after=_whole(after, "after"),
+        limit=bound,
+    )
+
+
+def event_view(r: EventRecord) -> dict[str, Any]:
+    return {
+        "seq": r.seq,
+        "time": r.time_ns / 1e9,
+        "time_nano": r.time_ns,
+        "type": r.type,
+        "action": r.action,
+        "status": r.status or None,
+        "actor_id": r.actor_id,
+        "container_id": r.container_id or None,
+        "container_name": r.container_name or None,
+        "attributes": dict(r.attributes),
+    }
+
+
+def events_view(
+    records: Sequence[EventRecord], query: EventQuery, *, capacity: int, last_seq: int
+) -> dict[str, Any]:
+    """The history, newest first. `last_seq` is the latest record's seq (a follower asks
+    for `after` it); a gap between a follower's `after` and `oldest_seq` was evicted."""
+    return {
+        "capacity": capacity,
+        "last_seq": last_seq,
+        "oldest_seq": records[0].seq if records else None,
+        "events": [event_view(r) for r in query.select(records)],
     }

@@ -1,0 +1,195 @@
+"""(f) Registries: the private registries the exporter watches (--registry.url), and the
+Engine's pushes and pulls by registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.lib.layout import alert_annotation, dashboard, query_var
+from dashboards.lib.panels import (
+    stat,
+    state_timeline,
+    table,
+    target,
+    threshold_steps,
+    timeseries,
+)
+from dashboards.lib.promql import UID_REGISTRY, S, rate, sel
+
+R = S + ', registry=~"$registry"'
+"""The matchers of every registry query: job, instance and the registry picked."""
+
+UP_MAPPING = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "down", "color": "red", "index": 0},
+            "1": {"text": "up", "color": "green", "index": 1},
+        },
+    }
+]
+
+
+def registries() -> dict[str, Any]:
+    status = [
+        stat(
+            "Registry",
+            "docker_registry_up: 1 when the latest poll succeeded (GET /v2/ answered 200 "
+            "after authentication and the catalog was read). /inventory names the reason "
+            "of a failure.",
+            "none",
+            [target(sel("docker_registry_up", base=R), "{{registry}}")],
+            w=6,
+            mappings=UP_MAPPING,
+            color_mode="background",
+        ),
+        stat(
+            "Repositories",
+            "Repositories in each registry's catalog (at most --registry.max-repositories).",
+            "short",
+            [target(sel("docker_registry_repositories", base=R), "{{registry}}")],
+            w=4,
+        ),
+        stat(
+            "Tags",
+            "Tags over all repositories of each registry.",
+            "short",
+            [target(f"sum by (registry) ({sel('docker_registry_tags', base=R)})", "{{registry}}")],
+            w=4,
+        ),
+        stat(
+            "Catalog truncated",
+            "1 when a catalog holds more repositories than --registry.max-repositories: the "
+            "rest are not counted.",
+            "none",
+            [target(sel("docker_registry_catalog_truncated", base=R), "{{registry}}")],
+            w=4,
+            thresholds=threshold_steps((None, "green"), (1, "orange")),
+        ),
+        stat(
+            "Certificate expires in",
+            "Time until each https registry's TLS certificate expires (verified "
+            "certificates only; DockerRegistryCertificateExpiringSoon fires under 30 days).",
+            "s",
+            [
+                target(
+                    f"{sel('docker_registry_certificate_expiry_timestamp_seconds', base=R)}"
+                    " - time()",
+                    "{{registry}}",
+                )
+            ],
+            w=6,
+            thresholds=threshold_steps((None, "red"), (7 * 86400, "orange"), (30 * 86400, "green")),
+        ),
+        state_timeline(
+            "Registry up",
+            "Each registry's poll result over time.",
+            [target(sel("docker_registry_up", base=R), "{{registry}} {{instance}}")],
+            mappings=UP_MAPPING,
+        ),
+    ]
+    polling = [
+        timeseries(
+            "Probe duration",
+            "How long each poll's GET /v2/ took, token request included.",
+            "s",
+            [target(sel("docker_registry_probe_duration_seconds", base=R), "{{registry}}")],
+            w=8,
+        ),
+        timeseries(
+            "Requests by status code",
+            "Requests the exporter sends to each registry (its token server's included), by "
+            "HTTP status code; `timeout` and `error` are requests without an answer.",
+            "reqps",
+            [
+                target(
+                    f"sum by (registry, code) ({rate('docker_registry_requests_total', base=R)})",
+                    "{{registry}} {{code}}",
+                )
+            ],
+            w=8,
+        ),
+        timeseries(
+            "Time since the last successful poll",
+            "Age of the repositories and tags shown: grows by the poll interval between "
+            "polls, and without bound while a registry is down.",
+            "s",
+            [
+                target(
+                    f"time() - {sel('docker_registry_last_success_timestamp_seconds', base=R)}",
+                    "{{registry}}",
+                )
+            ],
+            w=8,
+        ),
+    ]
+    content = [
+        timeseries(
+            "Repositories and tags",
+            "Catalog size and tag count of each registry over time.",
+            "short",
+            [
+                target(sel("docker_registry_repositories", base=R), "repositories {{registry}}"),
+                target(
+                    f"sum by (registry) ({sel('docker_registry_tags', base=R)})",
+                    "tags {{registry}}",
+                ),
+            ],
+        ),
+        timeseries(
+            "Pushes and pulls",
+            "Image push and pull events of the Engine per second, by the registry of the "
+            "reference (docker.io for Docker Hub), whether watched or not.",
+            "ops",
+            [
+                target(
+                    f"sum by (registry) ({rate('docker_image_pushes_total')})",
+                    "push {{registry}}",
+                ),
+                target(
+                    f"sum by (registry) ({rate('docker_image_pulls_total')})",
+                    "pull {{registry}}",
+                ),
+            ],
+        ),
+        table(
+            "Repositories",
+            "Each repository of the watched registries with its tag count.",
+            "short",
+            [target(sel("docker_registry_tags", base=R))],
+            h=8,
+            w=12,
+            rename={"Value": "tags"},
+            order=["registry", "repository", "Value", "instance"],
+            sort_by="tags",
+            desc=True,
+        ),
+        table(
+            "Tag sizes",
+            "What a pull of each tag downloads (its manifest's config and layers); only "
+            "with --registry.manifests.",
+            "bytes",
+            [target(sel("docker_registry_manifest_size_bytes", base=R))],
+            h=8,
+            w=12,
+            rename={"Value": "size"},
+            order=["registry", "repository", "tag", "Value", "instance"],
+            sort_by="size",
+            desc=True,
+        ),
+    ]
+    registry_var = query_var(
+        "registry",
+        "registry",
+        'label_values(docker_registry_up{job=~"$job", instance=~"$instance"}, registry)',
+    )
+    return dashboard(
+        UID_REGISTRY,
+        "Registries",
+        "The private registries watched with --registry.url: reachability, probe latency, "
+        "requests, certificate expiry, repositories and tags; the Engine's pushes and pulls.",
+        [("Status", status), ("Polling", polling), ("Content", content)],
+        variables=[registry_var],
+        annotations=[alert_annotation(S)],
+        time_from="now-6h",
+    )
