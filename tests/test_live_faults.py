@@ -223,3 +223,28 @@ async def test_a_hostile_event_stream_is_survived(
     )
     docker("unpause", cid)
     assert find(await scraper.scrape(), "docker_up") == 1
+
+
+async def test_caps_hold_on_the_live_engine(live: LiveDocker) -> None:
+    """A container with more labels than --docker.max-labels and an image tagged more
+    often than --docker.max-image-tags: cut to the caps, counted, nothing else lost."""
+    settings = live_settings(collectors=COLLECTED, max_labels=5, max_image_tags=2)
+    labels = [arg for i in range(12) for arg in ("--label", f"dxt.cap{i:02}=v{i}")]
+    cid = live.run("caps", *labels)
+    image = live.build("capped", "FROM busybox:local\nLABEL dxt.capped=1\n")
+    for n in range(4):
+        live.tag(image, f"{live.name('capped')}:t{n}")
+    app = build_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)
+        scraper = Scraper(client)
+        await scraper.wait(lambda s: find(s, "docker_container_info", id=cid[:12]) == 1)
+        snapshot = app[INVENTORY].snapshot
+        assert len(snapshot.containers[cid].labels) == 5
+        tagged = [i for i in snapshot.images.values() if any("capped" in t for t in i.repo_tags)]
+        assert tagged
+        assert all(len(i.repo_tags) <= 2 for i in tagged)
+        samples = await scraper.wait(
+            lambda s: (find(s, "docker_exporter_truncations_total", what="image_tags") or 0) >= 1
+        )
+        assert (find(samples, "docker_exporter_truncations_total", what="labels") or 0) >= 1
