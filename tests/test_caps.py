@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from conftest import (
     FakeClock,
@@ -23,6 +24,7 @@ from exporter.collectors import Options
 from exporter.engine.adapter import DockerEngine, EngineConfig
 from exporter.engine.models import parse_container
 from exporter.engine.stats import ProcessInfo
+from exporter.inventory import store
 from exporter.inventory.store import OTHER_EVENTS, Inventory
 from exporter.render.exposition import Exposition
 from exporter.web.views import inventory_view
@@ -135,3 +137,25 @@ def test_caps_are_flags() -> None:
         settings.max_event_kinds,
         settings.inventory_max_containers,
     ) == (10, 20, 3, 7, 9, 11)
+
+
+async def test_per_container_state_goes_with_the_container(
+    fake_engine: FakeEngine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Churn leaves nothing behind: no list signature of a destroyed container, and the
+    removal generations (needed only by an inspect in flight) stay bounded; a churning
+    host used to keep an entry per container it ever removed (bench/soak.py)."""
+    monkeypatch.setattr(store, "REMEMBERED_REMOVALS", 16)
+    inventory = Inventory()
+    async with running_watcher(fake_engine, inventory, clock) as watcher:
+        for n in range(60):
+            cid = f"{n:064x}"
+            fake_engine.add(inspect_payload(cid=cid, Name=f"/churn{n}"))
+            fake_engine.emit(event("container", "create", cid, 1000 + 2 * n))
+            await until(inventory, lambda s, cid=cid: cid in s.containers)
+            await clock.advance(60.0)  # a pass lists it: its signature is kept
+            del fake_engine.containers[cid]
+            fake_engine.emit(event("container", "destroy", cid, 1001 + 2 * n))
+            await until(inventory, lambda s, cid=cid: cid not in s.containers)
+        assert len(watcher._signatures) <= 1
+        assert len(inventory._generation) <= 16

@@ -50,6 +50,11 @@ MAX_EVENT_KINDS = 512
 from the engine, so a hostile one could invent them forever: the rest count as
 ("other", "other")."""
 OTHER_EVENTS = ("other", "other")
+REMEMBERED_REMOVALS = 4096
+"""Removals whose generation is remembered (`Inventory.generation`): only an inspect in
+flight across one needs it, and an inspect lasts at most the request timeout, in which
+no engine removes thousands of objects; a dict that kept every removed ID forever grew
+by an entry per container a churning host ever removed (bench/soak.py)."""
 FINISH_SLACK = 1.0
 """Seconds a `die` event may precede inspect's FinishedAt and still be that run's end
 (the engine logs it just after recording the exit; clocks are the engine's own)."""
@@ -243,7 +248,7 @@ class Inventory:
 
     def remove(self, container_id: str) -> None:
         self._state_counts = None
-        self._generation[container_id] = self.generation(container_id) + 1
+        self._bump(container_id)
         self._containers.pop(container_id, None)
         self._excluded.pop(container_id, None)
         self._inspected.pop(container_id, None)
@@ -327,6 +332,13 @@ class Inventory:
     def replace_images(self, images: Mapping[str, Image]) -> None:
         self._images = dict(images)
 
+    def _bump(self, key: str) -> None:
+        """A removal: the key's generation moves on, the oldest remembered is forgotten."""
+        generations = self._generation
+        generations[key] = generations.pop(key, 0) + 1
+        if len(generations) > REMEMBERED_REMOVALS:
+            del generations[next(iter(generations))]
+
     def network_generation(self, network_id: str) -> int:
         """Like `generation`, for networks: an inspect racing a destroy must not resurrect."""
         return self._generation.get(NETWORK_KEY + network_id, 0)
@@ -340,8 +352,7 @@ class Inventory:
     def remove_network(self, ref: str) -> None:
         """By ID or name (Podman's network events name the network, not its ID)."""
         for network_id in [i for i, n in self._networks.items() if ref in (i, n.name)] or [ref]:
-            key = NETWORK_KEY + network_id
-            self._generation[key] = self._generation.get(key, 0) + 1
+            self._bump(NETWORK_KEY + network_id)
             self._networks.pop(network_id, None)
 
     def known_network_ids(self) -> set[str]:

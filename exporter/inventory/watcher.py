@@ -284,8 +284,9 @@ class Watcher:
         listed = await self._engine.list_containers()
         for gone in self._inventory.known_ids() - set(listed):
             self._inventory.remove(gone)
-            self._signatures.pop(gone, None)
             self._probed.pop(gone, None)
+        for gone in set(self._signatures) - set(listed):  # removed: by event or unseen
+            del self._signatures[gone]
         ids = [
             cid
             for cid, signature in listed.items()
@@ -542,6 +543,7 @@ class Watcher:
         if event.action in REMOVED_ACTIONS:
             self._pending.pop(cid, None)
             self._probed.pop(cid, None)
+            self._signatures.pop(cid, None)
             self._inventory.remove(cid)
             self._removed = True
         elif event.action in PROBE_ENDS:
