@@ -143,7 +143,7 @@ async def test_one_object_answered_badly_does_not_take_the_engine_down(
     1, the failures are counted by kind, none of these containers is published half-read,
     and each appears once its inspect is answered properly."""
     scraper, _ = proxied
-    names = ["html", "half", "shape", "cut", "slow"]
+    names = ["html", "half", "shape", "cut", "slow", "drop"]
     ids = {name: live.run(name) for name in names}
     faults = {
         "html": Fault(html_500=True),
@@ -151,6 +151,7 @@ async def test_one_object_answered_badly_does_not_take_the_engine_down(
         "shape": Fault(garble=b'{"Id": ["x"], "State": "running", "Config": [], "Mounts": 7}'),
         "cut": Fault(truncate=True),
         "slow": Fault(delay=3.0),
+        "drop": Fault(drop=True),
     }
     by_path = {inspect_of(ids[n]): f for n, f in faults.items()}
 
