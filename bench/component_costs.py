@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.inprocess import default_exposition, fake_inventory
 
 from exporter.clock import SystemClock
-from exporter.engine.adapter import DockerEngine, EngineConfig
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.config import EngineConfig
 from exporter.engine.stats import ContainerStats, NetworkIO
 from exporter.inventory.store import Inventory
 from exporter.inventory.watcher import Watcher

@@ -41,7 +41,8 @@ from benchlib.procfs import CpuMeter, cpu_seconds, engine_pids, imports_rss_kb
 from benchlib.report import log, median, quantile, table, timed, verdict
 
 from exporter.clock import SystemClock
-from exporter.engine.adapter import DockerEngine, EngineConfig
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.config import EngineConfig
 from exporter.inventory.store import Inventory, SamplerStatus
 from exporter.inventory.watcher import FULL_RESYNC_EVERY, QUIET_EVENTS, Watcher
 from exporter.render.formats import OPENMETRICS

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -127,7 +127,8 @@ class Options(Mapping[Option[Any], Any]):
         self._values: dict[Option[Any], Any] = dict(values or {})
 
     def __getitem__(self, key: Option[T]) -> T:
-        return cast("T", self._values.get(key, key.value))
+        value: T = self._values.get(key, key.value)
+        return value
 
     def __iter__(self) -> Iterator[Option[Any]]:
         return iter(self._values)

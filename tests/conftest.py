@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,15 +23,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from exporter.cli.settings import Settings
-from exporter.engine.adapter import EngineConfig
 from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed, ServerError
+from exporter.engine.config import EngineConfig
+from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    Event,
+    container_signature,
     parse_container,
     parse_engine,
-    parse_event,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -101,8 +101,45 @@ class FakeClock:
         for _, future in due:
             if not future.done():
                 future.set_result(None)
-        for _ in range(5):
+        for _ in range(5):  # let the woken sleepers run; tests await outcomes with `until`
             await asyncio.sleep(0)
+
+
+def list_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """The `/containers/json` row the Engine lists for a container with this inspect
+    document (its uptime fixed: the signature must not depend on it)."""
+    state = doc.get("State") or {}
+    health = (state.get("Health") or {}).get("Status")
+    status = "Up 5 minutes" if state.get("Running") else f"Exited ({state.get('ExitCode', 0)})"
+    if health:
+        status += f" ({'health: starting' if health == 'starting' else health})"
+    settings = doc.get("NetworkSettings") or {}
+    ports = []
+    for key, bindings in (settings.get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or [{}]:
+            row: dict[str, Any] = {"PrivatePort": int(port), "Type": proto}
+            if binding:
+                row.update(IP=binding.get("HostIp"), PublicPort=int(binding["HostPort"]))
+            ports.append(row)
+    return {
+        "Id": doc["Id"],
+        "Names": [doc.get("Name", "")],
+        "ImageID": doc.get("Image", ""),
+        "Labels": (doc.get("Config") or {}).get("Labels") or {},
+        "State": state.get("Status", ""),
+        "Status": status,
+        "Ports": ports,
+        "NetworkSettings": {
+            "Networks": {
+                name: {"IPAddress": net.get("IPAddress", "")}
+                for name, net in (settings.get("Networks") or {}).items()
+            }
+        },
+        "Mounts": [
+            {"Name": m.get("Name", ""), "Type": m.get("Type")} for m in doc.get("Mounts") or []
+        ],
+    }
 
 
 class FakeEngine:
@@ -129,6 +166,8 @@ class FakeEngine:
         self.thawed = asyncio.Event()  # cleared by freeze(): every request hangs, as on STOP
         self.thawed.set()
         self.failing: dict[str, Exception] = {}  # call name -> what it raises (one object)
+        self.list_gate: asyncio.Event | None = None
+        """Holds the answer of the next list_containers call (taken, not yet answered)."""
 
     def add(self, doc: dict[str, Any]) -> str:
         self.containers[doc["Id"]] = doc
@@ -180,11 +219,15 @@ class FakeEngine:
         return parse_engine(self.info_doc, self.version_doc, "1.41")
 
     async def list_containers(self) -> dict[str, str]:
+        """The adapter's answer: each container's list signature, from the row
+        `/containers/json` would give for its inspect document (the real function)."""
         self._check("list")
         await self._gate()
-        return {
-            cid: json.dumps(doc["State"], sort_keys=True) for cid, doc in self.containers.items()
-        }
+        listed = {cid: container_signature(list_row(doc)) for cid, doc in self.containers.items()}
+        gate, self.list_gate = self.list_gate, None
+        if gate is not None:  # this listing is taken now; its answer arrives when set
+            await gate.wait()
+        return listed
 
     async def inspect_container(self, container_id: str) -> Container:
         self._check(f"inspect {container_id[:12]}")
@@ -287,6 +330,16 @@ class FakeEngine:
     def end_stream(self) -> None:
         self.streams[-1].put_nowait(None)
 
+    async def drained(self) -> None:
+        """Until the watcher took every emitted event. It handles an event in the step
+        that takes it, so after this each one has been handled: a negative assertion
+        ("not published yet") then tests something."""
+        for _ in range(10_000):
+            if self.streams[-1].empty():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("the watcher never took the emitted events")
+
     async def close(self) -> None:
         self.closed = True
 
@@ -319,6 +372,116 @@ async def until(
     inventory.subscribe(check)
     await asyncio.wait_for(ready.wait(), timeout)
     return inventory.snapshot
+
+
+# -- scrapes -----------------------------------------------------------------------------
+#
+# One set of helpers for every test that reads an exposition: parsed by prometheus_client
+# (the format oracle), looked up by metric name and a subset of labels.
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_samples(text: str | bytes) -> Samples:
+    """Every sample of an exposition (text format), by (name, label set)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = text.decode() if isinstance(text, bytes) else text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples | str | bytes, metric: str, **labels: str) -> float | None:
+    """The value of the first sample of `metric` whose labels include `labels`."""
+    parsed = samples if isinstance(samples, dict) else parse_samples(samples)
+    for (name, labelset), v in parsed.items():
+        if name == metric and set(labels.items()) <= labelset:
+            return v
+    return None
+
+
+def series(samples: Samples | str | bytes, metric: str, **labels: str) -> list[dict[str, str]]:
+    """The label sets of every sample of `metric` whose labels include `labels`."""
+    parsed = samples if isinstance(samples, dict) else parse_samples(samples)
+    return [
+        dict(labelset)
+        for (name, labelset), _ in parsed.items()
+        if name == metric and set(labels.items()) <= labelset
+    ]
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0, pause: float = 0.05
+) -> Any:
+    """Await `check()` until it returns something truthy, and return that; the deadline
+    only guards against a hang (AssertionError naming `what`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout:g}s")
+        await asyncio.sleep(pause)
+
+
+class Scraper:
+    """An app under test, scraped over HTTP like Prometheus and an operator would."""
+
+    def __init__(self, client: Any, inventory: Inventory | None = None) -> None:
+        self.client = client
+        self.inventory = inventory
+
+    async def text(self, path: str = "/metrics") -> str:
+        resp = await self.client.get(path)
+        assert resp.status == 200, path
+        return str(await resp.text())
+
+    async def samples(self) -> Samples:
+        return parse_samples(await self.text())
+
+    async def get(self, path: str) -> Any:
+        resp = await self.client.get(path)
+        assert resp.status == 200, path
+        return await resp.json()
+
+    async def wait(self, predicate: Callable[[Samples], bool], timeout: float = 30.0) -> Samples:
+        """Scrape until `predicate` holds; the last scrape is in the error."""
+        last: list[Samples] = [{}]
+
+        async def check() -> Samples | None:
+            last[0] = await self.samples()
+            return last[0] if predicate(last[0]) else None
+
+        try:
+            result: Samples = await wait_for(check, "scrape condition", timeout)
+        except AssertionError:
+            raise AssertionError(
+                "condition not reached; last scrape:\n" + await self.text()
+            ) from None
+        return result
+
+    async def wait_doc(
+        self, path: str, predicate: Callable[[Any], bool], timeout: float = 30.0
+    ) -> Any:
+        """GET `path` until its JSON satisfies `predicate`."""
+        last: list[Any] = [None]
+
+        async def check() -> Any:
+            resp = await self.client.get(path)
+            if resp.status != 200:
+                return None
+            last[0] = await resp.json()
+            return [last[0]] if predicate(last[0]) else None
+
+        try:
+            return (await wait_for(check, path, timeout))[0]
+        except AssertionError:
+            raise AssertionError(f"{path}: condition not reached; last: {last[0]}") from None
 
 
 @pytest.fixture(name="fake_engine")

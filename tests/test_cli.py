@@ -211,3 +211,21 @@ def test_a_bad_boolean_in_the_environment_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{variable}: invalid boolean 'maybe'" in err
+
+
+def test_a_bad_boolean_in_the_environment_is_no_traceback() -> None:
+    result = run(env={"DOCKER_EXPORTER_ONCE": "maybe"})
+    assert result.returncode == 2
+    assert (
+        result.stderr == "docker-exporter: error: DOCKER_EXPORTER_ONCE: invalid boolean 'maybe'\n"
+    )
+
+
+def test_settings_built_in_code_reach_the_default_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty --docker.host means $DOCKER_HOST, else the default socket, wherever the
+    Settings come from (the stats source choice reads it: a unix socket is local)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert Settings().engine_host == "unix:///var/run/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+    assert Settings().engine_host == "tcp://10.0.0.1:2375"
+    assert Settings(docker_host="unix:///run/x.sock").engine_host == "unix:///run/x.sock"

@@ -25,7 +25,8 @@ from conftest import (
     until,
 )
 
-from exporter.engine.models import Event, die_exit_code, parse_container, parse_event
+from exporter.engine.events import Event, die_exit_code, parse_event
+from exporter.engine.models import parse_container
 from exporter.engine.resources import (
     familiar_reference,
     members_of,

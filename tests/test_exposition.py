@@ -6,8 +6,7 @@ import gzip
 from types import MappingProxyType
 
 import pytest
-from conftest import inspect_payload, load_json
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import inspect_payload, load_json, parse_samples, value
 
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.base import CollectorSpec
@@ -28,21 +27,6 @@ def snapshot(*docs: dict[str, object], version: int = 1, **status: object) -> Sn
         oom_events=MappingProxyType({}),
         status=WatcherStatus(engine_up=True, synced=True, stream_up=True, **status),  # type: ignore[arg-type]
     )
-
-
-def samples(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    out = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
-
-
-def value(body: bytes, metric: str, **labels: str) -> float | None:
-    for (n, labelset), v in samples(body).items():
-        if n == metric and set(labels.items()) <= labelset:
-            return v
-    return None
 
 
 @pytest.fixture(name="exposition")
@@ -158,4 +142,4 @@ def test_counters_have_total_suffix_and_no_created(exposition: Exposition) -> No
         snapshot(inspect_payload(cid=A), events=MappingProxyType({("container", "start"): 3}))
     ).data
     assert value(body, "docker_events_total", type="container", action="start") == 3
-    assert not any(name.endswith("_created") for name, _ in samples(body))
+    assert not any(name.endswith("_created") for name, _ in parse_samples(body))

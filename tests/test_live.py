@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, engine_lacks, live_settings, until
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import LiveDocker, Scraper, docker, engine_lacks, live_settings, until, value
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS, Options
@@ -20,47 +17,7 @@ from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 ODD_LABEL = "dxt.odd"
-
-
-def parse(text: str) -> Samples:
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def find(samples: Samples, metric: str, **labels: str) -> float | None:
-    for (name, labelset), value in samples.items():
-        if name == metric and set(labels.items()) <= labelset:
-            return value
-    return None
-
-
-class Scraper:
-    def __init__(self, client: TestClient) -> None:  # type: ignore[type-arg]
-        self.client = client
-
-    async def text(self) -> str:
-        resp = await self.client.get("/metrics")
-        assert resp.status == 200
-        return await resp.text()
-
-    async def scrape(self) -> Samples:
-        return parse(await self.text())
-
-    async def wait(self, predicate: Callable[[Samples], bool], timeout: float = 30.0) -> Samples:
-        """Scrape until `predicate` holds; the deadline only guards against a hang."""
-        deadline = time.monotonic() + timeout
-        while True:
-            samples = await self.scrape()
-            if predicate(samples):
-                return samples
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not reached; last scrape:\n" + await self.text())
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(name="exporter")
@@ -80,20 +37,20 @@ def short(container_id: str) -> str:
 
 async def test_start_and_kill_are_seen_through_events(live: LiveDocker, exporter: Scraper) -> None:
     cid = short(live.run("kill"))
-    await exporter.wait(lambda s: find(s, "docker_container_state", id=cid, state="running") == 1)
+    await exporter.wait(lambda s: value(s, "docker_container_state", id=cid, state="running") == 1)
     docker("kill", live.name("kill"))
     samples = await exporter.wait(
-        lambda s: find(s, "docker_container_state", id=cid, state="exited") == 1
+        lambda s: value(s, "docker_container_state", id=cid, state="exited") == 1
     )
-    assert find(samples, "docker_container_exit_code", id=cid) == 137
-    assert find(samples, "docker_events_total", type="container", action="kill")
+    assert value(samples, "docker_container_exit_code", id=cid) == 137
+    assert value(samples, "docker_events_total", type="container", action="kill")
 
 
 async def test_removed_container_series_disappear(live: LiveDocker, exporter: Scraper) -> None:
     cid = short(live.run("rm"))
-    await exporter.wait(lambda s: find(s, "docker_container_info", id=cid) == 1)
+    await exporter.wait(lambda s: value(s, "docker_container_info", id=cid) == 1)
     docker("rm", "-f", live.name("rm"))
-    samples = await exporter.wait(lambda s: find(s, "docker_container_info", id=cid) is None)
+    samples = await exporter.wait(lambda s: value(s, "docker_container_info", id=cid) is None)
     assert not any(dict(labels).get("id") == cid for _, labels in samples)
 
 
@@ -112,14 +69,14 @@ async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
         )
     )
     await exporter.wait(
-        lambda s: find(s, "docker_container_health_status", id=cid, status="healthy") == 1
+        lambda s: value(s, "docker_container_health_status", id=cid, status="healthy") == 1
     )
     docker("exec", live.name("health"), "rm", "/tmp/ok")
     samples = await exporter.wait(
-        lambda s: find(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
+        lambda s: value(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
     )
-    assert find(samples, "docker_container_health_status", id=cid, status="healthy") == 0
-    assert (find(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
+    assert value(samples, "docker_container_health_status", id=cid, status="healthy") == 0
+    assert (value(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
 
 
 async def test_crash_loop_counts_restarts_and_exit_code(
@@ -128,11 +85,11 @@ async def test_crash_loop_counts_restarts_and_exit_code(
     cid = short(live.run("loop", "--restart", "always", cmd=("sh", "-c", "sleep 0.3; exit 3")))
     samples = await exporter.wait(
         lambda s: (
-            (find(s, "docker_container_restarts_total", id=cid) or 0) >= 2
-            and find(s, "docker_container_exit_code", id=cid) == 3
+            (value(s, "docker_container_restarts_total", id=cid) or 0) >= 2
+            and value(s, "docker_container_exit_code", id=cid) == 3
         )
     )
-    assert find(samples, "docker_container_restart_policy_info", id=cid, policy="always") == 1
+    assert value(samples, "docker_container_restart_policy_info", id=cid, policy="always") == 1
 
 
 async def test_oom_kill_is_reported(live: LiveDocker, exporter: Scraper) -> None:
@@ -147,25 +104,25 @@ async def test_oom_kill_is_reported(live: LiveDocker, exporter: Scraper) -> None
     reported = has_event or not engine_lacks("oom-killed")
     samples = await exporter.wait(
         lambda s: (
-            find(s, "docker_container_state", id=cid, state="exited") == 1
-            and (not has_event or (find(s, "docker_container_oom_events_total", id=cid) or 0) >= 1)
-            and find(s, "docker_container_oom_killed", id=cid) == int(reported)
+            value(s, "docker_container_state", id=cid, state="exited") == 1
+            and (not has_event or (value(s, "docker_container_oom_events_total", id=cid) or 0) >= 1)
+            and value(s, "docker_container_oom_killed", id=cid) == int(reported)
         )
     )
     assert docker("inspect", "-f", "{{.State.ExitCode}}", name) == "137"
-    assert find(samples, "docker_container_exit_code", id=cid) == 137
+    assert value(samples, "docker_container_exit_code", id=cid) == 137
 
 
 async def test_odd_label_values_round_trip(live: LiveDocker, exporter: Scraper) -> None:
     odd = 'say "hi" \\ back\nslash é 日本'
     cid = short(live.run("odd", "--label", f"{ODD_LABEL}={odd}", "--label", "other=x"))
-    samples = await exporter.wait(lambda s: find(s, "docker_container_labels", id=cid) == 1)
-    assert find(samples, "docker_container_labels", id=cid, label_dxt_odd=odd) == 1
+    samples = await exporter.wait(lambda s: value(s, "docker_container_labels", id=cid) == 1)
+    assert value(samples, "docker_container_labels", id=cid, label_dxt_odd=odd) == 1
 
 
 async def test_inventory_matches_docker_inspect(live: LiveDocker, exporter: Scraper) -> None:
     live.run("inv", "--memory", "32m", "-e", "SECRET_PASSWORD=hunter2", "--label", "team=core")
-    await exporter.wait(lambda s: find(s, "docker_container_info", name=live.name("inv")) == 1)
+    await exporter.wait(lambda s: value(s, "docker_container_info", name=live.name("inv")) == 1)
     resp = await exporter.client.get(f"/inventory/containers/{live.name('inv')}")
     doc = await resp.json()
     inspect_id = docker("inspect", "-f", "{{.Id}}", live.name("inv"))
@@ -180,7 +137,7 @@ async def test_inventory_matches_docker_inspect(live: LiveDocker, exporter: Scra
 async def test_promtool_check_metrics_is_silent(live: LiveDocker, exporter: Scraper) -> None:
     live.run("lint", "--label", f"{ODD_LABEL}=x")
     live.run("lint2", "--health-cmd", "true", "--health-interval", "1s")
-    await exporter.wait(lambda s: find(s, "docker_container_info", name=live.name("lint2")) == 1)
+    await exporter.wait(lambda s: value(s, "docker_container_info", name=live.name("lint2")) == 1)
     text = await exporter.text()
     result = subprocess.run(
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, engine_socket, live_settings, until
+from conftest import LiveDocker, Samples, Scraper, docker, engine_socket, live_settings, until
+from conftest import value as find
 from faultproxy import Fault, FaultProxy
 from test_fleet import Engine
-from test_live import Samples, Scraper, find
 from test_live_restart import fixture_private_engine
 
 from exporter.cli.app import build_app
@@ -181,7 +181,7 @@ async def test_one_object_answered_badly_does_not_take_the_engine_down(
         lambda s: all(find(s, "docker_container_info", id=i[:12]) == 1 for i in ids.values()),
         timeout=30,
     )
-    assert find(await scraper.scrape(), "docker_up") == 1
+    assert find(await scraper.samples(), "docker_up") == 1
 
 
 async def test_a_hostile_event_stream_is_survived(
@@ -223,7 +223,7 @@ async def test_a_hostile_event_stream_is_survived(
         lambda s: find(s, "docker_container_state", id=cid[:12], state="paused") == 1
     )
     docker("unpause", cid)
-    assert find(await scraper.scrape(), "docker_up") == 1
+    assert find(await scraper.samples(), "docker_up") == 1
 
 
 async def test_caps_hold_on_the_live_engine(live: LiveDocker) -> None:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import engine_answers, until
+from conftest import Scraper, engine_answers, until, value
 from test_fleet import Engine, _require, _unmount_under
-from test_live import Scraper, find
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
@@ -75,21 +74,21 @@ async def test_dockerd_restart_is_survived(private_engine: Engine, exporter: Scr
     """SIGTERM the engine, see docker_up 0, start it again: the exporter reconnects by
     itself and its inventory matches the restarted engine (a removed container is gone)."""
     before = run(private_engine, "dxt-restart-before")
-    await exporter.wait(lambda s: find(s, "docker_container_info", id=before[:12]) == 1)
+    await exporter.wait(lambda s: value(s, "docker_container_info", id=before[:12]) == 1)
     private_engine.docker("rm", "-f", "dxt-restart-before")
     assert private_engine.process is not None
     private_engine.process.terminate()
     private_engine.process.wait(timeout=60)
-    samples = await exporter.wait(lambda s: find(s, "docker_up") == 0)
-    assert find(samples, "docker_exporter_event_stream_up") == 0
+    samples = await exporter.wait(lambda s: value(s, "docker_up") == 0)
+    assert value(samples, "docker_exporter_event_stream_up") == 0
     private_engine.start()
     private_engine.wait_ready()
     after = run(private_engine, "dxt-restart-after")
     samples = await exporter.wait(
         lambda s: (
-            find(s, "docker_up") == 1 and find(s, "docker_container_info", id=after[:12]) == 1
+            value(s, "docker_up") == 1 and value(s, "docker_container_info", id=after[:12]) == 1
         ),
         timeout=90,
     )
-    assert (find(samples, "docker_exporter_event_stream_reconnects_total") or 0) >= 1
-    assert find(samples, "docker_container_info", id=before[:12]) is None
+    assert (value(samples, "docker_exporter_event_stream_reconnects_total") or 0) >= 1
+    assert value(samples, "docker_container_info", id=before[:12]) is None

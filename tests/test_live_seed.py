@@ -11,29 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, live_settings, until
-from prometheus_client.parser import text_string_to_metric_families
+from conftest import LiveDocker, Scraper, docker, live_settings, series, until, value, wait_for
 from test_openapi import validate_response
 
 from exporter.cli.app import build_app
 from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
-from exporter.engine.adapter import DockerEngine, engine_config_from_env
-from exporter.inventory.store import Inventory
+from exporter.engine.adapter import DockerEngine
+from exporter.engine.config import engine_config_from_env
 from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.top import TopPoller
 from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 IMAGE_DOCKERFILE = """FROM busybox:local
 LABEL version="777"
 RUN mkdir -p /var/www && echo hello > /var/www/index.html \\
@@ -45,71 +42,8 @@ CMD ["sleep", "600"]
 """The notes' `testo` image, FROM busybox: LABEL, RUN, VOLUME, EXPOSE 9000 and CMD."""
 
 
-class Exporter:
-    """The app under test, scraped over HTTP like Prometheus and an operator would."""
-
-    def __init__(self, client: TestClient, inventory: Inventory) -> None:  # type: ignore[type-arg]
-        self.client = client
-        self.inventory = inventory
-
-    async def samples(self) -> Samples:
-        resp = await self.client.get("/metrics")
-        assert resp.status == 200
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(await resp.text())
-            for s in family.samples
-        }
-
-    async def get(self, path: str) -> Any:
-        resp = await self.client.get(path)
-        assert resp.status == 200, path
-        return await resp.json()
-
-    async def wait(self, predicate: Callable[[Samples], bool], timeout: float = 30.0) -> Samples:
-        """Scrape until `predicate` holds; the deadline only guards against a hang."""
-        deadline = time.monotonic() + timeout
-        while True:
-            samples = await self.samples()
-            if predicate(samples):
-                return samples
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not reached within {timeout}s")
-            await asyncio.sleep(0.02)
-
-    async def wait_doc(
-        self, path: str, predicate: Callable[[Any], bool], timeout: float = 30.0
-    ) -> Any:
-        deadline = time.monotonic() + timeout
-        doc = None
-        while True:
-            resp = await self.client.get(path)
-            if resp.status == 200:
-                doc = await resp.json()
-                if predicate(doc):
-                    return doc
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path}: condition not reached; last: {doc}")
-            await asyncio.sleep(0.05)
-
-
-def series(samples: Samples, metric: str, **labels: str) -> list[dict[str, str]]:
-    return [
-        dict(labelset)
-        for (name, labelset), _ in samples.items()
-        if name == metric and set(labels.items()) <= labelset
-    ]
-
-
-def value(samples: Samples, metric: str, **labels: str) -> float | None:
-    for (name, labelset), v in samples.items():
-        if name == metric and set(labels.items()) <= labelset:
-            return v
-    return None
-
-
 @pytest.fixture(name="exporter")
-async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Exporter]:
+async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Scraper]:
     """Every collector but stats (so process lists come from the API `top` poller alone),
     with a top poller fast enough for a test instead of the app's 60 s one."""
     # A long periodic pass: these tests prove the event path, and a pass landing mid-test
@@ -126,7 +60,7 @@ async def fixture_exporter(live: LiveDocker) -> AsyncIterator[Exporter]:
         poller = TopPoller(engine, inventory, SystemClock(), interval=1.0, min_gap=0.1)
         task = asyncio.create_task(poller.run())
         try:
-            yield Exporter(client, inventory)
+            yield Scraper(client, inventory)
         finally:
             task.cancel()
             with suppress(asyncio.CancelledError):
@@ -138,7 +72,7 @@ def inspect(name: str, template: str) -> Any:
     return json.loads(docker("inspect", "-f", "{{json " + template + "}}", name))
 
 
-async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> None:
+async def test_net_alias_search_group(live: LiveDocker, exporter: Scraper) -> None:
     """Two containers with `--net-alias search` on a user network: both aliases, both edges,
     the network's members as `docker network inspect` lists them, and `nslookup search`
     from a third container answering with exactly their two addresses."""
@@ -186,7 +120,7 @@ async def test_net_alias_search_group(live: LiveDocker, exporter: Exporter) -> N
 
 @pytest.mark.needs("network-create-event")
 async def test_network_create_and_rm_are_seen_through_their_events(
-    live: LiveDocker, exporter: Exporter
+    live: LiveDocker, exporter: Scraper
 ) -> None:
     """`docker network create my_net` then `network rm`: each seen through its event (the
     periodic pass is an hour away; the 5 s deadlines only guard a hang); the subnet is
@@ -202,7 +136,7 @@ async def test_network_create_and_rm_are_seen_through_their_events(
 
 
 async def test_network_connect_and_disconnect_are_seen_through_events(
-    live: LiveDocker, exporter: Exporter
+    live: LiveDocker, exporter: Scraper
 ) -> None:
     """`docker network create my_net`, at once `docker network connect --alias db my_net c`,
     then disconnect and `network rm`: each is seen through an event, the new network through
@@ -266,7 +200,7 @@ def docker_port(name: str) -> set[tuple[str, str, str, str]]:
     return out
 
 
-async def test_published_ports_match_docker_port(live: LiveDocker, exporter: Exporter) -> None:
+async def test_published_ports_match_docker_port(live: LiveDocker, exporter: Scraper) -> None:
     """`-p 127.0.0.1::80` and `-P` on an image with `EXPOSE 9000`: what `docker port` lists."""
     image = live.build("testo", IMAGE_DOCKERFILE)
     live.run("ports", "-p", "127.0.0.1::80", "-P", image=image, cmd=())
@@ -288,7 +222,7 @@ async def test_published_ports_match_docker_port(live: LiveDocker, exporter: Exp
     }
 
 
-async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Exporter) -> None:
+async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Scraper) -> None:
     """A container running three processes: pids, users and commands as `docker top` says."""
     live.run("top", cmd=("sh", "-c", "sleep 601 & sleep 602 & exec sleep 603"))
     name = live.name("top")
@@ -306,7 +240,7 @@ async def test_three_processes_match_docker_top(live: LiveDocker, exporter: Expo
     assert value(samples, "docker_container_processes", name=name) == 3
 
 
-async def test_image_size_layers_and_history(live: LiveDocker, exporter: Exporter) -> None:
+async def test_image_size_layers_and_history(live: LiveDocker, exporter: Scraper) -> None:
     """`docker build`, then `docker tag` for a private registry and `docker rmi`: size and
     layers as `docker image inspect`, history rows as `docker history`, tags as events go."""
     image = live.build("histo", IMAGE_DOCKERFILE)
@@ -347,7 +281,7 @@ async def test_image_size_layers_and_history(live: LiveDocker, exporter: Exporte
     await exporter.wait(lambda s: not series(s, "docker_image_info", id=short), timeout=5.0)
 
 
-async def test_named_volume(live: LiveDocker, exporter: Exporter) -> None:
+async def test_named_volume(live: LiveDocker, exporter: Scraper) -> None:
     """`docker volume create` and `-v vol:/data`: listed as `docker volume inspect` says,
     mounted by its container, and sized by the opt-in /system/df sampler."""
     volume = live.volume("data")
@@ -376,7 +310,12 @@ async def test_named_volume(live: LiveDocker, exporter: Exporter) -> None:
     await exporter.wait_doc(
         f"/inventory/containers/{live.name('vol')}", lambda c: c["state"] == "running"
     )
-    await asyncio.sleep(0.5)  # let dd finish; the app sampled df at start, sample again now
+
+    async def blob_written() -> bool:  # the app sampled df at start: sample again once dd is done
+        size = docker("exec", live.name("vol"), "stat", "-c", "%s", "/data/blob", check=False)
+        return size.strip() == str(100 * 1024)
+
+    await wait_for(blob_written, "dd wrote the 100 KiB blob")
     engine = DockerEngine(engine_config_from_env(None, 10.0))
     try:
         assert await DiskUsageSampler(
@@ -390,7 +329,7 @@ async def test_named_volume(live: LiveDocker, exporter: Exporter) -> None:
     assert 100 * 1024 <= size < 1024 * 1024
 
 
-async def test_engine_facts_match_docker_info(live: LiveDocker, exporter: Exporter) -> None:
+async def test_engine_facts_match_docker_info(live: LiveDocker, exporter: Scraper) -> None:
     """`docker info`'s CPUs, memory and warnings, and `docker version`'s server version."""
     del live
     samples = await exporter.samples()
@@ -408,7 +347,7 @@ async def test_engine_facts_match_docker_info(live: LiveDocker, exporter: Export
 
 
 async def test_live_documents_match_the_openapi_description(
-    live: LiveDocker, exporter: Exporter
+    live: LiveDocker, exporter: Scraper
 ) -> None:
     """Real payloads (whatever else runs on this engine) fit /openapi.json too."""
     live.run("doc", "-p", "127.0.0.1::80")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import pytest
 from conftest import inspect_payload, load_json
 
-from exporter.engine.models import is_container_id, parse_container, parse_engine, parse_event
+from exporter.engine.events import parse_event
+from exporter.engine.models import (
+    container_signature,
+    is_container_id,
+    parse_container,
+    parse_engine,
+)
 
 
 def test_running_container_from_recorded_inspect() -> None:
@@ -167,3 +174,42 @@ def test_a_block_io_throttle_is_seen_in_the_limits() -> None:
     assert not parse_container(
         inspect_payload(HostConfig__BlkioDeviceReadBps=None)
     ).limits.block_io_throttled
+
+
+ROW = {
+    "Id": "a" * 64,
+    "Names": ["/alpha"],
+    "ImageID": "sha256:" + "b" * 64,
+    "Labels": {"app": "web"},
+    "State": "running",
+    "Status": "Up 5 minutes (healthy)",
+    "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}],
+    "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}},
+    "Mounts": [{"Name": "data", "Type": "volume"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        ({"Status": "Up About an hour (healthy)"}, True),  # the uptime moves every minute
+        ({"Command": "sleep 61", "Created": 1}, True),  # not what the model reads
+        ({"Status": "Up 5 minutes (unhealthy)"}, False),
+        ({"Status": "Up 5 minutes"}, False),
+        ({"State": "paused"}, False),
+        ({"Names": ["/renamed"]}, False),
+        ({"ImageID": "sha256:" + "c" * 64}, False),
+        ({"Labels": {"app": "web", "tier": "front"}}, False),
+        ({"Ports": []}, False),
+        ({"Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 90, "Type": "tcp"}]}, False),
+        ({"NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.3"}}}}, False),
+        ({"NetworkSettings": {"Networks": {}}}, False),
+        ({"Mounts": []}, False),
+    ],
+)  # fmt: skip
+def test_container_signature_moves_exactly_when_a_re_inspect_is_needed(
+    change: dict[str, object], same: bool
+) -> None:
+    """The light reconcile inspects a listed container only when its signature changed:
+    never for its uptime, always for what the inventory shows of it."""
+    assert (container_signature({**ROW, **change}) == container_signature(ROW)) is same

@@ -18,13 +18,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import (
     FakeClock,
     FakeEngine,
+    Samples,
     event,
     inspect_payload,
     load_json,
+    parse_samples,
     running_watcher,
+    series,
     until,
+    value,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
@@ -62,31 +65,10 @@ WEB = "402ee90b12df8478659c8925bedd3d114598764e6297aa0c9036205c1ea86472"
 A = "a" * 64
 FIRST, SECOND = WEB, ES2  # the top poller goes round the running containers in ID order
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
 
 def render(snapshot: Snapshot) -> Samples:
     body = Exposition(list(COLLECTORS), Options(), process_metrics=False).render(snapshot).data
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def series(samples: Samples, metric: str, **labels: str) -> list[dict[str, str]]:
-    return [
-        dict(labelset)
-        for (name, labelset), _ in samples.items()
-        if name == metric and set(labels.items()) <= labelset
-    ]
-
-
-def value(samples: Samples, metric: str, **labels: str) -> float | None:
-    for (name, labelset), v in samples.items():
-        if name == metric and set(labels.items()) <= labelset:
-            return v
-    return None
+    return parse_samples(body)
 
 
 # -- parsers ---------------------------------------------------------------------------

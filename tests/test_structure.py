@@ -99,6 +99,23 @@ def test_only_the_engine_adapter_and_the_registry_client_open_client_sessions() 
     assert importers == {"engine/adapter.py"}
 
 
+def test_aiohttp_is_imported_by_the_two_clients_and_the_http_module_only() -> None:
+    """The client side of aiohttp belongs to the engine adapter and the registry client
+    (sslguard only imports it early, without CA loading), the server side to web/http.py."""
+    users = {
+        p.relative_to(PACKAGE).as_posix()
+        for p in modules()
+        if any(n.split(".")[0] == "aiohttp" for n in imports_of(p))
+        or 'import_module("aiohttp")' in p.read_text()
+    }
+    assert users == {
+        "engine/adapter.py",
+        "engine/sslguard.py",
+        "registry/client.py",
+        "web/http.py",
+    }
+
+
 def test_only_the_http_module_imports_aiohttp_web() -> None:
     users = {
         p.relative_to(PACKAGE).as_posix()

@@ -234,17 +234,16 @@ async def test_a_quiet_light_pass_lists_no_containers(
     assert "list" in fake_engine.calls[calls:]
 
 
-async def test_inspect_racing_a_destroy_does_not_resurrect(
-    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+async def test_the_generation_guard_refuses_an_inspect_started_before_a_destroy(
+    fake_engine: FakeEngine, inventory: Inventory
 ) -> None:
+    """Inventory.upsert's guard, which the watcher's inspects pass their generation to."""
     fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
-    watcher = Watcher(fake_engine, inventory, clock)
     generation = inventory.generation(A)
     inventory.remove(A)  # the destroy lands while the inspect is in flight
     container = await fake_engine.inspect_container(A)
     assert not inventory.upsert(container, generation)
     assert A not in inventory.snapshot.containers
-    del watcher
 
 
 async def test_network_connect_refreshes_the_container(
@@ -266,6 +265,7 @@ async def test_count_only_events_are_published_at_most_once_a_second(
     version = snap.version
     for i in range(50):  # A is healthy: a passing probe changes nothing
         fake_engine.emit(event("container", "exec_die", A, 11 + i, exitCode="0"))
+    await fake_engine.drained()  # all 50 handled
     await clock.advance(0.5)
     assert inventory.snapshot.version == version  # counted, not yet published
     await clock.advance(0.6)
@@ -404,3 +404,50 @@ async def test_networks_are_listed_often_where_the_engine_sends_no_network_event
         del fake_engine.networks["e" * 64]
         await clock.advance(NETWORK_POLL)
         await until(inventory, lambda s: "e" * 64 not in s.networks)
+
+
+async def test_a_lost_label_change_is_re_inspected_at_the_next_light_pass(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """With the real list signature: a container whose labels changed behind a dropped
+    event is re-inspected by a light pass, the unchanged one is not."""
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await flood(fake_engine, inventory)
+    await clock.advance(60.0)
+    await until(inventory, lambda s: B in s.containers)
+    fake_engine.containers[B]["Config"]["Labels"] = {"tier": "front"}
+    await flood(fake_engine, inventory, 20_000)
+    calls = len(fake_engine.calls)
+    await clock.advance(60.0)  # a light pass: lists, then inspects what changed
+    await until(inventory, lambda s: s.containers[B].labels.get("tier") == "front")
+    assert [c for c in fake_engine.calls[calls:] if c.startswith("inspect")] == [
+        f"inspect {B[:12]}"
+    ]
+
+
+async def test_concurrent_resyncs_never_drop_a_container_listed_by_the_later_one(
+    fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """The reconnect's resync and the periodic one may overlap. A listing answered late
+    (taken before a container was created) must not remove the container that the other
+    resync, listing later, found and added."""
+    fake_engine.add(inspect_payload(cid=A, Name="/alpha"))
+    watcher = Watcher(fake_engine, inventory, clock)
+    await watcher.resync()
+    gate = fake_engine.list_gate = asyncio.Event()
+    calls = fake_engine.calls.count("list")
+    early = asyncio.create_task(watcher.resync(full=False))  # lists {A}; its answer held
+    for _ in range(1000):
+        if fake_engine.calls.count("list") > calls:
+            break
+        await asyncio.sleep(0)
+    assert fake_engine.calls.count("list") == calls + 1
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    await watcher.resync(full=False)  # lists {A, B}: B is added
+    assert B in inventory.snapshot.containers
+    gate.set()  # the early listing's answer arrives now
+    await early
+    assert set(inventory.snapshot.containers) == {A, B}
+    fake_engine.containers.pop(B)
+    await watcher.resync(full=False)  # and a container really gone is still removed
+    assert set(inventory.snapshot.containers) == {A}

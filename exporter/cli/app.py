@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from exporter.clock import Clock, SystemClock
 from exporter.collectors import registry
 from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
-from exporter.engine.adapter import DockerEngine, engine_config_from_env, resolve_host
+from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
+from exporter.engine.config import engine_config_from_env
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
@@ -48,11 +49,13 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
     while True:
         try:
             await run()
-            log.error("%s stopped unexpectedly; restarting in %gs", name, RESTART_DELAY)
+            log.error(
+                "loop stopped unexpectedly; restarting in %gs", RESTART_DELAY, extra={"loop": name}
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s crashed; restarting in %gs", name, RESTART_DELAY)
+            log.exception("loop crashed; restarting in %gs", RESTART_DELAY, extra={"loop": name})
         await clock.sleep(RESTART_DELAY)
 
 
@@ -60,7 +63,7 @@ def default_engine_factory(
     settings: Settings, meter: RequestMeter | None = None
 ) -> Callable[[], Engine]:
     config = engine_config_from_env(
-        resolve_host(settings.docker_host or None, os.environ),
+        settings.engine_host,
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
@@ -79,7 +82,7 @@ def build_sampler(
         return None
     source, fallback = choose_source(
         settings.stats_source,
-        docker_host=settings.docker_host,
+        docker_host=settings.engine_host,
         proc_root=Path(settings.host_proc),
         sys_root=Path(settings.host_sys),
         engine=engine,
@@ -141,7 +144,9 @@ def build_app(
     settings: Settings,
     engine_factory: Callable[[], Engine] | None = None,
     clock: Clock | None = None,
+    *,
     auth: Authenticator | None = None,
+    headers: Mapping[str, str] | None = None,
     registries: Sequence[RegistryTarget] | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
@@ -165,6 +170,7 @@ def build_app(
         settings.telemetry_path,
         auth,
         the_clock,
+        headers=headers,
         inventory_limit=settings.inventory_max_containers,
     )
     meter = RequestMeter()
@@ -284,12 +290,15 @@ def run(
         settings.listen_host,
         settings.listen_port,
         settings.telemetry_path,
-        settings.docker_host,
+        settings.engine_host,
         ",".join(settings.collectors),
     )
     try:
         app = build_app(
-            settings, auth=Authenticator(web.users) if web else None, registries=registries
+            settings,
+            auth=Authenticator(web.users) if web else None,
+            headers=web.headers if web else None,
+            registries=registries,
         )
         serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from exporter import __version__
 from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
-from exporter.engine.adapter import resolve_host
+from exporter.engine.config import resolve_host
 from exporter.options import (
     CHECKS,
     ENV_PREFIX,

@@ -9,11 +9,13 @@ owned by one collector are declared in that collector's module and travel in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from exporter.cli.logs import LEVELS
+from exporter.engine.config import resolve_host
 from exporter.inventory.filters import FilterError, Rule
 from exporter.options import (
     OPTIONS,
@@ -305,6 +307,12 @@ class Settings:
     """The enabled collectors, from --[no-]collector.NAME and --collector.disable-defaults."""
     options: Options = field(default_factory=Options)
     """The values of the collectors' own options (declared in their modules)."""
+
+    @property
+    def engine_host(self) -> str:
+        """`docker_host`, or where an empty one points: $DOCKER_HOST, else the default
+        socket (parse_settings resolves it already; a Settings built in code may not)."""
+        return resolve_host(self.docker_host or None, os.environ)
 
     @property
     def listen_host(self) -> str:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from types import MappingProxyType, SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -45,14 +43,14 @@ from exporter.engine.api import (
     RequestFailed,
     ServerError,
 )
+from exporter.engine.config import EngineConfig, negotiate, tls_context, version_tuple
+from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    Event,
     container_signature,
     parse_container,
     parse_engine,
-    parse_event,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -71,10 +69,6 @@ from exporter.engine.resources import (
 from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
 from exporter.engine.telemetry import RequestMeter
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-MAX_API_VERSION = (1, 51)
-"""Newest API we request: parsers accept both sides of the 1.52 removals."""
-
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
 """An event carries every container label; a large label set must not kill the stream.
 A longer line is skipped (and counted), never buffered whole: the stream goes on."""
@@ -86,25 +80,6 @@ a ServerError, so no half-parsed object gets past it."""
 
 DISK_USAGE_TIMEOUT = 300.0
 """`/system/df` walks every volume and layer: minutes on a large host, so its own timeout."""
-
-DEFAULT_STATS_CONCURRENCY = 8
-"""`--stats.concurrency`'s default, for configurations built without settings (tests)."""
-
-MAX_LABELS = 256
-"""Labels kept per container (`--docker.max-labels`): each is a label of one series and
-a copy in every event; thousands (a hostile or generated compose file) are cut, the
-first ones by key kept, and counted."""
-
-MAX_LABEL_LENGTH = 4096
-"""Characters kept of one label value (`--docker.max-label-length`)."""
-
-MAX_IMAGE_TAGS = 64
-"""Tags (and digests) kept per image (`--docker.max-image-tags`): a CI host can hold an
-image tagged thousands of times; each tag is a series."""
-
-POOL_MARGIN = 12
-"""Connections beyond stats and events: the watcher's 8 concurrent inspects, the top
-poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
 
 SUMMARY_KEYS = (
     "Id", "Names", "Image", "ImageID", "ImageManifestDescriptor", "Command", "Created",
@@ -121,57 +96,6 @@ CONNECT_FAILED = 900
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Where and how to reach the engine."""
-
-    host: str = DEFAULT_HOST
-    timeout: float = 10.0
-    tls_verify: bool = False
-    cert_path: str = ""
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
-    max_labels: int = MAX_LABELS
-    max_label_length: int = MAX_LABEL_LENGTH
-    max_image_tags: int = MAX_IMAGE_TAGS
-
-    @property
-    def connections(self) -> int:
-        """The pool's size: every stats request in flight, the event stream, a margin."""
-        return self.stats_concurrency + 1 + POOL_MARGIN
-
-
-def resolve_host(flag: str | None, environ: Mapping[str, str]) -> str:
-    """`--docker.host`, else `DOCKER_HOST`, else the default socket; validated here."""
-    host = flag or environ.get("DOCKER_HOST") or DEFAULT_HOST
-    parts = urlsplit(host)
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError(f"invalid docker host {host!r}: unix:// needs a socket path")
-    elif parts.scheme in ("tcp", "http", "https"):
-        if not parts.hostname:
-            raise ValueError(f"invalid docker host {host!r}: missing host name")
-        try:
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError as exc:
-            raise ValueError(f"invalid docker host {host!r}: {exc}") from None
-    else:
-        raise ValueError(f"invalid docker host {host!r}: use unix://, tcp://, http:// or https://")
-    return host
-
-
-def _version_tuple(text: str) -> tuple[int, int]:
-    major, _, minor = text.lstrip("v").partition(".")
-    return int(major or 0), int(minor or 0)
-
-
-def negotiate(server_max: str, server_min: str) -> str:
-    """min(server max, ours), raised to the server's minimum (Docker 29.0 refuses < 1.44)."""
-    use = min(_version_tuple(server_max), MAX_API_VERSION) if server_max else MAX_API_VERSION
-    if server_min and use < _version_tuple(server_min):
-        use = _version_tuple(server_min)
-    return f"{use[0]}.{use[1]}"
-
-
 async def _refuse_writes(
     _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams
 ) -> None:
@@ -186,17 +110,6 @@ def read_only_trace() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_refuse_writes)
     return trace
-
-
-def _tls_context(config: EngineConfig) -> ssl.SSLContext | None:
-    if not config.tls_verify:
-        return None
-    if not config.cert_path:
-        raise ValueError("DOCKER_TLS_VERIFY is set but DOCKER_CERT_PATH is not")
-    base = Path(config.cert_path)
-    ctx = ssl.create_default_context(cafile=str(base / "ca.pem"))
-    ctx.load_cert_chain(str(base / "cert.pem"), str(base / "key.pem"))
-    return ctx
 
 
 def _connector(
@@ -230,7 +143,7 @@ class DockerEngine:
         self._config = config
         self._meter = meter or RequestMeter()
         self._connector, self._url = _connector(
-            config.host, _tls_context(config), config.connections
+            config.host, tls_context(config), config.connections
         )
         self._timeout = aiohttp.ClientTimeout(total=None, connect=config.timeout)
         self._session = aiohttp.ClientSession(
@@ -480,7 +393,7 @@ class DockerEngine:
         # collection tick, a second or two on Docker 20.10.
         await self._ensure_version()
         params = {"stream": "0"}
-        if _version_tuple(self._api_version) >= (1, 41):
+        if version_tuple(self._api_version) >= (1, 41):
             params["one-shot"] = "1"
         what = f"containers/{container_id}/stats"
         payload = await self._get_json(what, "stats", params=params)
@@ -566,7 +479,7 @@ class DockerEngine:
         # A direct GET: aiodocker has no `/system/df` call at all, and `type=` (1.42+)
         # spares the engine sizing every layer and build cache entry for volume sizes.
         await self._ensure_version()
-        params = {"type": "volume"} if _version_tuple(self._api_version) >= (1, 42) else None
+        params = {"type": "volume"} if version_tuple(self._api_version) >= (1, 42) else None
         raw = await self._get_json("system/df", "df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return self._parsed("system/df", "df", lambda: parse_disk_usage(_object(raw), 0.0))
 
@@ -717,29 +630,6 @@ def _status_error(status: int, message: str) -> EngineError:
     if status >= 500:
         return ServerError(message)
     return RequestFailed(f"HTTP {status}: {message}")
-
-
-def engine_config_from_env(
-    host_flag: str | None,
-    timeout: float,
-    environ: Mapping[str, str] = os.environ,
-    *,
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
-    max_labels: int = MAX_LABELS,
-    max_label_length: int = MAX_LABEL_LENGTH,
-    max_image_tags: int = MAX_IMAGE_TAGS,
-) -> EngineConfig:
-    """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
-    return EngineConfig(
-        host=resolve_host(host_flag, environ),
-        timeout=timeout,
-        tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
-        cert_path=environ.get("DOCKER_CERT_PATH", ""),
-        stats_concurrency=stats_concurrency,
-        max_labels=max_labels,
-        max_label_length=max_label_length,
-        max_image_tags=max_image_tags,
-    )
 
 
 EngineFactory = Callable[[], Engine]

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from exporter.engine.models import Container, EngineInfo, Event
+from exporter.engine.events import Event
+from exporter.engine.models import Container, EngineInfo
 from exporter.engine.resources import DiskUsage, Image, ImageSummary, Network, Volume
 from exporter.engine.stats import ContainerStats, ProcessInfo
 

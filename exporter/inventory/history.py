@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.engine.models import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, Event
+from exporter.engine.events import Event
+from exporter.engine.models import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
 
 DEFAULT_CAPACITY = 1000
 

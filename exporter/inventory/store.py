@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo, Event
+from exporter.engine.events import Event
+from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
 from exporter.engine.resources import (
     DiskUsage,
     Image,

@@ -26,7 +26,8 @@ from exporter.engine.api import (
     RequestFailed,
     ServerError,
 )
-from exporter.engine.models import EngineInfo, Event, die_exit_code
+from exporter.engine.events import Event, die_exit_code
+from exporter.engine.models import EngineInfo
 from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
 
@@ -281,8 +282,12 @@ class Watcher:
             self._synced(engine, len(self._signatures))
             return
         self._listed_at = (self._received, self._status.reconnects)
+        # Only what was known before the list was asked for can be missing from it: a
+        # container added while the answer travelled (by an event's inspect, or by an
+        # overlapping resync whose list came later) was created after this listing.
+        known = self._inventory.known_ids()
         listed = await self._engine.list_containers()
-        for gone in self._inventory.known_ids() - set(listed):
+        for gone in known - set(listed):
             self._inventory.remove(gone)
             self._probed.pop(gone, None)
         for gone in set(self._signatures) - set(listed):  # removed: by event or unseen

@@ -177,7 +177,7 @@ class ApiSource:
                     stats[container_id] = sample
             except EngineError as exc:
                 errors += 1
-                log.debug("stats of %s failed: %s", container_id[:12], exc)
+                log.debug("stats failed: %s", exc, extra={"container": container_id[:12]})
             finally:
                 self._in_flight.discard(container_id)
 

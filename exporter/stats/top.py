@@ -72,7 +72,12 @@ class TopPoller:
         try:
             processes = await self._top(due)
         except EngineError as exc:
-            log.debug("top %s failed; retrying in %gs: %s", due[:12], self._interval, exc)
+            log.debug(
+                "top failed; retrying in %gs: %s",
+                self._interval,
+                exc,
+                extra={"container": due[:12]},
+            )
             return gap
         self._inventory.set_processes(due, processes)
         self._inventory.publish()

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import cache, partial
 from importlib.resources import files
@@ -249,10 +249,19 @@ def make_app(
     clock: Clock | None = None,
     *,
     inventory_limit: int = MAX_INVENTORY_CONTAINERS,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Application:
-    """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller."""
+    """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
+    `headers` (the web config's http_server_config.headers) go on every response."""
     middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
+    if headers:
+        extra = dict(headers)
+
+        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(extra)
+
+        app.on_response_prepare.append(add_headers)
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
