@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from exporter.cli.settings import Settings
-from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed, ServerError
 from exporter.engine.config import EngineConfig
 from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
@@ -166,6 +166,9 @@ class FakeEngine:
         self.volumes: list[dict[str, Any]] = []
         self.top_docs: dict[str, dict[str, Any]] = {}
         self.df_doc: dict[str, Any] = {}
+        self.thawed = asyncio.Event()  # cleared by freeze(): every request hangs, as on STOP
+        self.thawed.set()
+        self.failing: dict[str, Exception] = {}  # call name -> what it raises (one object)
         self.list_gate: asyncio.Event | None = None
         """Holds the answer of the next list_containers call (taken, not yet answered)."""
 
@@ -196,15 +199,33 @@ class FakeEngine:
         self.calls.append(what)
         if self.down:
             raise EngineUnavailable(f"{what}: fake engine is down")
+        if what in self.failing:
+            raise self.failing[what]
+
+    async def _gate(self) -> None:
+        """A frozen engine (`kill -STOP`): the request is sent and never answered."""
+        await self.thawed.wait()
+
+    def freeze(self) -> None:
+        self.thawed.clear()
+
+    def thaw(self) -> None:
+        self.thawed.set()
+
+    async def ping(self) -> None:
+        self._check("ping")
+        await self._gate()
 
     async def engine_info(self) -> EngineInfo:
         self._check("info")
+        await self._gate()
         return parse_engine(self.info_doc, self.version_doc, "1.41")
 
     async def list_containers(self) -> dict[str, str]:
         """The adapter's answer: each container's list signature, from the row
         `/containers/json` would give for its inspect document (the real function)."""
         self._check("list")
+        await self._gate()
         listed = {cid: container_signature(list_row(doc)) for cid, doc in self.containers.items()}
         gate, self.list_gate = self.list_gate, None
         if gate is not None:  # this listing is taken now; its answer arrives when set
@@ -213,6 +234,7 @@ class FakeEngine:
 
     async def inspect_container(self, container_id: str) -> Container:
         self._check(f"inspect {container_id[:12]}")
+        await self._gate()
         await asyncio.sleep(0)
         if container_id not in self.containers:
             raise NotFound(container_id)
@@ -222,6 +244,7 @@ class FakeEngine:
         self, container_id: str, engine: EngineInfo | None
     ) -> ContainerStats | None:
         self._check(f"stats {container_id[:12]}")
+        await self._gate()
         self.stats_in_flight += 1
         self.max_stats_in_flight = max(self.max_stats_in_flight, self.stats_in_flight)
         try:
@@ -235,11 +258,13 @@ class FakeEngine:
 
     async def list_images(self) -> list[ImageSummary]:
         self._check("images")
+        await self._gate()
         rows = [parse_image_summary(doc) for doc, _ in self.images.values()]
         return [r for r in rows if r is not None]
 
     async def inspect_image(self, image_id: str) -> Image:
         self._check(f"image {image_id.removeprefix('sha256:')[:12]}")
+        await self._gate()
         await asyncio.sleep(0)
         if image_id not in self.images:
             raise NotFound(image_id)
@@ -248,10 +273,12 @@ class FakeEngine:
 
     async def list_network_ids(self) -> list[str]:
         self._check("networks")
+        await self._gate()
         return list(self.networks)
 
     async def inspect_network(self, network_id: str) -> Network:
         self._check(f"network {network_id[:12]}")
+        await self._gate()
         await asyncio.sleep(0)
         for nid, doc in self.networks.items():
             if network_id in (nid, doc.get("Name")):
@@ -260,27 +287,31 @@ class FakeEngine:
 
     async def list_volumes(self) -> list[Volume]:
         self._check("volumes")
+        await self._gate()
         return parse_volumes({"Volumes": self.volumes})
 
     async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
         self._check(f"top {container_id[:12]} {ps_args}")
+        await self._gate()
         await asyncio.sleep(0)
         if container_id not in self.containers:
             raise NotFound(container_id)
         if self.containers[container_id]["State"]["Status"] != "running":
             raise RequestFailed(f"HTTP 409: container {container_id} is not running")
         if ps_args and container_id not in self.top_docs:
-            raise EngineUnavailable("Couldn't find PID field in ps output")
+            raise ServerError("Couldn't find PID field in ps output")
         return parse_top(self.top_docs.get(container_id, load_json("top_default.json")))
 
     async def disk_usage(self) -> DiskUsage:
         self._check("df")
+        await self._gate()
         await asyncio.sleep(0)
         return parse_disk_usage(self.df_doc, 0.0)
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
         self._check("events")
+        await self._gate()
         self.since.append(since_ns)
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         for event in self.replay:

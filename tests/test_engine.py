@@ -18,7 +18,14 @@ from aiohttp import web
 from conftest import LiveDocker, engine_facts, live_engine_config, load_json
 
 from exporter.engine.adapter import DockerEngine
-from exporter.engine.api import EngineUnavailable, NotFound, ReadOnlyViolation, RequestFailed
+from exporter.engine.api import (
+    EngineTimeout,
+    EngineUnavailable,
+    NotFound,
+    ReadOnlyViolation,
+    RequestFailed,
+    ServerError,
+)
 from exporter.engine.config import (
     POOL_MARGIN,
     EngineConfig,
@@ -199,8 +206,9 @@ def test_negotiation_rule() -> None:
 
 
 async def test_errors_are_mapped(scripted: tuple[Scripted, DockerEngine]) -> None:
-    """404 is gone, other 4xx refused, 5xx and silence an unavailable engine (the top
-    poller falls back to the default ps arguments on a 500 from busybox `ps`)."""
+    """404 is gone, other 4xx refused, a 5xx a failed request (the engine answered: the
+    top poller falls back to the default ps arguments on a 500 from busybox `ps`), silence
+    a timeout of an unavailable engine."""
     _, engine = scripted
     with pytest.raises(NotFound, match=r"^No such container$"):
         await engine.inspect_container("gone")
@@ -208,11 +216,11 @@ async def test_errors_are_mapped(scripted: tuple[Scripted, DockerEngine]) -> Non
         await engine.inspect_container("bad")
     with pytest.raises(RequestFailed, match=r"^HTTP 403: <html>$"):
         await engine.inspect_container("proxied")
-    with pytest.raises(EngineUnavailable, match=r"^containerd: deadline exceeded$"):
+    with pytest.raises(ServerError, match=r"^containerd: deadline exceeded$"):
         await engine.inspect_container("broken")
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with pytest.raises(EngineUnavailable, match=r"no answer within 0.5s"):
+    with pytest.raises(EngineTimeout, match=r"no answer within 0.5s"):
         await asyncio.wait_for(engine.inspect_container("slow"), 30)  # a hang guard
     assert loop.time() - started >= 0.4  # the timeout, not an early failure
     with pytest.raises(EngineUnavailable, match=r"no answer within 0.5s"):
@@ -558,7 +566,7 @@ def test_engine_error_messages_from_json_or_plain_bodies() -> None:
     assert _engine_message(b"<html>\n<h1>502 Bad Gateway</h1>") == "<html>"
     assert _engine_message(b"") == "(empty body)"
     assert isinstance(_status_error(404, "gone"), NotFound)
-    assert isinstance(_status_error(503, "busy"), EngineUnavailable)
+    assert isinstance(_status_error(503, "busy"), ServerError)
     forbidden = _status_error(403, "denied by proxy")
     assert isinstance(forbidden, RequestFailed)
     assert str(forbidden) == "HTTP 403: denied by proxy"

@@ -140,9 +140,13 @@ async def test_reconnect_relists_and_reconciles(
 async def test_engine_outage_sets_up_to_zero_and_backs_off(
     running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    """Down: the snapshot says so, backoff doubles to its cap; recovery resyncs."""
+    """Down: the snapshot says so, backoff doubles to its cap; recovery resyncs. (A
+    stream that ends is no outage by itself: the reconnect that fails is.)"""
     fake_engine.down = True
     fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    assert inventory.snapshot.status.engine_up
+    await clock.advance(1.0)
     await until(inventory, lambda s: not s.status.engine_up)
     assert A in inventory.snapshot.containers  # last known inventory is kept while down
     for _ in range(7):
@@ -355,6 +359,24 @@ async def test_a_cancelled_pass_leaves_no_inspect_never_awaited(
             await task
         gc.collect()
     assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
+async def test_events_out_of_timestamp_order_are_all_applied(
+    running: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """dockerd stamps an event before it takes the publish lock: concurrent pauses arrive
+    out of timestamp order. None is a replay; all count, and the last one's state stands;
+    a reconnect still replays from the newest."""
+    fake_engine.add(inspect_payload(cid=B, Name="/beta"))
+    fake_engine.emit(event("container", "pause", A, 200))
+    fake_engine.emit(event("container", "pause", B, 199))  # published second, stamped first
+    snap = await until(inventory, lambda s: s.status.events.get(("container", "pause")) == 2)
+    assert B in snap.containers
+    fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    await clock.advance(1.0)
+    await until(inventory, lambda s: s.status.stream_up)
+    assert fake_engine.since[-1] == 200
 
 
 @pytest.mark.parametrize(("version", "polled"), [("4.3.1", True), ("5.4.2", False)])

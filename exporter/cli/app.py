@@ -18,8 +18,10 @@ from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
 from exporter.engine.config import engine_config_from_env
+from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
+from exporter.inventory.liveness import Liveness
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
 from exporter.registry.client import RegistryClient
@@ -57,14 +59,19 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
         await clock.sleep(RESTART_DELAY)
 
 
-def default_engine_factory(settings: Settings) -> Callable[[], Engine]:
+def default_engine_factory(
+    settings: Settings, meter: RequestMeter | None = None
+) -> Callable[[], Engine]:
     config = engine_config_from_env(
         settings.engine_host,
         settings.docker_timeout,
         os.environ,
         stats_concurrency=settings.stats_concurrency,
+        max_labels=settings.max_labels,
+        max_label_length=settings.max_label_length,
+        max_image_tags=settings.max_image_tags,
     )
-    return lambda: DockerEngine(config)
+    return lambda: DockerEngine(config, meter=meter)
 
 
 def build_sampler(
@@ -149,17 +156,43 @@ def build_app(
         for warning in warnings:
             log.warning("%s", warning)
     targets = registries
-    inventory = Inventory(container_filter(settings), EventHistory(settings.events_history))
+    inventory = Inventory(
+        container_filter(settings),
+        EventHistory(settings.events_history),
+        max_processes=settings.max_processes,
+        max_event_kinds=settings.max_event_kinds,
+    )
     exposition = build_exposition(settings)
     the_clock = clock or SystemClock()
-    app = make_app(inventory, exposition, settings.telemetry_path, auth, the_clock, headers=headers)
-    factory = engine_factory or default_engine_factory(settings)
+    app = make_app(
+        inventory,
+        exposition,
+        settings.telemetry_path,
+        auth,
+        the_clock,
+        headers=headers,
+        inventory_limit=settings.inventory_max_containers,
+    )
+    meter = RequestMeter()
+    factory = engine_factory or default_engine_factory(settings, meter)
 
     @asynccontextmanager
     async def watch() -> AsyncIterator[None]:
         engine = factory()
         watcher = Watcher(engine, inventory, the_clock, resync_interval=settings.resync_interval)
-        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [("watcher", watcher.run)]
+        liveness = Liveness(
+            engine,
+            inventory,
+            the_clock,
+            interval=settings.ping_interval,
+            timeout=settings.ping_timeout,
+            listeners=[watcher.reachable],
+            meter=meter,
+        )
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("watcher", watcher.run),
+            ("liveness", liveness.run),
+        ]
         sampler = build_sampler(settings, engine, inventory, the_clock)
         if sampler is not None:
             loops.append(("sampler", sampler.run))

@@ -154,9 +154,10 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         if on:
             enabled.append(name)
     own = Options({o: v for o, v in values.items() if o not in core})
+    every = Options(values)  # the checks see core settings too (the ping's two bounds)
     for check in CHECKS:
         try:
-            check(own)
+            check(every)
         except ConfigError as exc:
             parser.error(str(exc))
     return Settings(**chosen, collectors=tuple(enabled), options=own)

@@ -18,9 +18,11 @@ from exporter.cli.logs import LEVELS
 from exporter.engine.config import resolve_host
 from exporter.inventory.filters import FilterError, Rule
 from exporter.options import (
+    OPTIONS,
     ConfigError,
     Option,
     Options,
+    check,
     option,
     parse_choice,
     parse_count,
@@ -93,6 +95,19 @@ def parse_telemetry_path(text: str) -> str:
     return text
 
 
+@check
+def _ping_within_its_interval(chosen: Options) -> None:
+    """A ping that may take longer than its interval would overlap the next one, and the
+    hung-engine bound (interval + timeout) would exceed two intervals."""
+    interval = chosen[OPTIONS["--docker.ping-interval"]]
+    timeout = chosen[OPTIONS["--docker.ping-timeout"]]
+    if timeout > interval:
+        raise ConfigError(
+            f"--docker.ping-timeout ({timeout:g}s) must not exceed "
+            f"--docker.ping-interval ({interval:g}s)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the exporter needs to start."""
@@ -117,6 +132,14 @@ class Settings:
     disable_exporter_metrics: bool = switch_setting(
         "web", "--web.disable-exporter-metrics", "Leave out the exporter's own process_* metrics."
     )
+    inventory_max_containers: int = setting(
+        "web",
+        "--web.inventory.max-containers",
+        "10000",
+        parse_positive_int,
+        "Containers in one /inventory document (about 3 KiB each); the rest are counted in "
+        "its exporter.containers_omitted (narrow with ?name=, ?state=, ?label=).",
+    )
     docker_host: str = setting(
         "docker",
         "--docker.host",
@@ -133,12 +156,64 @@ class Settings:
         parse_duration,
         "Timeout of every Engine request except the event stream.",
     )
+    ping_interval: float = setting(
+        "docker",
+        "--docker.ping-interval",
+        "5s",
+        parse_duration,
+        "How often /_ping checks that the engine answers, apart from the event stream: a "
+        "hung engine turns docker_up to 0 within two intervals.",
+    )
+    ping_timeout: float = setting(
+        "docker",
+        "--docker.ping-timeout",
+        "3s",
+        parse_duration,
+        "How long a ping may take before the engine counts as not answering (<= the interval).",
+    )
+    max_labels: int = setting(
+        "docker",
+        "--docker.max-labels",
+        "256",
+        parse_positive_int,
+        "Labels kept per container (the first by key); more are cut and counted in "
+        'docker_exporter_truncations_total{what="labels"}.',
+    )
+    max_label_length: int = setting(
+        "docker",
+        "--docker.max-label-length",
+        "4096",
+        parse_positive_int,
+        "Characters kept of one container label value (the rest cut and counted).",
+    )
+    max_image_tags: int = setting(
+        "docker",
+        "--docker.max-image-tags",
+        "64",
+        parse_positive_int,
+        "Tags and digests kept per image (the rest cut and counted).",
+    )
     resync_interval: float = setting(
         "inventory",
         "--inventory.resync-interval",
         "60s",
         parse_duration,
         "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
+    )
+    max_processes: int = setting(
+        "inventory",
+        "--inventory.max-processes",
+        "256",
+        parse_positive_int,
+        "Processes kept per container (the lowest PIDs); more are cut and counted.",
+    )
+    max_event_kinds: int = setting(
+        "inventory",
+        "--inventory.max-event-kinds",
+        "512",
+        parse_positive_int,
+        "Distinct (type, action) event counters; the engine names actions, so the rest are"
+        " counted as type=other, action=other.",
     )
     container_include: tuple[str, ...] = repeated_setting(
         "inventory",

@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-Kind = Literal["gauge", "counter", "info", "stateset"]
-"""Declared kinds; a stateset is a gauge with one 0/1 series per possible state."""
+Kind = Literal["gauge", "counter", "info", "stateset", "histogram"]
+"""Declared kinds; a stateset is a gauge with one 0/1 series per possible state. A
+histogram's rows start with their sample's suffix (`_bucket`, `_sum`, `_count`), and a
+bucket row ends with its `le` bound: `histogram_rows` builds them."""
 
 Row = tuple[tuple[str, ...], float]
 """One series: its label values (in the family's label order) and its value."""
 
-WIRE_TYPES: dict[str, str] = {"counter": "counter", "info": "info"}
+WIRE_TYPES: dict[str, str] = {"counter": "counter", "info": "info", "histogram": "histogram"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 """The type a family carries in OpenMetrics (and prometheus_client); the rest are gauges."""
 
 
@@ -87,8 +90,38 @@ class Family:
 
         metric = Metric(self.name, self.documentation, self.type)
         names, info = self.labelnames, self.info
+        if self.spec.kind == "histogram":
+            metric.samples = [
+                Sample(
+                    self.sample_name + values[0],
+                    dict(zip((*names, "le"), values[1:], strict=False)),
+                    value,
+                )
+                for values, value in self.rows
+            ]
+            return metric
         metric.samples = [
             Sample(self.sample_name, dict(zip(names, values, strict=True)), 1 if info else value)
             for values, value in self.rows
         ]
         return metric
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Go (and prometheus_client) writes it: `0.005`, `1.0`, `+Inf`
+    (Python's repr agrees with Go's for the bounds we declare, all below 1e6)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def histogram_rows(
+    labels: tuple[str, ...], bounds: Sequence[float], cumulative: Sequence[int], total: float
+) -> list[Row]:
+    """One histogram series' rows: a bucket per bound plus +Inf (cumulative counts, the
+    last being the count), the sum, the count."""
+    rows: list[Row] = [
+        (("_bucket", *labels, _le(bound)), count)
+        for bound, count in zip((*bounds, float("inf")), cumulative, strict=True)
+    ]
+    rows.append((("_sum", *labels), total))
+    rows.append((("_count", *labels), cumulative[-1] if cumulative else 0))
+    return rows

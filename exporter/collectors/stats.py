@@ -254,7 +254,13 @@ SAMPLES = declare(
     "Container samples taken: one per running container sampled per sweep.",
     collector=S,
 )
-SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES)
+SUSPENDED = declare(
+    "docker_exporter_stats_suspended_sweeps_total",
+    "counter",
+    "Sweeps (or their API fallback) skipped while the engine did not answer its ping.",
+    collector=S,
+)
+SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES, SUSPENDED)
 
 
 FAMILIES = (*(spec for spec, _ in (*SCALARS, *NETWORK, *BLOCK)), MEMORY_EVENTS, PRESSURE)
@@ -321,7 +327,8 @@ def _self_metrics(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
         add(sweep, [], status.sweep_seconds)
         add(last, [], status.last_sample_ts)
         yield from (sweep, last)
-    sweeps, samples = SWEEPS.new(), SAMPLES.new()
+    sweeps, samples, suspended = SWEEPS.new(), SAMPLES.new(), SUSPENDED.new()
     add(sweeps, [], status.sweeps)
     add(samples, [], status.samples)
-    yield from (sweeps, samples)
+    add(suspended, [], status.suspended)
+    yield from (sweeps, samples, suspended)

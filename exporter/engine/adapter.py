@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from types import SimpleNamespace
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -33,10 +35,13 @@ from aiodocker.networks import DockerNetwork
 from exporter.engine.api import (
     Engine,
     EngineError,
+    EngineTimeout,
     EngineUnavailable,
+    MalformedAnswer,
     NotFound,
     ReadOnlyViolation,
     RequestFailed,
+    ServerError,
 )
 from exporter.engine.config import EngineConfig, negotiate, tls_context, version_tuple
 from exporter.engine.events import Event, parse_event
@@ -62,9 +67,16 @@ from exporter.engine.resources import (
     parse_volumes,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.telemetry import RequestMeter
 
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
-"""An event carries every container label; a large label set must not kill the stream."""
+"""An event carries every container label; a large label set must not kill the stream.
+A longer line is skipped (and counted), never buffered whole: the stream goes on."""
+
+PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError)
+"""What a parser could still raise on an answer of the wrong shape (the fuzz tests look
+for these and each one found is fixed in the parser); the adapter turns any of them into
+a ServerError, so no half-parsed object gets past it."""
 
 DISK_USAGE_TIMEOUT = 300.0
 """`/system/df` walks every volume and layer: minutes on a large host, so its own timeout."""
@@ -123,9 +135,13 @@ class DockerEngine:
     """
 
     def __init__(
-        self, config: EngineConfig, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+        self,
+        config: EngineConfig,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        meter: RequestMeter | None = None,
     ) -> None:
         self._config = config
+        self._meter = meter or RequestMeter()
         self._connector, self._url = _connector(
             config.host, tls_context(config), config.connections
         )
@@ -144,6 +160,26 @@ class DockerEngine:
     def api_version(self) -> str:
         return self._api_version
 
+    @property
+    def meter(self) -> RequestMeter:
+        return self._meter
+
+    @contextmanager
+    def _metered(self, endpoint: str) -> Iterator[None]:
+        """Time one request of an endpoint class, and count how it failed; a request
+        cancelled from outside (shutdown, the liveness guard) is not counted."""
+        started = time.monotonic()
+        try:
+            yield
+        except NotFound:
+            self._meter.observe(endpoint, time.monotonic() - started)
+            raise
+        except EngineError as exc:
+            self._meter.observe(endpoint, time.monotonic() - started)
+            self._meter.error(endpoint, _error_kind(exc))
+            raise
+        self._meter.observe(endpoint, time.monotonic() - started)
+
     async def close(self) -> None:
         if self._docker is not None:
             await self._docker.close()  # its events helper only: session and pool are ours
@@ -158,9 +194,9 @@ class DockerEngine:
                 # A direct GET: aiodocker's `version()` is versioned, and a version below the
                 # engine's minimum is refused (Docker 29.0-29.2 refuse < 1.44), so the one
                 # request that tells the version must carry none.
-                version = await self._get_json("version", versioned=False)
+                version = await self._get_json("version", "info", versioned=False)
                 if not isinstance(version, dict):
-                    raise EngineUnavailable(f"GET /version: not a JSON object: {version!r:.80}")
+                    raise MalformedAnswer(f"GET /version: not a JSON object: {version!r:.80}")
                 self._api_version = negotiate(
                     str(version.get("ApiVersion", "")), str(version.get("MinAPIVersion", ""))
                 )
@@ -176,23 +212,42 @@ class DockerEngine:
     async def _call(
         self,
         what: str,
+        endpoint: str,
         request: Callable[[aiodocker.Docker], Awaitable[T]],
         *,
         time_limit: float | None = None,
     ) -> T:
-        """One aiodocker call, bounded in time, its failures mapped to our errors."""
+        """One aiodocker call, bounded in time, metered, its failures mapped to our errors."""
         timeout = time_limit or self._config.timeout
+        with self._metered(endpoint):
+            try:
+                async with asyncio.timeout(timeout):
+                    return await request(await self._client())
+            except TimeoutError as exc:
+                raise EngineTimeout(f"GET /{what}: no answer within {timeout}s") from exc
+            except aiodocker.DockerError as exc:
+                raise self._docker_error(what, exc) from exc
+            # aiodocker lets these through: a body cut short (ClientPayloadError) or not
+            # JSON (ValueError), an error body without "message" (KeyError), an answer
+            # without a Content-Type (TypeError): one bad answer, not a dead engine.
+            except (
+                aiohttp.ClientPayloadError,
+                ValueError,
+                KeyError,
+                TypeError,
+                RecursionError,
+            ) as exc:
+                raise MalformedAnswer(f"GET /{what}: malformed answer: {exc!r:.200}") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise EngineUnavailable(f"GET /{what}: {exc!r}") from exc
+
+    def _parsed(self, what: str, endpoint: str, parse: Callable[[], T]) -> T:
+        """A parser's result; an answer of a shape no parser expects is a ServerError."""
         try:
-            async with asyncio.timeout(timeout):
-                return await request(await self._client())
-        except TimeoutError as exc:
-            raise EngineUnavailable(f"GET /{what}: no answer within {timeout}s") from exc
-        except aiodocker.DockerError as exc:
-            raise self._docker_error(what, exc) from exc
-        # aiodocker lets these through: a body cut short or not JSON (ValueError), an error
-        # body without "message" (KeyError), an answer without a Content-Type (TypeError).
-        except (aiohttp.ClientError, OSError, ValueError, KeyError, TypeError) as exc:
-            raise EngineUnavailable(f"GET /{what}: {exc!r}") from exc
+            return parse()
+        except PARSE_ERRORS as exc:
+            self._meter.error(endpoint, "malformed")
+            raise MalformedAnswer(f"GET /{what}: unexpected answer: {exc!r:.200}") from exc
 
     def _docker_error(self, what: str, exc: aiodocker.DockerError) -> EngineError:
         if exc.status == CONNECT_FAILED:
@@ -225,52 +280,109 @@ class DockerEngine:
             response.release()
         raise _status_error(response.status, _engine_message(body))
 
+    async def _get_body(
+        self,
+        path: str,
+        endpoint: str,
+        *,
+        versioned: bool = True,
+        params: Mapping[str, str] | None = None,
+        time_limit: float | None = None,
+    ) -> bytes:
+        """One bounded, metered direct GET; the whole body."""
+        if versioned:
+            await self._client()
+        timeout = time_limit or self._config.timeout
+        with self._metered(endpoint):
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await self._get(path, versioned=versioned, params=params)
+                    try:
+                        return await response.read()
+                    finally:
+                        response.release()
+            except TimeoutError as exc:
+                raise EngineTimeout(f"GET /{path}: no answer within {timeout}s") from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise MalformedAnswer(f"GET /{path}: body cut short: {exc!r:.200}") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise EngineUnavailable(f"GET /{path}: {exc!r}") from exc
+
     async def _get_json(
         self,
         path: str,
+        endpoint: str,
         *,
         versioned: bool = True,
         params: Mapping[str, str] | None = None,
         time_limit: float | None = None,
     ) -> Any:
-        """One bounded direct GET of a JSON document."""
-        if versioned:
-            await self._client()
-        timeout = time_limit or self._config.timeout
+        """One bounded direct GET of a JSON document; a body that is not JSON is a
+        ServerError (a proxy's HTML page, half a document)."""
+        data = await self._get_body(
+            path, endpoint, versioned=versioned, params=params, time_limit=time_limit
+        )
         try:
-            async with asyncio.timeout(timeout):
-                response = await self._get(path, versioned=versioned, params=params)
-                try:
-                    data = await response.read()
-                finally:
-                    response.release()
             return json.loads(data)
-        except TimeoutError as exc:
-            raise EngineUnavailable(f"GET /{path}: no answer within {timeout}s") from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise EngineUnavailable(f"GET /{path}: {exc!r}") from exc
+        except (ValueError, RecursionError) as exc:
+            self._meter.error(endpoint, "malformed")
+            raise MalformedAnswer(f"GET /{path}: not JSON: {exc}") from exc
 
     async def _ensure_version(self) -> None:
         await self._client()
+
+    async def ping(self) -> None:
+        """`/_ping`: the cheapest request there is (no daemon lock, a two-byte body); an
+        engine that answers it but nothing else is busy, not hung."""
+        body = await self._get_body("_ping", "ping", versioned=False)
+        if body.strip() != b"OK":
+            self._meter.error("ping", "malformed")
+            raise MalformedAnswer(f"GET /_ping: answered {body[:40]!r}, not OK")
 
     async def engine_info(self) -> EngineInfo:
         async def both(docker: aiodocker.Docker) -> tuple[Any, Any]:
             return await docker.version(), await docker.system.info()
 
-        version, info = await self._call("version, /info", both)
-        return parse_engine(info, version, self._api_version)
+        version, info = await self._call("version, /info", "info", both)
+        return self._parsed(
+            "info",
+            "info",
+            lambda: parse_engine(_object(info), _object(version), self._api_version),
+        )
 
     async def list_containers(self) -> dict[str, str]:
         """Every container (running or not) by ID, with its list signature."""
-        listing = await self._call("containers/json", lambda d: d.containers.list(all=True))
-        return {row.id: container_signature(_summary(row)) for row in listing}
+        listing = await self._call("containers/json", "list", lambda d: d.containers.list(all=True))
+        return self._parsed(
+            "containers/json",
+            "list",
+            lambda: {row.id: container_signature(_summary(row)) for row in listing},
+        )
 
     async def inspect_container(self, container_id: str) -> Container:
+        what = f"containers/{container_id}/json"
         raw = await self._call(
-            f"containers/{container_id}/json",
-            lambda d: d.containers.container(container_id).show(),
+            what, "inspect", lambda d: d.containers.container(container_id).show()
         )
-        return parse_container(raw)
+        container = self._parsed(what, "inspect", lambda: parse_container(_object(raw)))
+        if not container.id:
+            self._meter.error("inspect", "malformed")
+            raise MalformedAnswer(f"GET /{what}: an answer without an Id")
+        labels = self._capped_labels(container.labels)
+        return container if labels is container.labels else replace(container, labels=labels)
+
+    def _capped_labels(self, labels: Mapping[str, str]) -> Mapping[str, str]:
+        """The labels within `max_labels` and `max_label_length`; the same object if so."""
+        limit, length = self._config.max_labels, self._config.max_label_length
+        long_values = any(len(v) > length for v in labels.values())
+        if len(labels) <= limit and not long_values:
+            return labels
+        if len(labels) > limit:
+            self._meter.truncate("labels")
+        if long_values:
+            self._meter.truncate("label_values")
+        kept = sorted(labels)[:limit]
+        return MappingProxyType({k: labels[k][:length] for k in kept})
 
     async def container_stats(
         self, container_id: str, engine: EngineInfo | None
@@ -283,54 +395,84 @@ class DockerEngine:
         params = {"stream": "0"}
         if version_tuple(self._api_version) >= (1, 41):
             params["one-shot"] = "1"
-        payload = await self._get_json(f"containers/{container_id}/stats", params=params)
+        what = f"containers/{container_id}/stats"
+        payload = await self._get_json(what, "stats", params=params)
         if not isinstance(payload, dict):
             return None
         if engine is None:
-            return parse_api_stats(payload, cgroup_version="")
-        return parse_api_stats(
-            payload,
-            cgroup_version=engine.cgroup_version if engine.cgroup_version in ("1", "2") else "",
-            podman=engine.podman,
-            mem_total=engine.memory_bytes or None,
+            return self._parsed(what, "stats", lambda: parse_api_stats(payload, cgroup_version=""))
+        version = engine.cgroup_version if engine.cgroup_version in ("1", "2") else ""
+        return self._parsed(
+            what,
+            "stats",
+            lambda: parse_api_stats(
+                payload,
+                cgroup_version=version,
+                podman=engine.podman,
+                mem_total=engine.memory_bytes or None,
+            ),
         )
 
     async def list_images(self) -> list[ImageSummary]:
         """`docker images`: top-level images (dangling ones included), no intermediates."""
-        listing = await self._call("images/json", lambda d: d.images.list())
+        listing = await self._call("images/json", "images", lambda d: d.images.list())
         rows = listing if isinstance(listing, list) else []
-        return [s for r in rows if isinstance(r, dict) and (s := parse_image_summary(r))]
+        summaries = self._parsed(
+            "images/json",
+            "images",
+            lambda: [s for r in rows if isinstance(r, dict) and (s := parse_image_summary(r))],
+        )
+        limit = self._config.max_image_tags
+        for i, summary in enumerate(summaries):
+            if len(summary.repo_tags) > limit or len(summary.repo_digests) > limit:
+                self._meter.truncate("image_tags")
+                summaries[i] = replace(
+                    summary,
+                    repo_tags=summary.repo_tags[:limit],
+                    repo_digests=summary.repo_digests[:limit],
+                )
+        return summaries
 
     async def inspect_image(self, image_id: str) -> Image:
         """`docker image inspect` plus `docker history`: two GETs, once per image ID."""
-        raw = await self._call(f"images/{image_id}/json", lambda d: d.images.inspect(image_id))
+        what = f"images/{image_id}/json"
+        raw = await self._call(what, "images", lambda d: d.images.inspect(image_id))
         history = await self._call(
-            f"images/{image_id}/history", lambda d: d.images.history(image_id)
+            f"images/{image_id}/history", "images", lambda d: d.images.history(image_id)
         )
-        return parse_image(raw if isinstance(raw, dict) else {}, history)
+        image = self._parsed(what, "images", lambda: parse_image(_object(raw), history))
+        if not image.id:
+            self._meter.error("images", "malformed")
+            raise MalformedAnswer(f"GET /{what}: an answer without an Id")
+        return image
 
     async def list_network_ids(self) -> list[str]:
-        return parse_network_ids(await self._call("networks", lambda d: d.networks.list()))
+        raw = await self._call("networks", "networks", lambda d: d.networks.list())
+        return self._parsed("networks", "networks", lambda: parse_network_ids(raw))
 
     async def inspect_network(self, network_id: str) -> Network:
         # DockerNetwork(...).show() is one GET; `networks.get(id)` would add another.
-        raw = await self._call(
-            f"networks/{network_id}", lambda d: DockerNetwork(d, network_id).show()
-        )
-        return parse_network(raw if isinstance(raw, dict) else {})
+        what = f"networks/{network_id}"
+        raw = await self._call(what, "networks", lambda d: DockerNetwork(d, network_id).show())
+        network = self._parsed(what, "networks", lambda: parse_network(_object(raw)))
+        if not network.id:
+            self._meter.error("networks", "malformed")
+            raise MalformedAnswer(f"GET /{what}: an answer without an Id")
+        return network
 
     async def list_volumes(self) -> list[Volume]:
-        raw = await self._call("volumes", lambda d: d.volumes.list())
-        return parse_volumes(raw if isinstance(raw, dict) else {})
+        raw = await self._call("volumes", "volumes", lambda d: d.volumes.list())
+        return self._parsed("volumes", "volumes", lambda: parse_volumes(_object(raw)))
 
     async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]:
         """`docker top`. Every successful call logs a `top` event: callers must ration it."""
         # A direct GET: Podman 4.3 answers `top` chunked with no Content-Type, which
         # aiodocker's `top()` turns into "" (leaving the body unread on the connection).
         await self._ensure_version()
+        what = f"containers/{container_id}/top"
         params = {"ps_args": ps_args} if ps_args else None
-        raw = await self._get_json(f"containers/{container_id}/top", params=params)
-        return parse_top(raw if isinstance(raw, dict) else {})
+        raw = await self._get_json(what, "top", params=params)
+        return self._parsed(what, "top", lambda: parse_top(_object(raw)))
 
     async def disk_usage(self) -> DiskUsage:
         """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
@@ -338,8 +480,8 @@ class DockerEngine:
         # spares the engine sizing every layer and build cache entry for volume sizes.
         await self._ensure_version()
         params = {"type": "volume"} if version_tuple(self._api_version) >= (1, 42) else None
-        raw = await self._get_json("system/df", params=params, time_limit=DISK_USAGE_TIMEOUT)
-        return parse_disk_usage(raw if isinstance(raw, dict) else {}, 0.0)
+        raw = await self._get_json("system/df", "df", params=params, time_limit=DISK_USAGE_TIMEOUT)
+        return self._parsed("system/df", "df", lambda: parse_disk_usage(_object(raw), 0.0))
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
@@ -356,17 +498,18 @@ class DockerEngine:
             params["since"] = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
         # No read timeout: an idle engine sends no bytes on this stream, for hours maybe.
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None, connect=self._config.timeout)
+        with self._metered("events"):
+            try:
+                async with asyncio.timeout(self._config.timeout):
+                    response = await self._get(
+                        "events", versioned=True, params=params, client_timeout=timeout
+                    )
+            except TimeoutError as exc:
+                raise EngineTimeout("GET /events: no headers within the timeout") from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise EngineUnavailable(f"GET /events: {exc!r}") from exc
         try:
-            async with asyncio.timeout(self._config.timeout):
-                response = await self._get(
-                    "events", versioned=True, params=params, client_timeout=timeout
-                )
-        except TimeoutError as exc:
-            raise EngineUnavailable("GET /events: no headers within the timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise EngineUnavailable(f"GET /events: {exc!r}") from exc
-        try:
-            yield _event_lines(response)
+            yield _event_lines(response, self._meter)
         finally:
             response.close()
 
@@ -375,20 +518,92 @@ def _summary(row: DockerContainer) -> dict[str, Any]:
     return {key: row[key] for key in SUMMARY_KEYS if key in row}
 
 
-async def _event_lines(response: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+def _object(raw: object) -> dict[str, Any]:
+    """A JSON object as the API describes; anything else is a malformed answer."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"not a JSON object: {type(raw).__name__}")
+    return raw
+
+
+def _error_kind(exc: EngineError) -> str:
+    """The `ERROR_KINDS` entry for a failure (a 404 is an answer, never counted)."""
+    if isinstance(exc, RequestFailed):
+        return "refused"
+    if isinstance(exc, MalformedAnswer):
+        return "malformed"
+    if isinstance(exc, ServerError):
+        return "server_error"
+    if isinstance(exc, EngineTimeout):
+        return "timeout"
+    return "connect"
+
+
+async def split_lines(
+    chunks: AsyncIterator[bytes], limit: int, on_oversized: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """Newline-separated lines of a byte stream, at most `limit` bytes held at once: a
+    longer line is dropped as it streams by (`on_oversized` once per line), the stream goes
+    on. A last line without its newline (a stream cut mid-event) is yielded too: its
+    parser rejects it."""
+    pending = bytearray()
+    skipping = False
+    async for chunk in chunks:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                if not skipping:
+                    pending += chunk[start:]
+                    if len(pending) > limit:
+                        pending.clear()
+                        skipping = True
+                        on_oversized()
+                break
+            if skipping:
+                skipping = False
+            else:
+                pending += chunk[start:end]
+                if len(pending) > limit:
+                    on_oversized()
+                else:
+                    yield bytes(pending)
+                pending.clear()
+            start = end + 1
+    if pending and not skipping:
+        yield bytes(pending)
+
+
+async def _event_lines(
+    response: aiohttp.ClientResponse, meter: RequestMeter
+) -> AsyncIterator[Event]:
+    lines = split_lines(
+        response.content.iter_any(), EVENT_LINE_LIMIT, lambda: meter.discard("oversized")
+    )
     try:
-        async for line in response.content:
+        async for line in lines:
             if not line.strip():
                 continue
-            try:
-                raw = json.loads(line)
-            except ValueError:
-                continue
-            event = parse_event(raw) if isinstance(raw, dict) else None
-            if event is not None:
+            event = parse_event_line(line)
+            if event is None:
+                meter.discard("malformed")
+            else:
                 yield event
     except (aiohttp.ClientError, OSError, ValueError) as exc:
         raise EngineUnavailable(f"event stream broke: {exc!r}") from exc
+
+
+def parse_event_line(line: bytes) -> Event | None:
+    """One `/events` line to an Event; None for anything that is not a usable event."""
+    try:
+        raw = json.loads(line)
+    except (ValueError, RecursionError):  # RecursionError: a nesting bomb (fuzzing)
+        return None
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return parse_event(raw)
+    except PARSE_ERRORS:
+        return None
 
 
 def _first_line(text: str) -> str:
@@ -409,10 +624,11 @@ def _engine_message(body: bytes) -> str:
 
 
 def _status_error(status: int, message: str) -> EngineError:
+    """404: gone; other 4xx: refused; 5xx: this request failed (the engine answered)."""
     if status == 404:
         return NotFound(message)
     if status >= 500:
-        return EngineUnavailable(message)
+        return ServerError(message)
     return RequestFailed(f"HTTP {status}: {message}")
 
 

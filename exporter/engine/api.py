@@ -19,7 +19,21 @@ class EngineError(Exception):
 
 
 class EngineUnavailable(EngineError):
-    """The engine did not answer (connection refused, reset, timeout, 5xx)."""
+    """The engine did not answer (connection refused or reset, timeout)."""
+
+
+class EngineTimeout(EngineUnavailable):
+    """No answer within the request's timeout: a hung or overloaded engine."""
+
+
+class ServerError(EngineError):
+    """One request failed while the engine answers: a 5xx, a body cut short or not the
+    JSON the API describes. The object concerned keeps its last state; the engine is not
+    down for it (the liveness probe says when it is)."""
+
+
+class MalformedAnswer(ServerError):
+    """An answer that is not what the API describes: not JSON, cut short, the wrong shape."""
 
 
 class NotFound(EngineError):
@@ -36,6 +50,9 @@ class ReadOnlyViolation(EngineError):
 
 class Engine(Protocol):
     """What the watcher and samplers need from an engine; tests implement it with a fake."""
+
+    async def ping(self) -> None:
+        """`/_ping`: returns once the engine answered OK, else raises an EngineError."""
 
     async def engine_info(self) -> EngineInfo: ...
 

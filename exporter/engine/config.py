@@ -23,6 +23,19 @@ POOL_MARGIN = 12
 poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
 
 
+MAX_LABELS = 256
+"""Labels kept per container (`--docker.max-labels`): each is a label of one series and
+a copy in every event; thousands (a hostile or generated compose file) are cut, the
+first ones by key kept, and counted."""
+
+MAX_LABEL_LENGTH = 4096
+"""Characters kept of one label value (`--docker.max-label-length`)."""
+
+MAX_IMAGE_TAGS = 64
+"""Tags (and digests) kept per image (`--docker.max-image-tags`): a CI host can hold an
+image tagged thousands of times; each tag is a series."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """Where and how to reach the engine."""
@@ -32,6 +45,9 @@ class EngineConfig:
     tls_verify: bool = False
     cert_path: str = ""
     stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
+    max_labels: int = MAX_LABELS
+    max_label_length: int = MAX_LABEL_LENGTH
+    max_image_tags: int = MAX_IMAGE_TAGS
 
     @property
     def connections(self) -> int:
@@ -88,6 +104,9 @@ def engine_config_from_env(
     environ: Mapping[str, str] = os.environ,
     *,
     stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
+    max_labels: int = MAX_LABELS,
+    max_label_length: int = MAX_LABEL_LENGTH,
+    max_image_tags: int = MAX_IMAGE_TAGS,
 ) -> EngineConfig:
     """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
     return EngineConfig(
@@ -96,4 +115,7 @@ def engine_config_from_env(
         tls_verify=environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0"),
         cert_path=environ.get("DOCKER_CERT_PATH", ""),
         stats_concurrency=stats_concurrency,
+        max_labels=max_labels,
+        max_label_length=max_label_length,
+        max_image_tags=max_image_tags,
     )

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from exporter.engine.fields import Json, int_field, labels_field, map_field, str_field
 
@@ -40,6 +41,11 @@ ANY_ADDRESS = "0.0.0.0"
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _list(value: object) -> list[Any]:
+    """A JSON array, or nothing (a field of the wrong type is read as absent: fuzzing)."""
+    return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +311,7 @@ def _networks(raw: object, container_id: str) -> tuple[NetworkAttachment, ...]:
     out = []
     for name, endpoint in sorted(map_field(raw).items()):
         ep = map_field(endpoint)
-        aliases = ep.get("Aliases") or []
+        aliases = _list(ep.get("Aliases"))
         user_aliases = tuple(
             sorted(
                 {
@@ -367,7 +373,7 @@ def parse_container(raw: Json) -> Container:
     cid = str_field(raw.get("Id"))
     status = str_field(state.get("Status")).lower() or "created"
     command = [str_field(raw.get("Path"))] if raw.get("Path") else []
-    command += [str(a) for a in raw.get("Args") or [] if isinstance(a, str | int | float)]
+    command += [str(a) for a in _list(raw.get("Args")) if isinstance(a, str | int | float)]
     return Container(
         id=cid,
         name=str_field(raw.get("Name")).lstrip("/"),
@@ -403,10 +409,10 @@ def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
     """`/info` plus `/version` to EngineInfo; `api_version` is the negotiated one."""
     components = {
         str_field(c.get("Name")): str_field(c.get("Version"))
-        for c in version.get("Components") or []
+        for c in _list(version.get("Components"))
         if isinstance(c, Mapping)
     }
-    security = [str(s) for s in info.get("SecurityOptions") or []]
+    security = [str(s) for s in _list(info.get("SecurityOptions"))]
     swarm = map_field(info.get("Swarm"))
     return EngineInfo(
         id=str_field(info.get("ID")),
@@ -430,7 +436,7 @@ def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
         podman=any("podman" in name.lower() for name in components),
         containers=int_field(info.get("Containers")),
         images=int_field(info.get("Images")),
-        warnings=tuple(str(w) for w in info.get("Warnings") or []),
+        warnings=tuple(str(w) for w in _list(info.get("Warnings"))),
         components=components,
     )
 
@@ -453,7 +459,7 @@ def container_signature(summary: Json) -> str:
             summary.get("Labels"),
             {n: str_field(map_field(e).get("IPAddress")) for n, e in networks.items()},
             summary.get("Ports"),
-            [str_field(map_field(m).get("Name")) for m in summary.get("Mounts") or []],
+            [str_field(map_field(m).get("Name")) for m in _list(summary.get("Mounts"))],
         ],
         sort_keys=True,
         default=str,

@@ -131,6 +131,11 @@ class Network:
         return attachment.network == self.name
 
 
+def _array(value: object) -> list[Any]:
+    """A JSON array, or nothing (a field of the wrong type is read as absent: fuzzing)."""
+    return value if isinstance(value, list) else []
+
+
 def network_index(networks: Iterable[Network]) -> dict[str, str]:
     """Network ID by ID and by name: what an endpoint's NetworkID (or map key) may say."""
     index = {n.name: n.id for n in networks}
@@ -410,7 +415,7 @@ def parse_volumes(raw: Json) -> list[Volume]:
 def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
     """`/system/df`: per-volume size and reference count (`UsageData`, -1 when unknown)."""
     usage: dict[str, VolumeUsage] = {}
-    for item in raw.get("Volumes") or []:
+    for item in _array(raw.get("Volumes")):
         if not isinstance(item, Mapping) or not str_field(item.get("Name")):
             continue
         data = map_field(item.get("UsageData"))
@@ -445,7 +450,7 @@ def _top_table(raw: Json) -> tuple[list[str], list[list[str]]]:
     Podman 4.3 (no `ps_args`) sends each line whole: one title `"PID   USER   COMMAND"`
     and one cell per row. Such a line is split on runs of blanks, the last column
     (the command) keeping its own blanks."""
-    titles = [str(t).upper() for t in raw.get("Titles") or [] if isinstance(t, str)]
+    titles = [str(t).upper() for t in _array(raw.get("Titles")) if isinstance(t, str)]
     listed = raw.get("Processes")
     rows = (
         [[str(c) for c in r] for r in listed if isinstance(r, list)]

@@ -31,6 +31,7 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.engine.telemetry import EngineTelemetry
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
 from exporter.registry.models import RegistrySnapshot
@@ -42,6 +43,19 @@ PROCESS_STATES = frozenset({"running", "paused", "restarting"})
 A `restarting` container has processes only while it has a PID (Docker reports the
 state between a run's end and the restart policy's next start, PID 0)."""
 NETWORK_KEY = "network/"
+MAX_PROCESSES = 256
+"""Processes kept per container (`--inventory.max-processes`): each is a few series, and a
+fork bomb in one container must not grow the exporter; the lowest PIDs are kept."""
+MAX_EVENT_KINDS = 512
+"""Distinct (type, action) event counters (`--inventory.max-event-kinds`); actions come
+from the engine, so a hostile one could invent them forever: the rest count as
+("other", "other")."""
+OTHER_EVENTS = ("other", "other")
+REMEMBERED_REMOVALS = 4096
+"""Removals whose generation is remembered (`Inventory.generation`): only an inspect in
+flight across one needs it, and an inspect lasts at most the request timeout, in which
+no engine removes thousands of objects; a dict that kept every removed ID forever grew
+by an entry per container a churning host ever removed (bench/soak.py)."""
 FINISH_SLACK = 1.0
 """Seconds a `die` event may precede inspect's FinishedAt and still be that run's end
 (the engine logs it just after recording the exit; clocks are the engine's own)."""
@@ -67,9 +81,24 @@ class WatcherStatus:
     last_event_ts: float | None = None
     last_sync_ts: float | None = None
     events: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
+    refresh_high_water: int = 0
+    """The most objects (containers plus networks) one refresh pass had to inspect: what
+    an event storm queued up between two passes (the queue holds each object once)."""
     transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
     """Image `push` / `pull` events by (action, registry domain), at most
     MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessStatus:
+    """The liveness probe's verdict; `up` is None until a probe ran (or none runs: --once)."""
+
+    up: bool | None = None
+    interval: float = 0.0
+    last_ok_ts: float | None = None
+    down_since: float | None = None
+    failures: int = 0
+    probes: int = 0
 
 
 MAX_TRANSFER_REGISTRIES = 32
@@ -88,6 +117,8 @@ class SamplerStatus:
     api_fallbacks: int = 0
     sweeps: int = 0
     samples: int = 0
+    suspended: int = 0
+    """Sweeps (or their API fallback) skipped because the engine did not answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +139,19 @@ class Snapshot:
     processes: Mapping[str, tuple[ProcessInfo, ...]] = field(default_factory=lambda: _EMPTY)
     """Per container ID, from the cgroup path or the opt-in `top` poller; running ones only."""
     sampler: SamplerStatus = field(default_factory=SamplerStatus)
+    truncations: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    """What the inventory's own caps cut (processes, event kinds), counted."""
+    liveness: LivenessStatus = field(default_factory=LivenessStatus)
+    engine_requests: EngineTelemetry = field(default_factory=EngineTelemetry)
+    """The adapter's request meter, frozen by the liveness probe on its timer."""
+
+    @property
+    def up(self) -> bool:
+        """docker_up: the engine answers (its ping, when one runs) and the inventory is
+        current (synced, and not marked down by a failed stream or ping since)."""
+        status = self.status
+        return status.engine_up and status.synced and self.liveness.up is not False
+
     container_counts: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     """Containers per state, the filtered-out ones included (`containers` holds only
     those the container filter keeps)."""
@@ -150,7 +194,13 @@ class Inventory:
         self,
         container_filter: ContainerFilter | None = None,
         history: EventHistory | None = None,
+        *,
+        max_processes: int = MAX_PROCESSES,
+        max_event_kinds: int = MAX_EVENT_KINDS,
     ) -> None:
+        self._max_processes = max_processes
+        self._max_event_kinds = max_event_kinds
+        self._truncations: dict[str, int] = {}
         self._filter = container_filter or ContainerFilter()
         self.history = history or EventHistory()
         """The /events ring; written on the event loop by the watcher, read there too."""
@@ -199,7 +249,7 @@ class Inventory:
 
     def remove(self, container_id: str) -> None:
         self._state_counts = None
-        self._generation[container_id] = self.generation(container_id) + 1
+        self._bump(container_id)
         self._containers.pop(container_id, None)
         self._excluded.pop(container_id, None)
         self._inspected.pop(container_id, None)
@@ -283,6 +333,13 @@ class Inventory:
     def replace_images(self, images: Mapping[str, Image]) -> None:
         self._images = dict(images)
 
+    def _bump(self, key: str) -> None:
+        """A removal: the key's generation moves on, the oldest remembered is forgotten."""
+        generations = self._generation
+        generations[key] = generations.pop(key, 0) + 1
+        if len(generations) > REMEMBERED_REMOVALS:
+            del generations[next(iter(generations))]
+
     def network_generation(self, network_id: str) -> int:
         """Like `generation`, for networks: an inspect racing a destroy must not resurrect."""
         return self._generation.get(NETWORK_KEY + network_id, 0)
@@ -296,8 +353,7 @@ class Inventory:
     def remove_network(self, ref: str) -> None:
         """By ID or name (Podman's network events name the network, not its ID)."""
         for network_id in [i for i, n in self._networks.items() if ref in (i, n.name)] or [ref]:
-            key = NETWORK_KEY + network_id
-            self._generation[key] = self._generation.get(key, 0) + 1
+            self._bump(NETWORK_KEY + network_id)
             self._networks.pop(network_id, None)
 
     def known_network_ids(self) -> set[str]:
@@ -341,7 +397,13 @@ class Inventory:
         ):
             self._processes.pop(container_id, None)
         else:
+            if len(processes) > self._max_processes:
+                processes = tuple(sorted(processes, key=lambda p: p.pid)[: self._max_processes])
+                self._truncate("processes")
             self._processes[container_id] = processes
+
+    def _truncate(self, what: str) -> None:
+        self._truncations[what] = self._truncations.get(what, 0) + 1
 
     def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
         """The lists a sampler sweep read. Others stay (another source may have read them)
@@ -356,6 +418,9 @@ class Inventory:
     def count_event(self, kind: str, action: str, time_ns: int) -> None:
         """Counted here, so any publication (a stats sweep too) carries the latest counts."""
         key = (kind, action)
+        if key not in self._events and len(self._events) >= self._max_event_kinds:
+            key = OTHER_EVENTS
+            self._truncate("event_kinds")
         self._events[key] = self._events.get(key, 0) + 1
         self._last_event_ts = time_ns / 1e9
 
@@ -430,6 +495,7 @@ class Inventory:
             networks=self._with_members(prev.networks, containers),
             volumes=_frozen(prev.volumes, self._volumes),
             processes=_frozen(prev.processes, self._processes),
+            truncations=_frozen(prev.truncations, self._truncations),
             container_counts=_frozen(prev.container_counts, self._counts()),
             excluded=len(self._excluded),
             health_transitions=_frozen(prev.health_transitions, self._health),

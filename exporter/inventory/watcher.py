@@ -17,7 +17,15 @@ from dataclasses import replace
 from functools import partial
 
 from exporter.clock import Clock
-from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.api import (
+    Engine,
+    EngineError,
+    EngineTimeout,
+    EngineUnavailable,
+    NotFound,
+    RequestFailed,
+    ServerError,
+)
 from exporter.engine.events import Event, die_exit_code
 from exporter.engine.models import EngineInfo
 from exporter.engine.resources import Image, registry_domain
@@ -80,6 +88,11 @@ VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
 """`mount`/`unmount` fire on every container start and stop and change no volume."""
 
 
+class StreamEnded(Exception):
+    """An established event stream ended or broke: reconnect (which re-lists). The engine
+    is not down for that (proxies cut idle streams): opening the next one tells."""
+
+
 TRANSFER_ACTIONS = frozenset({"push", "pull"})
 """Image events counted by registry (docker_image_pushes_total, docker_image_pulls_total)."""
 
@@ -136,6 +149,10 @@ class Watcher:
         self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
+        self._reachable = asyncio.Event()  # cleared while the liveness probe gets no answer
+        self._reachable.set()
+        self._attempt: asyncio.Task[None] | None = None  # the stream being followed
+        self._down_since: float | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -147,34 +164,71 @@ class Watcher:
             group.create_task(self._periodic_loop(), name="watcher-periodic")
             group.create_task(self._network_poll_loop(), name="watcher-networks")
 
+    def reachable(self, up: bool, reason: str) -> None:
+        """The liveness probe's verdict changed. No answer: cut the stream (its socket
+        stays open on a hung engine, silent like an idle one) and whatever resync rides
+        on it, serve docker_up 0 and the last inventory, and wait. An answer again:
+        reconnect at once, which re-lists and reconciles."""
+        if up:
+            self._reachable.set()
+            return
+        self._reachable.clear()
+        self._mark_down(EngineUnavailable(reason))
+        if self._attempt is not None:
+            self._attempt.cancel()
+
     async def _stream_loop(self) -> None:
         backoff = self._backoff_initial
         first = True
         while True:
+            await self._reachable.wait()
+            self._attempt = asyncio.create_task(self._follow(first), name="watcher-follow")
+            first = False
             try:
-                since = self._last_ns
-                if since is None:
-                    since = int((self._clock.time() - 1.0) * 1e9)
-                async with self._engine.events(since) as stream:
-                    if not first:
-                        self._set_status(reconnects=self._status.reconnects + 1)
-                    first = False
-                    await self.resync()
-                    self._set_status(stream_up=True)
-                    backoff = self._backoff_initial
-                    async for event in stream:
-                        self.handle(event)
-                raise EngineUnavailable("the event stream ended")
+                await self._attempt
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # shutdown (the attempt was cancelled with us)
+                backoff = self._backoff_initial  # the probe cut it: wait for it, not a backoff
+                continue
+            except StreamEnded as exc:
+                log.info("%s; reconnecting", exc)
+                self._set_status(stream_up=False)
+            except ServerError as exc:  # the engine answers, one request of the pass failed
+                log.warning("resync failed, retrying: %s", exc)
+                self._set_status(stream_up=False)
             except EngineError as exc:
                 self._mark_down(exc)
+            else:
+                backoff = self._backoff_initial
+            finally:
+                self._attempt = None
             await self._clock.sleep(backoff * (0.5 + self._jitter() / 2))
             backoff = min(backoff * 2, self._backoff_max)
+
+    async def _follow(self, first: bool) -> None:
+        """Open the stream, resync, consume it; raises how it ended."""
+        since = self._last_ns
+        if since is None:
+            since = int((self._clock.time() - 1.0) * 1e9)
+        async with self._engine.events(since) as stream:
+            if not first:
+                self._set_status(reconnects=self._status.reconnects + 1)
+            await self.resync()
+            self._set_status(stream_up=True)
+            try:
+                async for event in stream:
+                    self.handle(event)
+            except EngineUnavailable as exc:
+                raise StreamEnded(f"the event stream broke: {exc}") from exc
+        raise StreamEnded("the event stream ended")
 
     async def _periodic_loop(self) -> None:
         passes = 0
         while True:
             await self._clock.sleep(self._resync_interval)
-            if not self._status.stream_up:
+            if not self._status.stream_up or not self._reachable.is_set():
                 continue
             passes += 1
             try:
@@ -203,6 +257,7 @@ class Watcher:
     async def _refresh_loop(self) -> None:
         while True:
             await self._wake.wait()
+            await self._reachable.wait()  # a hung engine: pending work waits for its answer
             self._wake.clear()
             await self.refresh_pending()
 
@@ -234,8 +289,9 @@ class Watcher:
         listed = await self._engine.list_containers()
         for gone in known - set(listed):
             self._inventory.remove(gone)
-            self._signatures.pop(gone, None)
             self._probed.pop(gone, None)
+        for gone in set(self._signatures) - set(listed):  # removed: by event or unseen
+            del self._signatures[gone]
         ids = [
             cid
             for cid, signature in listed.items()
@@ -243,8 +299,10 @@ class Watcher:
             or cid not in self._inventory.known_ids()
             or self._signatures.get(cid) != signature
         ]
-        await self._inspect_all(ids)
-        self._signatures.update({cid: listed[cid] for cid in ids})
+        failed = await self._inspect_all(ids)
+        self._signatures.update({cid: listed[cid] for cid in ids if cid not in failed})
+        if failed:
+            self._listed_at = None  # the next light pass lists and inspects them again
         await self._sync_objects(full=full)
         if full:
             self._engine_dirty = False
@@ -261,16 +319,28 @@ class Watcher:
 
     def _synced(self, engine: EngineInfo, containers: int) -> None:
         if self._outage:
-            log.info("engine reachable again; inventory reconciled (%d containers)", containers)
+            since = self._down_since
+            took = f" after {self._clock.time() - since:.1f}s" if since is not None else ""
+            log.info(
+                "engine reachable again%s; inventory reconciled (%d containers)", took, containers
+            )
         self._outage = False
+        self._down_since = None
         if lacks_network_events(engine):
             self._network_poll_wanted.set()
         now = self._clock.time()
         self._status = replace(self._status, engine_up=True, synced=True, last_sync_ts=now)
         self._inventory.publish(engine=engine, status=self._status)
 
-    async def _inspect_all(self, ids: Iterable[str]) -> None:
-        """Inspect with bounded concurrency; the first engine failure is raised after all end."""
+    async def _inspect_all(self, ids: Iterable[str]) -> set[str]:
+        """Inspect with bounded concurrency; the first engine failure is raised after all end.
+
+        A container whose own inspect failed (a 5xx, a malformed answer, or no answer in
+        time: dockerd holds a container's lock while it removes or kills it, and a busy
+        engine answers one inspect late) keeps its last state and is returned, to be
+        inspected again by the next pass: one bad object is not an outage (the adapter
+        counts it; one warning per pass here; a hung engine is the ping's to tell)."""
+        failed: dict[str, EngineError] = {}
 
         async def one(container_id: str) -> None:
             generation = self._inventory.generation(container_id)
@@ -280,12 +350,24 @@ class Watcher:
                 except NotFound:
                     self._inventory.remove(container_id)
                     return
+                except (ServerError, EngineTimeout) as exc:
+                    failed[container_id] = exc
+                    return
             self._inventory.upsert(container, generation)
 
         results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        if failed:
+            cid, exc = next(iter(failed.items()))
+            log.warning(
+                "inspect failed for %d container(s), keeping their last state (%s: %s)",
+                len(failed),
+                cid[:12],
+                exc,
+            )
+        return set(failed)
 
     # -- images, networks, volumes ---------------------------------------
 
@@ -303,6 +385,8 @@ class Watcher:
                 if kind not in self._refused:
                     log.warning("cannot list %s, leaving them out: %s", kind, exc)
                 self._refused.add(kind)
+            except ServerError as exc:
+                log.warning("cannot list %s this pass, keeping the last list: %s", kind, exc)
 
     async def _sync_images(self) -> None:
         """List; inspect (plus history) only IDs not seen before: an ID's content never
@@ -314,7 +398,9 @@ class Watcher:
             fresh: dict[str, Image] = {}
 
             async def one(image_id: str) -> None:
-                with suppress(NotFound):  # deleted since the list; its delete event follows
+                # NotFound: deleted since the list, its delete event follows; ServerError:
+                # left out until a later pass inspects it (it is still not known then).
+                with suppress(NotFound, ServerError, EngineTimeout):
                     fresh[image_id] = await self._engine.inspect_image(image_id)
 
             await self._bounded(one, [s.id for s in summaries if s.id not in known])
@@ -347,6 +433,9 @@ class Watcher:
             except NotFound:
                 self._inventory.remove_network(ref)
                 return
+            except (ServerError, EngineTimeout) as exc:  # keeps its last state; asked again
+                log.debug("network %s: inspect failed: %s", ref[:12], exc)
+                return
             self._inventory.upsert_network(network, generation)
 
         await self._bounded(one, refs)
@@ -378,12 +467,17 @@ class Watcher:
         not know is inspected too: Podman 4 sends no network `create` event."""
         ids, self._pending = list(self._pending), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
+        queued = len(ids) + len(self._pending_networks)
+        if queued > self._status.refresh_high_water:
+            self._status = replace(self._status, refresh_high_water=queued)
         changes = {}
         try:
             if engine_dirty:
                 changes["engine"] = await self._engine.engine_info()
             if ids:
-                await self._inspect_all(ids)
+                for cid in await self._inspect_all(ids):
+                    self._signatures.pop(cid, None)  # the next light pass inspects it again
+                    self._listed_at = None  # and lists, quiet or not
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
         for ref in self._inventory.unknown_networks(ids):
@@ -410,13 +504,16 @@ class Watcher:
     def handle(self, event: Event) -> None:
         """Apply one event: count it, drop replays, schedule the inspect it calls for."""
         self._received += 1
-        if self._last_ns is not None and event.time_ns < self._last_ns:
-            return
         if event.time_ns == self._last_ns and event.key in self._seen_at_last:
-            return
-        if event.time_ns != self._last_ns:
+            return  # the replay of an inclusive `since`
+        # An event older than the newest one seen is no replay (a replay starts at the
+        # newest: `since`), but dockerd stamping events before taking its publish lock:
+        # concurrent actions (`docker pause a b c`) arrive out of timestamp order. Each is
+        # applied; `since` stays the newest (bench/storm.py lost 1.7 % of a storm before).
+        if self._last_ns is None or event.time_ns > self._last_ns:
             self._last_ns, self._seen_at_last = event.time_ns, set()
-        self._seen_at_last.add(event.key)
+        if event.time_ns == self._last_ns:
+            self._seen_at_last.add(event.key)
         self._inventory.count_event(event.type, event.action, event.time_ns)
         self._inventory.record_event(event)
         if event.type == "container":
@@ -451,6 +548,7 @@ class Watcher:
         if event.action in REMOVED_ACTIONS:
             self._pending.pop(cid, None)
             self._probed.pop(cid, None)
+            self._signatures.pop(cid, None)
             self._inventory.remove(cid)
             self._removed = True
         elif event.action in PROBE_ENDS:
@@ -511,7 +609,14 @@ class Watcher:
 
     def _mark_down(self, exc: Exception) -> None:
         if not self._outage:
-            log.warning("engine unreachable: %s; serving docker_up 0 and retrying", exc)
+            synced = self._status.last_sync_ts
+            age = f" (synced {self._clock.time() - synced:.0f}s ago)" if synced else ""
+            log.warning(
+                "engine unreachable: %s; serving docker_up 0 and the last inventory%s, retrying",
+                exc,
+                age,
+            )
+            self._down_since = self._clock.time()
         else:
             log.debug("engine still unreachable: %s", exc)
         self._outage = True

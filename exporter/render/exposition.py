@@ -22,7 +22,8 @@ from typing import TypeVar
 from exporter import __version__
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import add, declare
-from exporter.collectors.family import Family
+from exporter.collectors.family import Family, histogram_rows
+from exporter.engine.telemetry import BUCKETS
 from exporter.inventory.store import Snapshot
 from exporter.render.formats import (
     CONTENT_TYPES,
@@ -37,7 +38,10 @@ from exporter.render.selfprocess import ProcessMetrics
 from exporter.render.store import Block, ObjectStore, Output, PartStore, family_blocks, store_for
 
 UP = declare(
-    "docker_up", "gauge", "1 when the engine answers and the inventory is current, else 0."
+    "docker_up",
+    "gauge",
+    "1 when the engine answers its ping and the inventory is current, else 0 (the last "
+    "inventory is still served: see docker_exporter_inventory_last_sync_timestamp_seconds).",
 )
 BUILD = declare("docker_exporter_build_info", "info", "The exporter's version.", ["version"])
 DURATION = declare(
@@ -70,6 +74,50 @@ LAST_SYNC = declare(
     "gauge",
     "When the inventory was last reconciled with the Engine (periodic pass or re-list), "
     "in Unix seconds.",
+)
+REFRESH_HIGH_WATER = declare(
+    "docker_exporter_refresh_queue_high_water",
+    "gauge",
+    "The most objects one refresh pass had to inspect since start (events queue each "
+    "object once between passes, so this stays at most the number of objects).",
+)
+PING_UP = declare(
+    "docker_exporter_engine_ping_up",
+    "gauge",
+    "1 when the latest /_ping (every --docker.ping-interval) was answered in time, else 0.",
+)
+PING_FAILURES = declare(
+    "docker_exporter_engine_ping_failures_total",
+    "counter",
+    "Pings not answered in time or answered with an error.",
+)
+REQUEST_DURATION = declare(
+    "docker_exporter_engine_request_duration_seconds",
+    "histogram",
+    "Engine requests by endpoint class (ping, info, list, inspect, stats, top, events, df, "
+    "images, networks, volumes; events: until the headers), failed ones included.",
+    ["endpoint"],
+)
+REQUEST_ERRORS = declare(
+    "docker_exporter_engine_request_errors_total",
+    "counter",
+    "Engine requests that failed, by endpoint class and kind (timeout, connect, "
+    "server_error, refused, malformed); a 404 is an answer, not counted.",
+    ["endpoint", "kind"],
+)
+TRUNCATIONS = declare(
+    "docker_exporter_truncations_total",
+    "counter",
+    "Times a resource cap cut something: labels or label_values (--docker.max-labels, "
+    "--docker.max-label-length), image_tags (--docker.max-image-tags), processes "
+    "(--inventory.max-processes), event_kinds (--inventory.max-event-kinds).",
+    ["what"],
+)
+DISCARDED_EVENTS = declare(
+    "docker_exporter_event_lines_discarded_total",
+    "counter",
+    "Event stream lines skipped: malformed (not a JSON event) or oversized (over the cap).",
+    ["reason"],
 )
 PROCESS_METRICS = (
     "process_cpu_seconds_total",
@@ -112,12 +160,14 @@ def own_families(snapshot: Snapshot, duration: Family, success: Family) -> Itera
     """The exporter's own families, after the collectors' (`duration`/`success` filled in)."""
     status = snapshot.status
     up, build = UP.new(), BUILD.new()
-    add(up, [], 1.0 if status.engine_up and status.synced else 0.0)
+    add(up, [], 1.0 if snapshot.up else 0.0)
     add(build, [__version__], 1)
     stream, reconnects = STREAM_UP.new(), RECONNECTS.new()
     add(stream, [], 1.0 if status.stream_up else 0.0)
     add(reconnects, [], status.reconnects)
-    yield from (up, build, duration, success, stream, reconnects)
+    high_water = REFRESH_HIGH_WATER.new()
+    add(high_water, [], status.refresh_high_water)
+    yield from (up, build, duration, success, stream, reconnects, high_water)
     if status.last_event_ts is not None:
         last_event = LAST_EVENT.new()
         add(last_event, [], status.last_event_ts)
@@ -126,6 +176,42 @@ def own_families(snapshot: Snapshot, duration: Family, success: Family) -> Itera
         last_sync = LAST_SYNC.new()
         add(last_sync, [], status.last_sync_ts)
         yield last_sync
+    yield from engine_families(snapshot)
+
+
+def engine_families(snapshot: Snapshot) -> Iterator[Family]:
+    """The liveness probe's verdict and the adapter's request meter."""
+    liveness = snapshot.liveness
+    if liveness.up is not None:
+        up, failures = PING_UP.new(), PING_FAILURES.new()
+        add(up, [], 1.0 if liveness.up else 0.0)
+        add(failures, [], liveness.failures)
+        yield from (up, failures)
+    telemetry = snapshot.engine_requests
+    if telemetry.requests:
+        duration = REQUEST_DURATION.new()
+        for endpoint in sorted(telemetry.requests):
+            h = telemetry.requests[endpoint]
+            duration.rows.extend(histogram_rows((endpoint,), BUCKETS, h.buckets, h.sum))
+        yield duration
+    if telemetry.errors:
+        errors = REQUEST_ERRORS.new()
+        for (endpoint, kind), count in sorted(telemetry.errors.items()):
+            add(errors, [endpoint, kind], count)
+        yield errors
+    cut = dict(telemetry.truncations)
+    for what, count in snapshot.truncations.items():
+        cut[what] = cut.get(what, 0) + count
+    if cut:
+        truncations = TRUNCATIONS.new()
+        for what, count in sorted(cut.items()):
+            add(truncations, [what], count)
+        yield truncations
+    if telemetry.discarded_events:
+        discarded = DISCARDED_EVENTS.new()
+        for reason, count in sorted(telemetry.discarded_events.items()):
+            add(discarded, [reason], count)
+        yield discarded
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The two exposition formats Prometheus reads, written for our own families.
 
 Prometheus' text format 0.0.4 and OpenMetrics 1.0.0 differ, for the families we export
-(gauges, counters and info; no histograms, units, exemplars or timestamps), only in the
+(gauges, counters, info and histograms; no units, exemplars or timestamps), only in the
 HELP and TYPE lines and the closing `# EOF`: a sample line is the same bytes in both. So
 the sample lines are encoded once and shared, and each format is a choice of headers
 (`Head`). Both are byte-identical to prometheus_client's encoders (`generate_latest` of
@@ -28,7 +28,10 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 CONTENT_TYPES = {TEXT: TEXT_CONTENT_TYPE, OPENMETRICS: OPENMETRICS_CONTENT_TYPE}
 EOF_LINE = b"# EOF\n"
 
-_TEXT_TYPES = {"counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge"}
+_TEXT_TYPES = {
+    "counter": "counter", "gauge": "gauge", "info": "gauge", "stateset": "gauge",
+    "histogram": "histogram",
+}  # fmt: skip
 _TEXT_SUFFIX = {"counter": "_total", "info": "_info"}
 _INF = math.inf
 _GO_EXPONENT = 1_000_000  # from 7 integer digits on, Go writes an exponent
@@ -107,6 +110,13 @@ def encode_rows(family: Family, rows: Iterable[Row], memo: LabelMemo | None = No
     out: list[str] = []
     name, names, info = family.sample_name, family.labelnames, family.info
     append = out.append
+    if family.spec.kind == "histogram":
+        for values, value in rows:
+            suffix, labels = values[0], values[1:]
+            keys = (*names, "le") if suffix == "_bucket" else names
+            sample = _label_block(keys, labels) if keys else ""
+            append(f"{name}{suffix}{sample} {number(value)}\n")
+        return "".join(out).encode()
     if not names:
         for _, value in rows:
             append(f"{name} {number(1 if info else value)}\n")

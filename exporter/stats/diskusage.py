@@ -32,6 +32,10 @@ class DiskUsageSampler:
     async def run(self) -> None:
         """Run until cancelled: sample, then wait the whole interval (never overlapping)."""
         while True:
+            liveness = self._inventory.snapshot.liveness
+            if liveness.up is False:  # a hung engine: wait for its answer, not an interval
+                await self._clock.sleep(min(self._interval, liveness.interval or 5.0))
+                continue
             await self.sample()
             await self._clock.sleep(self._interval)
 

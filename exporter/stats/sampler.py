@@ -259,6 +259,8 @@ class Sampler:
         self._fallbacks = 0
         self._sweeps = 0
         self._samples = 0
+        self._suspended = 0
+        self._last: tuple[float | None, float | None] = (None, None)
         # targets() of the last containers mapping (the same object while none changed):
         self._targets: tuple[object, list[Target]] = (None, [])
 
@@ -288,14 +290,24 @@ class Sampler:
         await self._source.close()
 
     async def sweep(self) -> None:
+        """One pass. While the liveness probe gets no answer, what would ask the engine
+        (the API source, the API fallback) is skipped and counted, not queued behind
+        requests that would each wait for their timeout; the cgroup source reads on."""
         snapshot = self._inventory.snapshot
         engine = snapshot.engine
+        hung = snapshot.liveness.up is False
+        if hung and isinstance(self._source, ApiSource):
+            self._suspended += 1
+            self._inventory.publish(sampler=self._status(None))
+            return
         wanted = self.targets(snapshot)
         started = self._clock.monotonic()
         result = await self._source.sample(wanted, engine)
         stats = dict(result.stats)
         self._errors += result.errors
-        if self._fallback is not None and result.missing:
+        if hung and self._fallback is not None and result.missing:
+            self._suspended += 1
+        elif self._fallback is not None and result.missing:
             missing = set(result.missing)
             retry = [t for t in wanted if t.container_id in missing]
             extra = await self._fallback.sample(retry, engine)
@@ -304,15 +316,22 @@ class Sampler:
             self._fallbacks += len(retry)
         self._sweeps += 1
         self._samples += len(stats)
-        status = SamplerStatus(
+        self._last = (self._clock.monotonic() - started, self._clock.time())
+        status = self._status(self._last)
+        # The inventory merges process lists and drops those of stopped containers.
+        self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)
+
+    def _status(self, last: tuple[float | None, float | None] | None) -> SamplerStatus:
+        """The sampler's counters; `last` (sweep seconds, when) of the latest sweep done."""
+        sweep_seconds, last_ts = last or self._last
+        return SamplerStatus(
             source=self._source.name,
             interval=self._interval,
-            sweep_seconds=self._clock.monotonic() - started,
-            last_sample_ts=self._clock.time(),
+            sweep_seconds=sweep_seconds,
+            last_sample_ts=last_ts,
             errors=self._errors,
             api_fallbacks=self._fallbacks,
             sweeps=self._sweeps,
             samples=self._samples,
+            suspended=self._suspended,
         )
-        # The inventory merges process lists and drops those of stopped containers.
-        self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)

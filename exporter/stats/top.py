@@ -14,7 +14,7 @@ import logging
 import math
 
 from exporter.clock import Clock
-from exporter.engine.api import Engine, EngineError, EngineUnavailable, NotFound, RequestFailed
+from exporter.engine.api import Engine, EngineError, NotFound, RequestFailed, ServerError
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Inventory
 
@@ -97,7 +97,7 @@ class TopPoller:
                 processes = await self._engine.top(container_id, ps_args)
             except (NotFound, RequestFailed):
                 return None  # gone, or not running any more (409)
-            except EngineUnavailable as exc:
+            except ServerError as exc:  # busybox ps: "Couldn't find PID field", a 500
                 if last:
                     raise
                 reason = str(exc)

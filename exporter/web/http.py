@@ -35,6 +35,11 @@ App = web.Application
 INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
+INVENTORY_LIMIT = web.AppKey("inventory_limit", int)
+MAX_INVENTORY_CONTAINERS = 10_000
+"""Containers in one /inventory document (`--web.inventory.max-containers`): its JSON is
+built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
+(filter with ?name=, ?state=, ?label= to page through a larger host)."""
 CLOCK = web.AppKey("clock", Clock)
 
 
@@ -113,7 +118,11 @@ async def inventory(request: web.Request) -> web.Response:
     try:
         return await _json_off_loop(
             lambda: inventory_view(
-                snapshot, name=query.get("name"), state=query.get("state"), labels=labels
+                snapshot,
+                name=query.get("name"),
+                state=query.get("state"),
+                labels=labels,
+                limit=request.app[INVENTORY_LIMIT],
             )
         )
     except ValueError as exc:  # a bad filter
@@ -239,6 +248,7 @@ def make_app(
     auth: Authenticator | None = None,
     clock: Clock | None = None,
     *,
+    inventory_limit: int = MAX_INVENTORY_CONTAINERS,
     headers: Mapping[str, str] | None = None,
 ) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
@@ -255,6 +265,7 @@ def make_app(
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
+    app[INVENTORY_LIMIT] = inventory_limit
     app[CLOCK] = clock or SystemClock()
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/inventory", inventory)

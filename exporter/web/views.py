@@ -246,13 +246,15 @@ def inventory_view(
     name: str | None = None,
     state: str | None = None,
     labels: Sequence[str] = (),
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Engine, containers (filtered like `docker ps -a --filter`), images, networks,
-    volumes and the watched registries."""
+    """Engine, containers (filtered like `docker ps -a --filter`, at most `limit` of them),
+    images, networks, volumes and the watched registries."""
     if state is not None and state not in CONTAINER_STATES:
         raise ValueError(f"bad state {state!r}: one of {', '.join(CONTAINER_STATES)}")
     wanted = _label_filter(labels)
-    selected = []
+    selected: list[dict[str, Any]] = []
+    omitted = 0
     for c in sorted(snapshot.containers.values(), key=lambda c: c.name):
         if name is not None and name not in c.name:
             continue
@@ -262,6 +264,9 @@ def inventory_view(
             key not in c.labels or (value is not None and c.labels[key] != value)
             for key, value in wanted
         ):
+            continue
+        if limit is not None and len(selected) >= limit:
+            omitted += 1
             continue
         selected.append(container_view(snapshot, c))
     status = snapshot.status
@@ -273,6 +278,9 @@ def inventory_view(
             "last_sync": status.last_sync_ts,
             "last_event": status.last_event_ts,
             "volume_sizes_sampled": snapshot.disk_usage.time if snapshot.disk_usage else None,
+            "ping_up": snapshot.liveness.up,
+            "last_ping_ok": snapshot.liveness.last_ok_ts,
+            "containers_omitted": omitted,
         },
         "engine": engine_view(snapshot.engine),
         "containers": selected,

@@ -94,13 +94,15 @@ def _path(base: Path, value: object, key: str) -> str:
 
 def _version(raw: Mapping[str, Any], key: str, default: str) -> ssl.TLSVersion:
     name = raw.get(key, default)
-    if name not in TLS_VERSIONS:
+    if not isinstance(name, str) or name not in TLS_VERSIONS:  # fuzzing: a list is unhashable
         choices = ", ".join(TLS_VERSIONS)
         raise WebConfigError(f"tls_server_config.{key}: unknown TLS version {name!r}: {choices}")
     return TLS_VERSIONS[name]
 
 
-def _tls(base: Path, raw: Mapping[str, Any]) -> ssl.SSLContext:
+def _tls(base: Path, raw: object) -> ssl.SSLContext:
+    if not isinstance(raw, Mapping):  # fuzzing: `tls_server_config: 1` was a TypeError
+        raise WebConfigError("tls_server_config: expected a mapping (cert_file, key_file, ...)")
     unknown = set(raw) - TLS_KEYS
     if unknown:
         raise WebConfigError(f"tls_server_config: unsupported keys {sorted(unknown)}")
@@ -233,7 +235,10 @@ def load(path: str) -> WebConfig:
     tls = _tls(base, doc["tls_server_config"]) if doc.get("tls_server_config") else None
     headers = _http(doc["http_server_config"]) if doc.get("http_server_config") else {}
     users: dict[str, bytes] = {}
-    for user, hashed in (doc.get("basic_auth_users") or {}).items():
+    listed = doc.get("basic_auth_users") or {}
+    if not isinstance(listed, dict):
+        raise WebConfigError("basic_auth_users: expected a mapping of user: bcrypt hash")
+    for user, hashed in listed.items():
         if not isinstance(hashed, str) or not hashed.startswith("$2"):
             raise WebConfigError(f"basic_auth_users.{user}: expected a bcrypt hash ($2y$...)")
         users[str(user)] = hashed.encode()

@@ -243,7 +243,8 @@ _interface = operator.attrgetter("interface")
 
 
 def parse_io_stat(text: str) -> tuple[BlockIO, ...]:
-    """Parse v2 io.stat (`MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. ...`) per device."""
+    """Parse v2 io.stat (`MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. ...`) per device;
+    a line whose counters are not numbers is skipped (fuzzing found it ended the sample)."""
     out = []
     for line in text.splitlines():
         device, _, rest = line.partition(" ")
@@ -253,15 +254,17 @@ def parse_io_stat(text: str) -> tuple[BlockIO, ...]:
         for item in rest.split():
             key, _, value = item.partition("=")
             kv[key] = value
-        out.append(
-            BlockIO(
+        try:
+            block = BlockIO(
                 device=device,
                 read_bytes=int(kv.get("rbytes", 0)),
                 write_bytes=int(kv.get("wbytes", 0)),
                 reads=int(kv.get("rios", 0)),
                 writes=int(kv.get("wios", 0)),
             )
-        )
+        except ValueError:
+            continue
+        out.append(block)
     out.sort(key=_device_order)
     return tuple(out)
 
@@ -326,10 +329,13 @@ def process(
 
 def parse_stat(data: bytes) -> tuple[str, str, int, int, int, int]:
     """(comm, state, ppid, utime + stime ticks, rss pages, num_threads) from
-    /proc/<pid>/stat; comm may hold spaces and parentheses, so split at the last ')'."""
+    /proc/<pid>/stat; comm may hold spaces and parentheses, so split at the last ')'.
+    Raises ValueError for bytes that are not a stat line (fuzzing: it was IndexError)."""
     head, _, tail = data.rpartition(b")")
     comm = head.partition(b"(")[2].decode(errors="replace")
     fields = tail.split()  # fields[0] is field 3 (state) of proc(5)
+    if len(fields) < 22:
+        raise ValueError(f"not a /proc/<pid>/stat line: {len(fields)} fields after comm")
     return (
         comm,
         fields[0].decode(),
