@@ -24,9 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.stats.cgroup import Target, discover_layout, read_many
+from exporter.engine.stats import ContainerStats
+from exporter.stats.cgroup import CgroupLayout, Target, discover_layout, sample
 
 PROC, SYS = Path("/proc"), Path("/sys")
+
+
+def read_one(layout: CgroupLayout, target: Target) -> ContainerStats:
+    """The container's stats by the per-file path (every file opened, read, closed)."""
+    got = sample(layout, PROC, target, processes=False, users={})
+    if got is None:
+        raise SystemExit(f"{target.container_id}: its PID left the container")
+    return got[0]
 
 
 def docker(*args: str) -> str:
@@ -78,16 +87,16 @@ def main() -> int:
 
         time.sleep(2.0)  # the loop settles into its quota; dd fills /dev/shm
         k0, t0 = kernel_cpu(), time.monotonic()
-        first = read_many(layout, PROC, [cpu_target])[cpu]
+        first = read_one(layout, cpu_target)
         time.sleep(args.window)
         k1, t1 = kernel_cpu(), time.monotonic()
-        second = read_many(layout, PROC, [cpu_target])[cpu]
+        second = read_one(layout, cpu_target)
         cores = (second.cpu_usage_seconds - first.cpu_usage_seconds) / (t1 - t0)
         kernel_cores = (k1 - k0) / (t1 - t0)
 
         shm_dirs = own_dirs(shm_target.pid, v2)
         memory = shm_dirs["unified" if v2 else "memory"]
-        stats = read_many(layout, PROC, [shm_target])[shm]
+        stats = read_one(layout, shm_target)
         usage_file = "memory.current" if v2 else "memory.usage_in_bytes"
         usage = int((memory / usage_file).read_text())
         inactive = keyed(memory / "memory.stat")["inactive_file" if v2 else "total_inactive_file"]
