@@ -146,6 +146,21 @@ class RegistryPoller:
     async def close(self) -> None:
         await self._client.close()
 
+    def _polled(
+        self, prev: RegistrySnapshot, probe_seconds: float | None, **changes: Any
+    ) -> RegistrySnapshot:
+        """`prev` after a poll: what every poll records, plus its outcome's `changes`."""
+        return replace(
+            prev,
+            polled=True,
+            auth=self._client.auth,
+            probe_seconds=probe_seconds,
+            last_poll_ts=changes.get("last_success_ts", self._clock.time()),
+            requests=MappingProxyType(dict(self._client.requests)),
+            certificate_expiry_ts=self._client.certificate_expiry,
+            **changes,
+        )
+
     async def poll(self) -> RegistrySnapshot:
         """One poll; a failure keeps the last good repositories and marks the registry down."""
         prev = self._last
@@ -162,34 +177,18 @@ class RegistryPoller:
             self._budget = MANIFEST_BUDGET
             repositories = [await self._repository(n, old.get(n)) for n in names]
         except (RegistryError, PollFailed) as exc:
-            snapshot = replace(
-                prev,
-                up=False,
-                polled=True,
-                auth=self._client.auth,
-                probe_seconds=probe_seconds,
-                last_poll_ts=self._clock.time(),
-                requests=MappingProxyType(dict(self._client.requests)),
-                certificate_expiry_ts=self._client.certificate_expiry,
-                error=str(exc),
-            )
+            snapshot = self._polled(prev, probe_seconds, up=False, error=str(exc))
             if prev.up or not prev.polled:
                 log.warning("registry %s: down: %s", prev.name, exc)
         else:
-            now = self._clock.time()
-            snapshot = replace(
+            snapshot = self._polled(
                 prev,
+                probe_seconds,
                 up=True,
-                polled=True,
-                auth=self._client.auth,
-                probe_seconds=probe_seconds,
-                last_success_ts=now,
-                last_poll_ts=now,
+                error="",
+                last_success_ts=self._clock.time(),
                 repositories=tuple(repositories),
                 catalog_truncated=truncated,
-                requests=MappingProxyType(dict(self._client.requests)),
-                certificate_expiry_ts=self._client.certificate_expiry,
-                error="",
             )
             if not prev.up:
                 log.info(
