@@ -88,6 +88,8 @@ class WatcherStatus:
     transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
     """Image `push` / `pull` events by (action, registry domain), at most
     MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+    repeated_exits: int = 0
+    """Container `die` events that repeated an exit already seen (`Watcher._repeated_exit`)."""
 
 
 @dataclass(frozen=True, slots=True)
