@@ -313,6 +313,7 @@ def report_live(live: Live) -> None:
     sweeps = [s.sweep_seconds for s in cg.sweeps if s.sweep_seconds is not None]
     ours = median(sweeps)
     docker_stats = median(live.docker_stats)
+    like_for_like = inproc.api_all / median(inproc.cgroup_stats)
     note = "" if n == TARGET_AT else f" (target stated for {TARGET_AT})"
     per_sample = live.per_sample_ms(cg)
     procs_share = min(INTERVAL / PROCESSES_INTERVAL, 1.0)
@@ -368,16 +369,25 @@ def report_live(live: Live) -> None:
             "",
         ],
         [
+            "  speed-up, like for like: stats API one-shot sweep / our sweep, both "
+            "in-process, same targets",
+            f"{like_for_like:.0f}x ({inproc.api_all:.2f} s against "
+            f"{median(inproc.cgroup_stats) * 1000:.1f} ms)",
+            f">= {TARGET_SPEEDUP:.0f}x{note}",
+            verdict(like_for_like >= TARGET_SPEEDUP),
+        ],
+        [
             "docker stats --no-stream (median of 2)",
             f"{docker_stats:.2f} s ({live.docker_stats_listed} listed)",
             "",
             "",
         ],
         [
-            "  speed-up: docker stats / our sweep",
+            "  not like for like: docker stats CLI wall time (a process start and the "
+            "engine's priming tick) / our in-process sweep gauge",
             f"{docker_stats / ours:.0f}x",
-            f">= {TARGET_SPEEDUP:.0f}x{note}",
-            verdict(docker_stats / ours >= TARGET_SPEEDUP),
+            "",
+            "",
         ],
         [
             f"stats API sweep, concurrency {inproc.targets}",

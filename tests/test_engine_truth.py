@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,8 +24,10 @@ from conftest import (
     load_json,
     running_watcher,
     until,
+    value,
 )
 
+from exporter.collectors import Options
 from exporter.engine.events import Event, die_exit_code, parse_event
 from exporter.engine.models import parse_container
 from exporter.engine.resources import (
@@ -39,6 +42,7 @@ from exporter.engine.resources import (
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Inventory
 from exporter.inventory.watcher import Watcher
+from exporter.render.exposition import Exposition
 from exporter.stats.top import PS_ARGS, PSGO_ARGS, TopPoller
 from exporter.web.topology import topology_view
 
@@ -408,6 +412,76 @@ async def test_crash_loop_die_event_gives_the_exit_code(
     fake_engine.emit(recorded_events("events_crashloop.jsonl", "die")[-1])
     snap = await until(inventory, lambda s: s.containers[cid].exit_code == 3)
     assert snap.containers[cid].state == "running"
+
+
+EXIT_LOOP = "f20e1d0ae867d279bfb9ed5ac2865658f0adba8593718e6c0b21b1d9ae9760c2"
+
+
+def iso(time_ns: int) -> str:
+    return datetime.fromtimestamp(time_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_an_exit_reported_twice_counts_once(
+    watching: Watcher, fake_engine: FakeEngine, inventory: Inventory
+) -> None:
+    """Recorded on Docker 20.10 (`--restart on-failure:2`, exit 3) with two `die` events
+    repeated as engines before 29.2.1 and 29.4.0 send them (tests/fixtures/engine/README.md),
+    one with exitCode 137: each exit counts once in docker_events_total and /events, the
+    repeats are counted apart, and the restarted run keeps the exit code 3, not 137."""
+    create, start1, die1, again137, start2, die2, start3, die3, again3 = recorded_events(
+        "events_repeated_exit.jsonl"
+    )
+    assert (again137.action, die_exit_code(again137), again3.action) == ("die", 137, "die")
+    fake_engine.add(  # what inspect says once the policy restarted it
+        inspect_payload(
+            "inspect_exit_loop_exited.json",
+            State__Status="running", State__Running=True, State__Pid=4242, State__ExitCode=0,
+            State__StartedAt=iso(start2.time_ns), State__FinishedAt=iso(die1.time_ns),
+        )
+    )  # fmt: skip
+    for e in (create, start1, die1, again137, start2):
+        fake_engine.emit(e)
+    snap = await until(
+        inventory,
+        lambda s: s.status.events.get(("container", "start")) == 2 and EXIT_LOOP in s.containers,
+    )
+    assert snap.containers[EXIT_LOOP].state == "running"
+    assert snap.containers[EXIT_LOOP].exit_code == 3
+    fake_engine.containers[EXIT_LOOP] = load_json("inspect_exit_loop_exited.json")
+    for e in (die2, start3, die3, again3):
+        fake_engine.emit(e)
+    snap = await until(
+        inventory,
+        lambda s: (
+            s.status.events.get(("container", "die"), 0) + s.status.repeated_exits == 5
+            and s.containers[EXIT_LOOP].state == "exited"
+        ),
+    )
+    assert snap.status.events[("container", "die")] == 3
+    assert [r.action for r in inventory.history.records() if r.action == "die"] == ["die"] * 3
+    body = Exposition(["events"], Options(), process_metrics=False).render(snap).data
+    assert value(body, "docker_events_total", type="container", action="die") == 3
+    assert value(body, "docker_exporter_event_lines_discarded_total", reason="repeated_exit") == 2
+    assert snap.containers[EXIT_LOOP].exit_code == 3
+
+
+async def test_a_die_after_a_reconnect_is_a_new_exit(
+    watching: Watcher, fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
+) -> None:
+    """A `start` may have been lost between two streams: the first `die` on a new stream
+    is never taken for a repeat."""
+    create, start1, die1, *_ = recorded_events("events_repeated_exit.jsonl")
+    fake_engine.add(load_json("inspect_exit_loop_exited.json"))
+    for e in (create, start1, die1):
+        fake_engine.emit(e)
+    await until(inventory, lambda s: s.status.events.get(("container", "die")) == 1)
+    fake_engine.end_stream()
+    await until(inventory, lambda s: not s.status.stream_up)
+    await clock.advance(1.0)
+    await until(inventory, lambda s: s.status.stream_up)
+    fake_engine.emit(replace(die1, time_ns=die1.time_ns + 5_000_000_000))
+    snap = await until(inventory, lambda s: s.status.events.get(("container", "die")) == 2)
+    assert snap.status.repeated_exits == 0
 
 
 @pytest.mark.parametrize("order", [("oom", "die"), ("die", "oom")])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter.engine.events import Event
 from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
@@ -37,6 +37,7 @@ from exporter.inventory.history import EventHistory
 from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+T = TypeVar("T")
 
 PROCESS_STATES = frozenset({"running", "paused", "restarting"})
 """Container states that can have processes; any other state drops its process list.
@@ -87,6 +88,8 @@ class WatcherStatus:
     transfers: Mapping[tuple[str, str], int] = field(default_factory=lambda: _EMPTY)
     """Image `push` / `pull` events by (action, registry domain), at most
     MAX_TRANSFER_REGISTRIES domains, the rest as `other`."""
+    repeated_exits: int = 0
+    """Container `die` events that repeated an exit already seen (`Watcher._repeated_exit`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +323,7 @@ class Inventory:
             self._processes.pop(container_id, None)
             return
         self._excluded.pop(container_id, None)
-        self._containers[container_id] = container
+        self._containers[container_id] = _kept(self._containers.get(container_id), container)
         if container.state not in PROCESS_STATES or container.pid <= 0:
             self._processes.pop(container_id, None)
 
@@ -331,7 +334,7 @@ class Inventory:
         return MappingProxyType(self._images)
 
     def replace_images(self, images: Mapping[str, Image]) -> None:
-        self._images = dict(images)
+        self._images = _kept_all(self._images, images)
 
     def _bump(self, key: str) -> None:
         """A removal: the key's generation moves on, the oldest remembered is forgotten."""
@@ -384,7 +387,7 @@ class Inventory:
         return container_id in self._excluded
 
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
-        self._volumes = dict(volumes)
+        self._volumes = _kept_all(self._volumes, volumes)
 
     def set_processes(self, container_id: str, processes: tuple[ProcessInfo, ...] | None) -> None:
         """One container's process list (None forgets it); kept only while the container runs."""
@@ -547,6 +550,21 @@ class Inventory:
 def _same_network(a: Network, b: Network) -> bool:
     """Equal but for the members (which the inventory derives)."""
     return replace(a, members=()) == replace(b, members=())
+
+
+def _kept(old: T | None, new: T) -> T:
+    """The identity contract: an object equal to the one stored stays that object.
+
+    The byte store re-encodes an object that is not the very one it encoded, and a
+    pass re-reads every object (a full resync inspects every container, each pass
+    lists volumes, an image event rebuilds the image list): keeping the stored one
+    where nothing changed lets the next event re-encode only what it changed."""
+    return old if old is not None and old == new else new
+
+
+def _kept_all(old: Mapping[str, T], new: Mapping[str, T]) -> dict[str, T]:
+    """`new` as a dict, with `_kept` applied per key."""
+    return {key: _kept(old.get(key), value) for key, value in new.items()}
 
 
 def _frozen(previous: Mapping[Any, Any], current: Mapping[Any, Any]) -> Mapping[Any, Any]:

@@ -84,6 +84,9 @@ published at most this often, so 100 containers probing every second cost no ren
 REMOVED_ACTIONS = frozenset({"destroy", "remove"})
 """`remove` is Podman's name for Docker's `destroy` (and swarm's, for networks)."""
 
+RUN_STARTS = frozenset({"start", "restart"})
+"""Container actions that begin a run: after one, the next `die` is a new exit."""
+
 VOLUME_ACTIONS = frozenset({"create", "destroy", "remove", "prune"})
 """`mount`/`unmount` fire on every container start and stop and change no volume."""
 
@@ -147,6 +150,7 @@ class Watcher:
         self._removed = False
         self._signatures: dict[str, str] = {}
         self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
+        self._exited: set[str] = set()  # containers whose last run event on this stream was a die
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
         self._reachable = asyncio.Event()  # cleared while the liveness probe gets no answer
@@ -213,6 +217,7 @@ class Watcher:
         if since is None:
             since = int((self._clock.time() - 1.0) * 1e9)
         async with self._engine.events(since) as stream:
+            self._exited.clear()  # what happened while no stream was open is not known
             if not first:
                 self._set_status(reconnects=self._status.reconnects + 1)
             await self.resync()
@@ -290,6 +295,7 @@ class Watcher:
         for gone in known - set(listed):
             self._inventory.remove(gone)
             self._probed.pop(gone, None)
+            self._exited.discard(gone)
         for gone in set(self._signatures) - set(listed):  # removed: by event or unseen
             del self._signatures[gone]
         ids = [
@@ -514,6 +520,11 @@ class Watcher:
             self._last_ns, self._seen_at_last = event.time_ns, set()
         if event.time_ns == self._last_ns:
             self._seen_at_last.add(event.key)
+        if self._repeated_exit(event):
+            self._status = replace(self._status, repeated_exits=self._status.repeated_exits + 1)
+            self._schedule(event.actor_id)  # the engine's state is read all the same
+            self._wake.set()
+            return
         self._inventory.count_event(event.type, event.action, event.time_ns)
         self._inventory.record_event(event)
         if event.type == "container":
@@ -532,6 +543,25 @@ class Watcher:
         if self._has_work() or self._clock.monotonic() - self._published_at >= COUNT_ONLY_DELAY:
             self._wake.set()
 
+    def _repeated_exit(self, event: Event) -> bool:
+        """A container's `die` with no `start` since its last `die` on this stream: not a
+        new exit but the same one reported again, which engines before Docker 29.2.1 and
+        29.4.0 can do (a duplicate containerd TaskExit; moby#51925, #52156), sometimes
+        with exitCode 137. It is left out of docker_events_total, /events and the exit
+        code, so restarts and crashes counted from `die` events count each exit once.
+        Knowledge starts over with each stream (`_follow`): events between two streams
+        may be lost, and a lost `start` must not make a real exit look repeated."""
+        if event.type != "container":
+            return False
+        cid = event.actor_id
+        if event.action == "die":
+            if cid in self._exited:
+                return True
+            self._exited.add(cid)
+        elif event.action in RUN_STARTS:
+            self._exited.discard(cid)
+        return False
+
     def _has_work(self) -> bool:
         return bool(
             self._removed
@@ -548,6 +578,7 @@ class Watcher:
         if event.action in REMOVED_ACTIONS:
             self._pending.pop(cid, None)
             self._probed.pop(cid, None)
+            self._exited.discard(cid)
             self._signatures.pop(cid, None)
             self._inventory.remove(cid)
             self._removed = True

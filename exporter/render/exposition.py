@@ -116,7 +116,10 @@ TRUNCATIONS = declare(
 DISCARDED_EVENTS = declare(
     "docker_exporter_event_lines_discarded_total",
     "counter",
-    "Event stream lines skipped: malformed (not a JSON event) or oversized (over the cap).",
+    "Event stream lines skipped: malformed (not a JSON event), oversized (over the cap), or "
+    "repeated_exit (a container's die with no start since its last one: one exit reported "
+    "twice, as engines before Docker 29.2.1 and 29.4.0 can; not counted in "
+    "docker_events_total, /events or the exit code).",
     ["reason"],
 )
 PROCESS_METRICS = (
@@ -207,9 +210,12 @@ def engine_families(snapshot: Snapshot) -> Iterator[Family]:
         for what, count in sorted(cut.items()):
             add(truncations, [what], count)
         yield truncations
-    if telemetry.discarded_events:
+    skipped = dict(telemetry.discarded_events)
+    if snapshot.status.repeated_exits:
+        skipped["repeated_exit"] = snapshot.status.repeated_exits
+    if skipped:
         discarded = DISCARDED_EVENTS.new()
-        for reason, count in sorted(telemetry.discarded_events.items()):
+        for reason, count in sorted(skipped.items()):
             add(discarded, [reason], count)
         yield discarded
 
