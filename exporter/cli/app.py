@@ -297,9 +297,9 @@ def run(
         log.error("%s", exc)
         return 1
     if sockets:
-        where = ", ".join(describe(sock) for sock in sockets) + " (systemd socket)"
+        where = "systemd socket " + ", ".join(describe(sock) for sock in sockets)
     log.info(
-        "starting docker-exporter on %s%s, engine %s, collectors %s",
+        "starting docker-exporter on %s, metrics at %s, engine %s, collectors %s",
         where,
         settings.telemetry_path,
         settings.engine_host,
