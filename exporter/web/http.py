@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from importlib.resources import files
 from typing import Any
 
@@ -246,16 +246,20 @@ def _client_sans(allowed: frozenset[str]) -> Any:
     """403 for a client certificate naming none of `client_allowed_sans`: the toolkit
     checks them in the handshake, which Python's ssl has no hook for."""
 
+    @lru_cache(maxsize=256)
+    def refused(names: tuple[tuple[str, str], ...]) -> bool:  # one parse per certificate
+        return client_sans({"subjectAltName": names}).isdisjoint(allowed)
+
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         transport = request.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
-        if client_sans(peercert).isdisjoint(allowed):
-            refused = web.Response(
+        if refused(tuple((peercert or {}).get("subjectAltName", ()))):
+            forbidden = web.Response(
                 status=403, text="403 Forbidden: client certificate SAN not allowed\n"
             )
-            refused.force_close()
-            return refused
+            forbidden.force_close()
+            return forbidden
         return await handler(request)  # type: ignore[no-any-return]
 
     return middleware
