@@ -86,6 +86,7 @@ def test_docker_host_from_environment_and_flag_precedence() -> None:
 # A value of each option other than its default, as a user would type it.
 OTHER_VALUES = {
     "--web.listen-address": ("127.0.0.1:1234", ("127.0.0.1", 1234)),
+    "--web.systemd-socket": ("true", True),
     "--web.telemetry-path": ("/m", "/m"),
     "--web.config.file": ("/etc/web.yml", "/etc/web.yml"),
     "--web.disable-exporter-metrics": ("true", True),

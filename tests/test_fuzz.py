@@ -503,11 +503,28 @@ web_docs = st.fixed_dictionaries(
                 | json_values,
                 "client_ca_file": json_values,
                 "min_version": json_values,
+                "cert": json_values | st.just("-----BEGIN CERTIFICATE-----\nx\n"),
+                "client_ca": json_values,
+                "client_allowed_sans": json_values,
+                "cipher_suites": json_values
+                | st.lists(
+                    st.sampled_from(["TLS_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA", "x"])
+                ),
+                "curve_preferences": json_values | st.lists(st.sampled_from(["X25519", "y"])),
+                "prefer_server_cipher_suites": json_values,
             },
         ),
         "basic_auth_users": json_values
         | st.dictionaries(st.text(max_size=5), json_values, max_size=3),
         "http_server_config": json_values,
+        "rate_limit": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "interval": json_values | st.sampled_from(["1s", "0", "1.5m", "ms"]),
+                "burst": json_values,
+            },
+        ),
     },
 )
 
@@ -518,6 +535,8 @@ web_docs = st.fixed_dictionaries(
 @example("tls_server_config: 1\n")  # finding: set() of an int
 @example("tls_server_config: {cert_file: a, key_file: b, min_version: []}")  # finding: unhashable
 @example("tls_server_config: {cert_file: [], key_file: {}}")
+@example("rate_limit: {interval: .5s, burst: 1}")
+@example("tls_server_config: {cert: [], client_allowed_sans: [[]], cipher_suites: [{}]}")
 @example("basic_auth_users: {? [a] : $2y$x}")
 @example("&a [*a]")
 @example("!!python/object:os.system x")

@@ -35,7 +35,8 @@ from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.sampler import Sampler, choose_source
 from exporter.stats.top import TopPoller
 from exporter.web.http import App, attach, make_app, serve
-from exporter.web.webconfig import Authenticator, WebConfig
+from exporter.web.systemd import describe, listen_sockets
+from exporter.web.webconfig import Authenticator, RateLimit, WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ def build_app(
     auth: Authenticator | None = None,
     headers: Mapping[str, str] | None = None,
     registries: Sequence[RegistryTarget] | None = None,
+    rate_limit: RateLimit | None = None,
+    allowed_sans: frozenset[str] = frozenset(),
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
     `registries` None: read from the settings (registry_targets)."""
@@ -172,6 +175,8 @@ def build_app(
         the_clock,
         headers=headers,
         inventory_limit=settings.inventory_max_containers,
+        rate_limit=rate_limit,
+        allowed_sans=allowed_sans,
     )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
@@ -285,23 +290,44 @@ def run(
         except CgroupError as exc:
             log.error("--stats.source=cgroup: %s (mount the host's /proc and /sys?)", exc)
             return 2
+    where = f"{settings.listen_host}:{settings.listen_port}"
+    try:
+        sockets = listen_sockets() if settings.systemd_socket else None
+    except OSError as exc:
+        log.error("%s", exc)
+        return 1
+    if sockets:
+        where = "systemd socket " + ", ".join(describe(sock) for sock in sockets)
     log.info(
-        "starting docker-exporter on %s:%d%s, engine %s, collectors %s",
-        settings.listen_host,
-        settings.listen_port,
+        "starting docker-exporter on %s, metrics at %s, engine %s, collectors %s",
+        where,
         settings.telemetry_path,
         settings.engine_host,
         ",".join(settings.collectors),
     )
+    if web is not None and web.rate_limit is not None:
+        log.info(
+            "rate limit: burst %d, one request per %gs",
+            web.rate_limit.burst,
+            web.rate_limit.interval,
+        )
     try:
         app = build_app(
             settings,
             auth=Authenticator(web.users) if web else None,
             headers=web.headers if web else None,
             registries=registries,
+            rate_limit=web.rate_limit if web else None,
+            allowed_sans=web.allowed_sans if web else frozenset(),
         )
-        serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
+        serve(
+            app,
+            settings.listen_host,
+            settings.listen_port,
+            web.tls if web else None,
+            sockets=sockets,
+        )
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", settings.listen_host, settings.listen_port, exc)
+        log.error("cannot listen on %s: %s", where, exc)
         return 1
     return 0

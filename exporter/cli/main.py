@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"docker-exporter: error: {exc}\n")
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    for warning in warnings:
+    for warning in (*warnings, *(web.warnings if web else ())):
         app.log.warning("%s", warning)
     return app.run(settings, web, registries)
 

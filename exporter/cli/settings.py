@@ -115,6 +115,12 @@ class Settings:
     listen_address: tuple[str, int] = setting(
         "web", "--web.listen-address", ":9417", parse_listen_address, "Address to listen on."
     )
+    systemd_socket: bool = switch_setting(
+        "web",
+        "--web.systemd-socket",
+        "Serve on the sockets passed by systemd socket activation (LISTEN_FDS) instead of "
+        "--web.listen-address; see deploy/systemd/docker-exporter.socket.",
+    )
     telemetry_path: str = setting(
         "web",
         "--web.telemetry-path",
@@ -127,7 +133,7 @@ class Settings:
         "--web.config.file",
         "",
         str,
-        "Exporter-toolkit web config (YAML) enabling TLS and/or basic auth; see docs/deploy.md.",
+        "Exporter-toolkit web config (YAML): TLS, basic auth, rate limit; see docs/deploy.md.",
     )
     disable_exporter_metrics: bool = switch_setting(
         "web", "--web.disable-exporter-metrics", "Leave out the exporter's own process_* metrics."

@@ -11,10 +11,11 @@ import asyncio
 import base64
 import html
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from importlib.resources import files
 from typing import Any
 
@@ -27,7 +28,7 @@ from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
 from exporter.web.topology import topology_view
 from exporter.web.views import container_view, event_query, events_view, inventory_view
-from exporter.web.webconfig import Authenticator
+from exporter.web.webconfig import Authenticator, RateLimit, TokenBucket, client_sans
 
 App = web.Application
 """Re-exported so the composition root can name the type without importing aiohttp.web."""
@@ -241,6 +242,45 @@ def _basic_auth(auth: Authenticator) -> Any:
     return middleware
 
 
+def _client_sans(allowed: frozenset[str]) -> Any:
+    """403 for a client certificate naming none of `client_allowed_sans`: the toolkit
+    checks them in the handshake, which Python's ssl has no hook for."""
+
+    @lru_cache(maxsize=256)
+    def refused(names: tuple[tuple[str, str], ...]) -> bool:  # one parse per certificate
+        return client_sans({"subjectAltName": names}).isdisjoint(allowed)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        transport = request.transport
+        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        if refused(tuple((peercert or {}).get("subjectAltName", ()))):
+            forbidden = web.Response(
+                status=403, text="403 Forbidden: client certificate SAN not allowed\n"
+            )
+            forbidden.force_close()
+            return forbidden
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return middleware
+
+
+def _rate_limit(bucket: TokenBucket) -> Any:
+    """The web config's rate_limit: 429 when the one bucket is empty, before basic auth;
+    /-/healthy neither spends nor is refused a token (container health checks)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/-/healthy" and not bucket.allow():
+            raise web.HTTPTooManyRequests(
+                text="429 Too Many Requests\n",
+                headers={"Retry-After": str(bucket.retry_after())},
+            )
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return middleware
+
+
 def make_app(
     inventory_: Inventory,
     exposition: Exposition,
@@ -250,10 +290,18 @@ def make_app(
     *,
     inventory_limit: int = MAX_INVENTORY_CONTAINERS,
     headers: Mapping[str, str] | None = None,
+    rate_limit: RateLimit | None = None,
+    allowed_sans: frozenset[str] = frozenset(),
 ) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
-    `headers` (the web config's http_server_config.headers) go on every response."""
-    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
+    `headers` (the web config's http_server_config.headers) go on every response; the
+    client certificate's SANs are checked first, then the rate limit, then basic auth."""
+    clock = clock or SystemClock()
+    middlewares = [_client_sans(allowed_sans)] if allowed_sans else []
+    if rate_limit is not None:
+        middlewares.append(_rate_limit(TokenBucket(rate_limit, clock.monotonic)))
+    if auth is not None and auth.enabled:
+        middlewares.append(_basic_auth(auth))
     app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     if headers:
         extra = dict(headers)
@@ -266,7 +314,7 @@ def make_app(
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
     app[INVENTORY_LIMIT] = inventory_limit
-    app[CLOCK] = clock or SystemClock()
+    app[CLOCK] = clock
     app.router.add_get(telemetry_path, metrics)
     app.router.add_get("/inventory", inventory)
     app.router.add_get("/inventory/containers/{ref}", one_container)
@@ -294,7 +342,13 @@ def attach(app: web.Application, lifecycle: Lifecycle) -> None:
 
 
 def serve(
-    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM; raises OSError when the address cannot be bound."""
-    web.run_app(app, host=host, port=port, ssl_context=ssl_context, print=None, access_log=None)
+    """Serve until SIGINT or SIGTERM, on `sockets` (already listening: systemd's) if
+    given, else on host:port; raises OSError when the address cannot be bound."""
+    where: dict[str, Any] = {"sock": sockets} if sockets else {"host": host, "port": port}
+    web.run_app(app, **where, ssl_context=ssl_context, print=None, access_log=None)
