@@ -23,7 +23,6 @@ from exporter.collectors.base import (
 from exporter.engine.models import Container
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Snapshot
-from exporter.options import option, parse_interval
 
 PROCESSES = declare(
     "docker_container_processes",
@@ -48,15 +47,6 @@ def rows(
 ) -> tuple[tuple[Row, ...]]:
     (listed,) = joined
     return (((container_values(c), len(listed)),) if listed is not None else (),)
-
-
-TOP_INTERVAL = option(
-    "--collector.top.interval",
-    "60s",
-    parse_interval,
-    "top collector: how often each running container's process list is asked for.",
-    group="collectors",
-)
 
 
 @register(

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
 from exporter.engine.resources import Volume
 from exporter.inventory.store import Snapshot
-from exporter.options import option, parse_interval
 
 V = "volumes"
 INFO = declare(
@@ -19,13 +18,6 @@ INFO = declare(
 )
 
 S = "volume_sizes"
-SIZES_INTERVAL = option(
-    "--collector.volume_sizes.interval",
-    "15m",
-    parse_interval,
-    "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
-    group="collectors",
-)
 SIZE = declare(
     "docker_volume_size_bytes",
     "gauge",

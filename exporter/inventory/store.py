@@ -34,6 +34,7 @@ from exporter.engine.stats import ContainerStats, ProcessInfo
 from exporter.engine.telemetry import EngineTelemetry
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
+from exporter.options import option, parse_positive_int
 from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -43,13 +44,24 @@ PROCESS_STATES = frozenset({"running", "paused", "restarting"})
 A `restarting` container has processes only while it has a PID (Docker reports the
 state between a run's end and the restart policy's next start, PID 0)."""
 NETWORK_KEY = "network/"
-MAX_PROCESSES = 256
-"""Processes kept per container (`--inventory.max-processes`): each is a few series, and a
-fork bomb in one container must not grow the exporter; the lowest PIDs are kept."""
-MAX_EVENT_KINDS = 512
-"""Distinct (type, action) event counters (`--inventory.max-event-kinds`); actions come
-from the engine, so a hostile one could invent them forever: the rest count as
-("other", "other")."""
+MAX_PROCESSES = option(
+    "--inventory.max-processes",
+    "256",
+    parse_positive_int,
+    "Processes kept per container (the lowest PIDs); more are cut and counted.",
+    group="inventory",
+)
+"""Each process is a few series, and a fork bomb in one container must not grow the
+exporter; the lowest PIDs are kept."""
+MAX_EVENT_KINDS = option(
+    "--inventory.max-event-kinds",
+    "512",
+    parse_positive_int,
+    "Distinct (type, action) event counters; the engine names actions, so the rest are"
+    " counted as type=other, action=other.",
+    group="inventory",
+)
+"""Actions come from the engine, so a hostile one could invent them forever."""
 OTHER_EVENTS = ("other", "other")
 REMEMBERED_REMOVALS = 4096
 """Removals whose generation is remembered (`Inventory.generation`): only an inspect in
@@ -195,8 +207,8 @@ class Inventory:
         container_filter: ContainerFilter | None = None,
         history: EventHistory | None = None,
         *,
-        max_processes: int = MAX_PROCESSES,
-        max_event_kinds: int = MAX_EVENT_KINDS,
+        max_processes: int = MAX_PROCESSES.value,
+        max_event_kinds: int = MAX_EVENT_KINDS.value,
     ) -> None:
         self._max_processes = max_processes
         self._max_event_kinds = max_event_kinds

@@ -26,10 +26,12 @@ from exporter.engine.api import (
     RequestFailed,
     ServerError,
 )
+from exporter.engine.config import INSPECT_CONCURRENCY
 from exporter.engine.events import Event, die_exit_code
 from exporter.engine.models import EngineInfo
 from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
+from exporter.options import option, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,14 @@ stream up throughout, means nothing was dropped; the pass still lists images (an
 `docker build` sends no event before API 1.46), networks and volumes. Podman's events
 come from another implementation: its light passes always list."""
 
+RESYNC_INTERVAL = option(
+    "--inventory.resync-interval",
+    "60s",
+    parse_duration,
+    "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
+    group="inventory",
+)
+
 FULL_RESYNC_EVERY = 10
 """Every tenth periodic reconcile inspects everything (restart counts, limits changed by
 `docker update` whose events were lost); the others inspect only what the list shows changed."""
@@ -115,10 +125,10 @@ class Watcher:
         inventory: Inventory,
         clock: Clock,
         *,
-        resync_interval: float = 60.0,
+        resync_interval: float = RESYNC_INTERVAL.value,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int = INSPECT_CONCURRENCY,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._engine = engine

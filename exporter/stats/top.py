@@ -17,8 +17,17 @@ from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError, NotFound, RequestFailed, ServerError
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Inventory
+from exporter.options import option, parse_interval
 
 log = logging.getLogger(__name__)
+
+INTERVAL = option(
+    "--collector.top.interval",
+    "60s",
+    parse_interval,
+    "top collector: how often each running container's process list is asked for.",
+    group="collectors",
+)
 
 PS_ARGS = "-o pid,ppid,uid,user:32,stat,time,rss,args"
 """What we ask the host's `ps` for; must include `pid`. `args` last: it holds spaces."""

@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import cache, partial
 from importlib.resources import files
@@ -25,6 +25,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
+from exporter.web import pages
 from exporter.web.topology import topology_view
 from exporter.web.views import container_view, event_query, events_view, inventory_view
 from exporter.web.webconfig import Authenticator
@@ -36,10 +37,6 @@ INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
 INVENTORY_LIMIT = web.AppKey("inventory_limit", int)
-MAX_INVENTORY_CONTAINERS = 10_000
-"""Containers in one /inventory document (`--web.inventory.max-containers`): its JSON is
-built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
-(filter with ?name=, ?state=, ?label= to page through a larger host)."""
 CLOCK = web.AppKey("clock", Clock)
 
 
@@ -241,6 +238,19 @@ def _basic_auth(auth: Authenticator) -> Any:
     return middleware
 
 
+PAGES: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+    pages.INVENTORY: inventory,
+    pages.CONTAINER: one_container,
+    pages.TOPOLOGY: topology,
+    pages.EVENTS: events,
+    pages.OPENAPI: openapi,
+    pages.HEALTHY: healthy,
+    pages.READY: ready,
+}
+"""The handler of every page in exporter.web.pages.PAGES (tests/test_http.py holds the
+two lists equal)."""
+
+
 def make_app(
     inventory_: Inventory,
     exposition: Exposition,
@@ -248,7 +258,7 @@ def make_app(
     auth: Authenticator | None = None,
     clock: Clock | None = None,
     *,
-    inventory_limit: int = MAX_INVENTORY_CONTAINERS,
+    inventory_limit: int = pages.INVENTORY_MAX_CONTAINERS.value,
     headers: Mapping[str, str] | None = None,
 ) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
@@ -267,16 +277,14 @@ def make_app(
     app[TELEMETRY_PATH] = telemetry_path
     app[INVENTORY_LIMIT] = inventory_limit
     app[CLOCK] = clock or SystemClock()
+    clash = pages.shadowed(telemetry_path)
+    if clash is not None:
+        raise ValueError(f"telemetry path {telemetry_path!r} would hide the {clash} page")
     app.router.add_get(telemetry_path, metrics)
-    app.router.add_get("/inventory", inventory)
-    app.router.add_get("/inventory/containers/{ref}", one_container)
-    app.router.add_get("/topology", topology)
-    app.router.add_get("/events", events)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
-    if telemetry_path != "/":
-        app.router.add_get("/", _landing(telemetry_path))
+    for path, handler in PAGES.items():
+        app.router.add_get(path, handler)
+    if telemetry_path != pages.LANDING:
+        app.router.add_get(pages.LANDING, _landing(telemetry_path))
     return app
 
 
