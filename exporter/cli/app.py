@@ -13,7 +13,7 @@ from pathlib import Path
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
 from exporter.engine.adapter import DockerEngine
-from exporter.engine.api import Engine, EngineError
+from exporter.engine.api import Engine, EngineError, EngineFactory
 from exporter.engine.config import engine_config_from_env
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
@@ -56,9 +56,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
         await clock.sleep(RESTART_DELAY)
 
 
-def default_engine_factory(
-    settings: Settings, meter: RequestMeter | None = None
-) -> Callable[[], Engine]:
+def default_engine_factory(settings: Settings, meter: RequestMeter | None = None) -> EngineFactory:
     config = engine_config_from_env(
         settings.engine_host,
         settings.docker_timeout,
@@ -148,7 +146,7 @@ def build_exposition(settings: Settings) -> Exposition:
 
 def build_app(
     settings: Settings,
-    engine_factory: Callable[[], Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     clock: Clock | None = None,
     *,
     auth: Authenticator | None = None,
@@ -239,7 +237,7 @@ def build_app(
 
 async def once(
     settings: Settings,
-    engine_factory: Callable[[], Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     registries: Sequence[RegistryTarget] = (),
 ) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""

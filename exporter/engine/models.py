@@ -38,7 +38,6 @@ COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
 ANY_ADDRESS = "0.0.0.0"
 """A published port bound to every address: Docker says 0.0.0.0, Podman leaves it empty."""
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -116,7 +116,7 @@ class Network:
     labels: Mapping[str, str]
     members: tuple[NetworkMember, ...]
     """From network inspect as parsed; in a snapshot, derived from the containers'
-    inspect by the inventory (`members_of`)."""
+    inspect by the inventory (`memberships`)."""
     bridge: str = ""
 
     @property
@@ -175,11 +175,6 @@ def memberships(
         nid: tuple(sorted(members, key=lambda m: (m.name, m.container_id)))
         for nid, members in found.items()
     }
-
-
-def members_of(network: Network, containers: Iterable[Container]) -> tuple[NetworkMember, ...]:
-    """`memberships` of one network."""
-    return memberships([network], containers)[network.id]
 
 
 @dataclass(frozen=True, slots=True)

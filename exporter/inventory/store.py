@@ -31,7 +31,7 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
-from exporter.engine.telemetry import EngineTelemetry
+from exporter.engine.telemetry import EngineTelemetry, Truncation
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
 from exporter.options import option, parse_positive_int
@@ -183,16 +183,6 @@ class Snapshot:
             if container.name == name:
                 return container
         matches = [c for cid, c in self.containers.items() if len(ref) >= 4 and cid.startswith(ref)]
-        return matches[0] if len(matches) == 1 else None
-
-    def find_network(self, ref: str) -> Network | None:
-        """By full ID, unique ID prefix, or name, as `docker network inspect` accepts."""
-        if ref in self.networks:
-            return self.networks[ref]
-        for network in self.networks.values():
-            if network.name == ref:
-                return network
-        matches = [n for nid, n in self.networks.items() if len(ref) >= 4 and nid.startswith(ref)]
         return matches[0] if len(matches) == 1 else None
 
 
@@ -391,10 +381,6 @@ class Inventory:
         filter leaves out."""
         return self._containers.get(container_id)
 
-    def is_excluded(self, container_id: str) -> bool:
-        """A known container the container filter leaves out."""
-        return container_id in self._excluded
-
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = dict(volumes)
 
@@ -414,7 +400,7 @@ class Inventory:
                 self._truncate("processes")
             self._processes[container_id] = processes
 
-    def _truncate(self, what: str) -> None:
+    def _truncate(self, what: Truncation) -> None:
         self._truncations[what] = self._truncations.get(what, 0) + 1
 
     def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:

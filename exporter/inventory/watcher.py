@@ -353,22 +353,18 @@ class Watcher:
         failed: dict[str, EngineError] = {}
 
         async def one(container_id: str) -> None:
-            generation = self._inventory.generation(container_id)
-            async with self._limit:
-                try:
-                    container = await self._engine.inspect_container(container_id)
-                except NotFound:
-                    self._inventory.remove(container_id)
-                    return
-                except (ServerError, EngineTimeout) as exc:
-                    failed[container_id] = exc
-                    return
+            generation = self._inventory.generation(container_id)  # before the request
+            try:
+                container = await self._engine.inspect_container(container_id)
+            except NotFound:
+                self._inventory.remove(container_id)
+                return
+            except (ServerError, EngineTimeout) as exc:
+                failed[container_id] = exc
+                return
             self._inventory.upsert(container, generation)
 
-        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await self._bounded(one, ids)
         if failed:
             cid, exc = next(iter(failed.items()))
             log.warning(
