@@ -143,7 +143,7 @@ class Container:
     restart_count: int
     exit_code: int
     """Of the last run that ended. The inventory corrects inspect's (reset to 0 when a
-    run starts) with the last `die` event's exitCode: `Inventory.upsert`."""
+    run starts) with the last `die` event's exitCode: `Inventory._reconcile`."""
     oom_killed: bool
     """The OOM killer struck in the current or last run: inspect's OOMKilled, or (the
     inventory adds it) an `oom` event since the run started."""
