@@ -160,12 +160,21 @@ def parse_bool(text: str) -> bool:
     raise ConfigError(f"invalid boolean {text!r}")
 
 
-def parse_duration(text: str) -> float:
-    """`500ms`, `5s`, `1m`, `1h` or plain seconds, as Prometheus tools spell durations."""
+def duration_seconds(text: str, *, unit_required: bool = False) -> float | None:
+    """`500ms`, `5s`, `1m`, `1h` (or plain seconds unless `unit_required`) in seconds, as
+    Prometheus tools spell durations; None for anything else. The one duration reader:
+    flags and /events?since= alike."""
     match = _DURATION.match(text.strip())
-    if not match:
+    if not match or (unit_required and match.group(2) is None):
+        return None
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_duration(text: str) -> float:
+    """A positive duration flag (`duration_seconds`)."""
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ConfigError(f"invalid duration {text!r}: use e.g. 500ms, 5s, 1m")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0:
         raise ConfigError(f"invalid duration {text!r}: must be positive")
     return seconds

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.fields import int_field, labels_field, map_field, str_field, strings_field
+from exporter.engine.fields import (
+    Json,
+    int_field,
+    labels_field,
+    map_field,
+    str_field,
+    strings_field,
+)
 from exporter.engine.models import Container, NetworkAttachment, is_container_id, parse_timestamp
 from exporter.engine.stats import ProcessInfo
 
@@ -25,8 +32,6 @@ BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 _CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
 _GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
-
-Json = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from exporter.engine.events import Event
 from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
@@ -221,9 +221,7 @@ class Inventory:
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
-        self._members: tuple[
-            Mapping[str, Container] | None, Mapping[str, Network] | None, Mapping[str, Network]
-        ] = (None, None, _EMPTY)
+        self._members = _Members(None, None, _EMPTY)
         self._volumes: dict[str, Volume] = {}
         self._processes: dict[str, tuple[ProcessInfo, ...]] = {}
         self._snapshot = Snapshot()
@@ -525,9 +523,10 @@ class Inventory:
         remove). Network inspect supplies the network's own fields. Recomputed only
         when the containers or the networks changed; unchanged networks keep their object.
         """
-        networks = _frozen(self._members[1] or _EMPTY, self._networks)
-        if containers is self._members[0] and networks is self._members[1]:
-            return self._members[2]
+        last = self._members
+        networks = _frozen(last.networks or _EMPTY, self._networks)
+        if containers is last.containers and networks is last.networks:
+            return last.result
         derived = {}
         members_by_id = memberships(networks.values(), containers.values())
         for network_id, network in networks.items():
@@ -538,8 +537,16 @@ class Inventory:
             else:
                 derived[network_id] = replace(network, members=members)
         result = _frozen(previous, derived)
-        self._members = (containers, networks, result)
+        self._members = _Members(containers, networks, result)
         return result
+
+
+class _Members(NamedTuple):
+    """The last `_with_members`: its inputs (compared by identity) and its result."""
+
+    containers: Mapping[str, Container] | None
+    networks: Mapping[str, Network] | None
+    result: Mapping[str, Network]
 
 
 def _same_network(a: Network, b: Network) -> bool:

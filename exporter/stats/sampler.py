@@ -22,7 +22,7 @@ from exporter.engine.api import Engine, EngineError
 from exporter.engine.config import STATS_CONCURRENCY
 from exporter.engine.models import EngineInfo
 from exporter.engine.stats import ContainerStats, ProcessInfo
-from exporter.inventory.store import Inventory, SamplerStatus, Snapshot
+from exporter.inventory.store import PROCESS_STATES, Inventory, SamplerStatus, Snapshot
 from exporter.options import option, parse_choice, parse_interval
 from exporter.stats.cgroup import (
     OPEN_FILES,
@@ -62,7 +62,6 @@ HOST_SYS = option(
     "Where the host's /sys is visible (e.g. /host/sys in a container, with --cgroupns=host).",
     group="stats",
 )
-SAMPLED_STATES = frozenset({"running", "paused", "restarting"})
 PROCESSES_INTERVAL = 15.0
 """Process lists change slowly and cost three files per process: read them less often."""
 
@@ -225,7 +224,7 @@ def targets(snapshot: Snapshot) -> list[Target]:
             throttled_io=c.limits.block_io_throttled,
         )
         for c in snapshot.containers.values()
-        if c.state in SAMPLED_STATES and c.pid > 0
+        if c.state in PROCESS_STATES and c.pid > 0
     ]
 
 
