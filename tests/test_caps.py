@@ -174,4 +174,5 @@ async def test_once_honours_the_inventory_caps(live: LiveDocker) -> None:
     )
     text = await once(settings)
     assert value(text, "docker_container_processes", id=cid) == 1
-    assert value(text, "docker_exporter_truncations_total", what="processes") == 1
+    # one counter for every container: others on a shared engine may add to it
+    assert (value(text, "docker_exporter_truncations_total", what="processes") or 0) >= 1
