@@ -87,6 +87,10 @@ MANIFEST_SIZE = declare(
 METRICS = (UP, PROBE, LAST_SUCCESS, REPOSITORIES, TRUNCATED, TAGS, REQUESTS, CERT_EXPIRY)
 
 
+_NONE: tuple[tuple[Row, ...], ...] = ((),) * len([*METRICS, MANIFEST_SIZE])
+"""No rows in any family: one empty tuple per family, however many are declared."""
+
+
 @register_objects(
     REGISTRY,
     "Private registries polled through the Distribution v2 API (enabled by --registry.url).",
@@ -101,7 +105,7 @@ def rows(
 ) -> tuple[tuple[Row, ...], ...]:
     ids = (registry.name,)
     if not registry.polled:  # the first poll has not ended: nothing is known yet
-        return ((), (), (), (), (), (), (), (), ())
+        return _NONE
     seen = registry.last_success_ts is not None
     return (
         ((ids, 1.0 if registry.up else 0.0),),
