@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from soak import CHILD, free_port, scrape
 
+from exporter.options import parse_duration
+
 SHARED = "/var/run/docker.sock"
 
 
@@ -102,8 +104,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             f"engine {args.host} (dockerd pid {pid}); ping every {args.ping_interval}, "
             f"timeout {args.ping_timeout}"
         )
+        cycle = parse_duration(args.ping_interval)
         for n in range(1, args.rounds + 1):
-            time.sleep(2.5 * n % 5)  # freeze at different points of the ping cycle
+            # freeze at different points of the ping cycle: golden-ratio steps through it
+            time.sleep((n * 0.618) % 1 * cycle)
             _, series_before, _ = scrape(url)
             os.kill(pid, signal.SIGSTOP)
             try:

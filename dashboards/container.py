@@ -20,10 +20,10 @@ from dashboards.lib.panels import (
 from dashboards.lib.promql import (
     CPU_CORES,
     HEALTH,
+    ONE_CONTAINER,
     RUNNING,
     STATES,
     UID_CONTAINER,
-    C,
     encoded,
     rate,
     sel,
@@ -32,8 +32,8 @@ from dashboards.lib.promql import (
 
 
 def container_detail() -> dict[str, Any]:
-    state_expr = encoded("docker_container_state", "state", STATES, C)
-    health_expr = encoded("docker_container_health_status", "status", HEALTH, C)
+    state_expr = encoded("docker_container_state", "state", STATES, ONE_CONTAINER)
+    health_expr = encoded("docker_container_health_status", "status", HEALTH, ONE_CONTAINER)
 
     overview = [
         stat(
@@ -60,9 +60,11 @@ def container_detail() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"time() - {sel('docker_container_started_timestamp_seconds', base=C)}\n"
-                    "and on (job, instance, id)\n"
-                    f"{sel('docker_container_state', RUNNING, base=C)} == 1",
+                    "time() - "
+                    + sel("docker_container_started_timestamp_seconds", base=ONE_CONTAINER)
+                    + "\nand on (job, instance, id)\n"
+                    + sel("docker_container_state", RUNNING, base=ONE_CONTAINER)
+                    + " == 1",
                     "{{instance}}",
                 )
             ],
@@ -72,7 +74,7 @@ def container_detail() -> dict[str, Any]:
             "Restarts",
             "Restarts by the restart policy (Docker's RestartCount; a manual restart resets it).",
             "short",
-            [target(sel("docker_container_restarts_total", base=C), "{{instance}}")],
+            [target(sel("docker_container_restarts_total", base=ONE_CONTAINER), "{{instance}}")],
             w=3,
             thresholds=threshold_steps((None, "green"), (1, "orange"), (3, "red")),
         ),
@@ -81,7 +83,7 @@ def container_detail() -> dict[str, Any]:
             "Exit code of the last run (0 if it never exited). 137 = SIGKILL (docker "
             "stop timeout or OOM kill), 143 = SIGTERM.",
             "none",
-            [target(sel("docker_container_exit_code", base=C), "{{instance}}")],
+            [target(sel("docker_container_exit_code", base=ONE_CONTAINER), "{{instance}}")],
             w=3,
             thresholds=threshold_steps((None, "green"), (1, "red")),
         ),
@@ -89,7 +91,7 @@ def container_detail() -> dict[str, Any]:
             "OOM killed",
             "Whether the last run was ended by the kernel OOM killer (State.OOMKilled).",
             "none",
-            [target(sel("docker_container_oom_killed", base=C), "{{instance}}")],
+            [target(sel("docker_container_oom_killed", base=ONE_CONTAINER), "{{instance}}")],
             w=3,
             mappings=[
                 {
@@ -106,7 +108,7 @@ def container_detail() -> dict[str, Any]:
             "Restart policy",
             "Docker restart policy of the container.",
             "none",
-            [target(sel("docker_container_restart_policy_info", base=C), "{{policy}}")],
+            [target(sel("docker_container_restart_policy_info", base=ONE_CONTAINER), "{{policy}}")],
             w=3,
             text_mode="name",
         ),
@@ -114,7 +116,7 @@ def container_detail() -> dict[str, Any]:
             "Image",
             "Image reference the container was created from.",
             "none",
-            [target(sel("docker_container_info", base=C), "{{image}}")],
+            [target(sel("docker_container_info", base=ONE_CONTAINER), "{{image}}")],
             w=3,
             text_mode="name",
         ),
@@ -125,19 +127,22 @@ def container_detail() -> dict[str, Any]:
             [
                 target(
                     "max by (instance, id, name, image, image_id, compose_project, "
-                    f"compose_service) ({sel('docker_container_info', base=C)})"
+                    f"compose_service) ({sel('docker_container_info', base=ONE_CONTAINER)})"
                 ),
                 target(
-                    "max by (instance, id, name) "
-                    f"({sel('docker_container_created_timestamp_seconds', base=C)}) * 1000"
+                    "max by (instance, id, name) ("
+                    + sel("docker_container_created_timestamp_seconds", base=ONE_CONTAINER)
+                    + ") * 1000"
                 ),
                 target(
-                    "max by (instance, id, name) "
-                    f"({sel('docker_container_started_timestamp_seconds', base=C)}) * 1000"
+                    "max by (instance, id, name) ("
+                    + sel("docker_container_started_timestamp_seconds", base=ONE_CONTAINER)
+                    + ") * 1000"
                 ),
                 target(
-                    "max by (instance, id, name) "
-                    f"({sel('docker_container_finished_timestamp_seconds', base=C)}) * 1000"
+                    "max by (instance, id, name) ("
+                    + sel("docker_container_finished_timestamp_seconds", base=ONE_CONTAINER)
+                    + ") * 1000"
                 ),
             ],
             h=4,
@@ -180,8 +185,8 @@ def container_detail() -> dict[str, Any]:
             "Restarts by the restart policy and OOM events seen by the exporter, as counters.",
             "short",
             [
-                target(sel("docker_container_restarts_total", base=C), "restarts"),
-                target(sel("docker_container_oom_events_total", base=C), "OOM events"),
+                target(sel("docker_container_restarts_total", base=ONE_CONTAINER), "restarts"),
+                target(sel("docker_container_oom_events_total", base=ONE_CONTAINER), "OOM events"),
             ],
             w=8,
             h=6,
@@ -197,10 +202,14 @@ def container_detail() -> dict[str, Any]:
             "absent when unlimited). " + CPU_CORES,
             "short",
             [
-                target(rate("docker_container_cpu_usage_seconds_total", base=C), "total"),
-                target(rate("docker_container_cpu_user_seconds_total", base=C), "user"),
-                target(rate("docker_container_cpu_system_seconds_total", base=C), "system"),
-                target(sel("docker_container_cpu_limit_cores", base=C), "limit"),
+                target(
+                    rate("docker_container_cpu_usage_seconds_total", base=ONE_CONTAINER), "total"
+                ),
+                target(rate("docker_container_cpu_user_seconds_total", base=ONE_CONTAINER), "user"),
+                target(
+                    rate("docker_container_cpu_system_seconds_total", base=ONE_CONTAINER), "system"
+                ),
+                target(sel("docker_container_cpu_limit_cores", base=ONE_CONTAINER), "limit"),
             ],
             w=8,
             overrides=[by_name("limit", **LIMIT_STYLE)],
@@ -213,9 +222,9 @@ def container_detail() -> dict[str, Any]:
             "percentunit",
             [
                 target(
-                    f"{rate('docker_container_cpu_throttled_periods_total', base=C)}\n"
+                    f"{rate('docker_container_cpu_throttled_periods_total', base=ONE_CONTAINER)}\n"
                     f"  / {on}\n"
-                    f"({rate('docker_container_cpu_periods_total', base=C)} > 0)",
+                    f"({rate('docker_container_cpu_periods_total', base=ONE_CONTAINER)} > 0)",
                     "throttled periods",
                 )
             ],
@@ -228,7 +237,7 @@ def container_detail() -> dict[str, Any]:
             "s",
             [
                 target(
-                    rate("docker_container_cpu_throttled_seconds_total", base=C),
+                    rate("docker_container_cpu_throttled_seconds_total", base=ONE_CONTAINER),
                     "throttled",
                 )
             ],
@@ -244,12 +253,15 @@ def container_detail() -> dict[str, Any]:
             "when unlimited).",
             "bytes",
             [
-                target(sel("docker_container_memory_working_set_bytes", base=C), "working set"),
-                target(sel("docker_container_memory_usage_bytes", base=C), "usage"),
-                target(sel("docker_container_memory_rss_bytes", base=C), "rss"),
-                target(sel("docker_container_memory_cache_bytes", base=C), "cache"),
-                target(sel("docker_container_memory_swap_bytes", base=C), "swap"),
-                target(sel("docker_container_memory_limit_bytes", base=C), "limit"),
+                target(
+                    sel("docker_container_memory_working_set_bytes", base=ONE_CONTAINER),
+                    "working set",
+                ),
+                target(sel("docker_container_memory_usage_bytes", base=ONE_CONTAINER), "usage"),
+                target(sel("docker_container_memory_rss_bytes", base=ONE_CONTAINER), "rss"),
+                target(sel("docker_container_memory_cache_bytes", base=ONE_CONTAINER), "cache"),
+                target(sel("docker_container_memory_swap_bytes", base=ONE_CONTAINER), "swap"),
+                target(sel("docker_container_memory_limit_bytes", base=ONE_CONTAINER), "limit"),
             ],
             w=12,
             overrides=[by_name("limit", **LIMIT_STYLE)],
@@ -260,9 +272,9 @@ def container_detail() -> dict[str, Any]:
             "percentunit",
             [
                 target(
-                    f"{sel('docker_container_memory_working_set_bytes', base=C)}\n"
+                    f"{sel('docker_container_memory_working_set_bytes', base=ONE_CONTAINER)}\n"
                     f"  / {on}\n"
-                    f"({sel('docker_container_memory_limit_bytes', base=C)} > 0)",
+                    f"({sel('docker_container_memory_limit_bytes', base=ONE_CONTAINER)} > 0)",
                     "working set / limit",
                 )
             ],
@@ -273,7 +285,11 @@ def container_detail() -> dict[str, Any]:
             "How often per second the container's memory usage hit its limit "
             "(memory failures); frequent hits precede OOM kills.",
             "cps",
-            [target(rate("docker_container_memory_failures_total", base=C), "failures")],
+            [
+                target(
+                    rate("docker_container_memory_failures_total", base=ONE_CONTAINER), "failures"
+                )
+            ],
             w=6,
         ),
         timeseries(
@@ -284,7 +300,7 @@ def container_detail() -> dict[str, Any]:
             "percentunit",
             [
                 target(
-                    rate("docker_container_pressure_stalled_seconds_total", base=C),
+                    rate("docker_container_pressure_stalled_seconds_total", base=ONE_CONTAINER),
                     "{{resource}} {{kind}}",
                 )
             ],
@@ -295,7 +311,7 @@ def container_detail() -> dict[str, Any]:
             "cgroup v2 memory.events per second: over memory.high (high), at the limit "
             "(max), OOM state (oom) and OOM kills (oom_kill); empty on cgroup v1.",
             "cps",
-            [target(rate("docker_container_memory_events_total", base=C), "{{event}}")],
+            [target(rate("docker_container_memory_events_total", base=ONE_CONTAINER), "{{event}}")],
             w=12,
         ),
     ]
@@ -321,19 +337,19 @@ def container_detail() -> dict[str, Any]:
             "pps",
             [
                 target(
-                    rate("docker_container_network_receive_errors_total", base=C),
+                    rate("docker_container_network_receive_errors_total", base=ONE_CONTAINER),
                     "{{interface}} receive errors",
                 ),
                 target(
-                    rate("docker_container_network_transmit_errors_total", base=C),
+                    rate("docker_container_network_transmit_errors_total", base=ONE_CONTAINER),
                     "{{interface}} transmit errors",
                 ),
                 target(
-                    rate("docker_container_network_receive_dropped_total", base=C),
+                    rate("docker_container_network_receive_dropped_total", base=ONE_CONTAINER),
                     "{{interface}} receive dropped",
                 ),
                 target(
-                    rate("docker_container_network_transmit_dropped_total", base=C),
+                    rate("docker_container_network_transmit_dropped_total", base=ONE_CONTAINER),
                     "{{interface}} transmit dropped",
                 ),
             ],
@@ -363,9 +379,9 @@ def container_detail() -> dict[str, Any]:
             "limit (dashed), and processes listed by the Engine.",
             "short",
             [
-                target(sel("docker_container_pids", base=C), "pids"),
-                target(sel("docker_container_pids_limit", base=C), "limit"),
-                target(sel("docker_container_processes", base=C), "processes"),
+                target(sel("docker_container_pids", base=ONE_CONTAINER), "pids"),
+                target(sel("docker_container_pids_limit", base=ONE_CONTAINER), "limit"),
+                target(sel("docker_container_processes", base=ONE_CONTAINER), "processes"),
             ],
             w=8,
             overrides=[by_name("limit", **LIMIT_STYLE)],
@@ -380,7 +396,7 @@ def container_detail() -> dict[str, Any]:
             [
                 target(
                     "max by (instance, network, ip) "
-                    f"({sel('docker_container_network_info', base=C)})"
+                    f"({sel('docker_container_network_info', base=ONE_CONTAINER)})"
                 )
             ],
             w=8,
@@ -395,7 +411,7 @@ def container_detail() -> dict[str, Any]:
             [
                 target(
                     "max by (instance, network, alias) "
-                    f"({sel('docker_container_network_alias', base=C)})"
+                    f"({sel('docker_container_network_alias', base=ONE_CONTAINER)})"
                 )
             ],
             w=8,
@@ -410,7 +426,7 @@ def container_detail() -> dict[str, Any]:
             [
                 target(
                     "max by (instance, container_port, protocol, host_ip, host_port) "
-                    f"({sel('docker_container_port_info', base=C)})"
+                    f"({sel('docker_container_port_info', base=ONE_CONTAINER)})"
                 )
             ],
             w=8,
@@ -442,5 +458,5 @@ def container_detail() -> dict[str, Any]:
             ("Networks and ports", attachments),
         ],
         variables=[container_var],
-        annotations=[alert_annotation(C)],
+        annotations=[alert_annotation(ONE_CONTAINER)],
     )

@@ -19,11 +19,11 @@ from dashboards.lib.panels import (
 from dashboards.lib.promql import (
     CPU_CORES,
     RUNNING,
+    SCOPE,
     STATE_COLORS,
     STATES,
     UID_ENGINE,
     UNHEALTHY,
-    S,
     container_link,
     eq,
     rate,
@@ -112,7 +112,7 @@ def engine_overview() -> dict[str, Any]:
             "short",
             [
                 target(
-                    f'count(ALERTS{{alertname=~"Docker.*", alertstate="firing", {S}}}) '
+                    f'count(ALERTS{{alertname=~"Docker.*", alertstate="firing", {SCOPE}}}) '
                     "or vector(0)",
                     "alerts",
                 )
@@ -539,7 +539,7 @@ def engine_overview() -> dict[str, Any]:
             [
                 target(
                     'count(ALERTS{alertname="DockerComposeServiceDegraded", '
-                    f'alertstate="firing", {S}, {project}}}) or vector(0)',
+                    f'alertstate="firing", {SCOPE}, {project}}}) or vector(0)',
                     "degraded",
                 )
             ],
@@ -582,12 +582,12 @@ def engine_overview() -> dict[str, Any]:
             ("Images, volumes and networks", objects),
             ("Compose project $project", compose),
         ],
-        annotations=[alert_annotation(S)],
+        annotations=[alert_annotation(SCOPE)],
         variables=[
             query_var(
                 "project",
                 "Compose project",
-                f"label_values({compose_sel}{{{S}}}, project)",
+                f"label_values({compose_sel}{{{SCOPE}}}, project)",
             )
         ],
         repeats={"Compose project $project": "project"},

@@ -16,9 +16,9 @@ from dashboards.lib.panels import (
 )
 from dashboards.lib.promql import (
     RUNNING,
+    SCOPE,
     UID_FLEET,
     UNHEALTHY,
-    S,
     engine_link,
     eq,
     rate,
@@ -259,5 +259,5 @@ def fleet() -> dict[str, Any]:
         "All Docker hosts at a glance: one row per host with versions, containers by "
         "state, CPU and memory, and firing Docker alerts.",
         [("Fleet", [hosts]), ("Trends", trends), ("Alerts and versions", alerts)],
-        annotations=[alert_annotation(S)],
+        annotations=[alert_annotation(SCOPE)],
     )

@@ -14,9 +14,9 @@ from dashboards.lib.panels import (
     threshold_steps,
     timeseries,
 )
-from dashboards.lib.promql import UID_REGISTRY, S, rate, sel
+from dashboards.lib.promql import SCOPE, UID_REGISTRY, rate, sel
 
-R = S + ', registry=~"$registry"'
+REGISTRY_SCOPE = SCOPE + ', registry=~"$registry"'
 """The matchers of every registry query: job, instance and the registry picked."""
 
 UP_MAPPING = [
@@ -38,7 +38,7 @@ def registries() -> dict[str, Any]:
             "after authentication and the catalog was read). /inventory names the reason "
             "of a failure.",
             "none",
-            [target(sel("docker_registry_up", base=R), "{{registry}}")],
+            [target(sel("docker_registry_up", base=REGISTRY_SCOPE), "{{registry}}")],
             w=6,
             mappings=UP_MAPPING,
             color_mode="background",
@@ -47,14 +47,19 @@ def registries() -> dict[str, Any]:
             "Repositories",
             "Repositories in each registry's catalog (at most --registry.max-repositories).",
             "short",
-            [target(sel("docker_registry_repositories", base=R), "{{registry}}")],
+            [target(sel("docker_registry_repositories", base=REGISTRY_SCOPE), "{{registry}}")],
             w=4,
         ),
         stat(
             "Tags",
             "Tags over all repositories of each registry.",
             "short",
-            [target(f"sum by (registry) ({sel('docker_registry_tags', base=R)})", "{{registry}}")],
+            [
+                target(
+                    f"sum by (registry) ({sel('docker_registry_tags', base=REGISTRY_SCOPE)})",
+                    "{{registry}}",
+                )
+            ],
             w=4,
         ),
         stat(
@@ -62,7 +67,7 @@ def registries() -> dict[str, Any]:
             "1 when a catalog holds more repositories than --registry.max-repositories: the "
             "rest are not counted.",
             "none",
-            [target(sel("docker_registry_catalog_truncated", base=R), "{{registry}}")],
+            [target(sel("docker_registry_catalog_truncated", base=REGISTRY_SCOPE), "{{registry}}")],
             w=4,
             thresholds=threshold_steps((None, "green"), (1, "orange")),
         ),
@@ -73,8 +78,8 @@ def registries() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"{sel('docker_registry_certificate_expiry_timestamp_seconds', base=R)}"
-                    " - time()",
+                    sel("docker_registry_certificate_expiry_timestamp_seconds", base=REGISTRY_SCOPE)
+                    + " - time()",
                     "{{registry}}",
                 )
             ],
@@ -84,7 +89,7 @@ def registries() -> dict[str, Any]:
         state_timeline(
             "Registry up",
             "Each registry's poll result over time.",
-            [target(sel("docker_registry_up", base=R), "{{registry}} {{instance}}")],
+            [target(sel("docker_registry_up", base=REGISTRY_SCOPE), "{{registry}} {{instance}}")],
             mappings=UP_MAPPING,
         ),
     ]
@@ -93,7 +98,12 @@ def registries() -> dict[str, Any]:
             "Probe duration",
             "How long each poll's GET /v2/ took, token request included.",
             "s",
-            [target(sel("docker_registry_probe_duration_seconds", base=R), "{{registry}}")],
+            [
+                target(
+                    sel("docker_registry_probe_duration_seconds", base=REGISTRY_SCOPE),
+                    "{{registry}}",
+                )
+            ],
             w=8,
         ),
         timeseries(
@@ -103,7 +113,9 @@ def registries() -> dict[str, Any]:
             "reqps",
             [
                 target(
-                    f"sum by (registry, code) ({rate('docker_registry_requests_total', base=R)})",
+                    "sum by (registry, code) ("
+                    + rate("docker_registry_requests_total", base=REGISTRY_SCOPE)
+                    + ")",
                     "{{registry}} {{code}}",
                 )
             ],
@@ -116,7 +128,8 @@ def registries() -> dict[str, Any]:
             "s",
             [
                 target(
-                    f"time() - {sel('docker_registry_last_success_timestamp_seconds', base=R)}",
+                    "time() - "
+                    + sel("docker_registry_last_success_timestamp_seconds", base=REGISTRY_SCOPE),
                     "{{registry}}",
                 )
             ],
@@ -129,9 +142,12 @@ def registries() -> dict[str, Any]:
             "Catalog size and tag count of each registry over time.",
             "short",
             [
-                target(sel("docker_registry_repositories", base=R), "repositories {{registry}}"),
                 target(
-                    f"sum by (registry) ({sel('docker_registry_tags', base=R)})",
+                    sel("docker_registry_repositories", base=REGISTRY_SCOPE),
+                    "repositories {{registry}}",
+                ),
+                target(
+                    f"sum by (registry) ({sel('docker_registry_tags', base=REGISTRY_SCOPE)})",
                     "tags {{registry}}",
                 ),
             ],
@@ -156,7 +172,7 @@ def registries() -> dict[str, Any]:
             "Repositories",
             "Each repository of the watched registries with its tag count.",
             "short",
-            [target(sel("docker_registry_tags", base=R))],
+            [target(sel("docker_registry_tags", base=REGISTRY_SCOPE))],
             h=8,
             w=12,
             rename={"Value": "tags"},
@@ -169,7 +185,7 @@ def registries() -> dict[str, Any]:
             "What a pull of each tag downloads (its manifest's config and layers); only "
             "with --registry.manifests.",
             "bytes",
-            [target(sel("docker_registry_manifest_size_bytes", base=R))],
+            [target(sel("docker_registry_manifest_size_bytes", base=REGISTRY_SCOPE))],
             h=8,
             w=12,
             rename={"Value": "size"},
@@ -190,6 +206,6 @@ def registries() -> dict[str, Any]:
         "requests, certificate expiry, repositories and tags; the Engine's pushes and pulls.",
         [("Status", status), ("Polling", polling), ("Content", content)],
         variables=[registry_var],
-        annotations=[alert_annotation(S)],
+        annotations=[alert_annotation(SCOPE)],
         time_from="now-6h",
     )

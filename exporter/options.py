@@ -1,13 +1,21 @@
-"""Command-line options: each declared once, next to the code that uses it.
+"""Command-line options: each declared once, next to the code that reads it.
 
 An `Option` is the whole truth about one setting: its flag, its default as typed on the
 command line, its parser, its help and its help group. The flag gives the environment
 variable (`--web.listen-address` is `DOCKER_EXPORTER_WEB_LISTEN_ADDRESS`); the argument
-parser, the README's table (`python -m exporter.docs --flags`) and the values are all
-made from the declarations. The exporter's core options are the fields of
-`exporter.cli.settings.Settings`; a collector's own options are declared in that
-collector's module (node_exporter's `collector/filesystem_common.go` pattern) and reach it
-as `Options`. Adding an option is one declaration, plus its use.
+parser, the README's table (`python -m exporter.docs --flags`), the values and the
+default in force are all made from the declaration.
+
+Where an option is declared (node_exporter's rule: a flag lives beside its reader,
+`collector/paths.go`, `collector/filesystem_common.go`):
+- read by a producer, the engine adapter, the inventory or the web layer: declared with
+  `option(...)` in the module that reads it (`exporter.inventory.liveness.PING_INTERVAL`),
+  whose keyword defaults are `PING_INTERVAL.value`, never a second literal; the
+  `Settings` field that carries it is `declared(liveness.PING_INTERVAL)`;
+- read by a collector function: declared in that collector's module, reaching it as
+  `Options` (`settings[containers.LABEL_KEYS]`);
+- read only by the command line itself (`--log.level`, `--once`): a `Settings` field
+  declared in place with `setting(...)`.
 """
 
 from __future__ import annotations
@@ -70,24 +78,25 @@ OPTIONS: dict[str, Option[Any]] = {}
 """Every declared option by flag, in declaration order."""
 
 
+def _declare(declared: Option[T]) -> Option[T]:
+    """Record an option; a second declaration of the same flag is a programming error."""
+    if declared.flag in OPTIONS:
+        raise ValueError(f"option {declared.flag} declared twice")
+    OPTIONS[declared.flag] = declared
+    return declared
+
+
 def option(
     flag: str, default: str, parse: Callable[[str], T], help_text: str, *, group: str
 ) -> Option[T]:
-    """Declare an option; a second declaration of the same flag is a programming error."""
-    if flag in OPTIONS:
-        raise ValueError(f"option {flag} declared twice")
-    declared = Option(flag, default, parse, help_text, group)
-    OPTIONS[flag] = declared
-    return declared
+    """Declare an option. Its default is this text and nothing else: code that needs the
+    default value reads `.value` (never a second literal)."""
+    return _declare(Option(flag, default, parse, help_text, group))
 
 
 def switch(flag: str, help_text: str, *, group: str) -> Option[bool]:
     """Declare a flag without a value, off unless given."""
-    if flag in OPTIONS:
-        raise ValueError(f"option {flag} declared twice")
-    declared = Option(flag, "false", parse_bool, help_text, group, switch=True)
-    OPTIONS[flag] = declared
-    return declared
+    return _declare(Option(flag, "false", parse_bool, help_text, group, switch=True))
 
 
 def repeated(
@@ -95,16 +104,12 @@ def repeated(
 ) -> Option[tuple[T, ...]]:
     """Declare a repeatable flag, empty unless given; its environment variable holds the
     values separated by spaces."""
-    if flag in OPTIONS:
-        raise ValueError(f"option {flag} declared twice")
 
     def parse(text: str) -> tuple[T, ...]:
         return tuple(parse_one(item) for item in text.split())
 
     parse.__name__ = getattr(parse_one, "__name__", "value")
-    declared = Option(flag, "", parse, help_text, group, repeat=True)
-    OPTIONS[flag] = declared
-    return declared
+    return _declare(Option(flag, "", parse, help_text, group, repeat=True))
 
 
 CHECKS: list[Callable[[Options], None]] = []
@@ -155,12 +160,21 @@ def parse_bool(text: str) -> bool:
     raise ConfigError(f"invalid boolean {text!r}")
 
 
-def parse_duration(text: str) -> float:
-    """`500ms`, `5s`, `1m`, `1h` or plain seconds, as Prometheus tools spell durations."""
+def duration_seconds(text: str, *, unit_required: bool = False) -> float | None:
+    """`500ms`, `5s`, `1m`, `1h` (or plain seconds unless `unit_required`) in seconds, as
+    Prometheus tools spell durations; None for anything else. The one duration reader:
+    flags and /events?since= alike."""
     match = _DURATION.match(text.strip())
-    if not match:
+    if not match or (unit_required and match.group(2) is None):
+        return None
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_duration(text: str) -> float:
+    """A positive duration flag (`duration_seconds`)."""
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ConfigError(f"invalid duration {text!r}: use e.g. 500ms, 5s, 1m")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0:
         raise ConfigError(f"invalid duration {text!r}: must be positive")
     return seconds

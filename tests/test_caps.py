@@ -11,14 +11,18 @@ from aiohttp import web
 from conftest import (
     FakeClock,
     FakeEngine,
+    LiveDocker,
     event,
     inspect_payload,
+    live_settings,
     load_json,
     running_watcher,
     until,
+    value,
 )
 from test_engine import Scripted, serve
 
+from exporter.cli.app import once
 from exporter.cli.main import parse_settings
 from exporter.collectors import Options
 from exporter.engine.adapter import DockerEngine, EngineConfig
@@ -159,3 +163,16 @@ async def test_per_container_state_goes_with_the_container(
             await until(inventory, lambda s, cid=cid: cid not in s.containers)
         assert len(watcher._signatures) <= 1
         assert len(inventory._generation) <= 16
+
+
+@pytest.mark.integration
+async def test_once_honours_the_inventory_caps(live: LiveDocker) -> None:
+    """`--once` builds the same inventory as the server: its caps apply to the one sweep."""
+    cid = live.run("caps", cmd=("sh", "-c", "sleep 600 & sleep 600 & exec sleep 600"))[:12]
+    settings = live_settings(
+        collectors=("stats", "processes"), stats_source="cgroup", max_processes=1
+    )
+    text = await once(settings)
+    assert value(text, "docker_container_processes", id=cid) == 1
+    # one counter for every container: others on a shared engine may add to it
+    assert (value(text, "docker_exporter_truncations_total", what="processes") or 0) >= 1

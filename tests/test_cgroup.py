@@ -51,7 +51,7 @@ from exporter.stats.cgroup import (
     read_processes,
     sample,
 )
-from exporter.stats.cgroup.rlimit import DEFAULT_OPEN_FILES
+from exporter.stats.cgroup.rlimit import OPEN_FILES
 from exporter.stats.cgroup.statsfiles import REPROBE_READS
 
 pytestmark = pytest.mark.cgroup
@@ -1158,7 +1158,7 @@ def moved_fields(stats: ContainerStats, than: ContainerStats) -> set[str]:
     return {f.name for f in fields(stats) if getattr(stats, f.name) != getattr(than, f.name)}
 
 
-@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [OPEN_FILES.value, 0])
 def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, budget: int) -> None:
     """With cpuacct.usage reading the same, an edit of cpuacct.stat is not seen and edits of
     every other file are (pids.current, oom_control and blkio included), kept or not; once
@@ -1206,7 +1206,7 @@ QUIET = {  # the _V1_QUIET_GATED files and the blkio pair, each moving a field
 }
 
 
-@pytest.mark.parametrize("budget", [DEFAULT_OPEN_FILES, 0])
+@pytest.mark.parametrize("budget", [OPEN_FILES.value, 0])
 def test_v1_quiet_files_wait_for_the_cpu_or_the_memory_usage_to_move(
     tmp_path: Path, budget: int
 ) -> None:

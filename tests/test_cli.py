@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -12,7 +14,18 @@ import pytest
 from exporter import docs
 from exporter.cli.main import build_parser, env_name, parse_settings
 from exporter.cli.settings import Settings
+from exporter.engine.config import EngineConfig, engine_config_from_env
+from exporter.inventory.history import EventHistory
+from exporter.inventory.liveness import Liveness
+from exporter.inventory.store import Inventory
+from exporter.inventory.watcher import Watcher
 from exporter.options import OPTIONS, Option, option, parse_positive_int
+from exporter.registry.client import RegistryClient
+from exporter.registry.poller import RegistryPoller
+from exporter.stats.cgroup import CgroupReader
+from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.sampler import ApiSource, Sampler, choose_source
+from exporter.web.http import make_app
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -47,6 +60,32 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("docker-exporter: error:")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/events", "would hide the /events page"),
+        ("/topology", "would hide the /topology page"),
+        ("/openapi.json", "would hide the /openapi.json page"),
+        ("/inventory", "would hide the /inventory page"),
+        ("/inventory/containers/web", "would hide the /inventory/containers/{ref} page"),
+        ("/-/metrics", "is under /-/"),
+        ("metrics", "must start with /"),
+    ],
+)
+def test_a_telemetry_path_that_would_hide_a_page_is_refused(path: str, error: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(["--web.telemetry-path", path], {})
+    assert exited.value.code == 2
+    result = run("--web.telemetry-path", path)
+    assert result.returncode == 2
+    assert error in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/inventory2", "/inventory/all", "/", "/metrics/docker"])
+def test_a_telemetry_path_beside_the_pages_is_accepted(path: str) -> None:
+    assert parse_settings(["--web.telemetry-path", path], {}).telemetry_path == path
 
 
 def test_bad_environment_value_is_one_line_naming_the_variable() -> None:
@@ -150,6 +189,72 @@ def test_every_option_is_set_by_its_environment_variable_and_beaten_by_its_flag(
     if not opt.switch and opt.default:
         beaten = parse_settings([f"{flag}={opt.default}"], {opt.env: text})
         assert chosen(beaten, opt) == opt.value
+
+
+def keyword_default(fn: Callable[..., object], name: str) -> object:
+    """The default of `fn`'s parameter `name` (a dataclass's field, for a class)."""
+    return inspect.signature(fn).parameters[name].default
+
+
+READERS: dict[str, list[object]] = {
+    "inventory_max_containers": [keyword_default(make_app, "inventory_limit")],
+    "docker_timeout": [keyword_default(EngineConfig, "timeout")],
+    "ping_interval": [keyword_default(Liveness, "interval")],
+    "ping_timeout": [keyword_default(Liveness, "timeout")],
+    "max_labels": [
+        keyword_default(EngineConfig, "max_labels"),
+        keyword_default(engine_config_from_env, "max_labels"),
+    ],
+    "max_label_length": [
+        keyword_default(EngineConfig, "max_label_length"),
+        keyword_default(engine_config_from_env, "max_label_length"),
+    ],
+    "max_image_tags": [
+        keyword_default(EngineConfig, "max_image_tags"),
+        keyword_default(engine_config_from_env, "max_image_tags"),
+    ],
+    "resync_interval": [keyword_default(Watcher, "resync_interval")],
+    "max_processes": [keyword_default(Inventory, "max_processes")],
+    "max_event_kinds": [keyword_default(Inventory, "max_event_kinds")],
+    "events_history": [keyword_default(EventHistory, "capacity")],
+    "stats_interval": [keyword_default(Sampler, "interval")],
+    "stats_concurrency": [
+        keyword_default(EngineConfig, "stats_concurrency"),
+        keyword_default(engine_config_from_env, "stats_concurrency"),
+        keyword_default(ApiSource, "concurrency"),
+    ],
+    "stats_open_files": [
+        keyword_default(CgroupReader, "max_open_files"),
+        keyword_default(choose_source, "open_files"),
+    ],
+    "volume_sizes_interval": [keyword_default(DiskUsageSampler, "interval")],
+    "registry_interval": [keyword_default(RegistryPoller, "interval")],
+    "registry_max_repositories": [keyword_default(RegistryPoller, "max_repositories")],
+    "registry_manifests": [keyword_default(RegistryPoller, "manifests")],
+    "registry_timeout": [keyword_default(RegistryClient, "timeout")],
+}
+"""Every reader's own default for a setting: a class or function used without the
+settings (tests, benchmarks, `--once` helpers) must get the default in force."""
+
+
+@pytest.mark.parametrize("name", sorted(READERS))
+def test_a_readers_default_is_its_options_default(name: str) -> None:
+    """One default per setting: the declared text, parsed, is the Settings field's default,
+    what no flag and no variable choose, and every reader's keyword default."""
+    declared = next(f for f in fields(Settings) if f.name == name)
+    opt = declared.metadata["option"]
+    assert OPTIONS[opt.flag] is opt
+    assert opt.parse(opt.default) == declared.default == getattr(parse_settings([], {}), name)
+    assert READERS[name]
+    assert all(default == declared.default for default in READERS[name])
+    assert getattr(parse_settings([], {opt.env: OTHER_VALUES[opt.flag][0]}), name) != opt.value
+
+
+def test_an_option_that_is_a_field_is_not_read_as_a_collector_option() -> None:
+    """`settings[OPTION]` of a field would give the default whatever was chosen."""
+    settings = parse_settings(["--stats.interval=7s"], {})
+    with pytest.raises(KeyError, match=r"Settings\.stats_interval"):
+        settings[OPTIONS["--stats.interval"]]
 
 
 def test_collector_switches_from_the_environment() -> None:

@@ -32,7 +32,7 @@ from exporter.engine.events import Event, die_exit_code, parse_event
 from exporter.engine.models import parse_container
 from exporter.engine.resources import (
     familiar_reference,
-    members_of,
+    memberships,
     parse_cpu_time,
     parse_image,
     parse_image_summary,
@@ -129,7 +129,7 @@ def test_network_members_derived_from_container_inspect_match_network_inspect() 
     down = parse_container(load_json("inspect_member_down.json"))
     assert [a.connected for a in up.networks] == [True]
     assert [a.connected for a in down.networks] == [False]
-    assert members_of(network, [up, down]) == network.members
+    assert memberships([network], [up, down])[network.id] == network.members
     assert len(network.members) == 1
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import pytest
 import yaml
@@ -36,14 +39,17 @@ from hypothesis import strategies as st
 from exporter.collectors import COLLECTORS, Options
 from exporter.engine.adapter import parse_event_line, split_lines
 from exporter.engine.events import parse_event
+from exporter.engine.fields import int_field, json_int
 from exporter.engine.models import (
     Container,
     container_signature,
+    is_container_id,
     parse_container,
     parse_engine,
     parse_timestamp,
 )
 from exporter.engine.resources import (
+    Volume,
     parse_disk_usage,
     parse_image,
     parse_image_summary,
@@ -116,6 +122,66 @@ def mutated(draw: st.DrawFn, doc: Any, depth: int = 0) -> Any:
     return out
 
 
+def conforms(value: object, hint: Any) -> bool:
+    """`value` is what the annotation `hint` says, all the way down: a frozen model's
+    fields against their own annotations, a tuple's items, a mapping's keys and values.
+    `bool` is no `int` or `float` here (JSON's `true` is not a count)."""
+    if hint is Any or isinstance(hint, TypeVar):
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    if get_origin(hint) is not None:
+        return _conforms_generic(value, get_origin(hint), get_args(hint))
+    if hint in (int, float) and isinstance(value, bool):
+        return False
+    if hint is float:
+        return isinstance(value, int | float)
+    if not isinstance(value, hint):
+        return False
+    if dataclasses.is_dataclass(hint):
+        hints = get_type_hints(hint)
+        return all(
+            conforms(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(hint)
+        )
+    return True
+
+
+def _conforms_generic(value: object, origin: Any, args: tuple[Any, ...]) -> bool:
+    if origin in (Union, UnionType):
+        return any(conforms(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(conforms(item, args[0]) for item in value)
+        return len(value) == len(args) and all(map(conforms, value, args))
+    if origin in (list, Sequence, frozenset, set, AbstractSet):
+        return isinstance(value, origin) and all(conforms(item, args[0]) for item in value)
+    if origin in (dict, Mapping):
+        return isinstance(value, Mapping) and all(
+            conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items()
+        )
+    return isinstance(value, origin)  # Callable and the like: the container type only
+
+
+def returns_its_model(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a parser and check its answer against its return annotation."""
+    result = fn(*args, **kwargs)
+    assert conforms(result, get_type_hints(fn)["return"]), (fn.__name__, result)
+    return result
+
+
+def test_conforms_sees_a_wrong_type_deep_down() -> None:
+    assert conforms(parse_volumes({}), list[Volume])
+    wrong = dataclasses.replace(parse_volumes(load_json("volumes.json"))[0], created="x")
+    assert not conforms([wrong], list[Volume])
+    assert not conforms((1, True), tuple[int, ...])
+    assert not conforms({"a": 1}, Mapping[str, str])
+    assert conforms(None, int | None)
+
+
 def recorded(name: str) -> st.SearchStrategy[Any]:
     return mutated(load_json(name)) | json_values
 
@@ -144,7 +210,7 @@ CONTAINER_DOCS = [
 @example({"Config": {"Healthcheck": {"Test": [["nested"]]}}})
 @example({"NetworkSettings": {"Ports": {"80/tcp": [{"HostPort": 5}]}}})
 def test_parse_container(doc: dict[str, Any]) -> None:
-    container = parse_container(doc)
+    container = returns_its_model(parse_container, doc)
     assert isinstance(container, Container)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in container.labels.items())
 
@@ -171,7 +237,7 @@ def test_a_parsed_container_renders_in_every_collector(doc: dict[str, Any]) -> N
 @example({}, {"Components": 7}, "1.41")  # finding: iterated an int
 @example({"Warnings": {"a": 1}}, {}, "1.41")
 def test_parse_engine(info: dict[str, Any], version: dict[str, Any], api: str) -> None:
-    engine = parse_engine(info, version, api)
+    engine = returns_its_model(parse_engine, info, version, api)
     assert isinstance(engine.version, str)
 
 
@@ -181,7 +247,8 @@ def test_parse_image_summary(doc: Any) -> None:
     rows = doc if isinstance(doc, list) else [doc]
     for row in rows:
         if isinstance(row, dict):
-            parse_image_summary(row)
+            summary = returns_its_model(parse_image_summary, row)
+            assert summary is None or summary.id  # no ID, no image: None
 
 
 @FUZZ
@@ -190,7 +257,7 @@ def test_parse_image_summary(doc: Any) -> None:
     st.sampled_from(["image_history.json", "image_history_busybox.json"]).flatmap(recorded),
 )
 def test_parse_image(doc: dict[str, Any], history: Any) -> None:
-    parse_image(doc, history)
+    returns_its_model(parse_image, doc, history)
 
 
 @FUZZ
@@ -205,7 +272,9 @@ def test_parse_image(doc: dict[str, Any], history: Any) -> None:
     ).flatmap(objects)
 )
 def test_parse_network(doc: dict[str, Any]) -> None:
-    parse_network(doc)
+    network = returns_its_model(parse_network, doc)
+    assert all(is_container_id(m.container_id) for m in network.members)  # no lb-*/-sbox
+    assert list(network.members) == sorted(network.members, key=lambda m: (m.name, m.container_id))
 
 
 @FUZZ
@@ -218,14 +287,15 @@ def test_parse_network_ids(doc: Any) -> None:
 @given(objects("volumes.json"))
 @example({"Volumes": 5})
 def test_parse_volumes(doc: dict[str, Any]) -> None:
-    parse_volumes(doc)
+    assert all(volume.name for volume in returns_its_model(parse_volumes, doc))
 
 
 @FUZZ
 @given(objects("system_df.json"), st.floats(allow_nan=False))
 @example({"Volumes": True}, 0.0)  # finding: `raw.get("Volumes") or []` iterated a bool
 def test_parse_disk_usage(doc: dict[str, Any], time: float) -> None:
-    parse_disk_usage(doc, time)
+    usage = returns_its_model(parse_disk_usage, doc, time)
+    assert usage.time == time
 
 
 @FUZZ
@@ -236,7 +306,9 @@ def test_parse_disk_usage(doc: dict[str, Any], time: float) -> None:
 @example({"Titles": ["PID"], "Processes": [[5]]})
 @example({"Titles": "PID", "Processes": "x"})
 def test_parse_top(doc: dict[str, Any]) -> None:
-    parse_top(doc)
+    for process in returns_its_model(parse_top, doc):
+        assert process.pid > 0  # a row without a usable PID is left out
+        assert len(process.state) <= 1
 
 
 STATS_SAMPLE = {
@@ -266,7 +338,7 @@ STATS_SAMPLE = {
 def test_parse_api_stats(
     doc: dict[str, Any], version: str, podman: bool, total: int | None
 ) -> None:
-    parse_api_stats(doc, cgroup_version=version, podman=podman, mem_total=total)
+    returns_its_model(parse_api_stats, doc, cgroup_version=version, podman=podman, mem_total=total)
 
 
 @FUZZ
@@ -274,6 +346,28 @@ def test_parse_api_stats(
 def test_parse_timestamp(text: str) -> None:
     value = parse_timestamp(text)
     assert value is None or isinstance(value, float)
+
+
+@FUZZ
+@given(scalars | json_values)
+@example(True)
+@example(1.5)
+@example("1_000")
+@example("٣")
+@example("-05")
+def test_the_one_json_integer_reader(value: object) -> None:
+    """`json_int` is every parser's integer reader (int_field is it with a default): an
+    int, a whole float or decimal ASCII text, else None; never a bool as a number."""
+    number = json_int(value)
+    assert number is None or type(number) is int
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        assert number is None
+    if isinstance(value, str) and number is not None:
+        digits = value.removeprefix("-")
+        assert digits.isascii()
+        assert digits.isdigit()
+        assert number == int(value)
+    assert int_field(value, -7) == (-7 if number is None else number)
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -291,7 +385,8 @@ EVENT_LINES = [
 @example({"Type": "network", "Action": "connect", "Actor": {"Attributes": []}, "time": 1})
 def test_parse_event(doc: Any) -> None:
     if isinstance(doc, dict):
-        parse_event(doc)
+        parsed = returns_its_model(parse_event, doc)
+        assert parsed is None or (parsed.type and parsed.action and parsed.time_ns)
     line = json.dumps(doc).encode()
     event = parse_event_line(line)
     assert event is None or event.type
@@ -303,7 +398,8 @@ def test_parse_event(doc: Any) -> None:
 @example(b"\xff\xfe{}")
 @example(b"[" * 10_000)  # finding: a nesting bomb, RecursionError out of json.loads
 def test_parse_event_line_junk(line: bytes) -> None:
-    parse_event_line(line)
+    event = returns_its_model(parse_event_line, line)
+    assert event is None or (event.type and event.action)
 
 
 @FUZZ
@@ -367,9 +463,11 @@ def lines_of(sample: str) -> st.SearchStrategy[str]:
 @example("1 2 3 4 5 6 - cgroup")
 @example("1 2 3 \\777 /x 6 - cgroup2 c r")
 def test_mountinfo(content: str) -> None:
-    parse_mountinfo(content)
+    returns_its_model(parse_mountinfo, content)
     with contextlib.suppress(CgroupError):
-        layout_from_mountinfo(content, Path("/sys"))
+        layout = returns_its_model(layout_from_mountinfo, content, Path("/sys"))
+        assert layout.version in ("1", "2")
+        assert (layout.version == "2") == (not layout.v1)
 
 
 PROC_CGROUP = "12:memory:/docker/" + "c" * 64 + "\n11:cpu,cpuacct:/docker/" + "c" * 64 + "\n0::/\n"
@@ -378,9 +476,10 @@ PROC_CGROUP = "12:memory:/docker/" + "c" * 64 + "\n11:cpu,cpuacct:/docker/" + "c
 @FUZZ
 @given(lines_of(PROC_CGROUP))
 def test_proc_cgroup(content: str) -> None:
-    parse_proc_cgroup(content)
+    returns_its_model(parse_proc_cgroup, content)
     layout = layout_from_mountinfo(MOUNTINFO, Path("/sys"))
-    paths_from_proc_cgroup(layout, content, "c" * 64)
+    paths = returns_its_model(paths_from_proc_cgroup, layout, content, "c" * 64)
+    assert paths is None or all(path.startswith("/sys/fs/cgroup/") for path in paths.values())
 
 
 KEYED = "cache 4096\nrss 8192\ntotal_inactive_file 12\nthrottled_time 5\nnr_periods 2\n"
@@ -396,7 +495,7 @@ def test_keyed_files(content: str, key: bytes) -> None:
 @FUZZ
 @given(text)
 def test_single_value_files(content: str) -> None:
-    parse_int(content)
+    returns_its_model(parse_int, content)
     cores = parse_cpu_max(content)
     assert cores is None or (cores > 0 and not math.isnan(cores))
 
@@ -415,9 +514,10 @@ BLKIO = "8:0 Read 100\n8:0 Write 200\n8:0 Total 300\nTotal 300\n"
 @example("a\nb\nx: 1 2", "8:0 rbytes=x", "8:x Read 1", None)  # finding: io.stat int("x")
 @example("", "", "8:0 Read", "8:0 Read 99999999999999999999999")
 def test_device_files(net: str, io: str, sizes: str, ops: str | None) -> None:
-    parse_net_dev(net)
-    parse_io_stat(io)
-    parse_blkio_throttle(sizes, ops)
+    interfaces = [i.interface for i in returns_its_model(parse_net_dev, net)]
+    assert "lo" not in interfaces
+    returns_its_model(parse_io_stat, io)
+    returns_its_model(parse_blkio_throttle, sizes, ops)
 
 
 PROC_STAT = "1234 (sh (x)) S 1 1234 1234 0 -1 4194560 500 0 0 0 7 3 0 0 20 0 1 0 100 1000 50 0"
@@ -430,7 +530,7 @@ PROC_STAT = "1234 (sh (x)) S 1 1234 1234 0 -1 4194560 500 0 0 0 7 3 0 0 20 0 1 0
 def test_proc_stat(content: str) -> None:
     """Documented: ValueError for a line that is not /proc/<pid>/stat."""
     with contextlib.suppress(ValueError):
-        parse_proc_stat(content)
+        returns_its_model(parse_proc_stat, content)
 
 
 @FUZZ
@@ -485,7 +585,9 @@ def test_cgroup_stats_files(
         )
         paths = dict.fromkeys(controllers, base / "cg")
         with contextlib.suppress(CgroupError):
-            read_cgroup_stats(paths, version, base, 7, host_network=host)
+            stats = returns_its_model(read_cgroup_stats, paths, version, base, 7, host_network=host)
+            if host:  # the host's interfaces are not the container's
+                assert stats.networks == ()
 
 
 # -- web config YAML ------------------------------------------------------------------------
@@ -546,7 +648,7 @@ def test_web_config(content: str) -> None:
         path = Path(tmp) / "web.yml"
         path.write_text(content, errors="surrogateescape")
         with contextlib.suppress(WebConfigError):
-            load(str(path))
+            returns_its_model(load, str(path))
 
 
 def test_fuzz_targets_cover_every_public_parser() -> None:

@@ -10,8 +10,11 @@ from conftest import FakeClock, FakeEngine, inspect_payload, load_json, until
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
-from exporter.collectors import COLLECTORS
-from exporter.web.http import EXPOSITION, INVENTORY
+from exporter.collectors import COLLECTORS, Options
+from exporter.inventory.store import Inventory
+from exporter.render.exposition import Exposition
+from exporter.web import http, pages
+from exporter.web.http import EXPOSITION, INVENTORY, make_app
 
 A = "a" * 64
 B = "b" * 64
@@ -275,3 +278,14 @@ async def test_health_answers_while_a_render_runs(client: TestClient) -> None:  
     finally:
         release.set()
     assert (await scrape).status == 200
+
+
+def test_the_pages_the_telemetry_path_is_checked_against_are_the_routed_ones() -> None:
+    """exporter.web.pages lists what make_app routes: a new page there, not here, would be
+    a path the telemetry path could silently hide."""
+    assert tuple(http.PAGES) == pages.PAGES
+    app = make_app(Inventory(), Exposition([], Options()), "/metrics")
+    routed = {resource.canonical for resource in app.router.resources()}
+    assert routed == {*pages.PAGES, pages.LANDING, "/metrics"}
+    with pytest.raises(ValueError, match="would hide the /events page"):
+        make_app(Inventory(), Exposition([], Options()), "/events")

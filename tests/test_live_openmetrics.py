@@ -82,12 +82,18 @@ async def test_prometheus_header_gets_parseable_openmetrics_with_live_containers
 
 async def test_both_formats_carry_the_same_series(client: TestClient) -> None:  # type: ignore[type-arg]
     """Sampled back to back from one snapshot version (the body cache serves both)."""
-    for _ in range(50):  # a publication between the two scrapes changes values: retry
+    tries = 50
+    for _ in range(tries):  # a publication between the two scrapes changes values: retry
         _, om = await scrape(client, PROMETHEUS_ACCEPT)
         _, text = await scrape(client, "text/plain;version=0.0.4")
         _, again = await scrape(client, PROMETHEUS_ACCEPT)
-        if om == again:
+        if om == again:  # the text scrape, between two equal ones, saw the same version
             break
+    else:
+        pytest.fail(
+            f"no stable pair in {tries} tries: a publication landed between every two "
+            "OpenMetrics scrapes, so the formats were never compared on one version"
+        )
     ours, theirs = series(om_families(om)), series(text_families(text))
     assert ours.keys() == theirs.keys()
     differing = {k for k in ours if ours[k] != theirs[k] and "process_" not in k[0]}

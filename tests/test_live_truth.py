@@ -116,8 +116,8 @@ async def test_network_members_match_docker_network_inspect(
     docker("stop", "-t", "0", down)
 
     def members(s: Snapshot) -> set[str]:
-        network = s.find_network(net)
-        return {m.container_id for m in network.members} if network else set()
+        named = [n for n in s.networks.values() if n.name == net]
+        return {m.container_id for m in named[0].members} if named else set()
 
     await exporter.wait(lambda s: members(s) == {up})
     engine = json.loads(docker("network", "inspect", net))[0]["Containers"]

@@ -29,8 +29,6 @@ from registryd import Registry, push, registry, require_registry_binary
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
-from exporter.collectors import registry as registry_collector
-from exporter.options import Options
 from exporter.web.http import INVENTORY
 
 pytestmark = [
@@ -90,14 +88,13 @@ async def fixture_prometheus(
     require_registry_binary()
     with registry(tmp_path / "registry") as reg:
         push(reg, "dxt/pack", "v1")
-        options = Options(
-            {
-                registry_collector.URLS: (reg.url,),
-                registry_collector.INTERVAL: 1.0,
-                registry_collector.MANIFESTS: True,
-            }
+        settings = live_settings(
+            collectors=tuple(COLLECTORS),
+            stats_interval=1.0,
+            registry_urls=(reg.url,),
+            registry_interval=1.0,
+            registry_manifests=True,
         )
-        settings = live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0, options=options)
         async for prom in _prometheus(tmp_path, settings, reg):
             yield prom
 

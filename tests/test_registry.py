@@ -13,7 +13,7 @@ from conftest import FIXTURES, FakeClock, FakeEngine, event, running_watcher, un
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli.main import parse_settings
-from exporter.collectors import Options, registry
+from exporter.collectors import Options
 from exporter.engine.resources import registry_domain
 from exporter.inventory.store import MAX_TRANSFER_REGISTRIES, Inventory, Snapshot
 from exporter.registry.auth import (
@@ -277,17 +277,17 @@ def test_certs_dir_and_bad_tls_files(tmp_path: Path) -> None:
 def test_registry_flags() -> None:
     default = parse_settings([], {})
     assert "registry" not in default.collectors
-    assert default[registry.INTERVAL] == 300.0
-    assert default[registry.MAX_REPOSITORIES] == 1000
-    assert default[registry.URLS] == ()
+    assert default.registry_interval == 300.0
+    assert default.registry_max_repositories == 1000
+    assert default.registry_urls == ()
     on = parse_settings(
         ["--registry.url", "http://a:1", "--registry.url", "https://b", "--registry.manifests"], {}
     )
     assert "registry" in on.collectors
-    assert on[registry.URLS] == ("http://a:1", "https://b")
-    assert on[registry.MANIFESTS]
+    assert on.registry_urls == ("http://a:1", "https://b")
+    assert on.registry_manifests
     env = parse_settings([], {"DOCKER_EXPORTER_REGISTRY_URL": "http://a:1 http://c:2"})
-    assert env[registry.URLS] == ("http://a:1", "http://c:2")
+    assert env.registry_urls == ("http://a:1", "http://c:2")
     assert "registry" in env.collectors
     off = parse_settings(["--registry.url", "http://a:1", "--no-collector.registry"], {})
     assert "registry" not in off.collectors

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import FakeClock, FakeEngine, until
 from test_openapi import validate_response
-from test_registry_live import parse, registry_options, value
+from test_registry_live import parse, registry_settings, value
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
@@ -90,8 +90,8 @@ async def test_garbage_hanging_and_lying_registries_are_down_in_bounded_time(
     ):
         urls = (garbage_url, hang_url, lying_url)
         targets, _ = load_targets(urls)
-        options = registry_options(registry_urls=urls, registry_timeout=0.5)
-        settings = Settings(collectors=("registry",), options=options)
+        chosen = registry_settings(registry_urls=urls, registry_timeout=0.5)
+        settings = Settings(collectors=("registry",), **chosen)
         app = build_app(settings, lambda: fake_engine, registries=targets)
         async with TestClient(TestServer(app)) as client:
             inventory = app[INVENTORY]

@@ -39,9 +39,7 @@ from test_openapi import validate_response
 
 from exporter.cli.app import build_app
 from exporter.clock import SystemClock
-from exporter.collectors import registry as registry_collector
 from exporter.inventory.store import Inventory, Snapshot
-from exporter.options import Options
 from exporter.registry.client import RegistryClient
 from exporter.registry.config import RegistryTarget
 from exporter.registry.models import RegistrySnapshot
@@ -109,27 +107,17 @@ class Exporter:
         return snapshot.registries[name]
 
 
-OPTIONS = {
-    "registry_urls": registry_collector.URLS,
-    "registry_interval": registry_collector.INTERVAL,
-    "registry_timeout": registry_collector.TIMEOUT,
-    "registry_docker_config": registry_collector.DOCKER_CONFIG,
-    "registry_config_file": registry_collector.CONFIG_FILE,
-    "registry_manifests": registry_collector.MANIFESTS,
-    "docker_certs_dir": registry_collector.CERTS_DIR,
-}
-
-
-def registry_options(**chosen: Any) -> Options:
-    """The registry collector's options by short names (registry_urls=..., ...)."""
+def registry_settings(**chosen: Any) -> dict[str, Any]:
+    """The registry settings (Settings fields: registry_urls=..., ...), with a test's
+    interval and timeout unless given."""
     chosen.setdefault("registry_interval", 1.0)  # below the flag's 5 s floor: tests only
     chosen.setdefault("registry_timeout", 3.0)
-    return Options({OPTIONS[name]: v for name, v in chosen.items()})
+    return chosen
 
 
 @asynccontextmanager
 async def exporter(**chosen: Any) -> AsyncIterator[Exporter]:
-    settings = live_settings(collectors=COLLECTORS, options=registry_options(**chosen))
+    settings = live_settings(collectors=COLLECTORS, **registry_settings(**chosen))
     app = build_app(settings)
     async with TestClient(TestServer(app)) as client:
         await until(app[INVENTORY], lambda s: s.status.synced, timeout=30)
@@ -295,7 +283,7 @@ async def test_tls_registry_trusted_through_a_certs_dir(live: LiveDocker, tmp_pa
         certs = tmp_path / "certs.d"
         (certs / reg.name).mkdir(parents=True)
         shutil.copy(ca[0], certs / reg.name / "ca.crt")
-        async with exporter(registry_urls=(reg.url,), docker_certs_dir=str(certs)) as ex:
+        async with exporter(registry_urls=(reg.url,), registry_certs_dir=str(certs)) as ex:
             await ex.registry(reg.name, lambda r: r.up)
             samples = await ex.samples()
             assert_matches_the_api(samples, reg.name, catalog(reg, cafile=str(ca[0])))
@@ -304,7 +292,7 @@ async def test_tls_registry_trusted_through_a_certs_dir(live: LiveDocker, tmp_pa
             )
             assert expiry == not_after(cert[0])
         # without the CA, the registry is not trusted: down, with the reason
-        async with exporter(registry_urls=(reg.url,), docker_certs_dir=str(tmp_path)) as ex:
+        async with exporter(registry_urls=(reg.url,), registry_certs_dir=str(tmp_path)) as ex:
             got = await ex.registry(reg.name, lambda r: r.polled)
             assert not got.up
             assert got.error.startswith("TLS certificate not trusted")

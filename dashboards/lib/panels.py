@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dashboards.lib.promql import DS, C, rate
+from dashboards.lib.promql import DS, ONE_CONTAINER, rate
 
 
 def target(
@@ -131,7 +131,7 @@ def mirrored(
         title,
         description,
         unit,
-        [target(rate(metric, base=C), legend) for metric, legend in (up, down)],
+        [target(rate(metric, base=ONE_CONTAINER), legend) for metric, legend in (up, down)],
         w=8,
         overrides=[by_regex(".* " + down[1].rsplit(" ", 1)[-1], **NEGATIVE_Y)],
         min0=False,

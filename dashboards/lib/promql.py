@@ -18,11 +18,11 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 
 
 # Label matchers shared by every query.
-S = 'job=~"$job", instance=~"$instance"'
+SCOPE = 'job=~"$job", instance=~"$instance"'
 
 
 # ... plus the container picked on the container dashboard.
-C = S + ', name=~"$container"'
+ONE_CONTAINER = SCOPE + ', name=~"$container"'
 
 
 UID_ENGINE = "docker-exporter-engine"
@@ -72,7 +72,7 @@ HEALTH = [
 STATE_COLORS = {name: color for name, _, color in STATES}
 
 
-def sel(metric: str, *matchers: str, base: str = S) -> str:
+def sel(metric: str, *matchers: str, base: str = SCOPE) -> str:
     """metric{job=~"$job", instance=~"$instance", extra...}."""
     return f"{metric}{{{', '.join([base, *matchers])}}}"
 
@@ -88,7 +88,7 @@ RUNNING = eq("state", "running")
 UNHEALTHY = eq("status", "unhealthy")
 
 
-def rate(metric: str, *matchers: str, base: str = S) -> str:
+def rate(metric: str, *matchers: str, base: str = SCOPE) -> str:
     return f"rate({sel(metric, *matchers, base=base)}[$__rate_interval])"
 
 

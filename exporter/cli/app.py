@@ -12,11 +12,8 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import registry
-from exporter.collectors.processes import TOP_INTERVAL
-from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
-from exporter.engine.api import Engine, EngineError
+from exporter.engine.api import Engine, EngineError, EngineFactory
 from exporter.engine.config import engine_config_from_env
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
@@ -60,9 +57,7 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], clock: Clock)
         await clock.sleep(RESTART_DELAY)
 
 
-def default_engine_factory(
-    settings: Settings, meter: RequestMeter | None = None
-) -> Callable[[], Engine]:
+def default_engine_factory(settings: Settings, meter: RequestMeter | None = None) -> EngineFactory:
     config = engine_config_from_env(
         settings.engine_host,
         settings.docker_timeout,
@@ -99,17 +94,26 @@ def container_filter(settings: Settings) -> ContainerFilter:
     return ContainerFilter.from_texts(settings.container_include, settings.container_exclude)
 
 
+def build_inventory(settings: Settings) -> Inventory:
+    """The inventory, with its caps: the same for serving and for `--once`."""
+    return Inventory(
+        container_filter(settings),
+        EventHistory(settings.events_history),
+        max_processes=settings.max_processes,
+        max_event_kinds=settings.max_event_kinds,
+    )
+
+
 def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
     """The registries to poll (none unless the registry collector is on) and the warnings
     to log once; raises RegistryConfigError for unusable flags or files."""
     if "registry" not in settings.collectors:
         return [], []
-    urls: tuple[str, ...] = settings[registry.URLS]
     return load_targets(
-        urls,
-        config_file=settings[registry.CONFIG_FILE],
-        docker_config=settings[registry.DOCKER_CONFIG],
-        certs_dir=settings[registry.CERTS_DIR],
+        settings.registry_urls,
+        config_file=settings.registry_config_file,
+        docker_config=settings.registry_docker_config,
+        certs_dir=settings.registry_certs_dir,
     )
 
 
@@ -122,12 +126,12 @@ def build_pollers(
     """One poller per registry, each with its own client (made here, inside the loop)."""
     return [
         RegistryPoller(
-            RegistryClient(target, clock, timeout=settings[registry.TIMEOUT]),
+            RegistryClient(target, clock, timeout=settings.registry_timeout),
             inventory.publish_registry,
             clock,
-            interval=settings[registry.INTERVAL],
-            max_repositories=settings[registry.MAX_REPOSITORIES],
-            manifests=settings[registry.MANIFESTS],
+            interval=settings.registry_interval,
+            max_repositories=settings.registry_max_repositories,
+            manifests=settings.registry_manifests,
         )
         for target in targets
     ]
@@ -143,7 +147,7 @@ def build_exposition(settings: Settings) -> Exposition:
 
 def build_app(
     settings: Settings,
-    engine_factory: Callable[[], Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     clock: Clock | None = None,
     *,
     auth: Authenticator | None = None,
@@ -159,12 +163,7 @@ def build_app(
         for warning in warnings:
             log.warning("%s", warning)
     targets = registries
-    inventory = Inventory(
-        container_filter(settings),
-        EventHistory(settings.events_history),
-        max_processes=settings.max_processes,
-        max_event_kinds=settings.max_event_kinds,
-    )
+    inventory = build_inventory(settings)
     exposition = build_exposition(settings)
     the_clock = clock or SystemClock()
     app = make_app(
@@ -202,10 +201,12 @@ def build_app(
         if sampler is not None:
             loops.append(("sampler", sampler.run))
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
-            top = TopPoller(engine, inventory, the_clock, interval=settings[TOP_INTERVAL])
+            top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
             loops.append(("top", top.run))
         if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
+            df = DiskUsageSampler(
+                engine, inventory, the_clock, interval=settings.volume_sizes_interval
+            )
             loops.append(("disk-usage", df.run))
         loops.extend(
             (f"registry {poller.snapshot.name}", poller.run)
@@ -241,11 +242,11 @@ def build_app(
 
 async def once(
     settings: Settings,
-    engine_factory: Callable[[], Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     registries: Sequence[RegistryTarget] = (),
 ) -> bytes:
     """One sync and one render, for `--once`; raises EngineError when the engine is down."""
-    inventory = Inventory(container_filter(settings))
+    inventory = build_inventory(settings)
     engine = (engine_factory or default_engine_factory(settings))()
     try:
         await Watcher(engine, inventory, SystemClock()).resync()

@@ -174,8 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return events.main(args[1:])
     settings = parse_settings(args, os.environ)
-    from exporter.cli import app, logs  # noqa: PLC0415 - keep --help and errors fast
-    from exporter.web import webconfig  # noqa: PLC0415 - keep --help and errors fast
+    from exporter.cli import app, logs  # noqa: PLC0415 - not needed for --help or errors
+    from exporter.web import webconfig  # noqa: PLC0415 - not needed for --help or errors
 
     try:
         web = webconfig.load(settings.web_config_file) if settings.web_config_file else None

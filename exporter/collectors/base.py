@@ -56,16 +56,8 @@ def add(family: Family, values: Sequence[str], value: float) -> None:
     family.rows.append((tuple(values), value))
 
 
-def add_state_set(
-    family: Family, values: Sequence[str], states: Sequence[str], current: str
-) -> None:
-    """One 0/1 sample per possible state, so `== 1` selects and absent never means unknown."""
-    for state in states:
-        add(family, [*values, state], 1.0 if state == current else 0.0)
-
-
 def state_rows(values: tuple[str, ...], states: Sequence[str], current: str) -> tuple[Row, ...]:
-    """add_state_set's rows, for a per-object collector."""
+    """One 0/1 row per possible state, so `== 1` selects and absent never means unknown."""
     return tuple(((*values, state), 1.0 if state == current else 0.0) for state in states)
 
 
@@ -142,7 +134,7 @@ class CollectorSpec:
     inputs: tuple[str, ...] = ()
     """The Snapshot fields it reads. It is shown only those, and its output is reused
     while all of them are the same objects as at its last run."""
-    more: tuple[CollectorSpec, ...] = ()
+    other_parts: tuple[CollectorSpec, ...] = ()
     """Further parts of the same collector, each with its own inputs, so that a change in
     one (the sampler's status at every sweep) does not run the others again."""
     per: PerObject | None = None
@@ -153,7 +145,7 @@ class CollectorSpec:
 
     def parts(self) -> tuple[CollectorSpec, ...]:
         """The collector's functions, each a spec of its own with the same name."""
-        return (self, *self.more)
+        return (self, *self.other_parts)
 
     def view(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot with every undeclared field left empty, so that reading one shows
@@ -184,6 +176,19 @@ def register(
         return fn
 
     return wrap
+
+
+def _no_families(_snapshot: Snapshot, _options: Options) -> Iterable[Family]:
+    return ()
+
+
+def register_switch(name: str, help_text: str, *, default_enabled: bool = False) -> None:
+    """A collector that switches a background producer on and exports nothing itself: its
+    work shows in another collector's series (`--collector.top` runs the top poller, whose
+    lists docker_container_processes counts)."""
+    if name in COLLECTORS:
+        raise ValueError(f"collector {name} registered twice")
+    COLLECTORS[name] = CollectorSpec(name, _no_families, default_enabled, help_text)
 
 
 def register_objects(
@@ -223,7 +228,7 @@ def register_objects(
         else:
             part = replace(spec, default_enabled=first.default_enabled, help=first.help)
             COLLECTORS[name] = replace(
-                first, metrics=(*first.metrics, *metrics), more=(*first.more, part)
+                first, metrics=(*first.metrics, *metrics), other_parts=(*first.other_parts, part)
             )
         return rows
 
@@ -240,7 +245,9 @@ def register_part(
         spec = COLLECTORS[name]
         _check_inputs(name, inputs)
         part = CollectorSpec(name, fn, spec.default_enabled, spec.help, (), tuple(inputs))
-        COLLECTORS[name] = replace(spec, metrics=(*spec.metrics, *metrics), more=(*spec.more, part))
+        COLLECTORS[name] = replace(
+            spec, metrics=(*spec.metrics, *metrics), other_parts=(*spec.other_parts, part)
+        )
         return fn
 
     return wrap

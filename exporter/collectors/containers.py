@@ -89,13 +89,13 @@ def _check_label_columns(options: Options) -> None:
         seen[name] = key
 
 
-C = "containers"
+CONTAINERS = "containers"
 INFO = declare(
     "docker_container_info",
     "info",
     "Container metadata; image is the reference given to docker run.",
     [*CONTAINER_LABELS, "image", "image_id", "compose_project", "compose_service"],
-    collector=C,
+    collector=CONTAINERS,
 )
 LABELS = declare(
     "docker_container_labels",
@@ -103,21 +103,21 @@ LABELS = declare(
     "Docker labels named by --container.labels (as label_<key>) and --container.label-map "
     "(as the name given); value 1.",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 STATE = declare(
     "docker_container_state",
     "stateset",
     "Container state: 1 for the current one of " + ", ".join(CONTAINER_STATES) + ".",
     [*CONTAINER_LABELS, "state"],
-    collector=C,
+    collector=CONTAINERS,
 )
 HEALTH = declare(
     "docker_container_health_status",
     "stateset",
     "Health check status: 1 for the current one of " + ", ".join(HEALTH_STATES) + ".",
     [*CONTAINER_LABELS, "status"],
-    collector=C,
+    collector=CONTAINERS,
 )
 FAILING = declare(
     "docker_container_health_failing_streak",
@@ -125,14 +125,14 @@ FAILING = declare(
     "Consecutive failed health probes (re-read when a probe ends, at most once per probe "
     "interval).",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 RESTARTS = declare(
     "docker_container_restarts_total",
     "counter",
     "Restarts by the restart policy (inspect RestartCount; a manual start resets it).",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 EXIT_CODE = declare(
     "docker_container_exit_code",
@@ -140,7 +140,7 @@ EXIT_CODE = declare(
     "Exit code of the last run that ended (0 while it has never exited); kept while the "
     "next run goes (the die event's code, where inspect resets it at a start).",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 OOM_KILLED = declare(
     "docker_container_oom_killed",
@@ -148,42 +148,42 @@ OOM_KILLED = declare(
     "1 when the OOM killer struck in the current or last run (inspect's OOMKilled, or an "
     "oom event since the run started).",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 OOM_EVENTS = declare(
     "docker_container_oom_events_total",
     "counter",
     "OOM events seen on the event stream since the exporter started.",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 CREATED = declare(
     "docker_container_created_timestamp_seconds",
     "gauge",
     "When the container was created, in Unix seconds.",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 STARTED = declare(
     "docker_container_started_timestamp_seconds",
     "gauge",
     "When the current or last run started; absent if it never started.",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 FINISHED = declare(
     "docker_container_finished_timestamp_seconds",
     "gauge",
     "When the last run finished; absent if it never finished.",
     CONTAINER_LABELS,
-    collector=C,
+    collector=CONTAINERS,
 )
 POLICY = declare(
     "docker_container_restart_policy_info",
     "info",
     "Restart policy: one of " + ", ".join(RESTART_POLICIES) + ".",
     [*CONTAINER_LABELS, "policy"],
-    collector=C,
+    collector=CONTAINERS,
 )
 
 
@@ -212,7 +212,7 @@ METRICS = (
 
 
 @register_objects(
-    C,
+    CONTAINERS,
     "Container metadata, state, health, restarts, exit codes and lifecycle timestamps.",
     metrics=[*METRICS, LABELS],
     source="containers",
@@ -249,12 +249,12 @@ TRANSITIONS = declare(
     "Health status changes seen on the event stream since the exporter started, by the "
     "status changed to (health_status events that repeat the last status are not counted).",
     [*CONTAINER_LABELS, "status"],
-    collector=C,
+    collector=CONTAINERS,
 )
 
 
 @register_objects(
-    C,
+    CONTAINERS,
     metrics=[TRANSITIONS],
     source="containers",
     joins=("health_transitions",),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from exporter.collectors.base import Family, Options, add, declare, register, register_part
 from exporter.inventory.store import Snapshot
 
-E = "engine"
+ENGINE = "engine"
 INFO = declare(
     "docker_engine_info",
     "info",
@@ -22,23 +22,23 @@ INFO = declare(
         "cgroup_driver",
         "cgroup_version",
     ],
-    collector=E,
+    collector=ENGINE,
 )
-CPUS = declare("docker_engine_cpus", "gauge", "CPUs the engine sees (NCPU).", collector=E)
+CPUS = declare("docker_engine_cpus", "gauge", "CPUs the engine sees (NCPU).", collector=ENGINE)
 MEMORY = declare(
-    "docker_engine_memory_bytes", "gauge", "Memory the engine sees (MemTotal).", collector=E
+    "docker_engine_memory_bytes", "gauge", "Memory the engine sees (MemTotal).", collector=ENGINE
 )
 SWARM = declare(
     "docker_engine_swarm_info",
     "info",
     "Swarm membership of this engine: inactive, pending, active, error or locked.",
     ["state"],
-    collector=E,
+    collector=ENGINE,
 )
 
 
 @register(
-    E,
+    ENGINE,
     "Engine version, host CPUs and memory, swarm state.",
     metrics=[INFO, CPUS, MEMORY, SWARM],
     inputs=("engine",),
@@ -75,18 +75,18 @@ CONTAINERS = declare(
     "Containers on the engine by state, those left out by --container.include/exclude "
     "included (like docker info's Containers, Running, Paused, Stopped, per state).",
     ["state"],
-    collector=E,
+    collector=ENGINE,
 )
 EXCLUDED = declare(
     "docker_engine_containers_excluded",
     "gauge",
     "Containers left out by --container.include/exclude: no series, stats or process "
     "lists are made for them.",
-    collector=E,
+    collector=ENGINE,
 )
 
 
-@register_part(E, inputs=("container_counts", "excluded"), metrics=[CONTAINERS, EXCLUDED])
+@register_part(ENGINE, inputs=("container_counts", "excluded"), metrics=[CONTAINERS, EXCLUDED])
 def collect_counts(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     if not snapshot.container_counts:
         return

@@ -24,7 +24,6 @@ Row = tuple[tuple[str, ...], float]
 """One series: its label values (in the family's label order) and its value."""
 
 WIRE_TYPES: dict[str, str] = {"counter": "counter", "info": "info", "histogram": "histogram"}
-HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 """The type a family carries in OpenMetrics (and prometheus_client); the rest are gauges."""
 
 

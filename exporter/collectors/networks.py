@@ -19,20 +19,20 @@ from exporter.collectors.base import (
 from exporter.engine.models import Container
 from exporter.engine.resources import Network
 
-N = "networks"
+NETWORKS = "networks"
 NETWORK = declare(
     "docker_network_info",
     "info",
     "Network metadata; one series per address pool (subnet and gateway empty without one).",
     ["network_id", "network", "driver", "scope", "subnet", "gateway", "internal", "attachable"],
-    collector=N,
+    collector=NETWORKS,
 )
 ENDPOINT = declare(
     "docker_container_network_info",
     "info",
     "A container's endpoint on a network (an edge of the topology); ip is empty while stopped.",
     [*CONTAINER_LABELS, "network", "ip"],
-    collector=N,
+    collector=NETWORKS,
 )
 ALIAS = declare(
     "docker_container_network_alias",
@@ -40,7 +40,7 @@ ALIAS = declare(
     "A DNS name the container answers to on a network (--net-alias, --alias, Compose "
     "service), without the automatic short-ID alias; value 1.",
     [*CONTAINER_LABELS, "network", "alias"],
-    collector=N,
+    collector=NETWORKS,
 )
 
 
@@ -49,7 +49,7 @@ def _bool(value: bool) -> str:
 
 
 @register_objects(
-    N,
+    NETWORKS,
     "Networks, container endpoints with their IPs, and DNS aliases (the topology).",
     metrics=[NETWORK],
     source="networks",
@@ -62,7 +62,7 @@ def network_rows(net: Network, _joined: tuple[()], _options: Options) -> tuple[t
     return (tuple(((*head, subnet, gateway, *tail), 1) for subnet, gateway in pools),)
 
 
-@register_objects(N, metrics=[ENDPOINT, ALIAS], source="containers", order=container_order)
+@register_objects(NETWORKS, metrics=[ENDPOINT, ALIAS], source="containers", order=container_order)
 def endpoint_rows(
     c: Container, _joined: tuple[()], _options: Options
 ) -> tuple[tuple[Row, ...], tuple[Row, ...]]:

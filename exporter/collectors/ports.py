@@ -13,19 +13,19 @@ from exporter.collectors.base import (
 )
 from exporter.engine.models import Container
 
-P = "ports"
+PORTS = "ports"
 PORT = declare(
     "docker_container_port_info",
     "info",
     "A published port, one series per host binding as docker port lists it (host_ip :: "
     "for IPv6 any); exposed but unpublished ports are in /inventory only.",
     [*CONTAINER_LABELS, "container_port", "protocol", "host_ip", "host_port"],
-    collector=P,
+    collector=PORTS,
 )
 
 
 @register_objects(
-    P,
+    PORTS,
     "Ports published on the host with -p and -P.",
     metrics=[PORT],
     source="containers",

@@ -7,23 +7,18 @@ lists (pid, user, command, CPU time, RSS) are in /inventory, never in labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from exporter.collectors.base import (
     CONTAINER_LABELS,
-    Family,
     Options,
     Row,
     container_order,
     container_values,
     declare,
-    register,
     register_objects,
+    register_switch,
 )
 from exporter.engine.models import Container
 from exporter.engine.stats import ProcessInfo
-from exporter.inventory.store import Snapshot
-from exporter.options import option, parse_interval
 
 PROCESSES = declare(
     "docker_container_processes",
@@ -50,26 +45,10 @@ def rows(
     return (((container_values(c), len(listed)),) if listed is not None else (),)
 
 
-TOP_INTERVAL = option(
-    "--collector.top.interval",
-    "60s",
-    parse_interval,
-    "top collector: how often each running container's process list is asked for.",
-    group="collectors",
-)
-
-
-@register(
+register_switch(
     "top",
     "List processes through the Engine's /containers/{id}/top, one running container at a "
     "time, each about every --collector.top.interval: for engines whose cgroups the "
     "exporter cannot read. Every call logs a top event to every event subscriber; it "
     "exports no metric of its own.",
-    metrics=[],
-    inputs=(),
-    default_enabled=False,
 )
-def collect_top(_snapshot: Snapshot, _options: Options) -> Iterable[Family]:
-    """A switch for the top poller (`exporter.stats.top`); docker_container_processes
-    shows its work."""
-    return ()

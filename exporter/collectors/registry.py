@@ -7,93 +7,11 @@ scrape never talks to a registry. Enabled by `--registry.url`.
 from __future__ import annotations
 
 from exporter.collectors.base import Options, Row, declare, register_objects
-from exporter.options import (
-    ConfigError,
-    option,
-    parse_duration,
-    parse_positive_int,
-    repeated,
-    switch,
-)
-from exporter.registry.config import parse_registry_url
+from exporter.registry.config import URLS
 from exporter.registry.models import RegistrySnapshot
 
 REGISTRY = "registry"
 LABELS = ("registry",)
-
-
-def registry_url(text: str) -> str:
-    """An --registry.url value, checked (http(s)://host[:port], no credentials, no path)."""
-    parse_registry_url(text)
-    return text
-
-
-def parse_registry_interval(text: str) -> float:
-    """A registry poll interval: at least 5 s (each poll crawls the whole catalog)."""
-    seconds = parse_duration(text)
-    if seconds < 5.0:
-        raise ConfigError(f"invalid interval {text!r}: at least 5s")
-    return seconds
-
-
-URLS = repeated(
-    "--registry.url",
-    registry_url,
-    "A registry to watch, http(s)://host[:port]; repeat for several (the environment "
-    "variable takes them space-separated). Turns the registry collector on.",
-    group="registry",
-)
-INTERVAL = option(
-    "--registry.interval",
-    "5m",
-    parse_registry_interval,
-    "The pause between two polls of a registry (>= 5s); a poll crawls the catalog and "
-    "every repository's tags.",
-    group="registry",
-)
-TIMEOUT = option(
-    "--registry.timeout",
-    "10s",
-    parse_duration,
-    "Timeout of each request to a registry (or its token server).",
-    group="registry",
-)
-MAX_REPOSITORIES = option(
-    "--registry.max-repositories",
-    "1000",
-    parse_positive_int,
-    "Repositories crawled per registry at most (reported by docker_registry_catalog_truncated).",
-    group="registry",
-)
-DOCKER_CONFIG = option(
-    "--registry.docker-config",
-    "",
-    str,
-    "A docker CLI config.json whose auths (what docker login writes) hold the registries' "
-    "credentials; credential helpers are not run.",
-    group="registry",
-)
-CONFIG_FILE = option(
-    "--registry.config.file",
-    "",
-    str,
-    "YAML with per-registry username, password_file, ca_file, cert_file, key_file, "
-    "insecure_skip_verify; see README.",
-    group="registry",
-)
-MANIFESTS = switch(
-    "--registry.manifests",
-    "Also read every tag's manifest (digest, size): one or two requests per tag and poll.",
-    group="registry",
-)
-CERTS_DIR = option(
-    "--host.docker-certs-dir",
-    "/etc/docker/certs.d",
-    str,
-    "Docker's per-registry TLS directory (<dir>/<host:port>/: *.crt CAs, client.cert + "
-    "client.key), trusted as Docker trusts it.",
-    group="registry",
-)
 
 UP = declare(
     "docker_registry_up",
@@ -169,6 +87,10 @@ MANIFEST_SIZE = declare(
 METRICS = (UP, PROBE, LAST_SUCCESS, REPOSITORIES, TRUNCATED, TAGS, REQUESTS, CERT_EXPIRY)
 
 
+_NONE: tuple[tuple[Row, ...], ...] = ((),) * len([*METRICS, MANIFEST_SIZE])
+"""No rows in any family: one empty tuple per family, however many are declared."""
+
+
 @register_objects(
     REGISTRY,
     "Private registries polled through the Distribution v2 API (enabled by --registry.url).",
@@ -183,7 +105,7 @@ def rows(
 ) -> tuple[tuple[Row, ...], ...]:
     ids = (registry.name,)
     if not registry.polled:  # the first poll has not ended: nothing is known yet
-        return ((), (), (), (), (), (), (), (), ())
+        return _NONE
     seen = registry.last_success_ts is not None
     return (
         ((ids, 1.0 if registry.up else 0.0),),

@@ -28,7 +28,7 @@ from exporter.engine.models import Container
 from exporter.engine.stats import ContainerStats
 from exporter.inventory.store import Snapshot
 
-S = "stats"
+STATS = "stats"
 SAMPLED = " Sampled in the background every --stats.interval."
 
 Getter = str | Callable[[Container, ContainerStats], float | None]
@@ -36,7 +36,7 @@ Getter = str | Callable[[Container, ContainerStats], float | None]
 
 
 def _spec(name: str, kind: Kind, help_text: str, extra: tuple[str, ...] = ()) -> MetricSpec:
-    return declare(name, kind, help_text + SAMPLED, [*CONTAINER_LABELS, *extra], collector=S)
+    return declare(name, kind, help_text + SAMPLED, [*CONTAINER_LABELS, *extra], collector=STATS)
 
 
 def _limit_cores(c: Container, s: ContainerStats) -> float | None:
@@ -216,49 +216,49 @@ SOURCE = declare(
     "info",
     "Where resource stats come from: cgroup (files) or api (Engine stats endpoint).",
     ["source"],
-    collector=S,
+    collector=STATS,
 )
 SWEEP = declare(
     "docker_exporter_stats_sweep_duration_seconds",
     "gauge",
     "Duration of the latest full stats sweep over running containers.",
-    collector=S,
+    collector=STATS,
 )
 ERRORS = declare(
     "docker_exporter_stats_errors_total",
     "counter",
     "Stats requests that failed (API source).",
-    collector=S,
+    collector=STATS,
 )
 FALLBACKS = declare(
     "docker_exporter_stats_api_fallbacks_total",
     "counter",
     "Container samples the cgroup source could not read and asked the API for (auto mode).",
-    collector=S,
+    collector=STATS,
 )
 LAST_SAMPLE = declare(
     "docker_exporter_stats_last_sample_timestamp_seconds",
     "gauge",
     "When the latest stats sweep finished, in Unix seconds.",
-    collector=S,
+    collector=STATS,
 )
 SWEEPS = declare(
     "docker_exporter_stats_sweeps_total",
     "counter",
     "Stats sweeps completed; its rate falls below 1/--stats.interval when sweeps overrun.",
-    collector=S,
+    collector=STATS,
 )
 SAMPLES = declare(
     "docker_exporter_stats_samples_total",
     "counter",
     "Container samples taken: one per running container sampled per sweep.",
-    collector=S,
+    collector=STATS,
 )
 SUSPENDED = declare(
     "docker_exporter_stats_suspended_sweeps_total",
     "counter",
     "Sweeps (or their API fallback) skipped while the engine did not answer its ping.",
-    collector=S,
+    collector=STATS,
 )
 SELF = (SOURCE, SWEEP, ERRORS, FALLBACKS, LAST_SAMPLE, SWEEPS, SAMPLES, SUSPENDED)
 
@@ -268,7 +268,7 @@ _SCALAR_GETTERS = tuple(get for _, get in SCALARS)
 
 
 @register_objects(
-    S,
+    STATS,
     "CPU, memory, network, block I/O and PIDs of running containers (background sampler).",
     metrics=FAMILIES,
     source="containers",
@@ -310,7 +310,7 @@ def rows(
 _NONE: tuple[tuple[Row, ...], ...] = ((),) * len(FAMILIES)
 
 
-@register_part(S, inputs=("sampler",), metrics=SELF)
+@register_part(STATS, inputs=("sampler",), metrics=SELF)
 def _self_metrics(snapshot: Snapshot, _options: Options) -> Iterable[Family]:
     """The sampler's own series, apart: they change at every sweep, the containers' rows
     only when a container's stats or metadata do (an idle fleet's stay the same objects)."""

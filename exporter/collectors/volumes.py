@@ -7,50 +7,42 @@ from collections.abc import Iterable
 from exporter.collectors.base import Family, Options, Row, add, declare, register, register_objects
 from exporter.engine.resources import Volume
 from exporter.inventory.store import Snapshot
-from exporter.options import option, parse_interval
 
-V = "volumes"
+VOLUMES = "volumes"
 INFO = declare(
     "docker_volume_info",
     "info",
     "A volume, named or anonymous, with its driver and scope.",
     ["volume", "driver", "scope"],
-    collector=V,
+    collector=VOLUMES,
 )
 
-S = "volume_sizes"
-SIZES_INTERVAL = option(
-    "--collector.volume_sizes.interval",
-    "15m",
-    parse_interval,
-    "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
-    group="collectors",
-)
+VOLUME_SIZES = "volume_sizes"
 SIZE = declare(
     "docker_volume_size_bytes",
     "gauge",
     "Disk space used by a volume, sampled from /system/df in the background (every "
     "--collector.volume_sizes.interval); absent where the driver cannot tell.",
     ["volume"],
-    collector=S,
+    collector=VOLUME_SIZES,
 )
 LAST_SAMPLE = declare(
     "docker_volume_sizes_last_sample_timestamp_seconds",
     "gauge",
     "When the volume sizes were last sampled from /system/df, in Unix seconds.",
-    collector=S,
+    collector=VOLUME_SIZES,
 )
 
 
 @register_objects(
-    V, "Volumes and their drivers.", metrics=[INFO], source="volumes", order=lambda v: v.name
+    VOLUMES, "Volumes and their drivers.", metrics=[INFO], source="volumes", order=lambda v: v.name
 )
 def rows(volume: Volume, _joined: tuple[()], _options: Options) -> tuple[tuple[Row, ...]]:
     return ((((volume.name, volume.driver, volume.scope), 1),),)
 
 
 @register(
-    S,
+    VOLUME_SIZES,
     "Volume sizes from /system/df, which walks every volume: expensive, so opt-in and "
     "sampled every --collector.volume_sizes.interval by one background caller, never per "
     "scrape.",

@@ -33,7 +33,6 @@ from aiodocker.containers import DockerContainer
 from aiodocker.networks import DockerNetwork
 
 from exporter.engine.api import (
-    Engine,
     EngineError,
     EngineTimeout,
     EngineUnavailable,
@@ -67,7 +66,7 @@ from exporter.engine.resources import (
     parse_volumes,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
-from exporter.engine.telemetry import RequestMeter
+from exporter.engine.telemetry import Endpoint, ErrorKind, RequestMeter
 
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
 """An event carries every container label; a large label set must not kill the stream.
@@ -165,7 +164,7 @@ class DockerEngine:
         return self._meter
 
     @contextmanager
-    def _metered(self, endpoint: str) -> Iterator[None]:
+    def _metered(self, endpoint: Endpoint) -> Iterator[None]:
         """Time one request of an endpoint class, and count how it failed; a request
         cancelled from outside (shutdown, the liveness guard) is not counted."""
         started = time.monotonic()
@@ -212,7 +211,7 @@ class DockerEngine:
     async def _call(
         self,
         what: str,
-        endpoint: str,
+        endpoint: Endpoint,
         request: Callable[[aiodocker.Docker], Awaitable[T]],
         *,
         time_limit: float | None = None,
@@ -241,7 +240,7 @@ class DockerEngine:
             except (aiohttp.ClientError, OSError) as exc:
                 raise EngineUnavailable(f"GET /{what}: {exc!r}") from exc
 
-    def _parsed(self, what: str, endpoint: str, parse: Callable[[], T]) -> T:
+    def _parsed(self, what: str, endpoint: Endpoint, parse: Callable[[], T]) -> T:
         """A parser's result; an answer of a shape no parser expects is a ServerError."""
         try:
             return parse()
@@ -283,7 +282,7 @@ class DockerEngine:
     async def _get_body(
         self,
         path: str,
-        endpoint: str,
+        endpoint: Endpoint,
         *,
         versioned: bool = True,
         params: Mapping[str, str] | None = None,
@@ -311,7 +310,7 @@ class DockerEngine:
     async def _get_json(
         self,
         path: str,
-        endpoint: str,
+        endpoint: Endpoint,
         *,
         versioned: bool = True,
         params: Mapping[str, str] | None = None,
@@ -525,7 +524,7 @@ def _object(raw: object) -> dict[str, Any]:
     return raw
 
 
-def _error_kind(exc: EngineError) -> str:
+def _error_kind(exc: EngineError) -> ErrorKind:
     """The `ERROR_KINDS` entry for a failure (a 404 is an answer, never counted)."""
     if isinstance(exc, RequestFailed):
         return "refused"
@@ -630,6 +629,3 @@ def _status_error(status: int, message: str) -> EngineError:
     if status >= 500:
         return ServerError(message)
     return RequestFailed(f"HTTP {status}: {message}")
-
-
-EngineFactory = Callable[[], Engine]

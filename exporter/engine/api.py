@@ -4,7 +4,7 @@ Kept apart from the aiodocker adapter so that nothing above the engine imports a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -81,3 +81,8 @@ class Engine(Protocol):
     async def disk_usage(self) -> DiskUsage: ...
 
     async def close(self) -> None: ...
+
+
+EngineFactory = Callable[[], Engine]
+"""Makes the engine client inside the running loop (the composition root's; tests pass a
+fake)."""

@@ -11,29 +11,69 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from exporter.options import option, parse_duration, parse_positive_int
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MAX_API_VERSION = (1, 51)
 """Newest API we request: parsers accept both sides of the 1.52 removals."""
 
-DEFAULT_STATS_CONCURRENCY = 8
-"""`--stats.concurrency`'s default, for configurations built without settings (tests)."""
+HOST = option(
+    "--docker.host",
+    "",
+    str,
+    "Engine address: unix:///path or tcp://host:port (default: $DOCKER_HOST, else "
+    "unix:///var/run/docker.sock). TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.",
+    group="docker",
+)
+"""Empty: $DOCKER_HOST, else DEFAULT_HOST (resolve_host)."""
+TIMEOUT = option(
+    "--docker.timeout",
+    "10s",
+    parse_duration,
+    "Timeout of every Engine request except the event stream.",
+    group="docker",
+)
+MAX_LABELS = option(
+    "--docker.max-labels",
+    "256",
+    parse_positive_int,
+    "Labels kept per container (the first by key); more are cut and counted in "
+    'docker_exporter_truncations_total{what="labels"}.',
+    group="docker",
+)
+"""Each label is a label of one series and a copy in every event; thousands (a hostile or
+generated compose file) are cut, the first ones by key kept, and counted."""
+MAX_LABEL_LENGTH = option(
+    "--docker.max-label-length",
+    "4096",
+    parse_positive_int,
+    "Characters kept of one container label value (the rest cut and counted).",
+    group="docker",
+)
+MAX_IMAGE_TAGS = option(
+    "--docker.max-image-tags",
+    "64",
+    parse_positive_int,
+    "Tags and digests kept per image (the rest cut and counted).",
+    group="docker",
+)
+"""A CI host can hold an image tagged thousands of times; each tag is a series."""
+STATS_CONCURRENCY = option(
+    "--stats.concurrency",
+    "8",
+    parse_positive_int,
+    "API source: stats requests in flight at once.",
+    group="stats",
+)
+"""Read by the API stats source (exporter.stats.sampler) and here: the pool has room for
+every stats request in flight."""
 
-POOL_MARGIN = 12
-"""Connections beyond stats and events: the watcher's 8 concurrent inspects, the top
+INSPECT_CONCURRENCY = 8
+"""The watcher's concurrent inspects (exporter.inventory.watcher)."""
+
+POOL_MARGIN = INSPECT_CONCURRENCY + 4
+"""Connections beyond stats and events: the watcher's concurrent inspects, the top
 poller, the disk-usage sampler and a spare, so a full stats fan-out never makes them wait."""
-
-
-MAX_LABELS = 256
-"""Labels kept per container (`--docker.max-labels`): each is a label of one series and
-a copy in every event; thousands (a hostile or generated compose file) are cut, the
-first ones by key kept, and counted."""
-
-MAX_LABEL_LENGTH = 4096
-"""Characters kept of one label value (`--docker.max-label-length`)."""
-
-MAX_IMAGE_TAGS = 64
-"""Tags (and digests) kept per image (`--docker.max-image-tags`): a CI host can hold an
-image tagged thousands of times; each tag is a series."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +81,13 @@ class EngineConfig:
     """Where and how to reach the engine."""
 
     host: str = DEFAULT_HOST
-    timeout: float = 10.0
+    timeout: float = TIMEOUT.value
     tls_verify: bool = False
     cert_path: str = ""
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY
-    max_labels: int = MAX_LABELS
-    max_label_length: int = MAX_LABEL_LENGTH
-    max_image_tags: int = MAX_IMAGE_TAGS
+    stats_concurrency: int = STATS_CONCURRENCY.value
+    max_labels: int = MAX_LABELS.value
+    max_label_length: int = MAX_LABEL_LENGTH.value
+    max_image_tags: int = MAX_IMAGE_TAGS.value
 
     @property
     def connections(self) -> int:
@@ -103,10 +143,10 @@ def engine_config_from_env(
     timeout: float,
     environ: Mapping[str, str] = os.environ,
     *,
-    stats_concurrency: int = DEFAULT_STATS_CONCURRENCY,
-    max_labels: int = MAX_LABELS,
-    max_label_length: int = MAX_LABEL_LENGTH,
-    max_image_tags: int = MAX_IMAGE_TAGS,
+    stats_concurrency: int = STATS_CONCURRENCY.value,
+    max_labels: int = MAX_LABELS.value,
+    max_label_length: int = MAX_LABEL_LENGTH.value,
+    max_image_tags: int = MAX_IMAGE_TAGS.value,
 ) -> EngineConfig:
     """The Docker CLI's environment contract: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH."""
     return EngineConfig(

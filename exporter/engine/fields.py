@@ -17,19 +17,25 @@ def str_field(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def int_field(value: object, default: int = 0) -> int:
+def json_int(value: object) -> int | None:
+    """The one reader of an integer JSON value: an int, a float with no fraction (JSON has
+    no int/float split), or decimal text (an engine that quotes its numbers); anything
+    else, a bool included, is None: absent, not zero."""
     if isinstance(value, bool):
-        return int(value)
+        return None
     if isinstance(value, int):
         return value
     if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and value.isascii() and value.removeprefix("-").isdigit():
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
+    return None
+
+
+def int_field(value: object, default: int = 0) -> int:
+    """`json_int`, with `default` where there is no integer."""
+    number = json_int(value)
+    return default if number is None else number
 
 
 def map_field(value: object) -> Json:

@@ -38,7 +38,6 @@ COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
 ANY_ADDRESS = "0.0.0.0"
 """A published port bound to every address: Docker says 0.0.0.0, Podman leaves it empty."""
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -144,7 +143,7 @@ class Container:
     restart_count: int
     exit_code: int
     """Of the last run that ended. The inventory corrects inspect's (reset to 0 when a
-    run starts) with the last `die` event's exitCode: `Inventory.upsert`."""
+    run starts) with the last `die` event's exitCode: `Inventory._reconcile`."""
     oom_killed: bool
     """The OOM killer struck in the current or last run: inspect's OOMKilled, or (the
     inventory adds it) an `oom` event since the run started."""

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from exporter.engine.fields import int_field, labels_field, map_field, str_field, strings_field
+from exporter.engine.fields import (
+    Json,
+    int_field,
+    labels_field,
+    map_field,
+    str_field,
+    strings_field,
+)
 from exporter.engine.models import Container, NetworkAttachment, is_container_id, parse_timestamp
 from exporter.engine.stats import ProcessInfo
 
@@ -25,8 +32,6 @@ BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 
 _CPU_TIME = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.(\d+))?$")
 _GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
-
-Json = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,7 @@ class Network:
     labels: Mapping[str, str]
     members: tuple[NetworkMember, ...]
     """From network inspect as parsed; in a snapshot, derived from the containers'
-    inspect by the inventory (`members_of`)."""
+    inspect by the inventory (`memberships`)."""
     bridge: str = ""
 
     @property
@@ -175,11 +180,6 @@ def memberships(
         nid: tuple(sorted(members, key=lambda m: (m.name, m.container_id)))
         for nid, members in found.items()
     }
-
-
-def members_of(network: Network, containers: Iterable[Container]) -> tuple[NetworkMember, ...]:
-    """`memberships` of one network."""
-    return memberships([network], containers)[network.id]
 
 
 @dataclass(frozen=True, slots=True)

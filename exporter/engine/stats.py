@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from exporter.engine.fields import json_int, map_field
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 """`read` of the empty frame sent for a stopped container (moby `types.StatsJSON` zero)."""
 
@@ -22,7 +24,6 @@ containerd turns v2 `max` into 2^64-1; no real limit comes near 2^62.
 """
 
 _NS = 1e9
-_EMPTY: Mapping[str, object] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +125,10 @@ def working_set(usage: int, stats: Mapping[str, object] | None) -> int:
     below usage, then the v2 key (missing counts as 0), then raw usage.
     """
     if stats is not None:
-        v1 = _int(stats.get("total_inactive_file"))
+        v1 = json_int(stats.get("total_inactive_file"))
         if v1 is not None and v1 < usage:
             return usage - v1
-        v2 = _int(stats.get("inactive_file")) or 0
+        v2 = json_int(stats.get("inactive_file")) or 0
         if v2 < usage:
             return usage - v2
     return usage
@@ -156,31 +157,31 @@ def parse_api_stats(
     cpu = payload.get("cpu_stats")
     if payload.get("read") == ZERO_TIME or not isinstance(cpu, Mapping):
         return None
-    usage = _obj(cpu.get("cpu_usage"))
-    total = _int(usage.get("total_usage"))
+    usage = map_field(cpu.get("cpu_usage"))
+    total = json_int(usage.get("total_usage"))
     if total is None:
         return None
-    memory = _obj(payload.get("memory_stats"))
+    memory = map_field(payload.get("memory_stats"))
     mem_stats = _stats_map(memory)
     if not cgroup_version:
         cgroup_version = "1" if "total_inactive_file" in mem_stats or "max_usage" in memory else "2"
     v1 = cgroup_version == "1"
-    throttling = _obj(cpu.get("throttling_data"))
+    throttling = map_field(cpu.get("throttling_data"))
     periods, throttled, throttled_ns = (
         (None, None, None)
         if podman
         else (
-            _int(throttling.get("periods")) or 0,
-            _int(throttling.get("throttled_periods")) or 0,
-            _int(throttling.get("throttled_time")) or 0,
+            json_int(throttling.get("periods")) or 0,
+            json_int(throttling.get("throttled_periods")) or 0,
+            json_int(throttling.get("throttled_time")) or 0,
         )
     )
-    mem_usage = _int(memory.get("usage"))
-    pids = _obj(payload.get("pids_stats"))
+    mem_usage = json_int(memory.get("usage"))
+    pids = map_field(payload.get("pids_stats"))
     return ContainerStats(
         cpu_usage_seconds=total / _NS,
-        cpu_user_seconds=(_int(usage.get("usage_in_usermode")) or 0) / _NS,
-        cpu_system_seconds=(_int(usage.get("usage_in_kernelmode")) or 0) / _NS,
+        cpu_user_seconds=(json_int(usage.get("usage_in_usermode")) or 0) / _NS,
+        cpu_system_seconds=(json_int(usage.get("usage_in_kernelmode")) or 0) / _NS,
         cpu_periods=periods,
         cpu_throttled_periods=throttled,
         cpu_throttled_seconds=None if throttled_ns is None else throttled_ns / _NS,
@@ -189,19 +190,19 @@ def parse_api_stats(
         memory_working_set_bytes=(
             None if mem_usage is None else working_set(mem_usage, _opt_obj(memory.get("stats")))
         ),
-        memory_rss_bytes=_int(mem_stats.get("total_rss" if v1 else "anon")),
-        memory_cache_bytes=_int(mem_stats.get("total_cache" if v1 else "file")),
+        memory_rss_bytes=json_int(mem_stats.get("total_rss" if v1 else "anon")),
+        memory_cache_bytes=json_int(mem_stats.get("total_cache" if v1 else "file")),
         memory_swap_bytes=None,
         memory_limit_bytes=_api_memory_limit(memory, mem_stats, mem_total),
         # failcnt is omitempty: on a v1 Docker frame with memory data, absent means 0.
         memory_failures=(
-            (_int(memory.get("failcnt")) or 0) if v1 and not podman and memory else None
+            (json_int(memory.get("failcnt")) or 0) if v1 and not podman and memory else None
         ),
         oom_kills=None,
-        pids=_int(pids.get("current")),
-        pids_limit=limit_or_none(_int(pids.get("limit"))),
+        pids=json_int(pids.get("current")),
+        pids_limit=limit_or_none(json_int(pids.get("limit"))),
         networks=_api_networks(payload.get("networks")),
-        block=_api_block(_obj(payload.get("blkio_stats")), with_ops=v1 and not podman),
+        block=_api_block(map_field(payload.get("blkio_stats")), with_ops=v1 and not podman),
     )
 
 
@@ -213,10 +214,10 @@ def _api_memory_limit(
     On v1 `hierarchical_memory_limit` is the unclamped effective limit (the minimum over
     the cgroup and its parents), so it decides by itself.
     """
-    hierarchical = _int(mem_stats.get("hierarchical_memory_limit"))
+    hierarchical = json_int(mem_stats.get("hierarchical_memory_limit"))
     if hierarchical is not None:
         return limit_or_none(hierarchical)
-    limit = limit_or_none(_int(memory.get("limit")))
+    limit = limit_or_none(json_int(memory.get("limit")))
     if limit is not None and mem_total is not None and limit >= mem_total:
         return None
     return limit
@@ -233,14 +234,14 @@ def _api_networks(value: object) -> tuple[NetworkIO, ...]:
         out.append(
             NetworkIO(
                 interface=str(name),
-                rx_bytes=_int(raw.get("rx_bytes")) or 0,
-                rx_packets=_int(raw.get("rx_packets")) or 0,
-                rx_errors=_int(raw.get("rx_errors")) or 0,
-                rx_dropped=_int(raw.get("rx_dropped")) or 0,
-                tx_bytes=_int(raw.get("tx_bytes")) or 0,
-                tx_packets=_int(raw.get("tx_packets")) or 0,
-                tx_errors=_int(raw.get("tx_errors")) or 0,
-                tx_dropped=_int(raw.get("tx_dropped")) or 0,
+                rx_bytes=json_int(raw.get("rx_bytes")) or 0,
+                rx_packets=json_int(raw.get("rx_packets")) or 0,
+                rx_errors=json_int(raw.get("rx_errors")) or 0,
+                rx_dropped=json_int(raw.get("rx_dropped")) or 0,
+                tx_bytes=json_int(raw.get("tx_bytes")) or 0,
+                tx_packets=json_int(raw.get("tx_packets")) or 0,
+                tx_errors=json_int(raw.get("tx_errors")) or 0,
+                tx_dropped=json_int(raw.get("tx_dropped")) or 0,
             )
         )
     return tuple(out)
@@ -267,10 +268,10 @@ def _sum_read_write(entries: object) -> dict[tuple[int, int], tuple[int, int]]:
     if not isinstance(entries, list):
         return totals
     for raw in entries:
-        entry = _obj(raw)
+        entry = map_field(raw)
         op = entry.get("op")
-        major, minor = _int(entry.get("major")), _int(entry.get("minor"))
-        value = _int(entry.get("value")) or 0
+        major, minor = json_int(entry.get("major")), json_int(entry.get("minor"))
+        value = json_int(entry.get("value")) or 0
         if not isinstance(op, str) or not op or major is None or minor is None:
             continue
         read, write = totals.get((major, minor), (0, 0))
@@ -282,23 +283,8 @@ def _sum_read_write(entries: object) -> dict[tuple[int, int], tuple[int, int]]:
 
 
 def _stats_map(memory: Mapping[str, object]) -> Mapping[str, object]:
-    return _obj(memory.get("stats"))
-
-
-def _obj(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else _EMPTY
+    return map_field(memory.get("stats"))
 
 
 def _opt_obj(value: object) -> Mapping[str, object] | None:
     return value if isinstance(value, Mapping) else None
-
-
-def _int(value: object) -> int | None:
-    """An integer JSON value; bools and non-numbers are None (JSON has no int/float split)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None

@@ -12,11 +12,16 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal, get_args
 
-ENDPOINTS = (
+# Each label's values are a Literal type, so that mypy refuses a value outside the bound at
+# every call site, and the tuple the metric's help lists is made from that type.
+
+Endpoint = Literal[
     "ping", "info", "list", "inspect", "stats", "top", "events", "df", "images", "networks",
     "volumes",
-)  # fmt: skip
+]  # fmt: skip
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 """The bounded endpoint classes: `list`/`inspect` are containers'; `info` is /info and
 /version; `images`, `networks`, `volumes` cover their lists and inspects (and history);
 `events` is the time to the stream's headers."""
@@ -24,15 +29,19 @@ ENDPOINTS = (
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Seconds; the top ones match the request timeout (10 s) and `/system/df`'s minutes."""
 
-ERROR_KINDS = ("timeout", "connect", "server_error", "refused", "malformed")
+ErrorKind = Literal["timeout", "connect", "server_error", "refused", "malformed"]
+ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 """timeout: no answer in time; connect: no connection, reset, cut body; server_error: a
 5xx; refused: a 4xx other than 404; malformed: an answer that is not what the API says."""
 
-TRUNCATIONS = ("labels", "label_values", "image_tags", "processes", "event_kinds")
+Truncation = Literal["labels", "label_values", "image_tags", "processes", "event_kinds"]
+TRUNCATIONS: tuple[Truncation, ...] = get_args(Truncation)
 """What a resource cap cut (each `--*.max-*` flag): the self-metric's bounded label."""
 
-DISCARD_REASONS = ("malformed", "oversized")
-"""Why an `/events` line was skipped: not a JSON object, or longer than the line cap."""
+DiscardReason = Literal["malformed", "oversized", "repeated_exit"]
+DISCARD_REASONS: tuple[DiscardReason, ...] = get_args(DiscardReason)
+"""Why an `/events` line was skipped: not a JSON object, longer than the line cap, or a
+container's `die` repeating an exit already counted (the watcher counts those)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +75,7 @@ class RequestMeter:
         self._changes = 0
         self._frozen: tuple[int, EngineTelemetry] = (0, EngineTelemetry())
 
-    def observe(self, endpoint: str, seconds: float) -> None:
+    def observe(self, endpoint: Endpoint, seconds: float) -> None:
         counts = self._counts.get(endpoint)
         if counts is None:
             counts = self._counts[endpoint] = [0] * (len(BUCKETS) + 1)
@@ -74,16 +83,16 @@ class RequestMeter:
         self._sums[endpoint] = self._sums.get(endpoint, 0.0) + seconds
         self._changes += 1
 
-    def error(self, endpoint: str, kind: str) -> None:
+    def error(self, endpoint: Endpoint, kind: ErrorKind) -> None:
         key = (endpoint, kind)
         self._errors[key] = self._errors.get(key, 0) + 1
         self._changes += 1
 
-    def discard(self, reason: str) -> None:
+    def discard(self, reason: DiscardReason) -> None:
         self._discarded[reason] = self._discarded.get(reason, 0) + 1
         self._changes += 1
 
-    def truncate(self, what: str) -> None:
+    def truncate(self, what: Truncation) -> None:
         self._truncations[what] = self._truncations.get(what, 0) + 1
         self._changes += 1
 

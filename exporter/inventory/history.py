@@ -19,8 +19,28 @@ from types import MappingProxyType
 
 from exporter.engine.events import Event
 from exporter.engine.models import COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL
+from exporter.options import ConfigError, option, parse_count
 
-DEFAULT_CAPACITY = 1000
+MAX_CAPACITY = 1_000_000
+"""A record is well under 1 KiB: at most a million are kept."""
+
+
+def parse_capacity(text: str) -> int:
+    """--events.history: 0 keeps none, at most MAX_CAPACITY."""
+    count = parse_count(text)
+    if count > MAX_CAPACITY:
+        raise ConfigError(f"invalid number {text!r}: at most {MAX_CAPACITY}")
+    return count
+
+
+CAPACITY = option(
+    "--events.history",
+    "1000",
+    parse_capacity,
+    "Events kept for /events and `docker-exporter events` (lifecycle, health, OOM, "
+    "network connect/disconnect, image); 0 keeps none.",
+    group="inventory",
+)
 
 KEPT: Mapping[str, frozenset[str] | None] = MappingProxyType(
     {
@@ -103,7 +123,7 @@ class EventHistory:
     """A ring of at most `capacity` records, oldest evicted first; `seq` grows by one
     per record, so a follower asking for `after=seq` learns of evicted ones by the gap."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, capacity: int = CAPACITY.value) -> None:
         self.capacity = capacity
         self._ring: deque[EventRecord] = deque(maxlen=capacity or None)
         self._seq = 0

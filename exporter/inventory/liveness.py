@@ -19,11 +19,38 @@ from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.store import Inventory, LivenessStatus
+from exporter.options import ConfigError, Options, check, option, parse_duration
 
 log = logging.getLogger(__name__)
 
-PING_INTERVAL = 5.0
-PING_TIMEOUT = 3.0
+PING_INTERVAL = option(
+    "--docker.ping-interval",
+    "5s",
+    parse_duration,
+    "How often /_ping checks that the engine answers, apart from the event stream: a "
+    "hung engine turns docker_up to 0 within two intervals.",
+    group="docker",
+)
+PING_TIMEOUT = option(
+    "--docker.ping-timeout",
+    "3s",
+    parse_duration,
+    "How long a ping may take before the engine counts as not answering (<= the interval).",
+    group="docker",
+)
+
+
+@check
+def _ping_within_its_interval(chosen: Options) -> None:
+    """A ping that may take longer than its interval would overlap the next one, and the
+    hung-engine bound (interval + timeout) would exceed two intervals."""
+    interval, timeout = chosen[PING_INTERVAL], chosen[PING_TIMEOUT]
+    if timeout > interval:
+        raise ConfigError(
+            f"--docker.ping-timeout ({timeout:g}s) must not exceed "
+            f"--docker.ping-interval ({interval:g}s)"
+        )
+
 
 Listener = Callable[[bool, str], None]
 """Called on every change of verdict: (answers, why not)."""
@@ -39,8 +66,8 @@ class Liveness:
         inventory: Inventory,
         clock: Clock,
         *,
-        interval: float = PING_INTERVAL,
-        timeout: float = PING_TIMEOUT,
+        interval: float = PING_INTERVAL.value,
+        timeout: float = PING_TIMEOUT.value,
         listeners: Sequence[Listener] = (),
         meter: RequestMeter | None = None,
     ) -> None:

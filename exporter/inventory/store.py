@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from exporter.engine.events import Event
 from exporter.engine.models import CONTAINER_STATES, LIVE_STATES, Container, EngineInfo
@@ -31,9 +31,10 @@ from exporter.engine.resources import (
     network_index,
 )
 from exporter.engine.stats import ContainerStats, ProcessInfo
-from exporter.engine.telemetry import EngineTelemetry
+from exporter.engine.telemetry import EngineTelemetry, Truncation
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
+from exporter.options import option, parse_positive_int
 from exporter.registry.models import RegistrySnapshot
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
@@ -44,13 +45,24 @@ PROCESS_STATES = frozenset({"running", "paused", "restarting"})
 A `restarting` container has processes only while it has a PID (Docker reports the
 state between a run's end and the restart policy's next start, PID 0)."""
 NETWORK_KEY = "network/"
-MAX_PROCESSES = 256
-"""Processes kept per container (`--inventory.max-processes`): each is a few series, and a
-fork bomb in one container must not grow the exporter; the lowest PIDs are kept."""
-MAX_EVENT_KINDS = 512
-"""Distinct (type, action) event counters (`--inventory.max-event-kinds`); actions come
-from the engine, so a hostile one could invent them forever: the rest count as
-("other", "other")."""
+MAX_PROCESSES = option(
+    "--inventory.max-processes",
+    "256",
+    parse_positive_int,
+    "Processes kept per container (the lowest PIDs); more are cut and counted.",
+    group="inventory",
+)
+"""Each process is a few series, and a fork bomb in one container must not grow the
+exporter; the lowest PIDs are kept."""
+MAX_EVENT_KINDS = option(
+    "--inventory.max-event-kinds",
+    "512",
+    parse_positive_int,
+    "Distinct (type, action) event counters; the engine names actions, so the rest are"
+    " counted as type=other, action=other.",
+    group="inventory",
+)
+"""Actions come from the engine, so a hostile one could invent them forever."""
 OTHER_EVENTS = ("other", "other")
 REMEMBERED_REMOVALS = 4096
 """Removals whose generation is remembered (`Inventory.generation`): only an inspect in
@@ -176,16 +188,6 @@ class Snapshot:
         matches = [c for cid, c in self.containers.items() if len(ref) >= 4 and cid.startswith(ref)]
         return matches[0] if len(matches) == 1 else None
 
-    def find_network(self, ref: str) -> Network | None:
-        """By full ID, unique ID prefix, or name, as `docker network inspect` accepts."""
-        if ref in self.networks:
-            return self.networks[ref]
-        for network in self.networks.values():
-            if network.name == ref:
-                return network
-        matches = [n for nid, n in self.networks.items() if len(ref) >= 4 and nid.startswith(ref)]
-        return matches[0] if len(matches) == 1 else None
-
 
 Listener = Callable[[Snapshot], None]
 
@@ -198,8 +200,8 @@ class Inventory:
         container_filter: ContainerFilter | None = None,
         history: EventHistory | None = None,
         *,
-        max_processes: int = MAX_PROCESSES,
-        max_event_kinds: int = MAX_EVENT_KINDS,
+        max_processes: int = MAX_PROCESSES.value,
+        max_event_kinds: int = MAX_EVENT_KINDS.value,
     ) -> None:
         self._max_processes = max_processes
         self._max_event_kinds = max_event_kinds
@@ -222,9 +224,7 @@ class Inventory:
         self._last_event_ts: float | None = None
         self._images: dict[str, Image] = {}
         self._networks: dict[str, Network] = {}
-        self._members: tuple[
-            Mapping[str, Container] | None, Mapping[str, Network] | None, Mapping[str, Network]
-        ] = (None, None, _EMPTY)
+        self._members = _Members(None, None, _EMPTY)
         self._volumes: dict[str, Volume] = {}
         self._processes: dict[str, tuple[ProcessInfo, ...]] = {}
         self._snapshot = Snapshot()
@@ -382,10 +382,6 @@ class Inventory:
         filter leaves out."""
         return self._containers.get(container_id)
 
-    def is_excluded(self, container_id: str) -> bool:
-        """A known container the container filter leaves out."""
-        return container_id in self._excluded
-
     def replace_volumes(self, volumes: Mapping[str, Volume]) -> None:
         self._volumes = _kept_all(self._volumes, volumes)
 
@@ -405,7 +401,7 @@ class Inventory:
                 self._truncate("processes")
             self._processes[container_id] = processes
 
-    def _truncate(self, what: str) -> None:
+    def _truncate(self, what: Truncation) -> None:
         self._truncations[what] = self._truncations.get(what, 0) + 1
 
     def update_processes(self, processes: Mapping[str, tuple[ProcessInfo, ...]]) -> None:
@@ -530,9 +526,10 @@ class Inventory:
         remove). Network inspect supplies the network's own fields. Recomputed only
         when the containers or the networks changed; unchanged networks keep their object.
         """
-        networks = _frozen(self._members[1] or _EMPTY, self._networks)
-        if containers is self._members[0] and networks is self._members[1]:
-            return self._members[2]
+        last = self._members
+        networks = _frozen(last.networks or _EMPTY, self._networks)
+        if containers is last.containers and networks is last.networks:
+            return last.result
         derived = {}
         members_by_id = memberships(networks.values(), containers.values())
         for network_id, network in networks.items():
@@ -543,8 +540,16 @@ class Inventory:
             else:
                 derived[network_id] = replace(network, members=members)
         result = _frozen(previous, derived)
-        self._members = (containers, networks, result)
+        self._members = _Members(containers, networks, result)
         return result
+
+
+class _Members(NamedTuple):
+    """The last `_with_members`: its inputs (compared by identity) and its result."""
+
+    containers: Mapping[str, Container] | None
+    networks: Mapping[str, Network] | None
+    result: Mapping[str, Network]
 
 
 def _same_network(a: Network, b: Network) -> bool:

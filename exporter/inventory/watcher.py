@@ -26,10 +26,12 @@ from exporter.engine.api import (
     RequestFailed,
     ServerError,
 )
+from exporter.engine.config import INSPECT_CONCURRENCY
 from exporter.engine.events import Event, die_exit_code
 from exporter.engine.models import EngineInfo
 from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
+from exporter.options import option, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,14 @@ end re-lists anyway). Fewer than QUIET_EVENTS received since the last list, with
 stream up throughout, means nothing was dropped; the pass still lists images (an untagged
 `docker build` sends no event before API 1.46), networks and volumes. Podman's events
 come from another implementation: its light passes always list."""
+
+RESYNC_INTERVAL = option(
+    "--inventory.resync-interval",
+    "60s",
+    parse_duration,
+    "Reconcile pass on top of the event stream (every tenth re-inspects everything).",
+    group="inventory",
+)
 
 FULL_RESYNC_EVERY = 10
 """Every tenth periodic reconcile inspects everything (restart counts, limits changed by
@@ -118,10 +128,10 @@ class Watcher:
         inventory: Inventory,
         clock: Clock,
         *,
-        resync_interval: float = 60.0,
+        resync_interval: float = RESYNC_INTERVAL.value,
         backoff_initial: float = 1.0,
         backoff_max: float = 30.0,
-        concurrency: int = 8,
+        concurrency: int = INSPECT_CONCURRENCY,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._engine = engine
@@ -349,22 +359,18 @@ class Watcher:
         failed: dict[str, EngineError] = {}
 
         async def one(container_id: str) -> None:
-            generation = self._inventory.generation(container_id)
-            async with self._limit:
-                try:
-                    container = await self._engine.inspect_container(container_id)
-                except NotFound:
-                    self._inventory.remove(container_id)
-                    return
-                except (ServerError, EngineTimeout) as exc:
-                    failed[container_id] = exc
-                    return
+            generation = self._inventory.generation(container_id)  # before the request
+            try:
+                container = await self._engine.inspect_container(container_id)
+            except NotFound:
+                self._inventory.remove(container_id)
+                return
+            except (ServerError, EngineTimeout) as exc:
+                failed[container_id] = exc
+                return
             self._inventory.upsert(container, generation)
 
-        results = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await self._bounded(one, ids)
         if failed:
             cid, exc = next(iter(failed.items()))
             log.warning(

@@ -25,6 +25,7 @@ import aiohttp
 
 from exporter import __version__
 from exporter.clock import Clock
+from exporter.options import option, parse_duration
 from exporter.registry.auth import (
     AuthError,
     Challenge,
@@ -38,6 +39,14 @@ from exporter.registry.auth import (
 from exporter.registry.config import RegistryTarget
 
 log = logging.getLogger(__name__)
+
+TIMEOUT = option(
+    "--registry.timeout",
+    "10s",
+    parse_duration,
+    "Timeout of each request to a registry (or its token server).",
+    group="registry",
+)
 
 MAX_BODY = 8 * 1024 * 1024
 """A catalog page of 1000 long names is ~100 KiB; more is not a registry's answer."""
@@ -89,7 +98,9 @@ class RegistryClient:
     """Requests to one registry, authenticated as its challenges ask. Create it inside
     the running loop; close it on shutdown."""
 
-    def __init__(self, target: RegistryTarget, clock: Clock, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, target: RegistryTarget, clock: Clock, *, timeout: float = TIMEOUT.value
+    ) -> None:
         self.target = target
         self._clock = clock
         self._creds: Credentials | None = target.credentials

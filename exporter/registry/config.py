@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.options import option, repeated
 from exporter.registry.auth import AuthError, Credentials, parse_docker_config, registry_key
 
 KEYS = frozenset(
@@ -178,6 +179,45 @@ def tls_context(name: str, ca_files: Sequence[Path], cert: tuple[Path, Path] | N
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def registry_url(text: str) -> str:
+    """An --registry.url value, checked (http(s)://host[:port], no credentials, no path)."""
+    parse_registry_url(text)
+    return text
+
+
+URLS = repeated(
+    "--registry.url",
+    registry_url,
+    "A registry to watch, http(s)://host[:port]; repeat for several (the environment "
+    "variable takes them space-separated). Turns the registry collector on.",
+    group="registry",
+)
+DOCKER_CONFIG = option(
+    "--registry.docker-config",
+    "",
+    str,
+    "A docker CLI config.json whose auths (what docker login writes) hold the registries' "
+    "credentials; credential helpers are not run.",
+    group="registry",
+)
+CONFIG_FILE = option(
+    "--registry.config.file",
+    "",
+    str,
+    "YAML with per-registry username, password_file, ca_file, cert_file, key_file, "
+    "insecure_skip_verify; see README.",
+    group="registry",
+)
+CERTS_DIR = option(
+    "--host.docker-certs-dir",
+    "/etc/docker/certs.d",
+    str,
+    "Docker's per-registry TLS directory (<dir>/<host:port>/: *.crt CAs, client.cert + "
+    "client.key), trusted as Docker trusts it.",
+    group="registry",
+)
 
 
 def load_targets(

@@ -56,7 +56,3 @@ class RegistrySnapshot:
     """Responses by HTTP status code, plus `timeout` and `error` (no answer at all)."""
     certificate_expiry_ts: float | None = None
     error: str = ""
-
-    @property
-    def tag_count(self) -> int:
-        return sum(len(r.tags or ()) for r in self.repositories)

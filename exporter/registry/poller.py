@@ -24,10 +24,47 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from exporter.clock import Clock
+from exporter.options import (
+    ConfigError,
+    option,
+    parse_duration,
+    parse_positive_int,
+    switch,
+)
 from exporter.registry.client import RegistryClient, RegistryError, Response
 from exporter.registry.models import Manifest, RegistrySnapshot, Repository
 
 log = logging.getLogger(__name__)
+
+
+def parse_registry_interval(text: str) -> float:
+    """A registry poll interval: at least 5 s (each poll crawls the whole catalog)."""
+    seconds = parse_duration(text)
+    if seconds < 5.0:
+        raise ConfigError(f"invalid interval {text!r}: at least 5s")
+    return seconds
+
+
+INTERVAL = option(
+    "--registry.interval",
+    "5m",
+    parse_registry_interval,
+    "The pause between two polls of a registry (>= 5s); a poll crawls the catalog and "
+    "every repository's tags.",
+    group="registry",
+)
+MAX_REPOSITORIES = option(
+    "--registry.max-repositories",
+    "1000",
+    parse_positive_int,
+    "Repositories crawled per registry at most (reported by docker_registry_catalog_truncated).",
+    group="registry",
+)
+MANIFESTS = switch(
+    "--registry.manifests",
+    "Also read every tag's manifest (digest, size): one or two requests per tag and poll.",
+    group="registry",
+)
 
 CATALOG_PAGE = 100
 """Repositories per catalog request (registry 2.8 caps n at 1000)."""
@@ -113,9 +150,9 @@ class RegistryPoller:
         publish: Callable[[RegistrySnapshot], object],
         clock: Clock,
         *,
-        interval: float = 300.0,
-        max_repositories: int = 1000,
-        manifests: bool = False,
+        interval: float = INTERVAL.value,
+        max_repositories: int = MAX_REPOSITORIES.value,
+        manifests: bool = MANIFESTS.value,
         page_size: int = CATALOG_PAGE,
     ) -> None:
         self._client = client

@@ -1,6 +1,6 @@
-"""Snapshots to exposition bytes: the family type, the two wire formats, the per-object
-byte store and the Exposition that serves cached bodies.
+"""Snapshots to exposition bytes: the two wire formats, the per-object byte store and
+the Exposition that serves cached bodies, with the exporter's own metrics.
 
-Collectors (`exporter.collectors`) sit on `family`; `store` and `exposition` sit on the
-collectors. Nothing here imports aiohttp.
+`store` and `exposition` sit on the collectors (`exporter.collectors`, whose
+`family.Family` is the row holder they encode). Nothing here imports aiohttp.
 """

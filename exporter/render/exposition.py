@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,7 +23,10 @@ from exporter import __version__
 from exporter.collectors import COLLECTORS, CollectorSpec, Options
 from exporter.collectors.base import add, declare
 from exporter.collectors.family import Family, histogram_rows
-from exporter.engine.telemetry import BUCKETS
+from exporter.engine import config as engine_config
+from exporter.engine import telemetry
+from exporter.engine.telemetry import BUCKETS, DiscardReason, Truncation
+from exporter.inventory import store as inventory_store
 from exporter.inventory.store import Snapshot
 from exporter.render.formats import (
     CONTENT_TYPES,
@@ -86,6 +89,22 @@ PING_UP = declare(
     "gauge",
     "1 when the latest /_ping (every --docker.ping-interval) was answered in time, else 0.",
 )
+TRUNCATION_FLAGS: Mapping[Truncation, str] = {
+    "labels": engine_config.MAX_LABELS.flag,
+    "label_values": engine_config.MAX_LABEL_LENGTH.flag,
+    "image_tags": engine_config.MAX_IMAGE_TAGS.flag,
+    "processes": inventory_store.MAX_PROCESSES.flag,
+    "event_kinds": inventory_store.MAX_EVENT_KINDS.flag,
+}
+"""The flag of each cap, for the help (typed: a new truncation must name its flag)."""
+DISCARD_MEANINGS: Mapping[DiscardReason, str] = {
+    "malformed": "not a JSON event",
+    "oversized": "over the line cap",
+    "repeated_exit": "a container's die with no start since its last one: one exit reported "
+    "twice, as engines before Docker 29.2.1 and 29.4.0 can; not counted in "
+    "docker_events_total, /events or the exit code",
+}
+
 PING_FAILURES = declare(
     "docker_exporter_engine_ping_failures_total",
     "counter",
@@ -94,32 +113,31 @@ PING_FAILURES = declare(
 REQUEST_DURATION = declare(
     "docker_exporter_engine_request_duration_seconds",
     "histogram",
-    "Engine requests by endpoint class (ping, info, list, inspect, stats, top, events, df, "
-    "images, networks, volumes; events: until the headers), failed ones included.",
+    f"Engine requests by endpoint class ({', '.join(telemetry.ENDPOINTS)}; events: until the "
+    "headers), failed ones included.",
     ["endpoint"],
 )
 REQUEST_ERRORS = declare(
     "docker_exporter_engine_request_errors_total",
     "counter",
-    "Engine requests that failed, by endpoint class and kind (timeout, connect, "
-    "server_error, refused, malformed); a 404 is an answer, not counted.",
+    "Engine requests that failed, by endpoint class and kind "
+    f"({', '.join(telemetry.ERROR_KINDS)}); a 404 is an answer, not counted.",
     ["endpoint", "kind"],
 )
 TRUNCATIONS = declare(
     "docker_exporter_truncations_total",
     "counter",
-    "Times a resource cap cut something: labels or label_values (--docker.max-labels, "
-    "--docker.max-label-length), image_tags (--docker.max-image-tags), processes "
-    "(--inventory.max-processes), event_kinds (--inventory.max-event-kinds).",
+    "Times a resource cap cut something: "
+    + ", ".join(f"{what} ({TRUNCATION_FLAGS[what]})" for what in telemetry.TRUNCATIONS)
+    + ".",
     ["what"],
 )
 DISCARDED_EVENTS = declare(
     "docker_exporter_event_lines_discarded_total",
     "counter",
-    "Event stream lines skipped: malformed (not a JSON event), oversized (over the cap), or "
-    "repeated_exit (a container's die with no start since its last one: one exit reported "
-    "twice, as engines before Docker 29.2.1 and 29.4.0 can; not counted in "
-    "docker_events_total, /events or the exit code).",
+    "Event stream lines skipped, by reason: "
+    + ", ".join(f"{reason} ({DISCARD_MEANINGS[reason]})" for reason in telemetry.DISCARD_REASONS)
+    + ".",
     ["reason"],
 )
 PROCESS_METRICS = (
@@ -279,11 +297,6 @@ class Exposition:
     @property
     def enabled(self) -> list[str]:
         return list(self._enabled)
-
-    @property
-    def cached_version(self) -> int:
-        """The snapshot version the stores and cached bodies are at (-1 before any)."""
-        return self._version
 
     def cached(self, version: int, fmt: str = TEXT, *, gzipped: bool = False) -> Body | None:
         """The cached body for `version` or a newer one, without waiting (on the loop)."""

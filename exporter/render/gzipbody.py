@@ -74,7 +74,7 @@ def gzip_body(segments: Sequence[Segment], folds: Folds | None = None) -> bytes:
     crc, length = crcs[-1] if crcs else (0, 0)
     for part in segments[same:]:
         if part.length:
-            crc = _multmodp(part.shift, crc) ^ part.crc
+            crc = crc32_combine(crc, part.crc, part.length, part.shift)
             length += part.length
         crcs.append((crc, length))
     folds.segments, folds.crcs = list(segments), crcs
@@ -117,6 +117,7 @@ def _x8nmodp(n: int) -> int:
     return p
 
 
-def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """The CRC-32 of A + B from those of A and B and the length of B (zlib's)."""
-    return _multmodp(_x8nmodp(length2), crc1) ^ crc2
+def crc32_combine(crc1: int, crc2: int, length2: int, shift: int | None = None) -> int:
+    """The CRC-32 of A + B from those of A and B and the length of B (zlib's); `shift`,
+    B's `_x8nmodp(length2)` when the caller kept it (a Segment does), saves its cost."""
+    return _multmodp(_x8nmodp(length2) if shift is None else shift, crc1) ^ crc2

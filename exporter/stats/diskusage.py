@@ -14,15 +14,29 @@ from dataclasses import replace
 from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError
 from exporter.inventory.store import Inventory
+from exporter.options import option, parse_interval
 
 log = logging.getLogger(__name__)
+
+INTERVAL = option(
+    "--collector.volume_sizes.interval",
+    "15m",
+    parse_interval,
+    "volume_sizes collector: how often /system/df runs (one caller, never concurrent).",
+    group="collectors",
+)
 
 
 class DiskUsageSampler:
     """Samples `/system/df` and publishes its volume sizes as `snapshot.disk_usage`."""
 
     def __init__(
-        self, engine: Engine, inventory: Inventory, clock: Clock, *, interval: float
+        self,
+        engine: Engine,
+        inventory: Inventory,
+        clock: Clock,
+        *,
+        interval: float = INTERVAL.value,
     ) -> None:
         self._engine = engine
         self._inventory = inventory

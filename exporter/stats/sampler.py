@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError
+from exporter.engine.config import STATS_CONCURRENCY
 from exporter.engine.models import EngineInfo
 from exporter.engine.stats import ContainerStats, ProcessInfo
-from exporter.inventory.store import Inventory, SamplerStatus, Snapshot
+from exporter.inventory.store import PROCESS_STATES, Inventory, SamplerStatus, Snapshot
+from exporter.options import option, parse_choice, parse_interval
 from exporter.stats.cgroup import (
-    DEFAULT_OPEN_FILES,
+    OPEN_FILES,
     CgroupError,
     CgroupLayout,
     CgroupReader,
@@ -35,8 +37,31 @@ from exporter.stats.cgroup import (
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("auto", "cgroup", "api")
-SAMPLED_STATES = frozenset({"running", "paused", "restarting"})
+SOURCE = option(
+    "--stats.source",
+    "auto",
+    parse_choice("auto", "cgroup", "api"),
+    "Resource stats from cgroup files (fast, local engines), the Engine API, or auto: "
+    "cgroup when the host's cgroups are visible and the engine is local, API for the rest.",
+    group="stats",
+)
+INTERVAL = option(
+    "--stats.interval", "5s", parse_interval, "Stats sampling interval (>= 1s).", group="stats"
+)
+HOST_PROC = option(
+    "--host.proc",
+    "/proc",
+    str,
+    "Where the host's /proc is visible (e.g. /host/proc in a container, with --pid=host).",
+    group="stats",
+)
+HOST_SYS = option(
+    "--host.sys",
+    "/sys",
+    str,
+    "Where the host's /sys is visible (e.g. /host/sys in a container, with --cgroupns=host).",
+    group="stats",
+)
 PROCESSES_INTERVAL = 15.0
 """Process lists change slowly and cost three files per process: read them less often."""
 
@@ -112,7 +137,7 @@ class CgroupSource:
         *,
         passwd: Path | None = None,
         processes_interval: float = PROCESSES_INTERVAL,
-        max_open_files: int = DEFAULT_OPEN_FILES,
+        max_open_files: int = OPEN_FILES.value,
     ) -> None:
         self._reader = CgroupReader(
             layout, proc_root, max_open_files=fit_open_files(max_open_files)
@@ -156,7 +181,7 @@ class ApiSource:
 
     name = "api"
 
-    def __init__(self, engine: Engine, concurrency: int = 8) -> None:
+    def __init__(self, engine: Engine, concurrency: int = STATS_CONCURRENCY.value) -> None:
         self._engine = engine
         self._limit = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
@@ -199,7 +224,7 @@ def targets(snapshot: Snapshot) -> list[Target]:
             throttled_io=c.limits.block_io_throttled,
         )
         for c in snapshot.containers.values()
-        if c.state in SAMPLED_STATES and c.pid > 0
+        if c.state in PROCESS_STATES and c.pid > 0
     ]
 
 
@@ -212,7 +237,7 @@ def choose_source(
     engine: Engine,
     concurrency: int,
     clock: Clock,
-    open_files: int = DEFAULT_OPEN_FILES,
+    open_files: int = OPEN_FILES.value,
 ) -> tuple[Source, ApiSource | None]:
     """The primary source and, in auto mode, the API fallback for what it cannot read.
 
@@ -247,7 +272,7 @@ class Sampler:
         clock: Clock,
         source: Source,
         *,
-        interval: float = 5.0,
+        interval: float = INTERVAL.value,
         fallback: ApiSource | None = None,
     ) -> None:
         self._inventory = inventory

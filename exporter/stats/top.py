@@ -17,8 +17,17 @@ from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError, NotFound, RequestFailed, ServerError
 from exporter.engine.stats import ProcessInfo
 from exporter.inventory.store import Inventory
+from exporter.options import option, parse_interval
 
 log = logging.getLogger(__name__)
+
+INTERVAL = option(
+    "--collector.top.interval",
+    "60s",
+    parse_interval,
+    "top collector: how often each running container's process list is asked for.",
+    group="collectors",
+)
 
 PS_ARGS = "-o pid,ppid,uid,user:32,stat,time,rss,args"
 """What we ask the host's `ps` for; must include `pid`. `args` last: it holds spaces."""
@@ -48,7 +57,8 @@ class TopPoller:
         self._interval = interval
         self._min_gap = min_gap
         self._last: dict[str, float] = {}
-        self._tried = 0  # index into ARGS_TO_TRY of the arguments in use
+        self._args_in_use = 0
+        """Index into ARGS_TO_TRY."""
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -91,8 +101,8 @@ class TopPoller:
         a running container (Podman 4.3 answers 200 with an empty body to a `-o` list).
         """
         while True:
-            ps_args = ARGS_TO_TRY[self._tried]
-            last = self._tried == len(ARGS_TO_TRY) - 1
+            ps_args = ARGS_TO_TRY[self._args_in_use]
+            last = self._args_in_use == len(ARGS_TO_TRY) - 1
             try:
                 processes = await self._engine.top(container_id, ps_args)
             except (NotFound, RequestFailed):
@@ -105,10 +115,10 @@ class TopPoller:
                 if processes or last:
                     return processes
                 reason = "an empty answer"
-            self._tried += 1
+            self._args_in_use += 1
             log.info(
                 "top: the engine refused ps_args %r (%s); trying %r",
                 ps_args,
                 reason,
-                ARGS_TO_TRY[self._tried] or "its default",
+                ARGS_TO_TRY[self._args_in_use] or "its default",
             )

@@ -13,7 +13,7 @@ import html
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from functools import cache, lru_cache, partial
 from importlib.resources import files
@@ -26,6 +26,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
+from exporter.web import pages
 from exporter.web.topology import topology_view
 from exporter.web.views import container_view, event_query, events_view, inventory_view
 from exporter.web.webconfig import Authenticator, RateLimit, TokenBucket, client_sans
@@ -37,10 +38,6 @@ INVENTORY = web.AppKey("inventory", Inventory)
 EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
 INVENTORY_LIMIT = web.AppKey("inventory_limit", int)
-MAX_INVENTORY_CONTAINERS = 10_000
-"""Containers in one /inventory document (`--web.inventory.max-containers`): its JSON is
-built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
-(filter with ?name=, ?state=, ?label= to page through a larger host)."""
 CLOCK = web.AppKey("clock", Clock)
 
 
@@ -271,7 +268,7 @@ def _rate_limit(bucket: TokenBucket) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path != "/-/healthy" and not bucket.allow():
+        if request.path != pages.HEALTHY and not bucket.allow():
             raise web.HTTPTooManyRequests(
                 text="429 Too Many Requests\n",
                 headers={"Retry-After": str(bucket.retry_after())},
@@ -281,6 +278,19 @@ def _rate_limit(bucket: TokenBucket) -> Any:
     return middleware
 
 
+PAGES: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+    pages.INVENTORY: inventory,
+    pages.CONTAINER: one_container,
+    pages.TOPOLOGY: topology,
+    pages.EVENTS: events,
+    pages.OPENAPI: openapi,
+    pages.HEALTHY: healthy,
+    pages.READY: ready,
+}
+"""The handler of every page in exporter.web.pages.PAGES (tests/test_http.py holds the
+two lists equal)."""
+
+
 def make_app(
     inventory_: Inventory,
     exposition: Exposition,
@@ -288,7 +298,7 @@ def make_app(
     auth: Authenticator | None = None,
     clock: Clock | None = None,
     *,
-    inventory_limit: int = MAX_INVENTORY_CONTAINERS,
+    inventory_limit: int = pages.INVENTORY_MAX_CONTAINERS.value,
     headers: Mapping[str, str] | None = None,
     rate_limit: RateLimit | None = None,
     allowed_sans: frozenset[str] = frozenset(),
@@ -315,16 +325,14 @@ def make_app(
     app[TELEMETRY_PATH] = telemetry_path
     app[INVENTORY_LIMIT] = inventory_limit
     app[CLOCK] = clock
+    clash = pages.shadowed(telemetry_path)
+    if clash is not None:
+        raise ValueError(f"telemetry path {telemetry_path!r} would hide the {clash} page")
     app.router.add_get(telemetry_path, metrics)
-    app.router.add_get("/inventory", inventory)
-    app.router.add_get("/inventory/containers/{ref}", one_container)
-    app.router.add_get("/topology", topology)
-    app.router.add_get("/events", events)
-    app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
-    if telemetry_path != "/":
-        app.router.add_get("/", _landing(telemetry_path))
+    for path, handler in PAGES.items():
+        app.router.add_get(path, handler)
+    if telemetry_path != pages.LANDING:
+        app.router.add_get(pages.LANDING, _landing(telemetry_path))
     return app
 
 

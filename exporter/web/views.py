@@ -6,7 +6,6 @@ model, so it cannot leak here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 from exporter.engine.models import CONTAINER_STATES, Container, EngineInfo, parse_timestamp
 from exporter.engine.resources import Image, Network, Volume, registry_domain
 from exporter.inventory.history import EventQuery, EventRecord
-from exporter.inventory.store import Snapshot
+from exporter.inventory.store import PROCESS_STATES, Snapshot
+from exporter.options import duration_seconds
 from exporter.registry.models import RegistrySnapshot, Repository
 
 
@@ -63,7 +63,7 @@ def container_view(snapshot: Snapshot, c: Container) -> dict[str, Any]:
 def _stats(snapshot: Snapshot, c: Container) -> dict[str, Any] | None:
     """The latest background sample (what `docker stats` shows); None when not running."""
     sample = snapshot.stats.get(c.id)
-    if sample is None or c.state not in ("running", "paused", "restarting"):
+    if sample is None or c.state not in PROCESS_STATES:
         return None
     return {**asdict(sample), "sampled_at": snapshot.sampler.last_sample_ts}
 
@@ -304,8 +304,6 @@ def inventory_view(
     }
 
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 MAX_EVENTS_LIMIT = 100_000
 
 
@@ -313,9 +311,9 @@ def parse_since(text: str, now: float) -> int:
     """`docker events --since` forms: Unix seconds (fractions allowed), RFC 3339, or a
     duration before now (`10m`, `1h`); in nanoseconds."""
     text = text.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        return int((now - float(match.group(1)) * _UNITS[match.group(2)]) * 1e9)
+    ago = duration_seconds(text, unit_required=True)
+    if ago is not None:
+        return int((now - ago) * 1e9)
     try:
         return int(float(text) * 1e9)
     except ValueError:

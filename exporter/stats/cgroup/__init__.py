@@ -39,11 +39,11 @@ from exporter.stats.cgroup.parse import (
 from exporter.stats.cgroup.perfile import Sample, sample
 from exporter.stats.cgroup.procs import cgroup_pids, passwd_users, read_processes
 from exporter.stats.cgroup.reader import CgroupReader
-from exporter.stats.cgroup.rlimit import DEFAULT_OPEN_FILES, fit_open_files, open_files_budget
+from exporter.stats.cgroup.rlimit import OPEN_FILES, fit_open_files, open_files_budget
 
 __all__ = [
     "CLK_TCK",
-    "DEFAULT_OPEN_FILES",
+    "OPEN_FILES",
     "PAGE_SIZE",
     "UNIFIED",
     "CgroupError",

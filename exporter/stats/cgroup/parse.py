@@ -14,7 +14,7 @@ from typing import TypeAlias
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, limit_or_none
 from exporter.stats.cgroup.fileio import CgroupError
 from exporter.stats.cgroup.pressure import parse_memory_events, parse_pressures
-from exporter.stats.cgroup.slots import NET, V1, V2, V1Extra
+from exporter.stats.cgroup.slots import NET, V1, V2, V2_PRESSURE_FILES, V1Extra
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 """USER_HZ: the unit of cpuacct.stat and /proc/<pid>/stat times (100 on Linux)."""
@@ -140,7 +140,7 @@ def parse_v2(data: Sequence[bytes | None], base: str | None) -> ContainerStats:
         networks=_networks(data[_NET]),
         block=() if io_stat is None else parse_io_stat(io_stat.decode()),
         memory_events=parse_memory_events(data[_V2_EVENTS]),
-        pressure=parse_pressures(data[_V2_PRESSURE : _V2_PRESSURE + 3]),
+        pressure=parse_pressures(data[_V2_PRESSURE : _V2_PRESSURE + len(V2_PRESSURE_FILES)]),
     )
 
 

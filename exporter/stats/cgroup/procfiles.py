@@ -27,7 +27,7 @@ from exporter.stats.cgroup.procs import cgroup_pids, procs_base
 
 ProcessFds = tuple[int, int, int]
 """A process's kept descriptors: /proc/<pid>, and its stat and cmdline opened through it."""
-ProcessFiles_ = tuple[int, bytes, bytes]
+ProcessBytes = tuple[int, bytes, bytes]
 """What describes a process: its owner's UID, its stat and cmdline bytes."""
 
 
@@ -48,7 +48,7 @@ class ProcessFiles:
         self.directory: int | None = None
         """procs_base, kept open while there is room: cgroup.procs is opened through it."""
         self.procs: dict[int, ProcessFds] = {}
-        self.described: dict[int, tuple[ProcessFiles_, ProcessInfo, int]] = {}
+        self.described: dict[int, tuple[ProcessBytes, ProcessInfo, int]] = {}
         """pid -> what its description was made from, the description, its thread count."""
         self.list_key: tuple[bytes | int | None, int] | None = None
         """The CPU usage and pids.current read before the last list read whole."""
@@ -235,7 +235,7 @@ class ProcessFiles:
             self.drop_process(pid)
 
 
-def _read_process(fds: Sequence[int]) -> ProcessFiles_:
+def _read_process(fds: Sequence[int]) -> ProcessBytes:
     """The owner of /proc/<pid> (its fstat, first: it does not fail once the process is
     gone, the preads then do, with ESRCH), stat and cmdline (short reads are EOF)."""
     directory, stat_fd, cmdline_fd = fds

@@ -16,7 +16,7 @@ from exporter.stats.cgroup.budget import Budget
 from exporter.stats.cgroup.layout import CgroupLayout, Target, resolve
 from exporter.stats.cgroup.perfile import Sample, sample
 from exporter.stats.cgroup.procfiles import ProcessFiles
-from exporter.stats.cgroup.rlimit import DEFAULT_OPEN_FILES
+from exporter.stats.cgroup.rlimit import OPEN_FILES
 from exporter.stats.cgroup.statsfiles import StatsFiles
 
 
@@ -36,7 +36,7 @@ class CgroupReader:
     """
 
     def __init__(
-        self, layout: CgroupLayout, proc_root: Path, *, max_open_files: int = DEFAULT_OPEN_FILES
+        self, layout: CgroupLayout, proc_root: Path, *, max_open_files: int = OPEN_FILES.value
     ) -> None:
         self._layout = layout
         self._proc_root = proc_root

@@ -98,11 +98,12 @@ _V2_FILE_OF: Mapping[V2, tuple[str, str]] = {
     V2.PIDS_MAX: (UNIFIED, "pids.max"),
     V2.IO_STAT: (UNIFIED, "io.stat"),
 }
-V2_PRESSURE_FILES = (
-    (UNIFIED, "cpu.pressure"),
-    (UNIFIED, "memory.pressure"),
-    (UNIFIED, "io.pressure"),
-)
+_V2_PRESSURE_FILE_OF = {
+    V2.CPU_PRESSURE: (UNIFIED, "cpu.pressure"),
+    V2.MEMORY_PRESSURE: (UNIFIED, "memory.pressure"),
+    V2.IO_PRESSURE: (UNIFIED, "io.pressure"),
+}
+V2_PRESSURE_FILES = tuple(_V2_PRESSURE_FILE_OF[slot] for slot in V2 if slot >= V2.CPU_PRESSURE)
 """The PSI slots after net/dev, in PRESSURE_RESOURCES order (as v1's blkio pair follows
 it): present only where the kernel gives PSI (exporter.stats.cgroup.pressure)."""
 V1_FILES = tuple(_V1_FILE_OF[slot] for slot in V1 if slot < NET)
