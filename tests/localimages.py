@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import docker
+from prometheus3 import FETCH, prometheus3
 
 import exporter
 
@@ -173,22 +174,14 @@ CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prome
 
 
 def prometheus3_binary() -> Path:
-    """Debian sid's Prometheus 3 (scripts/testbed --prometheus3 fetches it), else a skip
-    named for the test bed (CI fails instead)."""
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "testbed"), "--prometheus3"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    for line in result.stdout.splitlines():
-        if line.startswith("PROMETHEUS3="):
-            return Path(line.split("=", 1)[1])
-    message = f"test-bed limit: Prometheus 3 could not be fetched: {result.stderr.strip()[-300:]}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    """Debian sid's Prometheus 3 (scripts/testbed fetches it), else a test-bed limit."""
+    binary = prometheus3()
+    if binary is None:
+        message = f"test-bed limit: Prometheus 3 is not fetched ({FETCH})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(binary)
 
 
 def build_prometheus_image(tag: str) -> None:

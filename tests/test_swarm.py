@@ -80,7 +80,8 @@ class Swarm:
     images: str
 
     def node(self, i: int, *args: str, check: bool = True) -> str:
-        return docker("-H", f"unix:///run/docker-exporter-swarm/n{i}/docker.sock", *args, check=check)
+        socket = f"unix:///run/docker-exporter-swarm/n{i}/docker.sock"
+        return docker("-H", socket, *args, check=check)
 
     def prometheus(self, path: str, **params: str) -> Any:
         """GET Prometheus' API from the hub's namespace (the nodes' network)."""
@@ -159,15 +160,29 @@ def fixture_swarm() -> Iterator[Swarm]:
         swarm = Swarm(images)
         socket_gid = os.stat("/run/docker-exporter-swarm/n1/docker.sock").st_gid
         deployed = subprocess.run(
-            ["docker", "-H", "unix:///run/docker-exporter-swarm/n1/docker.sock", "stack",
-             "deploy", "--resolve-image", "never", "-c", str(STACK_FILE), STACK],
+            [
+                "docker",
+                "-H",
+                "unix:///run/docker-exporter-swarm/n1/docker.sock",
+                "stack",
+                "deploy",
+                "--resolve-image",
+                "never",
+                "-c",
+                str(STACK_FILE),
+                STACK,
+            ],
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
             cwd=STACK_FILE.parent,
-            env={**os.environ, "EXPORTER_IMAGE": exporter_image,
-                 "PROMETHEUS_IMAGE": prometheus_image, "DOCKER_GID": str(socket_gid)},
+            env={
+                **os.environ,
+                "EXPORTER_IMAGE": exporter_image,
+                "PROMETHEUS_IMAGE": prometheus_image,
+                "DOCKER_GID": str(socket_gid),
+            },
         )
         assert deployed.returncode == 0, f"docker stack deploy failed: {deployed.stderr}"
         yield swarm
@@ -188,8 +203,11 @@ def test_every_node_runs_one_exporter_and_prometheus_scrapes_each(swarm: Swarm) 
     and each exporter reports its own node's engine (its socket, not the machine's)."""
     nodes = _nodes(swarm)
     assert nodes == {"swarm-n1", "swarm-n2", "swarm-n3"}
-    up = until(lambda: swarm.up_instances() == nodes and swarm.up_instances(),
-               "every node's exporter scraped and up", 180)
+    up = until(
+        lambda: swarm.up_instances() == nodes and swarm.up_instances(),
+        "every node's exporter scraped and up",
+        180,
+    )
     assert up == nodes
     targets = swarm.targets()
     assert len(targets) == 3, targets
@@ -197,10 +215,8 @@ def test_every_node_runs_one_exporter_and_prometheus_scrapes_each(swarm: Swarm) 
         assert target["labels"]["swarm_node_id"], target["labels"]
         assert target["scrapeUrl"].endswith(":9417/metrics"), target["scrapeUrl"]
     # Each exporter sees its own node: its own task container, and Prometheus only on n1.
-    result = until(
-        lambda: swarm.query('count by (instance) (docker_container_info{name=~"dxs_docker-exporter.*"})'),
-        "each exporter's own task", 60,
-    )
+    own = 'count by (instance) (docker_container_info{name=~"dxs_docker-exporter.*"})'
+    result = until(lambda: swarm.query(own), "each exporter's own task", 60)
     assert {r["metric"]["instance"]: r["value"][1] for r in result} == dict.fromkeys(nodes, "1")
     prom = swarm.query('count by (instance) (docker_container_info{name=~"dxs_prometheus.*"})')
     assert prom is not None
@@ -219,9 +235,17 @@ def test_the_fleet_dashboard_answers_for_every_node(swarm: Swarm) -> None:
     until(lambda: swarm.up_instances() == nodes, "every node up", 180)
     # Rates need two scrapes of every node.
     until(
-        lambda: len(swarm.query(
-            "sum by (instance) (rate(docker_container_cpu_usage_seconds_total[1m]))") or []) == 3,
-        "a CPU rate for every node", 120,
+        lambda: (
+            len(
+                swarm.query(
+                    "sum by (instance) (rate(docker_container_cpu_usage_seconds_total[1m]))"
+                )
+                or []
+            )
+            == 3
+        ),
+        "a CPU rate for every node",
+        120,
     )
     queries = [q for q in dashboards.all_queries(include_variables=True) if "Fleet" in q[0]]
     assert len(queries) >= 15
@@ -241,9 +265,19 @@ def test_the_fleet_dashboard_answers_for_every_node(swarm: Swarm) -> None:
 
 
 def _task_state(swarm: Swarm, node: str) -> str:
-    out = swarm.node(1, "service", "ps", f"{STACK}_docker-exporter", "--filter",
-                     f"node={node}", "--filter", "desired-state=running",
-                     "--format", "{{.CurrentState}}", check=False)
+    out = swarm.node(
+        1,
+        "service",
+        "ps",
+        f"{STACK}_docker-exporter",
+        "--filter",
+        f"node={node}",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.CurrentState}}",
+        check=False,
+    )
     return out.splitlines()[0] if out else ""
 
 
@@ -252,13 +286,18 @@ def test_a_joining_node_is_scraped_within_one_discovery_interval_plus_one_scrape
 ) -> None:
     refresh, scrape = _sd_timing()
     _testbed("--swarm-node-up", "4", env={"SWARM_IMAGES": swarm.images})
-    until(lambda: _task_state(swarm, "swarm-n4").startswith("Running"),
-          "the global service's task on the new node", 120)
+    until(
+        lambda: _task_state(swarm, "swarm-n4").startswith("Running"),
+        "the global service's task on the new node",
+        120,
+    )
     running = time.monotonic()
     until(lambda: "swarm-n4" in swarm.up_instances(), "the new node's exporter scraped", 180)
     elapsed = time.monotonic() - running
-    print(f"new node: first successful scrape {elapsed:.1f}s after its task ran "
-          f"(refresh {refresh:g}s + scrape {scrape:g}s)")
+    print(
+        f"new node: first successful scrape {elapsed:.1f}s after its task ran "
+        f"(refresh {refresh:g}s + scrape {scrape:g}s)"
+    )
     # The bound is the configuration's, plus one target scrape's own timeout.
     assert elapsed <= (refresh + scrape + 10) * HANG_SCALE
 
@@ -269,13 +308,17 @@ def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -
     node_id = swarm.node(4, "info", "--format", "{{.Swarm.NodeID}}")
     until(lambda: "swarm-n4" in swarm.up_instances(), "node 4 scraped", 180)
     swarm.node(1, "node", "update", "--availability", "drain", node_id)
-    until(lambda: all(t["labels"]["instance"] != "swarm-n4" for t in swarm.targets()),
-          "the drained node's target gone", 180)
+    until(
+        lambda: all(t["labels"]["instance"] != "swarm-n4" for t in swarm.targets()),
+        "the drained node's target gone",
+        180,
+    )
     _testbed("--swarm-node-rm", "4")
     assert "swarm-n4" not in _nodes(swarm)
     assert swarm.up_instances() == {"swarm-n1", "swarm-n2", "swarm-n3"}
     never_down = swarm.query('min_over_time(up{job="docker-exporter", instance="swarm-n4"}[30m])')
-    assert never_down and never_down[0]["value"][1] == "1", never_down
+    assert never_down, "node 4 was never scraped"
+    assert never_down[0]["value"][1] == "1", never_down
     # The stale marker ends the series at once: no sample of node 4 is current any more.
     assert swarm.query('up{job="docker-exporter", instance="swarm-n4"}') == []
     assert swarm.query('absent(up{job="docker-exporter"})') == []
