@@ -26,6 +26,7 @@ import exporter
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 BASE_IMAGE = "dxt-debian:local"
+STAGE_LABEL = "docker-exporter.stage=build"
 SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
 
@@ -137,6 +138,7 @@ def build_exporter_image(tag: str, *, host: list[str] | None = None) -> None:
     revision = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    before = stage_leftovers()
     with tempfile.TemporaryDirectory(prefix="dxt-context-") as tmp:
         context = exporter_context(Path(tmp))
         docker(
@@ -159,11 +161,23 @@ def build_exporter_image(tag: str, *, host: list[str] | None = None) -> None:
             str(context),
             timeout=600,
         )
+    leftovers = stage_leftovers() - before
+    if leftovers:
+        docker("rmi", "--force", *leftovers, check=False)
+
+
+def stage_leftovers() -> set[str]:
+    """The legacy builder's leftover build-stage images (deploy/Dockerfile labels them)."""
+    return set(
+        docker(
+            "images", "-q", "--filter", "dangling=true", "--filter", f"label={STAGE_LABEL}"
+        ).split()
+    )
 
 
 PROMETHEUS_DOCKERFILE = """\
 FROM {base}
-COPY prometheus promtool /bin/
+COPY prometheus /bin/
 RUN mkdir -p /prometheus /etc/prometheus && chown 65534:65534 /prometheus
 USER 65534
 WORKDIR /prometheus
@@ -185,13 +199,12 @@ def prometheus3_binary() -> Path:
 
 
 def build_prometheus_image(tag: str) -> None:
-    """Prometheus 3 (the `prometheus` and `promtool` binaries) on the Debian base, laid out as
+    """Prometheus 3 (the server binary) on the Debian base, laid out as
     the official image is: config in /etc/prometheus, data in /prometheus, user nobody."""
     base = debian_base()
     binary = prometheus3_binary()
     with tempfile.TemporaryDirectory(prefix="dxt-prometheus-") as tmp:
         context = Path(tmp)
         shutil.copy2(binary, context / "prometheus")
-        shutil.copy2(binary.with_name("promtool"), context / "promtool")
         (context / "Dockerfile").write_text(PROMETHEUS_DOCKERFILE.format(base=base))
         docker("build", "--quiet", "--force-rm", "--tag", tag, str(context), timeout=600)

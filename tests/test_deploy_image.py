@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import LiveDocker, docker, engine_answers, engine_socket
-from localimages import BASE_IMAGE, build_exporter_image
+from localimages import BASE_IMAGE, build_exporter_image, stage_leftovers
 from prometheus_client.parser import text_string_to_metric_families
 
 import exporter
@@ -25,17 +25,8 @@ import exporter
 pytestmark = pytest.mark.integration
 
 SOCKET = engine_socket() or "/var/run/docker.sock"
-STAGE_LABEL = "docker-exporter.stage=build"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _stage_leftovers() -> set[str]:
-    return set(
-        docker(
-            "images", "-q", "--filter", "dangling=true", "--filter", f"label={STAGE_LABEL}"
-        ).split()
-    )
 
 
 @pytest.fixture(name="image", scope="module")
@@ -47,13 +38,13 @@ def fixture_image() -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     tag = f"dxt-exporter-{uuid.uuid4().hex[:8]}:test"
-    before = _stage_leftovers()
+    before = stage_leftovers()
     try:
         build_exporter_image(tag)
         yield tag
     finally:
         docker("rmi", "--force", tag, check=False)
-        leftovers = _stage_leftovers() - before
+        leftovers = stage_leftovers() - before
         if leftovers:
             docker("rmi", "--force", *leftovers, check=False)
 

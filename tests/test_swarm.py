@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTBED = ROOT / "scripts" / "testbed"
 STACK_FILE = ROOT / "deploy" / "swarm-stack.yaml"
 SD_CONFIG = ROOT / "deploy" / "prometheus" / "dockerswarm_sd.yml"
+RULES = ROOT / "alerts" / "docker-exporter.rules.yaml"
 STACK = "dxs"
 HUB = "dxs-hub"
 MANAGER_URL = "http://10.251.0.1:9090"
@@ -302,9 +303,21 @@ def test_a_joining_node_is_scraped_within_one_discovery_interval_plus_one_scrape
     assert elapsed <= (refresh + scrape + 10) * HANG_SCALE
 
 
+def _rule_for(alert: str) -> float:
+    """The `for:` of one of the shipped rules, in seconds."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    rule = next(r for g in groups for r in g["rules"] if r.get("alert") == alert)
+    return _seconds(rule["for"])
+
+
 def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -> None:
-    """Draining stops the node's task: its target leaves discovery (desired state shutdown),
-    its series go stale, and `up == 0` (DockerExporterDown's expression) never holds."""
+    """Draining stops the node's task at once, but Prometheus keeps its target until the next
+    discovery refresh: `up == 0` (DockerExporterDown's expression) may hold for at most one
+    refresh interval plus one scrape, which the rule's `for:` outlasts, so the alert never
+    fires; then the target leaves, its series go stale, and removing the node changes nothing."""
+    refresh, scrape = _sd_timing()
+    hold = _rule_for("DockerExporterDown")
+    assert refresh + scrape < hold, "the rule would fire on every deliberate drain"
     node_id = swarm.node(4, "info", "--format", "{{.Swarm.NodeID}}")
     until(lambda: "swarm-n4" in swarm.up_instances(), "node 4 scraped", 180)
     swarm.node(1, "node", "update", "--availability", "drain", node_id)
@@ -316,11 +329,20 @@ def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -
     _testbed("--swarm-node-rm", "4")
     assert "swarm-n4" not in _nodes(swarm)
     assert swarm.up_instances() == {"swarm-n1", "swarm-n2", "swarm-n3"}
-    never_down = swarm.query('min_over_time(up{job="docker-exporter", instance="swarm-n4"}[30m])')
-    assert never_down, "node 4 was never scraped"
-    assert never_down[0]["value"][1] == "1", never_down
+    node4 = 'up{job="docker-exporter", instance="swarm-n4"}'
+    samples = swarm.query(f"count_over_time({node4}[30m])")
+    assert samples, "node 4 was never scraped"
+    ups = swarm.query(f"sum_over_time({node4}[30m])")
+    assert ups
+    down = float(samples[0]["value"][1]) - float(ups[0]["value"][1])
+    print(f"drained node: {down:g} scrape(s) with up == 0 before discovery dropped it")
+    assert down * scrape <= refresh + scrape
+    firing = swarm.query(
+        'count_over_time(ALERTS{alertname="DockerExporterDown", alertstate="firing"}[30m])'
+    )
+    assert firing == [], firing
     # The stale marker ends the series at once: no sample of node 4 is current any more.
-    assert swarm.query('up{job="docker-exporter", instance="swarm-n4"}') == []
+    assert swarm.query(node4) == []
     assert swarm.query('absent(up{job="docker-exporter"})') == []
 
 
