@@ -208,3 +208,32 @@ def build_prometheus_image(tag: str) -> None:
         shutil.copy2(binary, context / "prometheus")
         (context / "Dockerfile").write_text(PROMETHEUS_DOCKERFILE.format(base=base))
         docker("build", "--quiet", "--force-rm", "--tag", tag, str(context), timeout=600)
+
+
+ALERTMANAGER_DOCKERFILE = """\
+FROM {base}
+COPY alertmanager /bin/alertmanager
+RUN mkdir -p /alertmanager /etc/alertmanager && chown 65534:65534 /alertmanager
+USER 65534
+WORKDIR /alertmanager
+EXPOSE 9093
+ENTRYPOINT ["/bin/alertmanager"]
+CMD ["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"]
+"""
+
+
+def build_alertmanager_image(tag: str) -> None:
+    """Debian 12's Alertmanager (package prometheus-alertmanager) on the Debian base, laid out
+    as the official image is."""
+    base = debian_base()
+    binary = shutil.which("prometheus-alertmanager")
+    if binary is None:
+        message = "test-bed limit: prometheus-alertmanager is not installed (scripts/testbed)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with tempfile.TemporaryDirectory(prefix="dxt-alertmanager-") as tmp:
+        context = Path(tmp)
+        shutil.copy2(binary, context / "alertmanager")
+        (context / "Dockerfile").write_text(ALERTMANAGER_DOCKERFILE.format(base=base))
+        docker("build", "--quiet", "--force-rm", "--tag", tag, str(context), timeout=600)
