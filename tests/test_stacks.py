@@ -463,7 +463,9 @@ def test_compose_stack_scrapes_the_exporter_with_our_rules(compose: ComposeHost)
     )
     # The exporter reports the stack's engine: its own Compose containers are there.
     seen = until(
-        lambda: compose.api("/api/v1/query", query='docker_container_info{name=~"dxc_.*"}'),
+        lambda: (
+            compose.api("/api/v1/query", query='docker_container_info{name=~"dxc_.*"}') or {}
+        ).get("result"),
         "the stack's containers",
         120,
     )
