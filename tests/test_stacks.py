@@ -480,7 +480,8 @@ def test_compose_stack_scrapes_the_exporter_with_our_rules(compose: ComposeHost)
         120,
     )
     assert managers[0]["url"].startswith("http://alertmanager:9093"), managers
-    assert compose.get(9093, "/-/ready") is not None
+    # Alertmanager answers ready once its cluster gossip has settled.
+    until(lambda: compose.get(9093, "/-/ready") is not None, "Alertmanager ready", 120)
     metrics = compose.get(9417, "/metrics")
     assert metrics is not None
     assert "\ndocker_up 1" in metrics
