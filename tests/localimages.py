@@ -213,6 +213,7 @@ def build_prometheus_image(tag: str) -> None:
 ALERTMANAGER_DOCKERFILE = """\
 FROM {base}
 COPY alertmanager /bin/alertmanager
+COPY share /usr/share/prometheus/alertmanager
 RUN mkdir -p /alertmanager /etc/alertmanager && chown 65534:65534 /alertmanager
 USER 65534
 WORKDIR /alertmanager
@@ -235,5 +236,7 @@ def build_alertmanager_image(tag: str) -> None:
     with tempfile.TemporaryDirectory(prefix="dxt-alertmanager-") as tmp:
         context = Path(tmp)
         shutil.copy2(binary, context / "alertmanager")
+        # Debian's build reads its notification templates from there.
+        shutil.copytree("/usr/share/prometheus/alertmanager", context / "share", symlinks=True)
         (context / "Dockerfile").write_text(ALERTMANAGER_DOCKERFILE.format(base=base))
         docker("build", "--quiet", "--force-rm", "--tag", tag, str(context), timeout=600)

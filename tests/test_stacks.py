@@ -440,6 +440,17 @@ def fixture_compose() -> Iterator[ComposeHost]:
         )
         assert up.returncode == 0, f"docker-compose up failed:\n{up.stderr[-2000:]}"
         yield ComposeHost()
+    except BaseException:
+        logs = subprocess.run(
+            [*compose, "logs", "--tail", "20"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+            env=env,
+        )
+        print(f"docker-compose logs:\n{logs.stdout[-4000:]}")
+        raise
     finally:
         subprocess.run(
             [*compose, "down", "--volumes"], capture_output=True, check=False, timeout=300, env=env
