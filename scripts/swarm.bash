@@ -172,6 +172,8 @@ swarm_node_rm() {
   swarm_engine_down "$i"
   [ -z "$id" ] || sdocker 1 node rm --force "$id" >/dev/null 2>&1 || true
   rm -rf "${SWARM_DATA:?}/n$i" "${SWARM_RUN:?}/n$i"
+  # The last node gone: the hub and the state directories go too.
+  compgen -G "/run/netns/dxs-n*" >/dev/null || swarm_down
 }
 
 swarm_up() {
