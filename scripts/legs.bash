@@ -38,8 +38,14 @@ debian_mirror() {
 # prints the directory they are unpacked in, $LEGS_CACHE/NAME.
 fetch_suite() {
   local suite=$1 name=$2; shift 2
-  local apt=$LEGS_CACHE/apt-$suite root=$LEGS_CACHE/$name
+  local apt=$LEGS_CACHE/apt-$suite root=$LEGS_CACHE/$name lock
   if [ -e "$root/.complete" ]; then echo "$root"; return; fi
+  # One fetch at a time per suite: the private apt state is shared by every package set of
+  # it (the engine legs, Prometheus 3), and apt-get fails at once on a held lists lock.
+  mkdir -p "$LEGS_CACHE"
+  exec {lock}>"$LEGS_CACHE/apt-$suite.lock"
+  flock "$lock"
+  if [ -e "$root/.complete" ]; then exec {lock}>&-; echo "$root"; return; fi
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
   rm -rf "$root.debs" && mkdir -p "$root.debs"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main" \
@@ -55,7 +61,27 @@ fetch_suite() {
   for deb in "$root.debs"/*.deb; do dpkg -x "$deb" "$root.tmp"; done
   touch "$root.tmp/.complete"
   rm -rf "$root" && mv "$root.tmp" "$root"
+  exec {lock}>&-
   echo "$root"
+}
+
+# Prometheus 3 (Debian sid's `prometheus`, 3.5.x, a Go program that runs on Debian 12's
+# glibc) beside Debian 12's 2.42, unpacked in $LEGS_CACHE/sid-prometheus; prints
+# PROMETHEUS3=... and PROMTOOL3=... (the last line is PROMTOOL3).
+prometheus3() {
+  local root prom tool version
+  root=$(fetch_suite sid sid-prometheus prometheus promtool)
+  prom=$root/usr/bin/prometheus tool=$root/usr/bin/promtool
+  version=$("$prom" --version 2>&1 | head -1) \
+    || die "sid's prometheus does not run here: $version"
+  case "$version" in
+    "prometheus, version 3."*) ;;
+    *) die "sid's prometheus is not a 3.x: $version" ;;
+  esac
+  "$tool" --version >/dev/null 2>&1 || die "sid's promtool does not run here"
+  say "$version"
+  echo "PROMETHEUS3=$prom"
+  echo "PROMTOOL3=$tool"
 }
 
 sid_docker_root() { fetch_suite sid sid-docker "${SID_PACKAGES[@]}"; }

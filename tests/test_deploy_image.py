@@ -3,152 +3,30 @@
 Nothing can be pulled here, so the base is a minimal Debian made with debootstrap and
 imported as `dxt-debian:local`. That image is cached between runs (delete it to rebuild);
 everything else the tests create (image, containers, build leftovers) is removed.
-The build container cannot reach PyPI either, so the tests use the wheelhouse path of
-the Dockerfile: `pip wheel` on the host fills `deploy/wheels` of a temporary context.
+The images are built by tests/localimages.py.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from conftest import LiveDocker, docker, engine_answers, engine_socket
+from localimages import BASE_IMAGE, build_exporter_image, stage_leftovers
 from prometheus_client.parser import text_string_to_metric_families
 
 import exporter
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-BASE_IMAGE = "dxt-debian:local"
-SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 SOCKET = engine_socket() or "/var/run/docker.sock"
-STAGE_LABEL = "docker-exporter.stage=build"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _mirror() -> str:
-    """The Debian mirror apt uses here (its first non-security URI), else deb.debian.org."""
-    if SOURCES.exists():
-        for stanza in SOURCES.read_text().split("\n\n"):
-            fields = dict(
-                line.split(":", 1) for line in stanza.splitlines() if re.match(r"^\w[\w-]*:", line)
-            )
-            uri = fields.get("URIs", "").split()
-            if uri and "security" not in fields.get("Suites", ""):
-                return uri[0]
-    return "http://deb.debian.org/debian"
-
-
-def _unmount_under(path: Path) -> None:
-    """Unmount whatever an interrupted debootstrap left mounted below `path`, deepest first."""
-    prefix = str(path.resolve()) + "/"
-    mounts = [
-        line.split()[4].replace("\\040", " ")
-        for line in Path("/proc/self/mountinfo").read_text().splitlines()
-    ]
-    for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], check=False)
-
-
-def _debian_base() -> str:
-    """`dxt-debian:local`: debootstrap minbase bookworm with python3, venv and pip; cached."""
-    cached = subprocess.run(
-        ["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False
-    )
-    if cached.returncode == 0:
-        return BASE_IMAGE
-    if shutil.which("debootstrap") is None:
-        pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
-    rootfs = Path(tempfile.mkdtemp(prefix="dxt-debootstrap-", dir="/var/tmp"))
-    try:
-        result = subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                "--include=python3,python3-venv,python3-pip",
-                "bookworm",
-                str(rootfs),
-                _mirror(),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).splitlines()[-5:])
-            pytest.skip(f"debootstrap cannot build the Debian base here:\n{tail}")
-        for cache in ("var/cache/apt", "var/lib/apt/lists"):
-            for entry in (rootfs / cache).glob("**/*"):
-                if entry.is_file() and entry.name != "lock":
-                    entry.unlink()
-        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
-            imported = subprocess.run(
-                ["docker", "import", "-", BASE_IMAGE],
-                stdin=tar.stdout,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=300,
-            )
-        assert imported.returncode == 0, f"docker import failed: {imported.stderr}"
-    finally:
-        _unmount_under(rootfs)
-        shutil.rmtree(rootfs, ignore_errors=True)
-    return BASE_IMAGE
-
-
-def _context(into: Path) -> Path:
-    """A build context with what the Dockerfile copies, and a wheelhouse built on the host."""
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, into / name)
-    shutil.copytree(
-        ROOT / "exporter", into / "exporter", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (into / "deploy" / "wheels").mkdir(parents=True)
-    shutil.copy2(DOCKERFILE, into / "deploy" / "Dockerfile")
-    wheels = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--wheel-dir",
-            str(into / "deploy" / "wheels"),
-            str(into),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert wheels.returncode == 0, f"pip wheel failed: {wheels.stderr}"
-    return into
-
-
-def _stage_leftovers() -> set[str]:
-    return set(
-        docker(
-            "images", "-q", "--filter", "dangling=true", "--filter", f"label={STAGE_LABEL}"
-        ).split()
-    )
 
 
 @pytest.fixture(name="image", scope="module")
@@ -159,38 +37,14 @@ def fixture_image() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    base = _debian_base()
     tag = f"dxt-exporter-{uuid.uuid4().hex[:8]}:test"
-    revision = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    before = _stage_leftovers()
+    before = stage_leftovers()
     try:
-        with tempfile.TemporaryDirectory(prefix="dxt-context-") as tmp:
-            context = _context(Path(tmp))
-            docker(
-                "build",
-                "--quiet",
-                "--force-rm",  # no intermediate container left behind, even on failure
-                "--file",
-                str(context / "deploy" / "Dockerfile"),
-                "--build-arg",
-                f"BASE={base}",
-                "--build-arg",
-                f"VERSION={exporter.__version__}",
-                "--build-arg",
-                f"REVISION={revision or 'unknown'}",
-                "--build-arg",
-                "CREATED=" + datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "--tag",
-                tag,
-                str(context),
-                timeout=600,
-            )
+        build_exporter_image(tag)
         yield tag
     finally:
         docker("rmi", "--force", tag, check=False)
-        leftovers = _stage_leftovers() - before
+        leftovers = stage_leftovers() - before
         if leftovers:
             docker("rmi", "--force", *leftovers, check=False)
 
