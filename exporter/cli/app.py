@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import registry
+from exporter.collectors import cadvisor, registry
 from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
@@ -28,13 +29,14 @@ from exporter.registry.client import RegistryClient
 from exporter.registry.config import RegistryTarget, load_targets
 from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
+from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
 from exporter.stats.diskusage import DiskUsageSampler
-from exporter.stats.sampler import Sampler, choose_source
+from exporter.stats.sampler import CgroupSource, Sampler, choose_source
 from exporter.stats.top import TopPoller
-from exporter.web.http import App, attach, make_app, serve
+from exporter.web.http import App, attach, listen_also, make_app, make_compat_app, serve
 from exporter.web.webconfig import Authenticator, WebConfig
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ def build_sampler(
         clock=clock,
         open_files=settings.stats_open_files,
     )
+    if isinstance(source, CgroupSource) and settings[cadvisor.LISTEN] is not None:
+        source.host = True  # the cAdvisor-shaped root cgroup, id="/"
     log.info("stats: %s source every %gs", source.name, settings.stats_interval)
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 
@@ -148,6 +152,7 @@ def build_app(
     auth: Authenticator | None = None,
     headers: Mapping[str, str] | None = None,
     registries: Sequence[RegistryTarget] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
     `registries` None: read from the settings (registry_targets)."""
@@ -173,6 +178,16 @@ def build_app(
         headers=headers,
         inventory_limit=settings.inventory_max_containers,
     )
+    compat_address = settings[cadvisor.LISTEN]
+    compat = None
+    if compat_address is not None:
+        compat = CompatExposition(settings.options, exposition.off_loop)
+        listen_also(
+            app,
+            make_compat_app(inventory, compat, auth, headers=headers),
+            *compat_address,
+            ssl_context,
+        )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
 
@@ -219,6 +234,8 @@ def build_app(
 
     def render_and_trim(snapshot: Snapshot) -> None:
         exposition.prewarm(snapshot)
+        if compat is not None:
+            compat.prewarm(snapshot)
         memory.trim()
 
     prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
@@ -299,6 +316,7 @@ def run(
             auth=Authenticator(web.users) if web else None,
             headers=web.headers if web else None,
             registries=registries,
+            ssl_context=web.tls if web else None,
         )
         serve(app, settings.listen_host, settings.listen_port, web.tls if web else None)
     except OSError as exc:

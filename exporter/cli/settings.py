@@ -28,6 +28,7 @@ from exporter.options import (
     parse_count,
     parse_duration,
     parse_interval,
+    parse_listen_address,
     parse_positive_int,
     repeated,
     switch,
@@ -73,19 +74,6 @@ def parse_history_size(text: str) -> int:
     if count > MAX_EVENTS_HISTORY:
         raise ConfigError(f"invalid number {text!r}: at most {MAX_EVENTS_HISTORY}")
     return count
-
-
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """`:9417`, `0.0.0.0:9417`, `[::1]:9417` or `localhost:9417` to (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ConfigError(f"invalid listen address {text!r}: use [host]:port, e.g. :9417")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"invalid listen address {text!r}: port out of range")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "0.0.0.0", port
 
 
 def parse_telemetry_path(text: str) -> str:

@@ -30,6 +30,7 @@ from exporter.stats.cgroup import (
     Target,
     discover_layout,
     fit_open_files,
+    host_stats,
     passwd_users,
 )
 
@@ -50,6 +51,8 @@ class Sweep:
     """None when the source does not read processes (the API: `top` has a cost of its own)."""
     missing: tuple[str, ...] = ()
     errors: int = 0
+    host: ContainerStats | None = None
+    """The root cgroup's stats, when the source was asked for them (`host`)."""
 
 
 class Source(Protocol):
@@ -69,6 +72,8 @@ def _sweep_cgroup(
     targets: Sequence[Target],
     passwd: Path | None,
     with_processes: frozenset[str],
+    *,
+    host: CgroupLayout | None = None,
 ) -> Sweep:
     """Runs in a worker thread: stats (and processes when asked) of every target, files only.
 
@@ -92,7 +97,13 @@ def _sweep_cgroup(
         stats[cid], listed = result
         if listed is not None:
             processes[cid] = listed
-    return Sweep(stats, processes, tuple(missing))
+    root = None
+    if host is not None:
+        try:
+            root = host_stats(host, proc_root)
+        except (CgroupError, OSError, ValueError):
+            root = None
+    return Sweep(stats, processes, tuple(missing), host=root)
 
 
 class CgroupSource:
@@ -113,7 +124,11 @@ class CgroupSource:
         passwd: Path | None = None,
         processes_interval: float = PROCESSES_INTERVAL,
         max_open_files: int = DEFAULT_OPEN_FILES,
+        host: bool = False,
     ) -> None:
+        self._layout = layout
+        self.host = host
+        """Read the root cgroup too, every sweep (the cAdvisor-shaped `id="/"`)."""
         self._reader = CgroupReader(
             layout, proc_root, max_open_files=fit_open_files(max_open_files)
         )
@@ -143,7 +158,13 @@ class CgroupSource:
             for t in targets
         }
         return await asyncio.to_thread(
-            _sweep_cgroup, self._reader, self._proc, list(targets), self._passwd, with_processes
+            _sweep_cgroup,
+            self._reader,
+            self._proc,
+            list(targets),
+            self._passwd,
+            with_processes,
+            host=self._layout if self.host else None,
         )
 
     async def close(self) -> None:
@@ -319,7 +340,10 @@ class Sampler:
         self._last = (self._clock.monotonic() - started, self._clock.time())
         status = self._status(self._last)
         # The inventory merges process lists and drops those of stopped containers.
-        self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)
+        host = {"host_stats": result.host} if result.host is not None else {}
+        self._inventory.publish(
+            stats=stats, processes=result.processes or {}, sampler=status, **host
+        )
 
     def _status(self, last: tuple[float | None, float | None] | None) -> SamplerStatus:
         """The sampler's counters; `last` (sweep seconds, when) of the latest sweep done."""

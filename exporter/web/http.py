@@ -23,6 +23,7 @@ from aiohttp import web
 from exporter import __version__
 from exporter.clock import Clock, SystemClock
 from exporter.inventory.store import Inventory
+from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
 from exporter.web.topology import topology_view
@@ -41,6 +42,7 @@ MAX_INVENTORY_CONTAINERS = 10_000
 built whole, about 3 KiB per container; the rest are counted in `containers_omitted`
 (filter with ?name=, ?state=, ?label= to page through a larger host)."""
 CLOCK = web.AppKey("clock", Clock)
+COMPAT = web.AppKey("compat", CompatExposition)
 
 
 def wants_gzip(accept_encoding: str) -> bool:
@@ -89,6 +91,22 @@ async def metrics(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(
                 text=f"unknown or disabled collector: {exc.args[0]}\n"
             ) from None
+    headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body.data, headers=headers)
+
+
+async def compat_metrics(request: web.Request) -> web.Response:
+    """The cAdvisor-shaped body: cached per snapshot version, rendered off the loop."""
+    compat = request.app[COMPAT]
+    fmt = negotiate(request.headers.get("Accept", ""))
+    gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
+    snapshot = request.app[INVENTORY].snapshot
+    body = compat.cached(snapshot.version, fmt, gzipped=gzipped)
+    if body is None:
+        compat.want(fmt, gzipped)
+        body = await compat.off_loop(partial(compat.render, snapshot, fmt, gzipped=gzipped))
     headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -278,6 +296,53 @@ def make_app(
     if telemetry_path != "/":
         app.router.add_get("/", _landing(telemetry_path))
     return app
+
+
+def make_compat_app(
+    inventory_: Inventory,
+    compat: CompatExposition,
+    auth: Authenticator | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> web.Application:
+    """The cAdvisor-shaped listener's application: /metrics as cAdvisor serves it, and
+    the health check; same authentication and headers as the main one."""
+    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
+    if headers:
+        extra = dict(headers)
+
+        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(extra)
+
+        app.on_response_prepare.append(add_headers)
+    app[INVENTORY] = inventory_
+    app[COMPAT] = compat
+    app.router.add_get("/metrics", compat_metrics)
+    app.router.add_get("/-/healthy", healthy)
+    return app
+
+
+def listen_also(
+    app: web.Application,
+    other: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Serve `other` on its own address for the life of `app` (a second listener in the
+    same loop: the cAdvisor-shaped /metrics); a bind failure fails the startup."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        runner = web.AppRunner(other, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host or None, port, ssl_context=ssl_context).start()
+            yield
+        finally:
+            await runner.cleanup()
+
+    app.cleanup_ctx.append(ctx)
 
 
 Lifecycle = Callable[[], AbstractAsyncContextManager[None]]
