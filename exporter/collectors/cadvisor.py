@@ -74,7 +74,7 @@ def declare(name: str, kind: Kind, help_text: str, labels: Sequence[str] = IDS) 
         raise ValueError(f"metric {name} declared twice")
     if kind == "counter" and not name.endswith("_total"):
         raise ValueError(f"counter {name} must end in _total")
-    spec = MetricSpec(name, kind, help_text, tuple(labels), "cadvisor")
+    spec = MetricSpec(name, kind, help_text, tuple(labels), "cadvisor", sparse=True)
     COMPAT[name] = spec
     return spec
 
@@ -411,11 +411,13 @@ def root_rows(snapshot: Snapshot, options: Options) -> dict[str, tuple[Row, ...]
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """When a container (or the root, key "/") was last sampled, and its label values."""
+    """When a container (or the root, key "/") was last sampled, its label values, and
+    the object they were made from (unchanged container: the same labels)."""
 
     order: tuple[str, str]
     at: float
     ids: tuple[str, ...]
+    source: object = None
 
 
 def last_seen(seen: Mapping[str, Seen], options: Options) -> Family:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from exporter.collectors import cadvisor
@@ -20,7 +21,15 @@ from exporter.collectors.base import CollectorSpec, Options, PerObject, containe
 from exporter.collectors.family import Family
 from exporter.inventory.store import Snapshot
 from exporter.render.exposition import Body, Variant
-from exporter.render.formats import CONTENT_TYPES, EOF_LINE, OPENMETRICS, Head, encode_rows
+from exporter.render.formats import (
+    CONTENT_TYPES,
+    EOF_LINE,
+    OPENMETRICS,
+    Head,
+    LabelMemo,
+    encode_rows,
+    head_of,
+)
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds, gzip_body, segment
 from exporter.render.store import Block, ObjectStore, family_blocks
@@ -59,6 +68,8 @@ class CompatExposition:
         self._seen: dict[str, cadvisor.Seen] = {}
         self._folds: dict[str, Folds] = {}
         self._blocks: list[Block] = []
+        self._memo: LabelMemo = {}
+        """container_last_seen's label blocks, kept: its values move every sweep."""
 
     def cached(self, version: int, fmt: str, *, gzipped: bool) -> Body | None:
         if self._version < version:
@@ -101,8 +112,11 @@ class CompatExposition:
                 if some:
                     blocks.append(Block(NO_HEAD, (encode_rows(template, some),)))
             seen = cadvisor.last_seen(self._seen, self._options)
+            if len(self._memo) > 2 * len(self._seen) + 64:
+                self._memo = {}  # forget the label blocks of what went away
+            blocks.append(Block(head_of(seen), (encode_rows(seen, seen.rows, self._memo),)))
             machine: list[Family] = list(cadvisor.machine_families(snapshot, self._options))
-            blocks.extend(family_blocks((seen, *machine)))
+            blocks.extend(family_blocks(machine))
         self._blocks = blocks
         self._bodies = {}
         self._version = snapshot.version
@@ -116,11 +130,15 @@ class CompatExposition:
         at = snapshot.sampler.last_sample_ts
         if at is not None:
             stats = snapshot.stats
+            seen = self._seen
             for key, c in snapshot.containers.items():
                 if key in stats and c.state in cadvisor.LIVE:
-                    self._seen[key] = cadvisor.Seen(
-                        container_order(c), at, cadvisor.identity(c, self._options)
-                    )
+                    last = seen.get(key)
+                    if last is not None and last.source is c:
+                        seen[key] = replace(last, at=at)
+                    else:
+                        ids = cadvisor.identity(c, self._options)
+                        seen[key] = cadvisor.Seen(container_order(c), at, ids, c)
             if snapshot.host_stats is not None:
                 ids = ("/", "", "", *("" for _ in self._options[cadvisor.LABELS]))
                 self._seen["/"] = cadvisor.Seen(("", ""), at, ids)
