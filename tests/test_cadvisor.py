@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import inspect_payload, load_json
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
@@ -19,6 +21,7 @@ from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO
 from exporter.inventory.store import Inventory, SamplerStatus, Snapshot
 from exporter.render.compat import CompatExposition
 from exporter.render.formats import OPENMETRICS, TEXT
+from exporter.stats.cgroup import CgroupError, discover_layout, host_stats
 
 BASE = parse_container(inspect_payload())
 ENGINE = parse_engine(load_json("info.json"), load_json("version.json"), "1.41")
@@ -241,3 +244,21 @@ def test_unscraped_compat_renders_nothing_on_prewarm() -> None:
     compat.want(TEXT, False)
     compat.prewarm(snap)
     assert compat.cached(snap.version, TEXT, gzipped=False) is not None
+
+
+def test_root_cgroup_is_read_like_a_container_from_the_host() -> None:
+    """The sampler's root read on this host: the root cgroup's CPU and memory, PID 1's
+    network (what cAdvisor's id="/" shows)."""
+    try:
+        layout = discover_layout(Path("/proc"), Path("/sys"))
+    except CgroupError as exc:
+        pytest.skip(f"test-bed limit: no cgroup hierarchy visible ({exc})")
+    root = host_stats(layout, Path("/proc"))
+    if root is None:
+        pytest.skip("test-bed limit: the cgroup mounts are not the hierarchy's root")
+    assert root.cpu_usage_seconds > 0
+    assert root.cpu_user_seconds + root.cpu_system_seconds > 0
+    assert [n.interface for n in root.networks]  # PID 1's namespace: the host's interfaces
+    if layout.version == "1":
+        assert root.memory_usage_bytes
+        assert root.memory_rss_bytes is not None

@@ -34,7 +34,7 @@ from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
 from exporter.stats.diskusage import DiskUsageSampler
-from exporter.stats.sampler import CgroupSource, Sampler, choose_source
+from exporter.stats.sampler import Sampler, choose_source
 from exporter.stats.top import TopPoller
 from exporter.web.http import App, attach, listen_also, make_app, make_compat_app, serve
 from exporter.web.webconfig import Authenticator, WebConfig
@@ -91,9 +91,8 @@ def build_sampler(
         concurrency=settings.stats_concurrency,
         clock=clock,
         open_files=settings.stats_open_files,
+        host=settings[cadvisor.LISTEN] is not None,  # the cAdvisor-shaped id="/"
     )
-    if isinstance(source, CgroupSource) and settings[cadvisor.LISTEN] is not None:
-        source.host = True  # the cAdvisor-shaped root cgroup, id="/"
     log.info("stats: %s source every %gs", source.name, settings.stats_interval)
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
 

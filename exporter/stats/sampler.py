@@ -127,7 +127,7 @@ class CgroupSource:
         host: bool = False,
     ) -> None:
         self._layout = layout
-        self.host = host
+        self._host = host
         """Read the root cgroup too, every sweep (the cAdvisor-shaped `id="/"`)."""
         self._reader = CgroupReader(
             layout, proc_root, max_open_files=fit_open_files(max_open_files)
@@ -164,7 +164,7 @@ class CgroupSource:
             list(targets),
             self._passwd,
             with_processes,
-            host=self._layout if self.host else None,
+            host=self._layout if self._host else None,
         )
 
     async def close(self) -> None:
@@ -234,11 +234,13 @@ def choose_source(
     concurrency: int,
     clock: Clock,
     open_files: int = DEFAULT_OPEN_FILES,
+    host: bool = False,
 ) -> tuple[Source, ApiSource | None]:
     """The primary source and, in auto mode, the API fallback for what it cannot read.
 
     auto picks cgroup when the engine is on a local socket and the host's cgroup mounts
-    are visible under `proc_root`/`sys_root`; otherwise the API.
+    are visible under `proc_root`/`sys_root`; otherwise the API. `host`: the cgroup
+    source reads the root cgroup too (`--compat.cadvisor.listen-address`).
     """
     api = ApiSource(engine, concurrency)
     if wanted == "api":
@@ -252,11 +254,11 @@ def choose_source(
         log.info("stats: cgroup fast path unavailable (%s); using the Engine API", exc)
         return api, None
     if wanted == "cgroup":
-        return CgroupSource(layout, proc_root, clock, max_open_files=open_files), None
+        return CgroupSource(layout, proc_root, clock, max_open_files=open_files, host=host), None
     if not local:
         log.info("stats: engine %s is remote; using the Engine API", docker_host)
         return api, None
-    return CgroupSource(layout, proc_root, clock, max_open_files=open_files), api
+    return CgroupSource(layout, proc_root, clock, max_open_files=open_files, host=host), api
 
 
 class Sampler:

@@ -259,6 +259,20 @@ def _basic_auth(auth: Authenticator) -> Any:
     return middleware
 
 
+def _application(auth: Authenticator | None, headers: Mapping[str, str] | None) -> web.Application:
+    """An application with basic auth (when configured) and `headers` on every response."""
+    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
+    if headers:
+        extra = dict(headers)
+
+        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
+            response.headers.update(extra)
+
+        app.on_response_prepare.append(add_headers)
+    return app
+
+
 def make_app(
     inventory_: Inventory,
     exposition: Exposition,
@@ -271,15 +285,7 @@ def make_app(
 ) -> web.Application:
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
     `headers` (the web config's http_server_config.headers) go on every response."""
-    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
-    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
-    if headers:
-        extra = dict(headers)
-
-        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
-            response.headers.update(extra)
-
-        app.on_response_prepare.append(add_headers)
+    app = _application(auth, headers)
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
@@ -307,15 +313,7 @@ def make_compat_app(
 ) -> web.Application:
     """The cAdvisor-shaped listener's application: /metrics as cAdvisor serves it, and
     the health check; same authentication and headers as the main one."""
-    middlewares = [_basic_auth(auth)] if auth is not None and auth.enabled else []
-    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
-    if headers:
-        extra = dict(headers)
-
-        async def add_headers(_request: web.Request, response: web.StreamResponse) -> None:
-            response.headers.update(extra)
-
-        app.on_response_prepare.append(add_headers)
+    app = _application(auth, headers)
     app[INVENTORY] = inventory_
     app[COMPAT] = compat
     app.router.add_get("/metrics", compat_metrics)
