@@ -339,9 +339,13 @@ def promql(record: dict[str, Any]) -> tuple[str, str | None]:
     return expr, None
 
 
-def answer(
-    data: Any, extra: str | None, drop: frozenset[str] = frozenset()
-) -> dict[tuple[tuple[str, str], ...], float]:
+def without(expr: str, name: str) -> str:
+    """The expression with `name!="<name>"` added to each network selector."""
+    expr = re.sub(r"(container_network_\w+)\{", rf'\1{{name!="{name}",', expr)
+    return re.sub(r"(container_network_\w+)(?![\w{])", rf'\1{{name!="{name}"}}', expr)
+
+
+def answer(data: Any, extra: str | None) -> dict[tuple[tuple[str, str], ...], float]:
     """A query's result as identity -> value (summed over what the identity leaves out)."""
     if data["resultType"] == "scalar":
         return {(): float(data["result"][1])}
@@ -349,8 +353,6 @@ def answer(
     out: dict[tuple[tuple[str, str], ...], float] = {}
     for item in data["result"]:
         metric = item["metric"]
-        if metric.get("name") in drop:
-            continue
         ident = tuple((k, metric[k]) for k in keys if metric.get(k))
         out[ident] = out.get(ident, 0.0) + float(item["value"][1])
     return out
@@ -366,14 +368,15 @@ def _compare(bed: Bed, at: float) -> tuple[int, int, list[str], list[str]]:
     """(alike, total, exception lines, failure lines) over every expression."""
     alike, exceptions, failures = 0, [], []
     records = _expressions()
-    hostnet = frozenset({bed.names["hostnet"]})
     for record in records:
         expr, extra = promql(record)
         where = f"{record['origin']} / {record['title']}"
         reason = next((why for m, why in EXCEPTIONS if re.search(m, expr)), None)
-        drop = hostnet if "container_network_" in expr else frozenset()
-        theirs = answer(bed.cadvisor.query(expr, at), extra, drop)
-        ours = answer(bed.ours.query(expr, at), extra, drop)
+        drop = "container_network_" in expr
+        if drop:  # on both servers, so that sums without `name` leave it out too
+            expr = without(expr, bed.names["hostnet"])
+        theirs = answer(bed.cadvisor.query(expr, at), extra)
+        ours = answer(bed.ours.query(expr, at), extra)
         problem = ""
         if set(theirs) != set(ours):
             problem = f"series {sorted(theirs)} vs ours {sorted(ours)}"
