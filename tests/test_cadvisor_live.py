@@ -498,6 +498,12 @@ def test_series_shape_is_cadvisors_without_its_faults(bed: Bed) -> None:
     host_net = f"container_network_receive_bytes_total{{name='{bed.names['hostnet']}'}}"
     assert not _has(bed.ours, host_net, now)
     assert _has(bed.cadvisor, host_net, now)  # the fault not copied
+    for expr in ("cadvisor_version_info", "machine_cpu_cores", "machine_memory_bytes"):
+        ours = bed.ours.query(expr, now)["result"]
+        theirs = bed.cadvisor.query(expr, now)["result"]
+        assert len(ours) == len(theirs) == 1, expr
+        if expr.startswith("machine_"):
+            assert ours[0]["value"][1] == theirs[0]["value"][1], expr
     limited = bed.names["limited"]
     quota = bed.ours.query(f"container_spec_cpu_quota{{name='{limited}'}}", now)["result"]
     assert float(quota[0]["value"][1]) == 20000

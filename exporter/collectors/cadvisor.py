@@ -198,7 +198,7 @@ MACHINE_MEMORY = declare(
 )
 VERSION = declare(
     "cadvisor_version_info",
-    "gauge",
+    "info",
     "Identity: cadvisorVersion names docker-exporter and its version, not cAdvisor.",
     ("cadvisorRevision", "cadvisorVersion", "dockerVersion", "kernelVersion", "osVersion"),
 )
