@@ -212,7 +212,7 @@ def test_last_seen_lingers_frozen_for_the_grace_then_goes() -> None:
 def test_allow_list_picks_labels_and_sanitizes_like_cadvisor() -> None:
     inv = Inventory()
     fleet(inv)
-    options = Options({cadvisor.LABELS: ("secret.env",)})
+    options = Options({cadvisor.LABELS: ("secret.env", "secret_env")})  # first one wins
     body = render(new_compat(options), publish(inv, 1.8e9, stats={CID: sample(1.0)}))
     assert find(body, "container_memory_usage_bytes", container_label_secret_env="x")
     assert "com_docker_compose" not in body.decode()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 
 from exporter import __version__
 from exporter.collectors.base import Options, Row, sanitize_name
@@ -241,9 +243,24 @@ DEFAULT_PERIOD_US = 100_000
 DEFAULT_SHARES = 1024
 
 
+def label_keys(options: Options) -> Mapping[str, str]:
+    """Allow-listed Docker label key -> container_label_<key>, sanitized as cAdvisor does;
+    of two keys that sanitize alike, the first listed wins."""
+    return _label_keys(options[LABELS])
+
+
+@cache
+def _label_keys(keys: tuple[str, ...]) -> Mapping[str, str]:
+    out: dict[str, str] = {}
+    for key in keys:
+        name = "container_label_" + sanitize_name(key)
+        if name not in out.values():
+            out[key] = name
+    return MappingProxyType(out)
+
+
 def label_names(options: Options) -> tuple[str, ...]:
-    """container_label_<key> for each allow-listed key, sanitized as cAdvisor does."""
-    return tuple(dict.fromkeys("container_label_" + sanitize_name(k) for k in options[LABELS]))
+    return tuple(label_keys(options).values())
 
 
 def new(spec: MetricSpec, options: Options) -> Family:
@@ -278,7 +295,7 @@ def identity(c: Container, options: Options) -> tuple[str, ...]:
         cgroup_id(c.id, options[DRIVER]),
         c.name,
         c.image,
-        *(c.labels.get(k, "") for k in options[LABELS]),
+        *(c.labels.get(k, "") for k in label_keys(options)),
     )
 
 
@@ -386,7 +403,7 @@ def root_rows(snapshot: Snapshot, options: Options) -> dict[str, tuple[Row, ...]
     root = snapshot.host_stats
     if root is None:
         return {}
-    ids = ("/", "", "", *("" for _ in options[LABELS]))
+    ids = ("/", "", "", *("" for _ in label_keys(options)))
     engine = snapshot.engine
     out: dict[str, tuple[Row, ...]] = {}
     for spec, value, extra in (

@@ -140,7 +140,7 @@ class CompatExposition:
                         ids = cadvisor.identity(c, self._options)
                         seen[key] = cadvisor.Seen(container_order(c), at, ids, c)
             if snapshot.host_stats is not None:
-                ids = ("/", "", "", *("" for _ in self._options[cadvisor.LABELS]))
+                ids = ("/", "", "", *("" for _ in cadvisor.label_keys(self._options)))
                 self._seen["/"] = cadvisor.Seen(("", ""), at, ids)
             for key in [k for k, s in self._seen.items() if at - s.at > self._grace]:
                 del self._seen[key]
