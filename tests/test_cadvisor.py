@@ -207,6 +207,12 @@ def test_last_seen_lingers_frozen_for_the_grace_then_goes() -> None:
     assert find(body, "container_last_seen", name="db") == [1000.0]  # removed: still there
     body = render(compat, publish(inv, 1061.0, stats={CID: sample(4.0)}))
     assert find(body, "container_last_seen", name="db") == []  # 61 s > 60 s grace
+    for i in range(200):  # churn: the kept label blocks stay bounded by what is seen
+        other = f"{i:064x}"
+        inv.upsert(container(other, f"churn-{i}", labels={}))
+        render(compat, publish(inv, 1062.0 + i, stats={CID: sample(5.0), other: sample(1.0)}))
+        inv.remove(other)
+    assert sum(map(len, compat._memo.values())) <= 2 * len(compat._seen) + 64
 
 
 def test_allow_list_picks_labels_and_sanitizes_like_cadvisor() -> None:

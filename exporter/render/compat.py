@@ -112,7 +112,7 @@ class CompatExposition:
                 if some:
                     blocks.append(Block(NO_HEAD, (encode_rows(template, some),)))
             seen = cadvisor.last_seen(self._seen, self._options)
-            if len(self._memo) > 2 * len(self._seen) + 64:
+            if sum(map(len, self._memo.values())) > 2 * len(self._seen) + 64:
                 self._memo = {}  # forget the label blocks of what went away
             blocks.append(Block(head_of(seen), (encode_rows(seen, seen.rows, self._memo),)))
             machine: list[Family] = list(cadvisor.machine_families(snapshot, self._options))
