@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from exporter.collectors import CATALOGUE, COLLECTORS
+from exporter.collectors import CATALOGUE, COLLECTORS, cadvisor
 from exporter.render import exposition
 
 HEADER = """# Metrics
@@ -55,6 +55,21 @@ def render() -> str:
                     "(off with `--web.disable-exporter-metrics`). |"
                 )
         lines.append("")
+    lines.append("## cAdvisor-shaped exposition (`--compat.cadvisor.listen-address`)\n")
+    lines.append(
+        "Off by default; served on its own listener, never on /metrics. Container series "
+        "carry `id` (the cgroup path), `name`, `image` and a `container_label_<key>` per "
+        "`--compat.cadvisor.labels` key, then the labels listed; the root cgroup is "
+        '`id="/"`. See docs/cadvisor.md.\n'
+    )
+    lines.append("| name | type | labels | help |")
+    lines.append("| --- | --- | --- | --- |")
+    for name in sorted(cadvisor.COMPAT):
+        spec = cadvisor.COMPAT[name]
+        own = spec.labels[len(cadvisor.IDS) :] if spec.labels[:3] == cadvisor.IDS else spec.labels
+        labels = ", ".join(f"`{label}`" for label in own) or "-"
+        lines.append(f"| `{spec.name}` | {spec.kind} | {labels} | {spec.help} |")
+    lines.append("")
     return "\n".join(lines)
 
 

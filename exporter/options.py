@@ -188,6 +188,19 @@ def parse_interval(text: str) -> float:
     return seconds
 
 
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """`:9417`, `0.0.0.0:9417`, `[::1]:9417` or `localhost:9417` to (host, port)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(f"invalid listen address {text!r}: use [host]:port, e.g. :9417")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"invalid listen address {text!r}: port out of range")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", port
+
+
 def parse_positive_int(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ConfigError(f"invalid number {text!r}: a whole number >= 1")

@@ -280,6 +280,7 @@ V1_ENGINE_STATS = ContainerStats(
     pids_limit=None,
     networks=NETWORKS,
     block=(BlockIO("8:0", 4096, 8192, 1, 2), BlockIO("259:0", 1048576, 0, 16, 0)),
+    memory_mapped_file_bytes=1462272,
 )
 
 
@@ -379,6 +380,7 @@ def test_v1_systemd_reads_every_field(tmp_path: Path) -> None:
         pids_limit=None,
         networks=NETWORKS,
         block=(BlockIO("8:0", 4096, 8192, None, None), BlockIO("259:0", 1048576, 0, None, None)),
+        memory_mapped_file_bytes=1462272,
     )
     assert expected == read_one(proc, sys)
 
@@ -461,6 +463,8 @@ def test_v2_systemd_reads_every_field(tmp_path: Path) -> None:
         block=(BlockIO("8:16", 12288, 0, 3, 0), BlockIO("259:0", 4096000, 8388608, 120, 64)),
         memory_events=(("low", 0), ("high", 0), ("max", 17), ("oom", 2), ("oom_kill", 1)),
         pressure=V2_PRESSURE_STATS,
+        memory_mapped_file_bytes=1478656,
+        memory_page_faults=(1320, 2),
     )
     assert expected == read_one(proc, sys)
 
@@ -1180,9 +1184,12 @@ def test_v1_same_usage_reuses_cpuacct_stat_and_reads_the_rest(tmp_path: Path, bu
     assert now is not None
     assert busy_now is not None
     v2_only = {"memory_events", "pressure"}
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds", *v2_only} == (
-        moved_fields(now[0], V1_ENGINE_STATS)
-    )
+    unedited = {"memory_mapped_file_bytes", "memory_page_faults"}  # keys the edits keep
+    assert {f.name for f in fields(ContainerStats)} - {
+        "cpu_usage_seconds",
+        *v2_only,
+        *unedited,
+    } == (moved_fields(now[0], V1_ENGINE_STATS))
     # cpuacct.stat is gated; the limits are deferred (the Target's are the same).
     stale = replace(now[0], cpu_user_seconds=1.54, cpu_system_seconds=0.02)
     assert (replace(stale, cpu_limit_cores=0.5, pids_limit=None), None) == idle
@@ -1273,9 +1280,11 @@ def test_v2_same_usage_reads_every_file(tmp_path: Path) -> None:
         now = sample(layout, proc, target, processes=False, users={})
     assert first is not None
     assert now is not None
-    assert {f.name for f in fields(ContainerStats)} - {"cpu_usage_seconds"} == moved_fields(
-        now[0], first[0]
-    )
+    unedited = {"memory_mapped_file_bytes", "memory_page_faults"}  # keys the edits keep
+    assert {f.name for f in fields(ContainerStats)} - {
+        "cpu_usage_seconds",
+        *unedited,
+    } == moved_fields(now[0], first[0])
     limits = ("cpu_limit_cores", "memory_limit_bytes", "pids_limit")  # deferred, same Target
     now = (replace(now[0], **{name: getattr(first[0], name) for name in limits}), None)
     assert now == second

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
+from exporter.collectors import cadvisor
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError, EngineFactory
 from exporter.engine.config import engine_config_from_env
@@ -25,13 +27,14 @@ from exporter.registry.client import RegistryClient
 from exporter.registry.config import RegistryTarget, load_targets
 from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
+from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
 from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.sampler import Sampler, choose_source
 from exporter.stats.top import TopPoller
-from exporter.web.http import App, attach, make_app, serve
+from exporter.web.http import App, attach, listen_also, make_app, make_compat_app, serve
 from exporter.web.systemd import describe, listen_sockets
 from exporter.web.webconfig import Authenticator, RateLimit, WebConfig
 
@@ -85,6 +88,7 @@ def build_sampler(
         concurrency=settings.stats_concurrency,
         clock=clock,
         open_files=settings.stats_open_files,
+        host=settings[cadvisor.LISTEN] is not None,  # the cAdvisor-shaped id="/"
     )
     log.info("stats: %s source every %gs", source.name, settings.stats_interval)
     return Sampler(inventory, clock, source, interval=settings.stats_interval, fallback=fallback)
@@ -155,6 +159,7 @@ def build_app(
     registries: Sequence[RegistryTarget] | None = None,
     rate_limit: RateLimit | None = None,
     allowed_sans: frozenset[str] = frozenset(),
+    ssl_context: ssl.SSLContext | None = None,
 ) -> App:
     """The whole exporter as an aiohttp app; tests pass a fake engine and clock.
     `registries` None: read from the settings (registry_targets)."""
@@ -177,6 +182,24 @@ def build_app(
         rate_limit=rate_limit,
         allowed_sans=allowed_sans,
     )
+    compat_address = settings[cadvisor.LISTEN]
+    compat = None
+    if compat_address is not None:
+        compat = CompatExposition(settings.options, exposition.off_loop)
+        listen_also(
+            app,
+            make_compat_app(
+                inventory,
+                compat,
+                auth,
+                the_clock,
+                headers=headers,
+                rate_limit=rate_limit,
+                allowed_sans=allowed_sans,
+            ),
+            *compat_address,
+            ssl_context,
+        )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
 
@@ -225,6 +248,8 @@ def build_app(
 
     def render_and_trim(snapshot: Snapshot) -> None:
         exposition.prewarm(snapshot)
+        if compat is not None:
+            compat.prewarm(snapshot)
         memory.trim()
 
     prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
@@ -320,6 +345,7 @@ def run(
             registries=registries,
             rate_limit=web.rate_limit if web else None,
             allowed_sans=web.allowed_sans if web else frozenset(),
+            ssl_context=web.tls if web else None,
         )
         serve(
             app,

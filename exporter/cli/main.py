@@ -32,7 +32,7 @@ from exporter.registry.config import RegistryConfigError
 
 __all__ = ["build_parser", "env_name", "flag_rows", "main", "parse_settings"]
 
-GROUPS = ("web", "docker", "inventory", "stats", "collectors", "registry", "log", "run")
+GROUPS = ("web", "docker", "inventory", "stats", "collectors", "registry", "compat", "log", "run")
 """Help groups in --help and README order; an option's group must be one of these."""
 
 

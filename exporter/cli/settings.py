@@ -28,6 +28,7 @@ from exporter.options import (
     Options,
     option,
     parse_choice,
+    parse_listen_address,
     repeated,
     switch,
 )
@@ -71,17 +72,6 @@ def parse_container_rule(text: str) -> str:
         raise ConfigError(str(exc)) from None
 
 
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """`:9417`, `0.0.0.0:9417`, `[::1]:9417` or `localhost:9417` to (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ConfigError(f"invalid listen address {text!r}: use [host]:port, e.g. :9417")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"invalid listen address {text!r}: port out of range")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "0.0.0.0", port
 
 
 @dataclass(frozen=True, slots=True)

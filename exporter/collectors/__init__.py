@@ -1,6 +1,7 @@
 """Collectors register themselves on import; this package imports each one explicitly."""
 
 from exporter.collectors import (
+    cadvisor,
     compose,
     containers,
     engine,
@@ -21,6 +22,7 @@ __all__ = [
     "CollectorSpec",
     "MetricSpec",
     "Options",
+    "cadvisor",
     "compose",
     "containers",
     "engine",

@@ -36,6 +36,9 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     collector: str = ""
+    sparse: bool = False
+    """Series leave out labels whose value is empty (the cAdvisor-shaped families, whose
+    allow-listed `container_label_*` most containers lack)."""
 
     def new(self, extra_labels: Sequence[str] = ()) -> Family:
         """A fresh, empty family for one collect() call."""

@@ -89,6 +89,10 @@ class ContainerStats:
     pressure: tuple[tuple[str, str, float], ...] = ()
     """cgroup v2 PSI as (resource, kind, stalled seconds) from {cpu,memory,io}.pressure;
     empty where the kernel gives none (v1, PSI off)."""
+    memory_mapped_file_bytes: int | None = None
+    """memory.stat total_mapped_file (v1) / file_mapped (v2); None through the API."""
+    memory_page_faults: tuple[int, int] | None = None
+    """memory.stat (pgfault, pgmajfault); None through the API."""
 
 
 MEMORY_EVENTS = ("low", "high", "max", "oom", "oom_kill")

@@ -176,6 +176,9 @@ class Snapshot:
     """Per container ID: health_status events that changed its status, by new status."""
     registries: Mapping[str, RegistrySnapshot] = field(default_factory=lambda: _EMPTY)
     """Per registry name (host:port), the latest poll (exporter.registry.poller)."""
+    host_stats: ContainerStats | None = None
+    """The root cgroup's latest sample, read only for the cAdvisor-shaped exposition
+    (`--compat.cadvisor.listen-address`, cgroup source)."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""

@@ -72,9 +72,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _label_block(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+def _label_block(names: tuple[str, ...], values: tuple[str, ...], sparse: bool = False) -> str:
+    """`{a="..",b=".."}`, names sorted; `sparse` leaves out empty values (which
+    Prometheus drops anyway: a label with an empty value is no label)."""
     pairs = sorted(zip(names, values, strict=True))
-    return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in pairs) + "}"
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs if v or not sparse) + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +127,11 @@ def encode_rows(family: Family, rows: Iterable[Row], memo: LabelMemo | None = No
     blocks = memo.get(names)
     if blocks is None:
         blocks = memo[names] = {}
+    sparse = family.spec.sparse
     for values, value in rows:
         block = blocks.get(values)
         if block is None:
-            block = blocks[values] = _label_block(names, values)
+            block = blocks[values] = _label_block(names, values, sparse)
         append(f"{name}{block} {'1.0' if info else number(value)}\n")
     return "".join(out).encode()
 

@@ -32,6 +32,7 @@ from exporter.stats.cgroup import (
     Target,
     discover_layout,
     fit_open_files,
+    host_stats,
     passwd_users,
 )
 
@@ -75,6 +76,8 @@ class Sweep:
     """None when the source does not read processes (the API: `top` has a cost of its own)."""
     missing: tuple[str, ...] = ()
     errors: int = 0
+    host: ContainerStats | None = None
+    """The root cgroup's stats, when the source was asked for them (`host`)."""
 
 
 class Source(Protocol):
@@ -94,6 +97,8 @@ def _sweep_cgroup(
     targets: Sequence[Target],
     passwd: Path | None,
     with_processes: frozenset[str],
+    *,
+    host: CgroupLayout | None = None,
 ) -> Sweep:
     """Runs in a worker thread: stats (and processes when asked) of every target, files only.
 
@@ -117,7 +122,13 @@ def _sweep_cgroup(
         stats[cid], listed = result
         if listed is not None:
             processes[cid] = listed
-    return Sweep(stats, processes, tuple(missing))
+    root = None
+    if host is not None:
+        try:
+            root = host_stats(host, proc_root)
+        except (CgroupError, OSError, ValueError):
+            root = None
+    return Sweep(stats, processes, tuple(missing), host=root)
 
 
 class CgroupSource:
@@ -138,7 +149,11 @@ class CgroupSource:
         passwd: Path | None = None,
         processes_interval: float = PROCESSES_INTERVAL,
         max_open_files: int = OPEN_FILES.value,
+        host: bool = False,
     ) -> None:
+        self._layout = layout
+        self._host = host
+        """Read the root cgroup too, every sweep (the cAdvisor-shaped `id="/"`)."""
         self._reader = CgroupReader(
             layout, proc_root, max_open_files=fit_open_files(max_open_files)
         )
@@ -168,7 +183,13 @@ class CgroupSource:
             for t in targets
         }
         return await asyncio.to_thread(
-            _sweep_cgroup, self._reader, self._proc, list(targets), self._passwd, with_processes
+            _sweep_cgroup,
+            self._reader,
+            self._proc,
+            list(targets),
+            self._passwd,
+            with_processes,
+            host=self._layout if self._host else None,
         )
 
     async def close(self) -> None:
@@ -238,11 +259,13 @@ def choose_source(
     concurrency: int,
     clock: Clock,
     open_files: int = OPEN_FILES.value,
+    host: bool = False,
 ) -> tuple[Source, ApiSource | None]:
     """The primary source and, in auto mode, the API fallback for what it cannot read.
 
     auto picks cgroup when the engine is on a local socket and the host's cgroup mounts
-    are visible under `proc_root`/`sys_root`; otherwise the API.
+    are visible under `proc_root`/`sys_root`; otherwise the API. `host`: the cgroup
+    source reads the root cgroup too (`--compat.cadvisor.listen-address`).
     """
     api = ApiSource(engine, concurrency)
     if wanted == "api":
@@ -256,11 +279,11 @@ def choose_source(
         log.info("stats: cgroup fast path unavailable (%s); using the Engine API", exc)
         return api, None
     if wanted == "cgroup":
-        return CgroupSource(layout, proc_root, clock, max_open_files=open_files), None
+        return CgroupSource(layout, proc_root, clock, max_open_files=open_files, host=host), None
     if not local:
         log.info("stats: engine %s is remote; using the Engine API", docker_host)
         return api, None
-    return CgroupSource(layout, proc_root, clock, max_open_files=open_files), api
+    return CgroupSource(layout, proc_root, clock, max_open_files=open_files, host=host), api
 
 
 class Sampler:
@@ -344,7 +367,10 @@ class Sampler:
         self._last = (self._clock.monotonic() - started, self._clock.time())
         status = self._status(self._last)
         # The inventory merges process lists and drops those of stopped containers.
-        self._inventory.publish(stats=stats, processes=result.processes or {}, sampler=status)
+        host = {"host_stats": result.host} if result.host is not None else {}
+        self._inventory.publish(
+            stats=stats, processes=result.processes or {}, sampler=status, **host
+        )
 
     def _status(self, last: tuple[float | None, float | None] | None) -> SamplerStatus:
         """The sampler's counters; `last` (sweep seconds, when) of the latest sweep done."""

@@ -24,6 +24,7 @@ from aiohttp import web
 from exporter import __version__
 from exporter.clock import Clock, SystemClock
 from exporter.inventory.store import Inventory
+from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
 from exporter.render.formats import negotiate
 from exporter.web import pages
@@ -39,6 +40,7 @@ EXPOSITION = web.AppKey("exposition", Exposition)
 TELEMETRY_PATH = web.AppKey("telemetry_path", str)
 INVENTORY_LIMIT = web.AppKey("inventory_limit", int)
 CLOCK = web.AppKey("clock", Clock)
+COMPAT = web.AppKey("compat", CompatExposition)
 
 
 def wants_gzip(accept_encoding: str) -> bool:
@@ -87,6 +89,22 @@ async def metrics(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(
                 text=f"unknown or disabled collector: {exc.args[0]}\n"
             ) from None
+    headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body.data, headers=headers)
+
+
+async def compat_metrics(request: web.Request) -> web.Response:
+    """The cAdvisor-shaped body: cached per snapshot version, rendered off the loop."""
+    compat = request.app[COMPAT]
+    fmt = negotiate(request.headers.get("Accept", ""))
+    gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
+    snapshot = request.app[INVENTORY].snapshot
+    body = compat.cached(snapshot.version, fmt, gzipped=gzipped)
+    if body is None:
+        compat.want(fmt, gzipped)
+        body = await compat.off_loop(partial(compat.render, snapshot, fmt, gzipped=gzipped))
     headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
@@ -291,22 +309,17 @@ PAGES: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
 two lists equal)."""
 
 
-def make_app(
-    inventory_: Inventory,
-    exposition: Exposition,
-    telemetry_path: str,
-    auth: Authenticator | None = None,
-    clock: Clock | None = None,
+def _application(
+    auth: Authenticator | None,
+    headers: Mapping[str, str] | None,
+    clock: Clock,
     *,
-    inventory_limit: int = pages.INVENTORY_MAX_CONTAINERS.value,
-    headers: Mapping[str, str] | None = None,
     rate_limit: RateLimit | None = None,
     allowed_sans: frozenset[str] = frozenset(),
 ) -> web.Application:
-    """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
-    `headers` (the web config's http_server_config.headers) go on every response; the
-    client certificate's SANs are checked first, then the rate limit, then basic auth."""
-    clock = clock or SystemClock()
+    """An application with the web config's checks (the client certificate's SANs first,
+    then the rate limit, then basic auth) and `headers` on every response. Each listener
+    gets its own rate-limit bucket."""
     middlewares = [_client_sans(allowed_sans)] if allowed_sans else []
     if rate_limit is not None:
         middlewares.append(_rate_limit(TokenBucket(rate_limit, clock.monotonic)))
@@ -320,6 +333,27 @@ def make_app(
             response.headers.update(extra)
 
         app.on_response_prepare.append(add_headers)
+    return app
+
+
+def make_app(
+    inventory_: Inventory,
+    exposition: Exposition,
+    telemetry_path: str,
+    auth: Authenticator | None = None,
+    clock: Clock | None = None,
+    *,
+    inventory_limit: int = pages.INVENTORY_MAX_CONTAINERS.value,
+    headers: Mapping[str, str] | None = None,
+    rate_limit: RateLimit | None = None,
+    allowed_sans: frozenset[str] = frozenset(),
+) -> web.Application:
+    """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
+    `headers` (the web config's http_server_config.headers) go on every response."""
+    clock = clock or SystemClock()
+    app = _application(
+        auth, headers, clock, rate_limit=rate_limit, allowed_sans=allowed_sans
+    )
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
@@ -334,6 +368,54 @@ def make_app(
     if telemetry_path != pages.LANDING:
         app.router.add_get(pages.LANDING, _landing(telemetry_path))
     return app
+
+
+def make_compat_app(
+    inventory_: Inventory,
+    compat: CompatExposition,
+    auth: Authenticator | None = None,
+    clock: Clock | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    rate_limit: RateLimit | None = None,
+    allowed_sans: frozenset[str] = frozenset(),
+) -> web.Application:
+    """The cAdvisor-shaped listener's application: /metrics as cAdvisor serves it, and
+    the health check; the same web config as the main one."""
+    app = _application(
+        auth,
+        headers,
+        clock or SystemClock(),
+        rate_limit=rate_limit,
+        allowed_sans=allowed_sans,
+    )
+    app[INVENTORY] = inventory_
+    app[COMPAT] = compat
+    app.router.add_get("/metrics", compat_metrics)
+    app.router.add_get(pages.HEALTHY, healthy)
+    return app
+
+
+def listen_also(
+    app: web.Application,
+    other: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Serve `other` on its own address for the life of `app` (a second listener in the
+    same loop: the cAdvisor-shaped /metrics); a bind failure fails the startup."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        runner = web.AppRunner(other, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host or None, port, ssl_context=ssl_context).start()
+            yield
+        finally:
+            await runner.cleanup()
+
+    app.cleanup_ctx.append(ctx)
 
 
 Lifecycle = Callable[[], AbstractAsyncContextManager[None]]

@@ -36,7 +36,7 @@ from exporter.stats.cgroup.parse import (
     parse_cpu_max,
     parse_io_stat,
 )
-from exporter.stats.cgroup.perfile import Sample, sample
+from exporter.stats.cgroup.perfile import Sample, host_stats, sample
 from exporter.stats.cgroup.procs import cgroup_pids, passwd_users, read_processes
 from exporter.stats.cgroup.reader import CgroupReader
 from exporter.stats.cgroup.rlimit import OPEN_FILES, fit_open_files, open_files_budget
@@ -56,6 +56,7 @@ __all__ = [
     "cgroup_pids",
     "discover_layout",
     "fit_open_files",
+    "host_stats",
     "layout_from_mountinfo",
     "open_files_budget",
     "parse_blkio_throttle",

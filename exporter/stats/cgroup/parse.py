@@ -100,6 +100,8 @@ def parse_v1(
         pids_limit=limit_or_none(num(data[_V1_PIDS_MAX])),
         networks=_networks(data[_NET]),
         block=_blkio(data[_V1_BLKIO_SIZES], data[_V1_BLKIO_OPS]),
+        memory_mapped_file_bytes=kv(mstat, b"\ntotal_mapped_file "),
+        memory_page_faults=_faults(mstat, b"\ntotal_pgfault ", b"\ntotal_pgmajfault "),
     )
 
 
@@ -141,6 +143,8 @@ def parse_v2(data: Sequence[bytes | None], base: str | None) -> ContainerStats:
         block=() if io_stat is None else parse_io_stat(io_stat.decode()),
         memory_events=parse_memory_events(data[_V2_EVENTS]),
         pressure=parse_pressures(data[_V2_PRESSURE : _V2_PRESSURE + len(V2_PRESSURE_FILES)]),
+        memory_mapped_file_bytes=kv(mstat, b"\nfile_mapped "),
+        memory_page_faults=_faults(mstat, b"\npgfault ", b"\npgmajfault "),
     )
 
 
@@ -151,6 +155,12 @@ def _working_set(usage: int | None, inactive_file: int | None) -> int | None:
     if inactive_file is not None and inactive_file < usage:
         return usage - inactive_file
     return usage
+
+
+def _faults(mstat: bytes, minor: bytes, major: bytes) -> tuple[int, int] | None:
+    """(pgfault, pgmajfault) of memory.stat, None unless both are there."""
+    faults, majors = kv(mstat, minor), kv(mstat, major)
+    return None if faults is None or majors is None else (faults, majors)
 
 
 def _networks(net_dev: bytes | None) -> tuple[NetworkIO, ...]:

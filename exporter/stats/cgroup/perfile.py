@@ -76,3 +76,23 @@ def _read_blkio(read: Read, blkio: str | None) -> list[bytes | None]:
             if sizes is not None:
                 return [sizes, read(f"{blkio}/{ops_name}")]
     return [None, None]
+
+
+def host_stats(layout: CgroupLayout, proc_root: Path) -> ContainerStats | None:
+    """The root cgroup's stats, read like a container's (each file opened and closed, once
+    per sweep), with the network counters of PID 1's namespace: the host as cAdvisor's
+    `id="/"` shows it. None where the mounts are not the hierarchy's root (the exporter
+    in a container with its own cgroup namespace sees only its own subtree)."""
+    mounts = [*layout.v1, *((layout.unified,) if layout.unified is not None else ())]
+    if any(m.root != "/" for m in mounts):
+        return None
+    net_dev = f"{proc_root}/1/net/dev"
+    if layout.version == "2":
+        if layout.unified is None:
+            return None
+        return stats_v2(read_bytes, {UNIFIED: str(layout.unified.path)}, net_dev)
+    paths: dict[str, str] = {}
+    for mount in layout.v1:
+        for controller in mount.controllers:
+            paths.setdefault(controller, str(mount.path))
+    return stats_v1(read_bytes, paths, net_dev)
