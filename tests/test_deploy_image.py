@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LiveDocker, docker, engine_answers, engine_socket
+from conftest import LiveDocker, docker, engine_answers, engine_socket, skip_testbed_limit
 from prometheus_client.parser import text_string_to_metric_families
 
 import exporter
@@ -73,7 +73,7 @@ def _debian_base() -> str:
     if cached.returncode == 0:
         return BASE_IMAGE
     if shutil.which("debootstrap") is None:
-        pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
+        skip_testbed_limit("debootstrap is not installed (run scripts/testbed)")
     rootfs = Path(tempfile.mkdtemp(prefix="dxt-debootstrap-", dir="/var/tmp"))
     try:
         result = subprocess.run(
@@ -92,7 +92,7 @@ def _debian_base() -> str:
         )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-5:])
-            pytest.skip(f"debootstrap cannot build the Debian base here:\n{tail}")
+            skip_testbed_limit(f"debootstrap cannot build the Debian base here:\n{tail}")
         for cache in ("var/cache/apt", "var/lib/apt/lists"):
             for entry in (rootfs / cache).glob("**/*"):
                 if entry.is_file() and entry.name != "lock":
@@ -155,10 +155,7 @@ def _stage_leftovers() -> set[str]:
 def fixture_image() -> Iterator[str]:
     """deploy/Dockerfile built on the Debian base; removed with its build leftovers."""
     if not engine_answers():
-        message = "no live Docker Engine with busybox:local (run scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit("no live Docker Engine with busybox:local (run scripts/testbed)")
     base = _debian_base()
     tag = f"dxt-exporter-{uuid.uuid4().hex[:8]}:test"
     revision = subprocess.run(

@@ -8,7 +8,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, Scraper, docker, engine_lacks, live_settings, until, value
+from conftest import (
+    TESTBED_LIMIT,
+    LiveDocker,
+    Scraper,
+    because,
+    docker,
+    engine_lacks,
+    live_settings,
+    until,
+    value,
+)
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS, Options
@@ -133,7 +143,9 @@ async def test_inventory_matches_docker_inspect(live: LiveDocker, exporter: Scra
     assert "hunter2" not in await (await exporter.client.get("/inventory")).text()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason=because(TESTBED_LIMIT, "promtool not installed")
+)
 async def test_promtool_check_metrics_is_silent(live: LiveDocker, exporter: Scraper) -> None:
     live.run("lint", "--label", f"{ODD_LABEL}=x")
     live.run("lint2", "--health-cmd", "true", "--health-interval", "1s")

@@ -15,6 +15,7 @@ from conftest import (
     engine_lacks,
     live_engine_config,
     live_settings,
+    skip_testbed_limit,
     until,
     wait_for,
 )
@@ -74,7 +75,7 @@ class Cgroup:
     def file(self, controller: str, name: str) -> Path:
         key = "unified" if self.v2 else controller
         if key not in self.dirs:
-            pytest.skip(f"no {controller} controller for this container's cgroup")
+            skip_testbed_limit(f"no {controller} controller for this container's cgroup")
         return self.dirs[key] / name
 
     def keyed(self, controller: str, name: str) -> dict[str, int]:
