@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import importlib.util
@@ -685,6 +686,38 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 skip_engine_limit(
                     f"{facts.label} lacks {capability}: {ENGINE_LIMITS[capability][1]}"
                 )
+
+
+@asynccontextmanager
+async def health_checks_run(container: str, interval: float = 1.0) -> AsyncIterator[None]:
+    """While the test waits, `container`'s health checks run as its engine schedules them.
+    Docker runs them itself. Podman runs them from a systemd timer per container, and the
+    legs' `podman system service` has no systemd: here the test is that timer, and asks
+    the engine to run the check (the libpod API's GET /libpod/containers/NAME/healthcheck,
+    what `podman healthcheck run` does) every `interval` seconds."""
+    facts = engine_facts()
+    socket_path = engine_socket()
+    if facts is None or facts.product != "podman" or socket_path is None:
+        yield
+        return
+    import aiohttp  # the client only (tests may; the exporter's web layer is apart)
+
+    url = f"http://podman/v4.0.0/libpod/containers/{container}/healthcheck"
+
+    async def timer() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(socket_path)) as session:
+            while True:
+                async with session.get(url) as response:  # 409 once it stopped: no check
+                    await response.read()
+                await asyncio.sleep(interval)  # the timer's period, not a wait for a result
+
+    task = asyncio.create_task(timer())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def engine_answers() -> bool:

@@ -15,6 +15,7 @@ from conftest import (
     because,
     docker,
     engine_lacks,
+    health_checks_run,
     live_settings,
     until,
     value,
@@ -64,7 +65,6 @@ async def test_removed_container_series_disappear(live: LiveDocker, exporter: Sc
     assert not any(dict(labels).get("id") == cid for _, labels in samples)
 
 
-@pytest.mark.needs("healthchecks")
 async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
     cid = short(
         live.run(
@@ -78,13 +78,14 @@ async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
             cmd=("sh", "-c", "touch /tmp/ok; exec sleep 600"),
         )
     )
-    await exporter.wait(
-        lambda s: value(s, "docker_container_health_status", id=cid, status="healthy") == 1
-    )
-    docker("exec", live.name("health"), "rm", "/tmp/ok")
-    samples = await exporter.wait(
-        lambda s: value(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
-    )
+    async with health_checks_run(live.name("health")):
+        await exporter.wait(
+            lambda s: value(s, "docker_container_health_status", id=cid, status="healthy") == 1
+        )
+        docker("exec", live.name("health"), "rm", "/tmp/ok")
+        samples = await exporter.wait(
+            lambda s: value(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
+        )
     assert value(samples, "docker_container_health_status", id=cid, status="healthy") == 0
     assert (value(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
 
