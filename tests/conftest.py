@@ -641,6 +641,17 @@ def engine_facts() -> EngineFacts | None:
 ENGINE_LIMITS: dict[str, tuple[str, str]] = {
     "oom-killed": ("podman4", "Podman 4 never sets State.OOMKilled (the kernel's kill is unseen)"),
     "oom-event": ("podman", "Podman sends no container `oom` event"),
+    "kill-signal": ("podman", "Podman's container `kill` event names no signal"),
+    "restarting-state": (
+        "podman",
+        "Podman restarts a container at once, without Docker's back-off: it is never "
+        "`restarting`, so there is no state between two runs to see",
+    ),
+    "running-network-members": (
+        "podman",
+        "Podman's `network inspect` lists a network's stopped containers too (Docker lists "
+        "the running ones)",
+    ),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (
         "podman",
