@@ -648,9 +648,9 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
         "`restarting`, so there is no state between two runs to see",
     ),
     "running-network-members": (
-        "podman",
-        "Podman's `network inspect` lists a network's stopped containers too (Docker lists "
-        "the running ones)",
+        "podman4",
+        "Podman 4's `network inspect` lists a network's stopped containers too (Docker and "
+        "Podman 5 list the running ones)",
     ),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (

@@ -275,6 +275,12 @@ async def test_kill_health_and_connect_in_order(live: LiveDocker) -> None:
         await wait_for(lambda: recorded("unhealthy"), "health_status: unhealthy recorded")
         docker("kill", name)
         await until(inventory, lambda s: s.containers[cid].state == "exited", 30)
+
+        async def died() -> bool:  # Podman 5's `die` can come after inspect says exited
+            body = await (await client.get("/events", params={"container": name})).json()
+            return any(e["action"] == "die" for e in body["events"])
+
+        await wait_for(died, "die recorded")
         body = await (await client.get("/events", params={"container": name})).json()
         validate_response("/events", 200, body)
         seen = [

@@ -120,7 +120,7 @@ async def test_network_members_match_docker_network_inspect(
     live: LiveDocker, exporter: Live
 ) -> None:
     """Members come from the containers' inspect: a stopped one leaves, a started one
-    joins, as `docker network inspect` lists them (Podman's lists the stopped one too)."""
+    joins, as `docker network inspect` lists them (Podman 4's lists the stopped one too)."""
     net = live.network("lan")
     up = live.run("up", "--network", net)
     down = live.run("down", "--network", net)
