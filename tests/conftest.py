@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import importlib.util
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -488,6 +489,89 @@ class Scraper:
             raise AssertionError(f"{path}: condition not reached; last: {last[0]}") from None
 
 
+# -- skips, named for their cause ------------------------------------------------------
+#
+# Every skip says why, as a prefix of its reason: an engine limit (a documented trait of the
+# engine under test, ENGINE_LIMITS), a test-bed limit (something this machine does not
+# provide: a tool, an image, an engine; a debt, since scripts/testbed should provide it),
+# or not applicable here (a test of another place: the guest leg). Under CI (`CI` set, as
+# .ci/run sets it for every run) a test-bed limit and a skip that names no cause are
+# failures: CI cannot be green with its live tests skipped. Skips are counted by cause in
+# the terminal summary's `skips by cause:` line, which .ci/run reads.
+
+ENGINE_LIMIT = "engine limit"
+TESTBED_LIMIT = "test-bed limit"
+NOT_APPLICABLE = "not applicable here"
+UNNAMED = "unnamed"
+SKIP_CAUSES = (ENGINE_LIMIT, TESTBED_LIMIT, NOT_APPLICABLE)
+
+
+def because(cause: str, reason: str) -> str:
+    """A skip reason that names its cause (for `skipif(..., reason=because(...))`)."""
+    assert cause in SKIP_CAUSES, cause
+    return f"{cause}: {reason}"
+
+
+def skip_engine_limit(reason: str) -> NoReturn:
+    pytest.skip(because(ENGINE_LIMIT, reason))
+
+
+def skip_testbed_limit(reason: str) -> NoReturn:
+    """A failure under CI (see pytest_runtest_makereport), a skip elsewhere."""
+    pytest.skip(because(TESTBED_LIMIT, reason))
+
+
+def skip_not_applicable(reason: str) -> NoReturn:
+    pytest.skip(because(NOT_APPLICABLE, reason))
+
+
+def skip_cause(reason: str) -> str:
+    """The cause a skip reason names, else UNNAMED."""
+    return next((c for c in SKIP_CAUSES if reason.startswith(f"{c}: ")), UNNAMED)
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+SKIPS: dict[str, list[str]] = {}
+"""This session's skips: cause -> "nodeid: reason"."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    del call
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    longrepr = report.longrepr
+    reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    cause = skip_cause(reason)
+    if in_ci() and cause in (TESTBED_LIMIT, UNNAMED):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"CI must not skip this ({cause}): {reason}\n"
+            "a test-bed limit is something scripts/testbed must provide; a skip must name "
+            f"its cause ({', '.join(SKIP_CAUSES)}: tests/conftest.py)"
+        )
+        return
+    SKIPS.setdefault(cause, []).append(f"{item.nodeid}: {reason}")
+
+
+def skip_counts() -> dict[str, int]:
+    return {cause: len(SKIPS.get(cause, ())) for cause in (*SKIP_CAUSES, UNNAMED)}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line, always (.ci/run reads it, and fails a run that lacks it): the skips by
+    cause, or "none" (`-rs` lists each skip with its reason)."""
+    counts = {cause: n for cause, n in skip_counts().items() if n}
+    text = ", ".join(f"{n} {cause}" for cause, n in counts.items())
+    terminalreporter.write_line(f"skips by cause: {text or 'none'}")
+
+
 @pytest.fixture(name="fake_engine")
 def fixture_fake_engine() -> FakeEngine:
     return FakeEngine()
@@ -555,22 +639,25 @@ def engine_facts() -> EngineFacts | None:
 # What some engines cannot do at all: `@pytest.mark.needs("name")` skips a test there, with
 # the reason. These are engine limits, not exporter faults (see engine-legs.md).
 ENGINE_LIMITS: dict[str, tuple[str, str]] = {
-    "healthchecks": ("podman", "Podman runs health checks from systemd timers; none run here"),
     "oom-killed": ("podman4", "Podman 4 never sets State.OOMKilled (the kernel's kill is unseen)"),
     "oom-event": ("podman", "Podman sends no container `oom` event"),
-    "network-create-event": ("podman4", "Podman 4.3 sends no network `create` event (5.x does)"),
+    "kill-signal": ("podman", "Podman's container `kill` event names no signal"),
+    "restarting-state": (
+        "podman",
+        "Podman restarts a container at once, without Docker's back-off: it is never "
+        "`restarting`, so there is no state between two runs to see",
+    ),
+    "running-network-members": (
+        "podman4",
+        "Podman 4's `network inspect` lists a network's stopped containers too (Docker and "
+        "Podman 5 list the running ones)",
+    ),
     "update-cpus": ("podman", "`docker update --cpus` is 404 on Podman 4 and ignored on 5"),
     "api-memory-working-set": (
         "podman",
         "Podman's stats API sends no memory_stats.stats (no inactive_file to subtract): 4.3's "
         "usage is the cgroup's coarse usage_in_bytes (1 MiB against 560 KiB), 5.4's about the "
         "RSS (60 KiB against 780 KiB) for a busybox loop",
-    ),
-    "block-io": (
-        "cgroup-v1",
-        "the cgroup v1 blkio controller of the v1 hosts tested attributes no I/O to containers "
-        "(blkio.throttle.io_service_bytes stays `Total 0` even for an O_DIRECT write); the "
-        "systemd + cgroup v2 guest leg proves it",
     ),
     "api-interface-names": (
         "podman4",
@@ -607,7 +694,41 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if engine_lacks(capability):
                 facts = engine_facts()
                 assert facts is not None
-                pytest.skip(f"{facts.label} lacks {capability}: {ENGINE_LIMITS[capability][1]}")
+                skip_engine_limit(
+                    f"{facts.label} lacks {capability}: {ENGINE_LIMITS[capability][1]}"
+                )
+
+
+@asynccontextmanager
+async def health_checks_run(container: str, interval: float = 1.0) -> AsyncIterator[None]:
+    """While the test waits, `container`'s health checks run as its engine schedules them.
+    Docker runs them itself. Podman runs them from a systemd timer per container, and the
+    legs' `podman system service` has no systemd: here the test is that timer, and asks
+    the engine to run the check (the libpod API's GET /libpod/containers/NAME/healthcheck,
+    what `podman healthcheck run` does) every `interval` seconds."""
+    facts = engine_facts()
+    socket_path = engine_socket()
+    if facts is None or facts.product != "podman" or socket_path is None:
+        yield
+        return
+    import aiohttp  # the client only (tests may; the exporter's web layer is apart)
+
+    url = f"http://podman/v4.0.0/libpod/containers/{container}/healthcheck"
+
+    async def timer() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(socket_path)) as session:
+            while True:
+                async with session.get(url) as response:  # 409 once it stopped: no check
+                    await response.read()
+                await asyncio.sleep(interval)  # the timer's period, not a wait for a result
+
+    task = asyncio.create_task(timer())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def engine_answers() -> bool:
@@ -703,10 +824,9 @@ class LiveDocker:
 @pytest.fixture(name="live")
 def fixture_live() -> Iterator[LiveDocker]:
     if not engine_answers():
-        message = f"no live engine with busybox:local on {engine_host()} (run scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must run the integration tests, never skip them
-        pytest.skip(message)
+        skip_testbed_limit(  # a failure in CI, which must run the integration tests
+            f"no live engine with busybox:local on {engine_host()} (run scripts/testbed)"
+        )
     live = LiveDocker()
     try:
         yield live

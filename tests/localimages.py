@@ -9,7 +9,6 @@ of the Dockerfile: `pip wheel` on the host fills `deploy/wheels` of a temporary 
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import shutil
 import subprocess
@@ -17,8 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-from conftest import docker
+from conftest import docker, skip_testbed_limit
 from prometheus3 import FETCH, prometheus3
 
 import exporter
@@ -62,7 +60,7 @@ def debian_base() -> str:
     if cached.returncode == 0:
         return BASE_IMAGE
     if shutil.which("debootstrap") is None:
-        pytest.skip("debootstrap is not installed (apt-get install debootstrap)")
+        skip_testbed_limit("debootstrap is not installed (run scripts/testbed)")
     rootfs = Path(tempfile.mkdtemp(prefix="dxt-debootstrap-", dir="/var/tmp"))
     try:
         result = subprocess.run(
@@ -81,7 +79,7 @@ def debian_base() -> str:
         )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-5:])
-            pytest.skip(f"debootstrap cannot build the Debian base here:\n{tail}")
+            skip_testbed_limit(f"debootstrap cannot build the Debian base here:\n{tail}")
         for cache in ("var/cache/apt", "var/lib/apt/lists"):
             for entry in (rootfs / cache).glob("**/*"):
                 if entry.is_file() and entry.name != "lock":
@@ -191,10 +189,7 @@ def prometheus3_binary() -> Path:
     """Debian sid's Prometheus 3 (scripts/testbed fetches it), else a test-bed limit."""
     binary = prometheus3()
     if binary is None:
-        message = f"test-bed limit: Prometheus 3 is not fetched ({FETCH})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit(f"Prometheus 3 is not fetched ({FETCH})")
     return Path(binary)
 
 
@@ -229,10 +224,7 @@ def build_alertmanager_image(tag: str) -> None:
     base = debian_base()
     binary = shutil.which("prometheus-alertmanager")
     if binary is None:
-        message = "test-bed limit: prometheus-alertmanager is not installed (scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit("prometheus-alertmanager is not installed (scripts/testbed)")
     with tempfile.TemporaryDirectory(prefix="dxt-alertmanager-") as tmp:
         context = Path(tmp)
         shutil.copy2(binary, context / "alertmanager")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -24,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
+from conftest import skip_testbed_limit
 
 BINARY = "docker-registry"
 
@@ -34,10 +33,7 @@ def require_registry_binary() -> None:
     """Skip (fail in CI: scripts/testbed installs them) without the registry tools."""
     missing = [b for b in (BINARY, "htpasswd", "openssl") if shutil.which(b) is None]
     if missing:
-        message = f"{', '.join(missing)} not installed (run scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit(f"{', '.join(missing)} not installed (run scripts/testbed)")
 
 
 def free_port() -> int:

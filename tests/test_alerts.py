@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from conftest import TESTBED_LIMIT, because
 from pack import alerts as gen
-
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the alert files")
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
@@ -23,7 +23,9 @@ RUNBOOK = ALERTS / "runbook.md"
 TEST_FILES = sorted((ALERTS / "tests").glob("*.yaml"))
 RUNBOOK_BASE = "https://github.com/docker-exporter/docker-exporter/blob/main/alerts/runbook.md"
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason=because(TESTBED_LIMIT, "promtool is not installed")
+)
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -189,7 +191,9 @@ def test_config_and_generator_define_the_same_alerts() -> None:
 
 ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 AMTOOL = shutil.which("amtool")
-needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed")
+needs_amtool = pytest.mark.skipif(
+    AMTOOL is None, reason=because(TESTBED_LIMIT, "amtool is not installed")
+)
 
 
 @needs_amtool

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import docker, engine_answers
+from conftest import docker, engine_answers, skip_not_applicable, skip_testbed_limit
 from prometheus3 import prometheus2, prometheus3
 
 pytestmark = pytest.mark.integration
@@ -263,16 +263,16 @@ def _cleanup(run: str, names: dict[str, str]) -> None:
 @pytest.fixture(name="bed", scope="module")
 def fixture_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     if not CADVISOR.exists():
-        pytest.skip(f"test-bed limit: no cAdvisor at {CADVISOR} (set DXT_CADVISOR)")
+        skip_testbed_limit(f"no cAdvisor at {CADVISOR} (set DXT_CADVISOR)")
     if os.geteuid() != 0:
-        pytest.skip("test-bed limit: cAdvisor reads /sys/fs/cgroup and /var/lib/docker as root")
+        skip_testbed_limit("cAdvisor reads /sys/fs/cgroup and /var/lib/docker as root")
     if not engine_answers():
-        pytest.skip("test-bed limit: no live Docker Engine with busybox:local")
+        skip_testbed_limit("no live Docker Engine with busybox:local")
     if not Path("/sys/fs/cgroup/cpuacct").exists():
-        pytest.skip("test-bed limit: cAdvisor v0.36 reads cgroup v1 (no v2 support)")
+        skip_not_applicable("cAdvisor v0.36 reads cgroup v1 only; this host is cgroup v2")
     binary, version = prometheus_binary()
     if binary is None:
-        pytest.skip("test-bed limit: no prometheus binary (run scripts/testbed)")
+        skip_testbed_limit("no prometheus binary (run scripts/testbed)")
     run = secrets.token_hex(3)
     base = tmp_path_factory.mktemp("cadv")
     names: dict[str, str] = {}

@@ -28,7 +28,7 @@ from cgroup_helpers import (
     read_cgroup_stats,
     read_many,
 )
-from conftest import engine_lacks, engine_socket
+from conftest import TESTBED_LIMIT, because, engine_lacks, engine_socket, skip_testbed_limit
 
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO, ProcessInfo, parse_api_stats
 from exporter.stats import cgroup
@@ -755,7 +755,7 @@ def test_read_processes_like_ps(tmp_path: Path) -> None:
     assert expected == read_processes(proc, [PID, 4300, 4301])
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change UIDs")
+@pytest.mark.skipif(os.geteuid() != 0, reason=because(TESTBED_LIMIT, "needs root to change UIDs"))
 def test_process_uid_is_the_effective_one(tmp_path: Path) -> None:
     """On the real /proc, a process with real UID 1000 and effective UID 1234, made
     non-dumpable (its /proc files then belong to root), is listed with UID 1234, the
@@ -1641,9 +1641,7 @@ def fixture_busy_container() -> Iterator[tuple[str, int]]:
     """A `--cpus 0.5 --memory 64m` busybox busy loop: (full id, init pid); always removed."""
     reason = _engine_unavailable()
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)  # CI must run the integration tests, never skip them
-        pytest.skip(reason)
+        skip_testbed_limit(reason)  # a failure in CI, which must run the integration tests
     name = f"stats-it-{uuid.uuid4().hex[:12]}"
     try:
         cid = _docker(

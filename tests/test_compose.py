@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, inspect_payload, live_settings, until
+from conftest import LiveDocker, inspect_payload, live_settings, skip_testbed_limit, until
 from prometheus_client.parser import text_string_to_metric_families
 from test_openapi import validate_response
 
@@ -117,7 +117,7 @@ async def test_docker_compose_project(
     """Debian's docker-compose (v1, installed by scripts/testbed) builds FROM busybox:local,
     nothing pulled; scaling web down drops its running series from 2 to 1."""
     if shutil.which("docker-compose") is None:
-        pytest.skip("docker-compose is not installed (scripts/testbed installs it)")
+        skip_testbed_limit("docker-compose is not installed (scripts/testbed installs it)")
     project = live.prefix.replace("-", "")
     image = f"{live.prefix}-compose:1"
     (tmp_path / "Dockerfile").write_text('FROM busybox:local\nCMD ["sleep", "600"]\n')

@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from conftest import TESTBED_LIMIT, because
 from pack import dashboards as gen
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason=because(TESTBED_LIMIT, "promtool is not installed")
+)
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 ALLOWED_PANELS = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "bargauge", "text"}
@@ -348,7 +352,6 @@ PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 
 def test_grafana_provisioning_examples() -> None:
     """The provisioning examples declare a Prometheus datasource and a file provider."""
-    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read provisioning files")
     sources = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yaml").read_text())
     assert sources["apiVersion"] == 1
     (source,) = sources["datasources"]

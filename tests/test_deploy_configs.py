@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed (pip install -e '.[test]')")
+import yaml
+from conftest import skip_testbed_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -32,10 +32,7 @@ RULE_DIRS = ("/etc/prometheus/alerts/", "/etc/prometheus/rules/")
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not installed (run scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit(f"{name} not installed (run scripts/testbed)")
     return path
 
 
@@ -109,7 +106,7 @@ def test_stack_passes_docker_compose_config(name: str) -> None:
     """docker-compose validates the file against its schema (when docker-compose is installed)."""
     compose = shutil.which("docker-compose")
     if compose is None:
-        pytest.skip("docker-compose not installed (apt-get install docker-compose)")
+        skip_testbed_limit("docker-compose not installed (run scripts/testbed)")
     result = subprocess.run(
         [compose, "--file", name, "config", "--quiet"],
         cwd=DEPLOY,
@@ -282,7 +279,7 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     """systemd-analyze verify finds nothing to say (ExecStart pointed at this venv's binary)."""
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze not installed (apt-get install systemd)")
+        skip_testbed_limit("systemd-analyze not installed (apt-get install systemd)")
     binary = Path(sys.executable).parent / "docker-exporter"
     unit = tmp_path / SYSTEMD_UNIT.name
     unit.write_text(
@@ -297,6 +294,6 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     )
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 and "Failed to" in output and str(unit) not in output:
-        pytest.skip(f"systemd-analyze cannot run in this sandbox: {output}")
+        skip_testbed_limit(f"systemd-analyze cannot run in this sandbox: {output}")
     assert result.returncode == 0, output
     assert output == "", output

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import LiveDocker, docker, engine_answers, engine_socket
+from conftest import LiveDocker, docker, engine_answers, engine_socket, skip_testbed_limit
 from localimages import BASE_IMAGE, build_exporter_image, stage_leftovers
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,10 +33,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def fixture_image() -> Iterator[str]:
     """deploy/Dockerfile built on the Debian base; removed with its build leftovers."""
     if not engine_answers():
-        message = "no live Docker Engine with busybox:local (run scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit("no live Docker Engine with busybox:local (run scripts/testbed)")
     tag = f"dxt-exporter-{uuid.uuid4().hex[:8]}:test"
     before = stage_leftovers()
     try:

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import LiveDocker, docker
+from conftest import NOT_APPLICABLE, LiveDocker, because, docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.guest]
 
@@ -68,7 +68,9 @@ async def until_series(url: str, cid: str, want: dict[str, float | None]) -> str
         await asyncio.sleep(1.0)
 
 
-@pytest.mark.skipif(not INSIDE, reason="runs inside the guest leg only (DXT_GUEST=1)")
+@pytest.mark.skipif(
+    not INSIDE, reason=because(NOT_APPLICABLE, "inside the guest leg only (DXT_GUEST=1)")
+)
 async def test_the_hardened_unit_runs_unprivileged_and_reads_cgroups(live: LiveDocker) -> None:
     """The unit as shipped: a dynamic user in the socket's group, no capabilities, no new
     privileges, a read-only /sys/fs/cgroup, and still the cgroup fast path for stats."""
@@ -101,7 +103,9 @@ async def test_the_hardened_unit_runs_unprivileged_and_reads_cgroups(live: LiveD
     assert 'docker_exporter_stats_source_info{source="cgroup"} 1' in text
 
 
-@pytest.mark.skipif(not METRICS_URL, reason="runs in the guest leg only (GUEST_METRICS_URL)")
+@pytest.mark.skipif(
+    not METRICS_URL, reason=because(NOT_APPLICABLE, "guest leg only (GUEST_METRICS_URL)")
+)
 async def test_a_guest_container_has_real_series_over_the_port_forward(live: LiveDocker) -> None:
     """From this machine: a `--cpus 0.5 --memory 64m` busy loop started on the guest's
     engine shows its limits, CPU time, working set, PIDs and process count, read by the

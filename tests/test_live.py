@@ -8,7 +8,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, Scraper, docker, engine_lacks, live_settings, until, value
+from conftest import (
+    TESTBED_LIMIT,
+    LiveDocker,
+    Scraper,
+    because,
+    docker,
+    engine_lacks,
+    health_checks_run,
+    live_settings,
+    until,
+    value,
+)
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS, Options
@@ -54,7 +65,6 @@ async def test_removed_container_series_disappear(live: LiveDocker, exporter: Sc
     assert not any(dict(labels).get("id") == cid for _, labels in samples)
 
 
-@pytest.mark.needs("healthchecks")
 async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
     cid = short(
         live.run(
@@ -68,13 +78,14 @@ async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
             cmd=("sh", "-c", "touch /tmp/ok; exec sleep 600"),
         )
     )
-    await exporter.wait(
-        lambda s: value(s, "docker_container_health_status", id=cid, status="healthy") == 1
-    )
-    docker("exec", live.name("health"), "rm", "/tmp/ok")
-    samples = await exporter.wait(
-        lambda s: value(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
-    )
+    async with health_checks_run(live.name("health")):
+        await exporter.wait(
+            lambda s: value(s, "docker_container_health_status", id=cid, status="healthy") == 1
+        )
+        docker("exec", live.name("health"), "rm", "/tmp/ok")
+        samples = await exporter.wait(
+            lambda s: value(s, "docker_container_health_status", id=cid, status="unhealthy") == 1
+        )
     assert value(samples, "docker_container_health_status", id=cid, status="healthy") == 0
     assert (value(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
 
@@ -139,7 +150,9 @@ async def test_inventory_matches_docker_inspect(live: LiveDocker, exporter: Scra
     assert "hunter2" not in await (await exporter.client.get("/inventory")).text()
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason=because(TESTBED_LIMIT, "promtool not installed")
+)
 async def test_promtool_check_metrics_is_silent(live: LiveDocker, exporter: Scraper) -> None:
     live.run("lint", "--label", f"{ODD_LABEL}=x")
     live.run("lint2", "--health-cmd", "true", "--health-interval", "1s")

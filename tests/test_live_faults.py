@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, Samples, Scraper, docker, engine_socket, live_settings, until
+from conftest import (
+    LiveDocker,
+    Samples,
+    Scraper,
+    docker,
+    engine_socket,
+    live_settings,
+    skip_not_applicable,
+    until,
+)
 from conftest import value as find
 from faultproxy import Fault, FaultProxy
 from test_fleet import Engine
@@ -85,7 +94,7 @@ async def test_a_stopped_dockerd_is_down_and_recovers(
 async def fixture_proxy(live: LiveDocker) -> AsyncIterator[FaultProxy]:
     upstream = engine_socket()
     if upstream is None:
-        pytest.skip("the proxy needs the engine on a unix socket")
+        skip_not_applicable("the proxy needs the engine on a unix socket")
     base = Path(tempfile.mkdtemp(prefix="dxt-proxy-", dir="/tmp"))  # short socket path
     proxy = FaultProxy(upstream, base / "engine.sock")
     await proxy.start()

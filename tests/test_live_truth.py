@@ -12,16 +12,25 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, until
+from conftest import (
+    LiveDocker,
+    docker,
+    engine_lacks,
+    health_checks_run,
+    live_engine_config,
+    until,
+    wait_for,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
 from exporter.collectors import COLLECTORS
+from exporter.engine.adapter import DockerEngine
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.web.http import INVENTORY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
 
 class Live:
@@ -71,6 +80,7 @@ async def test_a_crash_loop_keeps_the_last_exit_code_while_running(
     assert await exporter.value("docker_container_exit_code", cid[:12]) == 3.0
 
 
+@pytest.mark.needs("restarting-state")
 async def test_a_restarting_container_keeps_no_dead_process_list(
     live: LiveDocker, exporter: Live
 ) -> None:
@@ -96,11 +106,12 @@ async def test_the_failing_streak_follows_the_engine(live: LiveDocker, exporter:
     cid = live.run(
         "streak", "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "2"
     )
-    snap = await exporter.wait(
-        lambda s: cid in s.containers and s.containers[cid].failing_streak >= 6
-    )
-    ours = snap.containers[cid].failing_streak
-    engine = int(docker("inspect", "-f", "{{.State.Health.FailingStreak}}", cid))
+    async with health_checks_run(cid):
+        snap = await exporter.wait(
+            lambda s: cid in s.containers and s.containers[cid].failing_streak >= 6
+        )
+        ours = snap.containers[cid].failing_streak
+        engine = int(docker("inspect", "-f", "{{.State.Health.FailingStreak}}", cid))
     assert ours <= engine <= ours + 3  # the engine's probe runs on while we compare
     assert snap.containers[cid].health == "unhealthy"
 
@@ -109,7 +120,7 @@ async def test_network_members_match_docker_network_inspect(
     live: LiveDocker, exporter: Live
 ) -> None:
     """Members come from the containers' inspect: a stopped one leaves, a started one
-    joins, as `docker network inspect` lists them."""
+    joins, as `docker network inspect` lists them (Podman 4's lists the stopped one too)."""
     net = live.network("lan")
     up = live.run("up", "--network", net)
     down = live.run("down", "--network", net)
@@ -121,7 +132,7 @@ async def test_network_members_match_docker_network_inspect(
 
     await exporter.wait(lambda s: members(s) == {up})
     engine = json.loads(docker("network", "inspect", net))[0]["Containers"]
-    assert set(engine) == {up}
+    assert set(engine) == ({up, down} if engine_lacks("running-network-members") else {up})
     resp = await exporter.client.get("/topology")
     edges = {(e["source"], e["target"]) for e in (await resp.json())["edges"]}
     network_id = docker("network", "inspect", "-f", "{{.Id}}", net)
@@ -130,3 +141,65 @@ async def test_network_members_match_docker_network_inspect(
     await exporter.wait(lambda s: members(s) == {up, down})
     engine = json.loads(docker("network", "inspect", net))[0]["Containers"]
     assert set(engine) == {up, down}
+
+
+LISTINGS = 20
+
+
+async def test_listings_of_an_idle_engine_sign_every_container_alike(live: LiveDocker) -> None:
+    """The light reconcile's premise: a container nothing happened to keeps its list
+    signature (`container_signature` over its `/containers/json` row), though the row's
+    Status text ("Up 2 seconds") moves. Containers with what a row can list in any order:
+    several ports, labels, networks and mounts (Docker lists ports and mounts from Go maps,
+    in a new order on most listings: LISTINGS of them show it); a healthy one, an exited
+    one, a created one."""
+    net = live.network("signet")
+    volume = live.volume("sigvol")
+    busy = live.run(
+        "sigbusy",
+        *(
+            "-p",
+            "127.0.0.1::80",
+            "-p",
+            "127.0.0.1::81/udp",
+            "-p",
+            "127.0.0.1::82",
+            "--expose",
+            "83",
+        ),
+        *("--label", "b=2", "--label", "a=1", "--label", "c=3"),
+        *("-v", f"{volume}:/data", "-v", "/scratch", "--tmpfs", "/run/t"),
+        *("--network", net),
+    )
+    docker("network", "connect", live.network("signet2"), busy)
+    healthy = live.run("sighealth", "--health-cmd", "true", "--health-interval", "1s")
+    exited = live.run("sigexited", cmd=("true",))
+    live.containers.append(live.name("sigcreated"))
+    created = docker("create", "--name", live.name("sigcreated"), "busybox:local")
+    ours = {busy, healthy, exited, created}
+
+    async def settled() -> bool:
+        states = docker("inspect", "-f", "{{.State.Status}}", exited)
+        health = docker("inspect", "-f", "{{.State.Health.Status}}", healthy)
+        return states == "exited" and health == "healthy"
+
+    def status_of(cid: str) -> str:
+        return docker("ps", "-a", "--filter", f"id={cid}", "--format", "{{.Status}}")
+
+    engine = DockerEngine(live_engine_config())
+    try:
+        async with health_checks_run(healthy):
+            await wait_for(settled, "the exited container exited, the healthy one is healthy")
+            before = status_of(busy)
+            first = await engine.list_containers()
+
+            async def moved() -> bool:  # the listing's Status text moves every second
+                return status_of(busy) != before
+
+            await wait_for(moved, f"{before!r} moved")
+            later = [await engine.list_containers() for _ in range(LISTINGS)]
+    finally:
+        await engine.close()
+    assert ours <= set(first)
+    for listing in later:
+        assert {c: listing[c] for c in ours} == {c: first[c] for c in ours}

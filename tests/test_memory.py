@@ -6,12 +6,15 @@ import os
 import platform
 
 import pytest
+from conftest import NOT_APPLICABLE, because
 
 from exporter.render import memory
 
 pytestmark = pytest.mark.skipif(
     platform.libc_ver()[0] != "glibc" or any(k.startswith("MALLOC_") for k in os.environ),
-    reason="malloc_trim gives pages back on glibc with its default tunables only",
+    reason=because(
+        NOT_APPLICABLE, "malloc_trim gives pages back on glibc with its default tunables only"
+    ),
 )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import LiveDocker, docker, live_settings, until
+from conftest import TESTBED_LIMIT, LiveDocker, because, docker, live_settings, until
 from pack import alerts, dashboards
 from registryd import Registry, push, registry, require_registry_binary
 
@@ -33,7 +33,10 @@ from exporter.web.http import INVENTORY
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason=because(TESTBED_LIMIT, "prometheus not installed"),
+    ),
 ]
 JOB = "docker-exporter"
 

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import (
+    TESTBED_LIMIT,
     FakeClock,
     FakeEngine,
     LiveDocker,
+    because,
     docker,
     inspect_payload,
     live_settings,
@@ -228,7 +230,9 @@ async def test_live_resources(live: LiveDocker, capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.skipif(
+    shutil.which("tmux") is None, reason=because(TESTBED_LIMIT, "tmux is not installed")
+)
 async def test_watch_in_tmux(live: LiveDocker) -> None:
     """`ps --watch` in a real terminal: the table is redrawn in place (one screen, not a
     scroll of tables) and the busy container's CPU figure changes between refreshes."""

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import HANG_SCALE, docker, engine_answers
+from conftest import HANG_SCALE, docker, engine_answers, skip_testbed_limit
 from localimages import build_alertmanager_image, build_exporter_image, build_prometheus_image
 from pack import dashboards
 
@@ -146,10 +146,7 @@ def _require_tools() -> None:
     elif not engine_answers():
         problem = "no live default engine with busybox:local to build the images (scripts/testbed)"
     if problem:
-        message = f"test-bed limit: {problem}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit(problem)
 
 
 @pytest.fixture(name="swarm", scope="module")
@@ -409,10 +406,7 @@ def fixture_compose() -> Iterator[ComposeHost]:
     of its own; the project, the engine and the images removed afterwards."""
     _require_tools()
     if shutil.which("docker-compose") is None:
-        message = "test-bed limit: docker-compose is not installed (scripts/testbed)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_testbed_limit("docker-compose is not installed (scripts/testbed)")
     tag = uuid.uuid4().hex[:8]
     images = {
         "EXPORTER_IMAGE": f"dxc-exporter:{tag}",

@@ -445,7 +445,9 @@ _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 def container_signature(summary: Json) -> str:
     """What `/containers/json` says of a container, minus the ever-moving "Up 5 minutes":
-    equal signatures mean nothing a periodic reconcile must re-inspect changed."""
+    equal signatures mean nothing a periodic reconcile must re-inspect changed. Ports and
+    Mounts are sorted: the Engine lists them from Go maps, in a new order on each listing
+    (Docker 20.10: four ports and three mounts came rotated between two listings)."""
     status = str_field(summary.get("Status"))
     health = _HEALTH_IN_STATUS.search(status)
     networks = map_field(map_field(summary.get("NetworkSettings")).get("Networks"))
@@ -457,8 +459,8 @@ def container_signature(summary: Json) -> str:
             str_field(summary.get("ImageID")),
             summary.get("Labels"),
             {n: str_field(map_field(e).get("IPAddress")) for n, e in networks.items()},
-            summary.get("Ports"),
-            [str_field(map_field(m).get("Name")) for m in _list(summary.get("Mounts"))],
+            sorted(json.dumps(p, sort_keys=True, default=str) for p in _list(summary.get("Ports"))),
+            sorted(str_field(map_field(m).get("Name")) for m in _list(summary.get("Mounts"))),
         ],
         sort_keys=True,
         default=str,
