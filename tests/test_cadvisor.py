@@ -10,8 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import inspect_payload, load_json
+from conftest import inspect_payload, load_json, skip_testbed_limit
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
 
@@ -258,10 +257,10 @@ def test_root_cgroup_is_read_like_a_container_from_the_host() -> None:
     try:
         layout = discover_layout(Path("/proc"), Path("/sys"))
     except CgroupError as exc:
-        pytest.skip(f"test-bed limit: no cgroup hierarchy visible ({exc})")
+        skip_testbed_limit(f"no cgroup hierarchy visible ({exc})")
     root = host_stats(layout, Path("/proc"))
     if root is None:
-        pytest.skip("test-bed limit: the cgroup mounts are not the hierarchy's root")
+        skip_testbed_limit("the cgroup mounts are not the hierarchy's root")
     assert root.cpu_usage_seconds > 0
     assert root.cpu_user_seconds + root.cpu_system_seconds > 0
     assert [n.interface for n in root.networks]  # PID 1's namespace: the host's interfaces

@@ -91,6 +91,7 @@ def run_ci(legs: str, leg_tests: str, tmp: Path) -> Run:
         "LEGS": legs,
         "LEGS_DECLINED": "",
         "GUEST": "0",
+        "STACKS": "0",
         "TESTBED": str(tmp / "testbed"),
         "SUITE": str(tmp / "suite"),
         "LEG_TESTS": str(tmp / "test_plain.py") if leg_tests == "PLAIN" else leg_tests,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import engine_host, value, wait_for
+from conftest import TESTBED_LIMIT, because, engine_host, skip_testbed_limit, value, wait_for
 
 from exporter.web.systemd import SocketActivationError, listen_sockets
 
@@ -23,7 +23,9 @@ ACTIVATE = shutil.which("systemd-socket-activate")
 DEPLOY = Path(__file__).parent.parent / "deploy" / "systemd"
 needs_activate = pytest.mark.skipif(
     ACTIVATE is None,
-    reason="test-bed limit: systemd-socket-activate missing (scripts/testbed installs systemd)",
+    reason=because(
+        TESTBED_LIMIT, "systemd-socket-activate missing (scripts/testbed installs systemd)"
+    ),
 )
 
 
@@ -99,7 +101,7 @@ async def test_the_example_socket_unit_activates_the_exporter(tmp_path: Path) ->
     try:
         probe.bind(("127.0.0.1", port))
     except OSError:
-        pytest.skip(f"test-bed limit: port {port} of the example unit is taken here")
+        skip_testbed_limit(f"port {port} of the example unit is taken here")
     finally:
         probe.close()
     process = await activated(f"127.0.0.1:{port}")
@@ -125,7 +127,7 @@ async def test_the_example_socket_unit_activates_the_exporter(tmp_path: Path) ->
 def test_the_example_socket_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("test-bed limit: systemd-analyze not installed (apt-get install systemd)")
+        skip_testbed_limit("systemd-analyze not installed (apt-get install systemd)")
     service = (DEPLOY / "docker-exporter.service").read_text()
     binary = Path(sys.executable).parent / "docker-exporter"
     (tmp_path / "docker-exporter.service").write_text(
@@ -138,7 +140,7 @@ def test_the_example_socket_unit_passes_systemd_analyze_verify(tmp_path: Path) -
     )  # fmt: skip
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 and "Failed to" in output and str(tmp_path) not in output:
-        pytest.skip(f"test-bed limit: systemd-analyze cannot run in this sandbox: {output}")
+        skip_testbed_limit(f"systemd-analyze cannot run in this sandbox: {output}")
     assert result.returncode == 0, output
     assert output == "", output
 

@@ -16,7 +16,7 @@ import aiohttp
 import bcrypt
 import pytest
 from aiohttp import web
-from conftest import FakeClock, FakeEngine, inspect_payload, until
+from conftest import FakeClock, FakeEngine, inspect_payload, skip_not_applicable, until
 
 from exporter.cli.app import build_app
 from exporter.cli.settings import Settings
@@ -545,7 +545,7 @@ def test_a_suite_missing_from_openssl_is_a_warning(pki: Path) -> None:
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         probe.set_ciphers("DES-CBC3-SHA")
-        pytest.skip("not applicable: this OpenSSL has 3DES")
+        skip_not_applicable("this OpenSSL has 3DES")
     except ssl.SSLError:
         pass
     both = "[TLS_RSA_WITH_3DES_EDE_CBC_SHA, TLS_RSA_WITH_AES_128_GCM_SHA256]"
