@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -247,6 +247,17 @@ class FakeEngine:
         if gate is not None:  # this listing is taken now; its answer arrives when set
             await gate.wait()
         return listed
+
+    async def list_health(self, container_ids: Sequence[str]) -> dict[str, ListedContainer]:
+        """The list rows of these containers (the adapter's `id` filter)."""
+        self._check("list health")
+        await self._gate()
+        with_health = version_tuple(self.api_version) >= HEALTH_IN_LIST_API
+        return {
+            cid: parse_listed(list_row(self.containers[cid], with_health))
+            for cid in container_ids
+            if cid in self.containers
+        }
 
     async def inspect_container(self, container_id: str) -> Container:
         self._check(f"inspect {container_id[:12]}")

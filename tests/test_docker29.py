@@ -140,7 +140,7 @@ def test_engine_and_containerd_store_images() -> None:
 async def test_a_probe_is_read_from_the_list_not_an_inspect(
     fake_engine: FakeEngine, inventory: Inventory, clock: FakeClock
 ) -> None:
-    """On API 1.52+ a health probe's end costs one list for every probe since, no inspect."""
+    """On API 1.52+ a health probe's end costs one list (of the probed containers), no inspect."""
     fake_engine.api_version = "1.55"
     doc = load_json("docker29/inspect_health_failing.json")
     cid = fake_engine.add(doc)
@@ -153,7 +153,7 @@ async def test_a_probe_is_read_from_the_list_not_an_inspect(
         )
         snap = await until(inventory, lambda s: s.containers[cid].failing_streak == 51)
         assert snap.containers[cid].health == "unhealthy"
-        assert "list" in fake_engine.calls[calls:]
+        assert "list health" in fake_engine.calls[calls:]
         assert not [c for c in fake_engine.calls[calls:] if c.startswith("inspect")]
 
 
@@ -170,3 +170,19 @@ async def test_before_1_52_a_probe_is_inspected(
         )
         await until(inventory, lambda s: s.containers[cid].failing_streak == 8)
         assert f"inspect {cid[:12]}" in fake_engine.calls[calls:]
+
+
+def test_windows_stats_are_told_apart_by_os_type() -> None:
+    """1.52's `os_type: windows` (a constructed payload): CPU in 100 ns ticks, memory as
+    commit and private working set, no cgroup fields; without `os_type` the Linux rules."""
+    doc = load_json("docker29/stats_windows_constructed.json")
+    stats = parse_api_stats(doc, cgroup_version="")
+    assert stats is not None
+    assert stats.cpu_usage_seconds == pytest.approx(12.3456789)
+    assert stats.cpu_user_seconds == pytest.approx(10.0)
+    assert (stats.memory_usage_bytes, stats.memory_working_set_bytes) == (157286400, 83886080)
+    assert (stats.cpu_throttled_periods, stats.memory_limit_bytes, stats.pids) == (None, None, 7)
+    assert [n.rx_bytes for n in stats.networks] == [1048576]
+    linux = parse_api_stats({**doc, "os_type": "linux"}, cgroup_version="")
+    assert linux is not None
+    assert linux.cpu_usage_seconds == pytest.approx(0.123456789)  # nanoseconds there

@@ -45,6 +45,7 @@ from exporter.engine.api import (
 )
 from exporter.engine.config import EngineConfig, negotiate, tls_context, version_tuple
 from exporter.engine.events import Event, parse_event
+from exporter.engine.fields import str_field
 from exporter.engine.models import (
     Container,
     EngineInfo,
@@ -359,6 +360,23 @@ class DockerEngine:
             "containers/json",
             "list",
             lambda: {row.id: parse_listed(_summary(row)) for row in listing},
+        )
+
+    async def list_health(self, container_ids: Sequence[str]) -> dict[str, ListedContainer]:
+        """The list rows of these containers only (an `id` filter: the engine skips the
+        rest before building any row), for their health (API 1.52+)."""
+        await self._ensure_version()
+        params = {"all": "1", "filters": json.dumps({"id": sorted(container_ids)})}
+        raw = await self._get_json("containers/json", "list", params=params)
+        rows = raw if isinstance(raw, list) else []
+        return self._parsed(
+            "containers/json",
+            "list",
+            lambda: {
+                str_field(r.get("Id")): parse_listed(r)
+                for r in rows
+                if isinstance(r, dict) and str_field(r.get("Id"))
+            },
         )
 
     async def inspect_container(self, container_id: str) -> Container:

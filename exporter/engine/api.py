@@ -4,7 +4,7 @@ Kept apart from the aiodocker adapter so that nothing above the engine imports a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -57,6 +57,8 @@ class Engine(Protocol):
     async def engine_info(self) -> EngineInfo: ...
 
     async def list_containers(self) -> dict[str, ListedContainer]: ...
+
+    async def list_health(self, container_ids: Sequence[str]) -> dict[str, ListedContainer]: ...
 
     async def inspect_container(self, container_id: str) -> Container: ...
 

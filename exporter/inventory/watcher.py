@@ -60,8 +60,9 @@ PROBE_ENDS = frozenset({"exec_die", "exec_died"})
 status sends, and the failing streak moves with every probe. A container with a
 healthcheck is re-read on one, at most once per probe interval (engine time), and not
 when a successful exec ends on a healthy container with no streak (nothing moves). On
-Docker with API 1.52+ (`EngineInfo.health_in_list`) it is read from one container list for
-every probe since, not an inspect per container; on Podman and older APIs, inspected."""
+Docker with API 1.52+ (`EngineInfo.health_in_list`) it is read from one container list
+(filtered to the containers probed since), not an inspect per container; on Podman and
+older APIs, inspected."""
 
 QUIET_EVENTS = 100
 """A light reconcile lists containers only after this many events since the last list.
@@ -149,7 +150,7 @@ class Watcher:
         self._removed = False
         self._signatures: dict[str, str] = {}
         self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
-        self._probes_pending = False  # probe ends to read from one list (API 1.52+)
+        self._probes_pending: dict[str, None] = {}  # probed containers, read from one list
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
         self._reachable = asyncio.Event()  # cleared while the liveness probe gets no answer
@@ -480,7 +481,7 @@ class Watcher:
         not know is inspected too: Podman 4 sends no network `create` event."""
         ids, self._pending = list(self._pending), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
-        probes, self._probes_pending = self._probes_pending, False
+        probes, self._probes_pending = list(self._probes_pending), {}
         queued = len(ids) + len(self._pending_networks)
         if queued > self._status.refresh_high_water:
             self._status = replace(self._status, refresh_high_water=queued)
@@ -493,7 +494,8 @@ class Watcher:
                     self._signatures.pop(cid, None)  # the next light pass inspects it again
                     self._listed_at = None  # and lists, quiet or not
             if probes:
-                self._apply_listed_health(await self._engine.list_containers(), skip=set(ids))
+                listed = await self._engine.list_health(probes)
+                self._apply_listed_health(listed, skip=set(ids))
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
         for ref in self._inventory.unknown_networks(ids):
@@ -565,6 +567,7 @@ class Watcher:
         if event.action in REMOVED_ACTIONS:
             self._pending.pop(cid, None)
             self._probed.pop(cid, None)
+            self._probes_pending.pop(cid, None)
             self._signatures.pop(cid, None)
             self._inventory.remove(cid)
             self._removed = True
@@ -596,7 +599,7 @@ class Watcher:
         self._probed[cid] = at
         engine = self._inventory.snapshot.engine
         if engine is not None and engine.health_in_list:
-            self._probes_pending = True  # one list for every probe since (refresh_pending)
+            self._probes_pending[cid] = None  # one list for every probe since (refresh_pending)
         else:
             self._schedule(cid)
 
