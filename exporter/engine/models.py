@@ -490,8 +490,8 @@ def container_signature(summary: Json) -> str:
 
 
 def parse_listed(summary: Json) -> ListedContainer:
-    """A `/containers/json` row: its signature and, from API 1.52, `Health` (`none` also
-    for a stopped container, as inspect says)."""
+    """A `/containers/json` row: its signature and, from API 1.52, `Health` (Docker says
+    `none` for every stopped container: `Inventory.set_health` applies it to running ones)."""
     health = summary.get("Health")
     if not isinstance(health, Mapping):
         return ListedContainer(container_signature(summary))

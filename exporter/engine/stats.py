@@ -215,7 +215,8 @@ def _windows_stats(
     payload: Mapping[str, object], usage: Mapping[str, object], total: int
 ) -> ContainerStats:
     """A Windows container's sample (`os_type: windows`, API 1.52+): CPU in 100 ns ticks,
-    memory as commit and private working set, no cgroup: no throttling, limits or pids."""
+    memory as commit and private working set, processes from `num_procs`; no cgroup, so
+    no throttling, limits or memory breakdown."""
     memory = _obj(payload.get("memory_stats"))
     return ContainerStats(
         cpu_usage_seconds=total / _WINDOWS_TICK,
