@@ -14,6 +14,7 @@ from conftest import (
     Scraper,
     because,
     docker,
+    engine_facts,
     engine_lacks,
     health_checks_run,
     live_settings,
@@ -24,6 +25,8 @@ from conftest import (
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS, Options
 from exporter.collectors.containers import LABEL_KEYS
+from exporter.engine.config import version_tuple
+from exporter.engine.models import HEALTH_IN_LIST_API
 from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
@@ -88,6 +91,41 @@ async def test_health_transitions(live: LiveDocker, exporter: Scraper) -> None:
         )
     assert value(samples, "docker_container_health_status", id=cid, status="healthy") == 0
     assert (value(samples, "docker_container_health_failing_streak", id=cid) or 0) >= 1
+
+
+@pytest.mark.needs("healthchecks")
+async def test_the_failing_streak_counts_on_past_the_transition(
+    live: LiveDocker, exporter: Scraper
+) -> None:
+    """After the unhealthy transition only probe ends arrive, and each moves the streak:
+    read from the container list on Docker at API 1.52+ (no inspect), by inspect on older
+    APIs and Podman. The streak keeps up with `docker inspect`'s."""
+    cid = short(
+        live.run(
+            "streak", "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "2"
+        )
+    )
+    streak = "docker_container_health_failing_streak"
+    first = await exporter.wait(lambda s: (value(s, streak, id=cid) or 0) >= 3)
+    samples = await exporter.wait(
+        lambda s: (value(s, streak, id=cid) or 0) >= (value(first, streak, id=cid) or 0) + 4
+    )
+    facts = engine_facts()
+    assert facts is not None
+    if facts.product == "docker" and version_tuple(facts.api_version) >= HEALTH_IN_LIST_API:
+        requests = "docker_exporter_engine_request_duration_seconds_count"
+        inspects = (value(samples, requests, endpoint="inspect") or 0) - (
+            value(first, requests, endpoint="inspect") or 0
+        )
+        assert inspects < 4  # not one per probe: each was read from a list
+        assert (value(samples, requests, endpoint="list") or 0) > (
+            value(first, requests, endpoint="list") or 0
+        )
+    ours = value(samples, streak, id=cid)
+    engine = int(docker("inspect", "-f", "{{.State.Health.FailingStreak}}", live.name("streak")))
+    assert ours is not None
+    assert ours <= engine <= ours + 3  # the engine's probe runs on while we compare
+    assert value(samples, "docker_container_health_status", id=cid, status="unhealthy") == 1
 
 
 async def test_crash_loop_counts_restarts_and_exit_code(

@@ -241,3 +241,42 @@ async def test_the_exposition_shows_the_outage(
     assert "docker_exporter_inventory_last_sync_timestamp_seconds " in text
     assert "docker_container_info{" in text  # the last inventory, still served
     assert 'docker_exporter_engine_request_errors_total{endpoint="ping",kind="timeout"}' in text
+
+
+class SlowToCancelPing(FakeEngine):
+    """A ping that hangs, and when cancelled takes until `released` to end (an aiohttp
+    request closing its connection under load)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = True
+        self.cancelling = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def ping(self) -> None:
+        if not self.hang:
+            return
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelling.set()
+            await self.released.wait()
+            raise
+
+
+async def test_a_shutdown_during_a_ping_cancellation_stops_the_loop(
+    inventory: Inventory, clock: FakeClock
+) -> None:
+    """Cancelled while it waits for a timed-out ping to end, the loop ends (it kept pinging
+    through the shutdown, whose wait then never returned)."""
+    engine = SlowToCancelPing()
+    liveness = Liveness(engine, inventory, clock, interval=INTERVAL, timeout=TIMEOUT)
+    task = asyncio.create_task(liveness.run())
+    while not engine.cancelling.is_set():  # the deadline passes: the ping is cancelled
+        await clock.advance(0.5)
+    task.cancel()  # the shutdown, while the probe waits for that ping to end
+    await asyncio.sleep(0)
+    engine.hang = False
+    engine.released.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5.0)

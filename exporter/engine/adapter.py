@@ -44,12 +44,14 @@ from exporter.engine.api import (
 )
 from exporter.engine.config import EngineConfig, negotiate, tls_context, version_tuple
 from exporter.engine.events import Event, parse_event
+from exporter.engine.fields import str_field
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    container_signature,
+    ListedContainer,
     parse_container,
     parse_engine,
+    parse_listed,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -85,9 +87,9 @@ SUMMARY_KEYS = (
     "Ports", "SizeRw", "SizeRootFs", "Labels", "State", "Status", "Health", "HostConfig",
     "NetworkSettings", "Mounts",
 )  # fmt: skip
-"""Every top-level key of the Engine's ContainerSummary (API 1.41 to 1.52). aiodocker hands
-list rows back as `DockerContainer`, which answers item access only; the row is rebuilt
-from these keys for `container_signature`."""
+"""Every top-level key of the Engine's ContainerSummary (API 1.41 to 1.55; `Health` from
+1.52). aiodocker hands list rows back as `DockerContainer`, which answers item access
+only; the row is rebuilt from these keys for `parse_listed`."""
 
 CONNECT_FAILED = 900
 """The status aiodocker gives a connection it could not make (`DockerError(900, ...)`)."""
@@ -349,13 +351,31 @@ class DockerEngine:
             lambda: parse_engine(_object(info), _object(version), self._api_version),
         )
 
-    async def list_containers(self) -> dict[str, str]:
-        """Every container (running or not) by ID, with its list signature."""
+    async def list_containers(self) -> dict[str, ListedContainer]:
+        """Every container (running or not) by ID: its list signature, and its health and
+        failing streak where the list has them (API 1.52+)."""
         listing = await self._call("containers/json", "list", lambda d: d.containers.list(all=True))
         return self._parsed(
             "containers/json",
             "list",
-            lambda: {row.id: container_signature(_summary(row)) for row in listing},
+            lambda: {row.id: parse_listed(_summary(row)) for row in listing},
+        )
+
+    async def list_health(self, container_ids: Sequence[str]) -> dict[str, ListedContainer]:
+        """The list rows of these containers only (an `id` filter: the engine skips the
+        rest before building any row), for their health (API 1.52+)."""
+        await self._ensure_version()
+        params = {"all": "1", "filters": json.dumps({"id": sorted(container_ids)})}
+        raw = await self._get_json("containers/json", "list", params=params)
+        rows = raw if isinstance(raw, list) else []
+        return self._parsed(
+            "containers/json",
+            "list",
+            lambda: {
+                str_field(r.get("Id")): parse_listed(r)
+                for r in rows
+                if isinstance(r, dict) and str_field(r.get("Id"))
+            },
         )
 
     async def inspect_container(self, container_id: str) -> Container:
@@ -477,8 +497,13 @@ class DockerEngine:
         """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
         # A direct GET: aiodocker has no `/system/df` call at all, and `type=` (1.42+)
         # spares the engine sizing every layer and build cache entry for volume sizes.
+        # From 1.52 the volumes are `VolumeUsage.Items`, listed with `verbose=1` (the
+        # legacy `Volumes` is then left out).
         await self._ensure_version()
-        params = {"type": "volume"} if version_tuple(self._api_version) >= (1, 42) else None
+        version = version_tuple(self._api_version)
+        params = {"type": "volume"} if version >= (1, 42) else None
+        if params is not None and version >= (1, 52):
+            params["verbose"] = "1"
         raw = await self._get_json("system/df", "df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return self._parsed("system/df", "df", lambda: parse_disk_usage(_object(raw), 0.0))
 

@@ -4,12 +4,12 @@ Kept apart from the aiodocker adapter so that nothing above the engine imports a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from exporter.engine.events import Event
-from exporter.engine.models import Container, EngineInfo
+from exporter.engine.models import Container, EngineInfo, ListedContainer
 from exporter.engine.resources import DiskUsage, Image, ImageSummary, Network, Volume
 from exporter.engine.stats import ContainerStats, ProcessInfo
 
@@ -56,7 +56,9 @@ class Engine(Protocol):
 
     async def engine_info(self) -> EngineInfo: ...
 
-    async def list_containers(self) -> dict[str, str]: ...
+    async def list_containers(self) -> dict[str, ListedContainer]: ...
+
+    async def list_health(self, container_ids: Sequence[str]) -> dict[str, ListedContainer]: ...
 
     async def inspect_container(self, container_id: str) -> Container: ...
 

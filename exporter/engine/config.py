@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from exporter.options import option, parse_duration, parse_positive_int
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
-MAX_API_VERSION = (1, 51)
-"""Newest API we request: parsers accept both sides of the 1.52 removals."""
+MAX_API_VERSION = (1, 55)
+"""Newest API we request, the newest tested (Docker 29.6 to 29.7); every parser reads
+both sides of the changes from 1.52 on (docs/engine-api-versions.md)."""
 
 HOST = option(
     "--docker.host",

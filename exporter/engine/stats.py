@@ -165,6 +165,8 @@ def parse_api_stats(
     total = json_int(usage.get("total_usage"))
     if total is None:
         return None
+    if payload.get("os_type") == "windows":  # API 1.52+ says which; older ones do not
+        return _windows_stats(payload, usage, total)
     memory = map_field(payload.get("memory_stats"))
     mem_stats = _stats_map(memory)
     if not cgroup_version:
@@ -207,6 +209,40 @@ def parse_api_stats(
         pids_limit=limit_or_none(json_int(pids.get("limit"))),
         networks=_api_networks(payload.get("networks")),
         block=_api_block(map_field(payload.get("blkio_stats")), with_ops=v1 and not podman),
+    )
+
+
+_WINDOWS_TICK = 1e7
+"""Windows reports CPU time in 100 ns intervals, not nanoseconds."""
+
+
+def _windows_stats(
+    payload: Mapping[str, object], usage: Mapping[str, object], total: int
+) -> ContainerStats:
+    """A Windows container's sample (`os_type: windows`, API 1.52+): CPU in 100 ns ticks,
+    memory as commit and private working set, processes from `num_procs`; no cgroup, so
+    no throttling, limits or memory breakdown."""
+    memory = map_field(payload.get("memory_stats"))
+    return ContainerStats(
+        cpu_usage_seconds=total / _WINDOWS_TICK,
+        cpu_user_seconds=(json_int(usage.get("usage_in_usermode")) or 0) / _WINDOWS_TICK,
+        cpu_system_seconds=(json_int(usage.get("usage_in_kernelmode")) or 0) / _WINDOWS_TICK,
+        cpu_periods=None,
+        cpu_throttled_periods=None,
+        cpu_throttled_seconds=None,
+        cpu_limit_cores=None,
+        memory_usage_bytes=json_int(memory.get("commitbytes")),
+        memory_working_set_bytes=json_int(memory.get("privateworkingset")),
+        memory_rss_bytes=None,
+        memory_cache_bytes=None,
+        memory_swap_bytes=None,
+        memory_limit_bytes=None,
+        memory_failures=None,
+        oom_kills=None,
+        pids=json_int(payload.get("num_procs")),
+        pids_limit=None,
+        networks=_api_networks(payload.get("networks")),
+        block=(),
     )
 
 

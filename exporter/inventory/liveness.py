@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 
 from exporter.clock import Clock
 from exporter.engine.api import Engine, EngineError
@@ -136,9 +135,15 @@ class Liveness:
         finally:
             for task in (ping, deadline):
                 task.cancel()
+            me = asyncio.current_task()
             for task in (ping, deadline):
-                with suppress(asyncio.CancelledError, EngineError):
+                try:
                     await task
+                except (asyncio.CancelledError, EngineError):
+                    # theirs, not ours: a cancellation of this task (a shutdown while a
+                    # cancelled ping still ends) must not be swallowed, or the loop pings on
+                    if me is not None and me.cancelling():
+                        raise asyncio.CancelledError from None
         if not ping.done() or ping.cancelled():
             if self._meter is not None:
                 self._meter.observe("ping", self._timeout)
