@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import sys
@@ -12,26 +13,37 @@ from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import registry
+from exporter.collectors import image_updates, logs, registry
 from exporter.collectors.processes import TOP_INTERVAL
 from exporter.collectors.volumes import SIZES_INTERVAL
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError
 from exporter.engine.config import engine_config_from_env
+from exporter.engine.models import EngineInfo
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
 from exporter.inventory.liveness import Liveness
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
+from exporter.registry.checker import ImageChecker
 from exporter.registry.client import RegistryClient
-from exporter.registry.config import RegistryTarget, load_targets
+from exporter.registry.config import (
+    RegistryAccess,
+    RegistryTarget,
+    load_access,
+    load_targets,
+    registry_url_of,
+)
+from exporter.registry.freshness import wanted_tags
 from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
+from exporter.stats.containersizes import ContainerSizeSampler
 from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.logfiles import LogFileSampler
 from exporter.stats.sampler import Sampler, choose_source
 from exporter.stats.top import TopPoller
 from exporter.web.http import App, attach, make_app, serve
@@ -101,7 +113,7 @@ def container_filter(settings: Settings) -> ContainerFilter:
 def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
     """The registries to poll (none unless the registry collector is on) and the warnings
     to log once; raises RegistryConfigError for unusable flags or files."""
-    if "registry" not in settings.collectors:
+    if "registry" not in settings.collectors and "image_updates" not in settings.collectors:
         return [], []
     urls: tuple[str, ...] = settings[registry.URLS]
     return load_targets(
@@ -109,27 +121,130 @@ def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str
         config_file=settings[registry.CONFIG_FILE],
         docker_config=settings[registry.DOCKER_CONFIG],
         certs_dir=settings[registry.CERTS_DIR],
+        unlisted=settings[image_updates.CHECK_RUNNING],
     )
 
 
 def build_pollers(
     settings: Settings,
-    targets: Sequence[RegistryTarget],
+    clients: Sequence[RegistryClient],
     inventory: Inventory,
     clock: Clock,
 ) -> list[RegistryPoller]:
-    """One poller per registry, each with its own client (made here, inside the loop)."""
+    """One poller per registry, each with its client (made inside the loop)."""
+    if "registry" not in settings.collectors:
+        return []
     return [
         RegistryPoller(
-            RegistryClient(target, clock, timeout=settings[registry.TIMEOUT]),
+            client,
             inventory.publish_registry,
             clock,
             interval=settings[registry.INTERVAL],
             max_repositories=settings[registry.MAX_REPOSITORIES],
             manifests=settings[registry.MANIFESTS],
         )
-        for target in targets
+        for client in clients
     ]
+
+
+def _insecure(name: str, engine: EngineInfo | None) -> bool:
+    """Whether the engine reaches `name` as an insecure registry (a listed name, or an IP
+    address in a listed CIDR; host names are not resolved)."""
+    if engine is None:
+        return False
+    host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name.strip("[]")
+    for entry in engine.insecure_registries:
+        if entry == name:
+            return True
+        try:
+            if "/" in entry and ipaddress.ip_address(host) in ipaddress.ip_network(entry):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def build_checker(
+    settings: Settings,
+    clients: Sequence[RegistryClient],
+    inventory: Inventory,
+    clock: Clock,
+) -> ImageChecker | None:
+    """The image freshness checker: the watched registries through their pollers' clients
+    (one request in flight per registry), with --registry.check-running any other one a
+    running container names, reached as Docker would (https; an insecure one, http after)."""
+    if "image_updates" not in settings.collectors:
+        return None
+    shared = {client.target.name: client for client in clients}
+    check_running = settings[image_updates.CHECK_RUNNING]
+    access: RegistryAccess | None = None
+    if check_running:
+        access, _warnings = load_access(
+            config_file=settings[registry.CONFIG_FILE],
+            docker_config=settings[registry.DOCKER_CONFIG],
+            certs_dir=settings[registry.CERTS_DIR],
+        )
+    timeout = settings[registry.TIMEOUT]
+
+    def clients_for(name: str) -> list[RegistryClient]:
+        if name in shared:
+            return [shared[name]]
+        if access is None:
+            return []
+        insecure = _insecure(name, inventory.snapshot.engine)
+        url = registry_url_of(name)
+        made = [RegistryClient(access.target(name, url, insecure=insecure), clock, timeout=timeout)]
+        if insecure:
+            plain = access.target(name, "http://" + name)
+            made.append(RegistryClient(plain, clock, timeout=timeout))
+        return made
+
+    checker = ImageChecker(
+        clients_for,
+        lambda checks: inventory.publish(image_checks=checks),
+        clock,
+        interval=settings[image_updates.CHECK_INTERVAL],
+    )
+    seen: list[object] = [None, None, None]
+
+    def on_publish(snapshot: Snapshot) -> None:
+        inputs = [snapshot.containers, snapshot.images, snapshot.engine]
+        if all(a is b for a, b in zip(inputs, seen, strict=True)):
+            return
+        seen[:] = inputs
+        wanted = wanted_tags(snapshot.containers.values(), snapshot.images, snapshot.engine)
+        if not check_running:
+            wanted = {name: pairs for name, pairs in wanted.items() if name in shared}
+        checker.want(wanted)
+
+    inventory.subscribe(on_publish)
+    on_publish(inventory.snapshot)
+    return checker
+
+
+def disk_loops(
+    settings: Settings, engine: Engine, inventory: Inventory, clock: Clock
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """The disk samplers the enabled collectors need: volume sizes and writable layers
+    (opt-in: the engine walks every volume or layer), log files (a stat each)."""
+    loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if "volume_sizes" in settings.collectors:
+        df = DiskUsageSampler(engine, inventory, clock, interval=settings[SIZES_INTERVAL])
+        loops.append(("disk-usage", df.run))
+    if "container_sizes" in settings.collectors:
+        sizes = ContainerSizeSampler(
+            engine, inventory, clock, interval=settings[logs.SIZES_INTERVAL]
+        )
+        loops.append(("container-sizes", sizes.run))
+    if "logs" in settings.collectors:
+        files = LogFileSampler(
+            inventory,
+            clock,
+            interval=settings[logs.LOGS_INTERVAL],
+            docker_root=settings[logs.DOCKER_ROOT],
+        )
+        loops.append(("log-files", files.run))
+    return loops
 
 
 def build_exposition(settings: Settings) -> Exposition:
@@ -199,13 +314,18 @@ def build_app(
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
             top = TopPoller(engine, inventory, the_clock, interval=settings[TOP_INTERVAL])
             loops.append(("top", top.run))
-        if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(engine, inventory, the_clock, interval=settings[SIZES_INTERVAL])
-            loops.append(("disk-usage", df.run))
+        loops.extend(disk_loops(settings, engine, inventory, the_clock))
+        clients = [
+            RegistryClient(target, the_clock, timeout=settings[registry.TIMEOUT])
+            for target in targets
+        ]
         loops.extend(
             (f"registry {poller.snapshot.name}", poller.run)
-            for poller in build_pollers(settings, targets, inventory, the_clock)
+            for poller in build_pollers(settings, clients, inventory, the_clock)
         )
+        checker = build_checker(settings, clients, inventory, the_clock)
+        if checker is not None:
+            loops.append(("image-checks", checker.run))
         tasks = [
             asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
         ]
@@ -248,7 +368,11 @@ async def once(
         if sampler is not None:
             await sampler.sweep()
             await sampler.close()
-        for poller in build_pollers(settings, registries, inventory, SystemClock()):
+        clients = [
+            RegistryClient(target, SystemClock(), timeout=settings[registry.TIMEOUT])
+            for target in registries
+        ]
+        for poller in build_pollers(settings, clients, inventory, SystemClock()):
             try:
                 await poller.poll()
             finally:

@@ -302,3 +302,42 @@ def _int(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A container's log file as `stat` saw it (never its contents).
+
+    `size_bytes` is the active file's size: it drops when the driver rotates it.
+    `written_bytes` grows by what the active file grew between two looks, across a
+    rotation too (the renamed file `<path>.1` is found by its inode), since the exporter
+    first saw the container. `error` (fixed words) when the file cannot be looked at."""
+
+    path: str
+    size_bytes: int | None = None
+    written_bytes: int = 0
+    inode: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSizes:
+    """`docker ps --size` (`/containers/json?size=1`): per container ID, its writable
+    layer's size (`SizeRw`), and when it was sampled (Unix seconds)."""
+
+    time: float
+    writable: Mapping[str, int]
+    seconds: float = 0.0
+    """How long the engine took to answer (it walks every writable layer)."""
+
+
+def parse_container_sizes(raw: object, time: float) -> ContainerSizes:
+    """`/containers/json?all=1&size=1` to sizes; entries without SizeRw are left out."""
+    out: dict[str, int] = {}
+    for entry in raw if isinstance(raw, list) else ():
+        if not isinstance(entry, Mapping):
+            continue
+        cid, size = entry.get("Id"), entry.get("SizeRw")
+        if isinstance(cid, str) and type(size) is int and size >= 0:
+            out[cid] = size
+    return ContainerSizes(time, out)
