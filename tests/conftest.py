@@ -46,7 +46,13 @@ from exporter.engine.resources import (
     parse_top,
     parse_volumes,
 )
-from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.stats import (
+    ContainerSizes,
+    ContainerStats,
+    ProcessInfo,
+    parse_api_stats,
+    parse_container_sizes,
+)
 from exporter.inventory.store import Inventory, Snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -307,6 +313,12 @@ class FakeEngine:
         await self._gate()
         await asyncio.sleep(0)
         return parse_disk_usage(self.df_doc, 0.0)
+
+    async def container_sizes(self) -> ContainerSizes:
+        self._check("df")
+        await self._gate()
+        await asyncio.sleep(0)
+        return parse_container_sizes(load_json("containers_size.json"), 0.0)
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
