@@ -102,6 +102,8 @@ class ImageChecker:
         self._wakes: dict[str, asyncio.Event] = {}
         self._changed = asyncio.Event()
         self._used: dict[str, RegistryClient] = {}
+        self._made: dict[str, Sequence[RegistryClient]] = {}
+        """The clients made per registry, once (all closed at the end)."""
         self.requests = 0
         """HEADs and GETs sent (token requests not included), for the benchmark."""
 
@@ -137,8 +139,9 @@ class ImageChecker:
             for task in self._workers.values():
                 with suppress(asyncio.CancelledError, Exception):
                     await task
-            for client in self._used.values():
-                await client.close()
+            for made in self._made.values():
+                for client in made:
+                    await client.close()
 
     async def _worker(self, name: str) -> None:
         wake = self._wakes[name]
@@ -181,7 +184,11 @@ class ImageChecker:
 
     def _client_list(self, name: str) -> Sequence[RegistryClient]:
         kept = self._used.get(name)
-        return (kept,) if kept is not None else self._clients(name)
+        if kept is not None:
+            return (kept,)
+        if name not in self._made:
+            self._made[name] = self._clients(name)
+        return self._made[name]
 
     async def check(self, name: str, repository: str, tag: str) -> TagCheck:
         """One HEAD (and, for a new index digest, one GET); stored and published."""
