@@ -10,7 +10,7 @@ log lines about the outage: one when it starts, one when it ends.
 
 Never point it at the host's shared engine: it refuses a pidfile whose process is not a
 dockerd serving --docker.host, or a host of /var/run/docker.sock. A private one:
-  bash -c 'source scripts/legs.bash; leg_down(){ :; }; leg_docker28 hung-bench'
+  bash -c 'source scripts/legs.bash; leg_down(){ :; }; leg_dockerd hung-bench'
 (then DOCKER_HOST=unix:///run/docker-exporter-legs/hung-bench/docker.sock and
 --pidfile /run/docker-exporter-legs/hung-bench/docker.pid).
 

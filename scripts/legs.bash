@@ -5,12 +5,15 @@
 #   docker20             Debian 12's docker.io, the host's default engine (nothing is started)
 #   docker28             Docker 28.5 + containerd 2.1 from Debian sid (private apt configuration)
 #   docker28-containerd  the same with the containerd image store
+#   docker29             Docker 29.7.2, prebuilt (see engines_dir), with sid's containerd 2.1:
+#                        the containerd image store, 29's default on a fresh install
+#   docker29-graphdriver the same on the overlay2 graph driver (a host upgraded to 29)
 #   podman4              Debian 12's podman 4.3, rootful `podman system service`
 #   podman5              Podman 5.4 from Debian trixie, on trixie's glibc (patchelf)
 # `leg_up LEG` is idempotent and prints `DOCKER_HOST=...` as its last line on stdout;
 # progress goes to stderr. `leg_down LEG` stops only what the leg's pidfiles name.
 
-LEGS=(docker20 docker28 docker28-containerd podman4 podman5)
+LEGS=(docker20 docker28 docker28-containerd docker29 docker29-graphdriver podman4 podman5)
 LEGS_RUN=/run/docker-exporter-legs         # sockets, pidfiles, exec roots, logs
 LEGS_DATA=/var/lib/docker-exporter-legs    # data roots (image layers)
 LEGS_CACHE=/var/cache/docker-exporter-legs # the private apt state and the extracted packages
@@ -38,7 +41,12 @@ debian_mirror() {
 # prints the directory they are unpacked in, $LEGS_CACHE/NAME.
 fetch_suite() {
   local suite=$1 name=$2; shift 2
-  local apt=$LEGS_CACHE/apt-$suite root=$LEGS_CACHE/$name
+  local apt=$LEGS_CACHE/apt-$suite root=$LEGS_CACHE/$name lock
+  if [ -e "$root/.complete" ]; then echo "$root"; return; fi
+  # Two legs may share a fetch (docker28 and docker29 both use sid's containerd): one at a time.
+  mkdir -p "$LEGS_CACHE"
+  exec {lock}>"$LEGS_CACHE/.fetch-$name.lock"
+  flock "$lock"
   if [ -e "$root/.complete" ]; then echo "$root"; return; fi
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
   rm -rf "$root.debs" && mkdir -p "$root.debs"
@@ -169,25 +177,82 @@ import_busybox() {
   rm -rf "$rootfs"
 }
 
-leg_docker28() {
-  local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1 root bin features=""
+# The prebuilt engines (Debian has no Docker 29): $DXT_ENGINES_DIR if set (and only it),
+# else ../shared/engines beside the repository, else /work/shared/engines (a CI clone lives
+# elsewhere). Prints nothing if none exists.
+engines_dir() {
+  local dir dirs=("${ROOT:-.}/../shared/engines" /work/shared/engines)
+  [ -z "${DXT_ENGINES_DIR:-}" ] || dirs=("$DXT_ENGINES_DIR")
+  for dir in "${dirs[@]}"; do
+    [ -d "$dir" ] && { (cd "$dir" && pwd); return; }
+  done
+  return 0
+}
+
+# A bin directory for a Docker 29 leg: dockerd, docker-proxy and runc 1.3.6 from the engines
+# directory (29 puts containers in a time namespace, which Debian 12's runc 1.1.5 cannot
+# create), containerd and the docker CLI from sid's packages.
+docker29_bin() {
+  local engines dir bin=$LEGS_CACHE/docker29-bin root
+  leg_available docker29
+  engines=$(engines_dir)
+  dir=$engines/docker-29.7.2
+  for tool in dockerd docker-proxy runc; do
+    [ -x "$dir/$tool" ] || die "$dir/$tool is missing (see $dir/BUILD.md)"
+  done
+  if [ -r "$dir/SHA256SUMS" ]; then
+    (cd "$dir" && sha256sum --quiet -c SHA256SUMS >&2) || die "$dir does not match its SHA256SUMS"
+  fi
+  root=$(sid_docker_root)
+  mkdir -p "$bin"
+  for tool in dockerd docker-proxy runc; do ln -sfn "$dir/$tool" "$bin/$tool"; done
+  for tool in usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/docker usr/bin/ctr; do
+    ln -sfn "$root/$tool" "$bin/$(basename "$tool")"
+  done
+  "$bin/dockerd" --version >/dev/null 2>&1 || die "$dir/dockerd does not run here: $("$bin/dockerd" --version 2>&1 | head -1)"
+  "$bin/runc" --version >/dev/null 2>&1 || die "$dir/runc does not run here: $("$bin/runc" --version 2>&1 | head -1)"
+  "$bin/containerd" --version >/dev/null 2>&1 || die "sid's containerd does not run here"
+  echo "$bin"
+}
+
+# Whether LEG can run on this machine (exit 0) or why not (LEG CANNOT RUN, exit 3), without
+# starting anything: only the Docker 29 legs need something a machine may not have.
+leg_available() {
+  case "$1" in
+    docker29|docker29-graphdriver)
+      [ -n "$(engines_dir)" ] && [ -x "$(engines_dir)/docker-29.7.2/dockerd" ] \
+        || die "no prebuilt Docker 29 on this machine (set DXT_ENGINES_DIR, or put docker-29.7.2/ in ../shared/engines beside the repository or in /work/shared/engines; its BUILD.md is the recipe)" ;;
+  esac
+}
+
+# A dockerd leg (docker28*, docker29*) on its own socket, data and exec roots, in its own
+# network namespace, with its own containerd (started by dockerd, in its own namespaces).
+leg_dockerd() {
+  local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1 bin settings=""
   local sock=$run/docker.sock
-  [ "$leg" = docker28-containerd ] && features='"features": {"containerd-snapshotter": true},'
+  case "$leg" in
+    docker28-containerd) settings='"features": {"containerd-snapshotter": true},' ;;
+    docker29-graphdriver) settings='"storage-driver": "overlay2",' ;;
+    # docker29: nothing; a fresh data root gets 29's default, the containerd image store
+  esac
   mkdir -p "$run" "$data"
   if ! ping_socket "$sock"; then
-    root=$(sid_docker_root)
-    bin=$(sid_docker_bin "$root")
+    case "$leg" in
+      docker29*) bin=$(docker29_bin) ;;
+      *) bin=$(sid_docker_bin "$(sid_docker_root)") ;;
+    esac
     leg_down "$leg" 2>/dev/null  # a stale pidfile or namespace from a crashed run
     mkdir -p "$run" "$data"
     netns_up "$leg"
     cat >"$run/daemon.json" <<EOF
-{ $features
+{ $settings
   "iptables": false, "ip6tables": false, "ip-masq": false, "ip-forward": false,
   "userland-proxy": false, "log-level": "info" }
 EOF
     say "starting $leg: $("$bin/dockerd" --version) with $("$bin/containerd" --version | cut -d' ' -f3) (log: $run/dockerd.log)"
     # nsenter joins only the leg's network namespace (no new mount namespace), so the
-    # container mounts and cgroups are the host's view, as with any dockerd.
+    # container mounts and cgroups are the host's view, as with any dockerd (`ip netns exec`
+    # remounts /sys, hiding the cgroup v1 mounts: "Devices cgroup isn't mounted").
     PATH=$bin:$PATH setsid nohup nsenter --net="/run/netns/dxl-$leg" -- "$bin/dockerd" \
       --host "unix://$sock" --data-root "$data" --exec-root "$run/exec" \
       --pidfile "$run/docker.pid" --config-file "$run/daemon.json" \
@@ -289,11 +354,12 @@ trixie_podman_root() {
 }
 
 leg_up() {
+  leg_available "$1"
   case "$1" in
     docker20)
       "$ROOT/scripts/testbed" --engine-only >&2
       echo "DOCKER_HOST=unix:///var/run/docker.sock" ;;
-    docker28|docker28-containerd) leg_docker28 "$1" ;;
+    docker28|docker28-containerd|docker29|docker29-graphdriver) leg_dockerd "$1" ;;
     podman4) leg_podman "$1" ;;
     podman5) leg_podman "$1" ;;
     *) echo "unknown leg $1 (legs: ${LEGS[*]})" >&2; exit 2 ;;
@@ -306,7 +372,7 @@ leg_down() {
   local leg=$1 run=$LEGS_RUN/$1 data=$LEGS_DATA/$1
   case "$leg" in
     docker20) say "docker20 is the host's default engine: nothing to tear down"; return ;;
-    docker28|docker28-containerd)
+    docker28|docker28-containerd|docker29|docker29-graphdriver)
       if ping_socket "$run/docker.sock"; then
         local ids
         ids=$(docker -H "unix://$run/docker.sock" ps -aq)

@@ -24,14 +24,16 @@ import pytest
 
 from exporter.cli.settings import Settings
 from exporter.engine.api import EngineUnavailable, NotFound, RequestFailed, ServerError
-from exporter.engine.config import EngineConfig
+from exporter.engine.config import EngineConfig, version_tuple
 from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
+    HEALTH_IN_LIST_API,
     Container,
     EngineInfo,
-    container_signature,
+    ListedContainer,
     parse_container,
     parse_engine,
+    parse_listed,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -114,11 +116,19 @@ class FakeClock:
             await asyncio.sleep(0)
 
 
-def list_row(doc: dict[str, Any]) -> dict[str, Any]:
+def list_row(doc: dict[str, Any], with_health: bool = False) -> dict[str, Any]:
     """The `/containers/json` row the Engine lists for a container with this inspect
-    document (its uptime fixed: the signature must not depend on it)."""
+    document (its uptime fixed: the signature must not depend on it); `with_health`: the
+    `Health` object of API 1.52+ (`none` for a stopped container)."""
     state = doc.get("State") or {}
     health = (state.get("Health") or {}).get("Status")
+    extra: dict[str, Any] = {}
+    if with_health:
+        running = bool(state.get("Running"))
+        extra["Health"] = {
+            "Status": (health or "none") if running else "none",
+            "FailingStreak": (state.get("Health") or {}).get("FailingStreak", 0) if running else 0,
+        }
     status = "Up 5 minutes" if state.get("Running") else f"Exited ({state.get('ExitCode', 0)})"
     if health:
         status += f" ({'health: starting' if health == 'starting' else health})"
@@ -148,6 +158,7 @@ def list_row(doc: dict[str, Any]) -> dict[str, Any]:
         "Mounts": [
             {"Name": m.get("Name", ""), "Type": m.get("Type")} for m in doc.get("Mounts") or []
         ],
+        **extra,
     }
 
 
@@ -176,6 +187,7 @@ class FakeEngine:
         self.thawed.set()
         self.failing: dict[str, Exception] = {}  # call name -> what it raises (one object)
         self.list_gate: asyncio.Event | None = None
+        self.api_version = "1.41"  # the negotiated one: "1.55" lists health (Docker 29)
         """Holds the answer of the next list_containers call (taken, not yet answered)."""
 
     def add(self, doc: dict[str, Any]) -> str:
@@ -225,14 +237,18 @@ class FakeEngine:
     async def engine_info(self) -> EngineInfo:
         self._check("info")
         await self._gate()
-        return parse_engine(self.info_doc, self.version_doc, "1.41")
+        return parse_engine(self.info_doc, self.version_doc, self.api_version)
 
-    async def list_containers(self) -> dict[str, str]:
-        """The adapter's answer: each container's list signature, from the row
-        `/containers/json` would give for its inspect document (the real function)."""
+    async def list_containers(self) -> dict[str, ListedContainer]:
+        """The adapter's answer: each container's list signature (and health, where the
+        row has it), from the row `/containers/json` would give for its inspect document
+        (the real function)."""
         self._check("list")
         await self._gate()
-        listed = {cid: container_signature(list_row(doc)) for cid, doc in self.containers.items()}
+        with_health = version_tuple(self.api_version) >= HEALTH_IN_LIST_API
+        listed = {
+            cid: parse_listed(list_row(doc, with_health)) for cid, doc in self.containers.items()
+        }
         gate, self.list_gate = self.list_gate, None
         if gate is not None:  # this listing is taken now; its answer arrives when set
             await gate.wait()

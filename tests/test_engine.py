@@ -33,7 +33,7 @@ from exporter.engine.config import (
     negotiate,
     resolve_host,
 )
-from exporter.engine.models import container_signature
+from exporter.engine.models import ListedContainer, container_signature
 
 ROW = {
     "Id": "a" * 64,
@@ -47,6 +47,7 @@ ROW = {
     "State": "running",
     "Status": "Up 5 minutes (healthy)",
     "HostConfig": {"NetworkMode": "default"},
+    "Health": {"Status": "healthy", "FailingStreak": 1},
     "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}},
     "Mounts": [{"Name": "data", "Type": "volume"}],
 }
@@ -161,15 +162,15 @@ async def fixture_scripted(tmp_path: Path) -> AsyncIterator[tuple[Scripted, Dock
 
 async def test_version_is_negotiated_not_pinned(scripted: tuple[Scripted, DockerEngine]) -> None:
     """One unversioned /version tells the version; aiodocker then speaks ours, not "auto"
-    (which would take the daemon's newest, 1.53 here)."""
+    (which would take the daemon's newest)."""
     server, engine = scripted
     info = await engine.engine_info()
-    assert engine.api_version == "1.51"
-    assert info.api_version == "1.51"
+    assert engine.api_version == "1.53"
+    assert info.api_version == "1.53"
     assert server.requests == [
         ("GET", "/version"),
-        ("GET", "/v1.51/version"),
-        ("GET", "/v1.51/info"),
+        ("GET", "/v1.53/version"),
+        ("GET", "/v1.53/info"),
     ]
 
 
@@ -177,8 +178,10 @@ async def test_version_is_negotiated_not_pinned(scripted: tuple[Scripted, Docker
     ("server_max", "server_min", "spoken"),
     [
         ("1.41", "1.12", "1.41"),  # Docker 20.10
-        ("1.52", "1.44", "1.51"),  # Docker 29.0-29.2: ours, within its range
-        ("1.54", "1.52", "1.52"),  # a future engine that raised its minimum
+        ("1.51", "1.24", "1.51"),  # Docker 28.5
+        ("1.55", "1.40", "1.55"),  # Docker 29.6-29.7
+        ("1.56", "1.40", "1.55"),  # Docker 29.8: ours, within its range
+        ("1.60", "1.56", "1.56"),  # a future engine that raised its minimum
     ],
 )
 async def test_every_request_speaks_the_negotiated_version(
@@ -200,9 +203,10 @@ async def test_every_request_speaks_the_negotiated_version(
 
 def test_negotiation_rule() -> None:
     assert negotiate("1.41", "1.12") == "1.41"  # Docker 20.10
-    assert negotiate("1.52", "1.44") == "1.51"  # Docker 29.0: ours, within its range
-    assert negotiate("1.54", "1.52") == "1.52"  # a future engine that raised its minimum
-    assert negotiate("", "") == "1.51"
+    assert negotiate("1.52", "1.44") == "1.52"  # Docker 29.0: the engine's newest
+    assert negotiate("1.56", "1.40") == "1.55"  # Docker 29.8: ours, within its range
+    assert negotiate("1.60", "1.56") == "1.56"  # a future engine that raised its minimum
+    assert negotiate("", "") == "1.55"
 
 
 async def test_errors_are_mapped(scripted: tuple[Scripted, DockerEngine]) -> None:
@@ -264,7 +268,7 @@ async def test_event_stream_skips_blank_and_garbage_lines(
         ("container", "start", 7),
         ("container", "die", 9_000_000_000),  # `time` read raw, never as a naive datetime
     ]
-    assert ("GET", "/v1.51/events?since=1500000000.123456789") in server.requests
+    assert ("GET", "/v1.53/events?since=1500000000.123456789") in server.requests
 
 
 async def test_event_stream_survives_idle_periods_longer_than_the_timeout(
@@ -367,20 +371,21 @@ async def test_calls_reach_the_engine_as_docker_does(
     await engine.list_volumes()
     await engine.disk_usage()
     assert server.paths()[1:] == [
-        "/v1.51/containers/json?all=1",
-        f"/v1.51/containers/{'a' * 64}/json",
-        f"/v1.51/containers/{'a' * 64}/stats?stream=0&one-shot=1",
-        f"/v1.51/containers/{'a' * 64}/top?ps_args=-o+pid,args",
-        f"/v1.51/containers/{'a' * 64}/top",
-        "/v1.51/images/json",
-        "/v1.51/images/sha256:1/json",
-        "/v1.51/images/sha256:1/history",
-        "/v1.51/networks",
-        "/v1.51/networks/n1",
-        "/v1.51/volumes",
-        "/v1.51/system/df?type=volume",
+        "/v1.53/containers/json?all=1",
+        f"/v1.53/containers/{'a' * 64}/json",
+        f"/v1.53/containers/{'a' * 64}/stats?stream=0&one-shot=1",
+        f"/v1.53/containers/{'a' * 64}/top?ps_args=-o+pid,args",
+        f"/v1.53/containers/{'a' * 64}/top",
+        "/v1.53/images/json",
+        "/v1.53/images/sha256:1/json",
+        "/v1.53/images/sha256:1/history",
+        "/v1.53/networks",
+        "/v1.53/networks/n1",
+        "/v1.53/volumes",
+        "/v1.53/system/df?type=volume&verbose=1",
     ]
-    assert listed == {"a" * 64: container_signature(ROW)}  # the whole row, rebuilt
+    # the whole row, rebuilt; API 1.52+ lists health and failing streak
+    assert listed == {"a" * 64: ListedContainer(container_signature(ROW), "healthy", 1)}
 
 
 async def test_unreachable_socket_is_engine_unavailable(tmp_path: Path) -> None:

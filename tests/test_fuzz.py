@@ -41,6 +41,7 @@ from exporter.engine.models import (
     container_signature,
     parse_container,
     parse_engine,
+    parse_listed,
     parse_timestamp,
 )
 from exporter.engine.resources import (
@@ -133,6 +134,8 @@ CONTAINER_DOCS = [
     "inspect_ports.json",
     "inspect_health_failing.json",
     "inspect_crashloop_running.json",
+    "docker29/inspect_health_failing.json",
+    "docker29/inspect_running.json",
 ]
 
 
@@ -340,6 +343,20 @@ def test_split_lines_never_holds_more_than_its_limit(chunks: list[bytes], limit:
 @example({"Mounts": [1, None]})
 def test_container_signature(row: dict[str, Any]) -> None:
     assert isinstance(container_signature(row), str)
+
+
+@FUZZ
+@given(
+    st.sampled_from(load_json("docker29/containers.json"))
+    .flatmap(mutated)
+    .filter(lambda d: isinstance(d, dict))
+)
+@example({"Health": {"Status": 3, "FailingStreak": "x"}})
+@example({"Health": None})
+def test_parse_listed(row: dict[str, Any]) -> None:
+    listed = parse_listed(row)
+    assert listed.signature == container_signature(row)
+    assert listed.health is None or isinstance(listed.health, str)
 
 
 # -- cgroup and /proc files ------------------------------------------------------------------

@@ -25,9 +25,11 @@ from exporter.clock import SystemClock
 from exporter.collectors import COLLECTORS
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.config import engine_config_from_env
+from exporter.registry.models import RegistrySnapshot
 from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.top import TopPoller
 from exporter.web.http import INVENTORY
+from exporter.web.views import registry_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_generic]
 
@@ -361,3 +363,44 @@ async def test_live_documents_match_the_openapi_description(
         200,
         await exporter.get(f"/inventory/containers/{live.name('doc')}"),
     )
+
+
+async def test_image_identity_as_docker_images_digests(live: LiveDocker, exporter: Scraper) -> None:
+    """`docker images --digests` on either image store: the containerd store's ID is the
+    manifest digest and every repository gets a `name@<that digest>`; the graph driver's is
+    the config digest, with no digest before a push. /inventory, docker_image_info and the
+    registry view's local images (matched by a reference's domain) say the same."""
+    image = live.build("ident", IMAGE_DOCKERFILE)
+    private = live.tag(image, f"localhost:5999/{live.name('ident')}:v1")
+    repositories = {image.rsplit(":", 1)[0], private.rsplit(":", 1)[0]}
+    listing = docker(
+        "images", "--digests", "--no-trunc", "--format",
+        "{{.ID}}\t{{.Repository}}\t{{.Tag}}\t{{.Digest}}",
+    )  # fmt: skip
+    cli = [
+        row for row in (line.split("\t") for line in listing.splitlines()) if row[1] in repositories
+    ]
+    assert len(cli) == 2
+    ((image_id,),) = {(row[0],) for row in cli}
+    tags = {f"{repo}:{tag}" for _, repo, tag, _ in cli}
+    digests = {f"{repo}@{digest}" for _, repo, _, digest in cli if digest != "<none>"}
+    assert exporter.inventory is not None
+    await until(
+        exporter.inventory,
+        lambda s: image_id in s.images and tags <= set(s.images[image_id].repo_tags),
+        timeout=15,
+    )
+    doc = await exporter.get("/inventory")
+    (ours,) = [i for i in doc["images"] if i["id"] == image_id]
+    assert {t for t in ours["repo_tags"] if t.rsplit(":", 1)[0] in repositories} == tags
+    assert {d for d in ours["repo_digests"] if d.split("@")[0] in repositories} == digests
+    samples = await exporter.samples()
+    short = image_id.removeprefix("sha256:")[:12]
+    for _, repo, tag, _ in cli:
+        assert series(samples, "docker_image_info", id=short, repository=repo, tag=tag)
+    view = registry_view(
+        exporter.inventory.snapshot, RegistrySnapshot(name="localhost:5999", url="http://x")
+    )
+    (local,) = [i for i in view["local_images"] if i["id"] == image_id]
+    wanted = {private} | {d for d in digests if d.startswith("localhost:5999/")}
+    assert set(local["references"]) == wanted

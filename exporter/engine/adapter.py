@@ -48,9 +48,10 @@ from exporter.engine.events import Event, parse_event
 from exporter.engine.models import (
     Container,
     EngineInfo,
-    container_signature,
+    ListedContainer,
     parse_container,
     parse_engine,
+    parse_listed,
 )
 from exporter.engine.resources import (
     DiskUsage,
@@ -92,9 +93,9 @@ SUMMARY_KEYS = (
     "Ports", "SizeRw", "SizeRootFs", "Labels", "State", "Status", "Health", "HostConfig",
     "NetworkSettings", "Mounts",
 )  # fmt: skip
-"""Every top-level key of the Engine's ContainerSummary (API 1.41 to 1.52). aiodocker hands
-list rows back as `DockerContainer`, which answers item access only; the row is rebuilt
-from these keys for `container_signature`."""
+"""Every top-level key of the Engine's ContainerSummary (API 1.41 to 1.55; `Health` from
+1.52). aiodocker hands list rows back as `DockerContainer`, which answers item access
+only; the row is rebuilt from these keys for `parse_listed`."""
 
 CONNECT_FAILED = 900
 """The status aiodocker gives a connection it could not make (`DockerError(900, ...)`)."""
@@ -356,13 +357,14 @@ class DockerEngine:
             lambda: parse_engine(_object(info), _object(version), self._api_version),
         )
 
-    async def list_containers(self) -> dict[str, str]:
-        """Every container (running or not) by ID, with its list signature."""
+    async def list_containers(self) -> dict[str, ListedContainer]:
+        """Every container (running or not) by ID: its list signature, and its health and
+        failing streak where the list has them (API 1.52+)."""
         listing = await self._call("containers/json", "list", lambda d: d.containers.list(all=True))
         return self._parsed(
             "containers/json",
             "list",
-            lambda: {row.id: container_signature(_summary(row)) for row in listing},
+            lambda: {row.id: parse_listed(_summary(row)) for row in listing},
         )
 
     async def inspect_container(self, container_id: str) -> Container:
@@ -484,8 +486,13 @@ class DockerEngine:
         """`/system/df`, volumes only where the API allows it (1.42+); `time` is left 0."""
         # A direct GET: aiodocker has no `/system/df` call at all, and `type=` (1.42+)
         # spares the engine sizing every layer and build cache entry for volume sizes.
+        # From 1.52 the volumes are `VolumeUsage.Items`, listed with `verbose=1` (the
+        # legacy `Volumes` is then left out).
         await self._ensure_version()
-        params = {"type": "volume"} if version_tuple(self._api_version) >= (1, 42) else None
+        version = version_tuple(self._api_version)
+        params = {"type": "volume"} if version >= (1, 42) else None
+        if params is not None and version >= (1, 52):
+            params["verbose"] = "1"
         raw = await self._get_json("system/df", "df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return self._parsed("system/df", "df", lambda: parse_disk_usage(_object(raw), 0.0))
 

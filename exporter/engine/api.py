@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from exporter.engine.events import Event
-from exporter.engine.models import Container, EngineInfo
+from exporter.engine.models import Container, EngineInfo, ListedContainer
 from exporter.engine.resources import DiskUsage, Image, ImageSummary, Network, Volume
 from exporter.engine.stats import ContainerSizes, ContainerStats, ProcessInfo
 
@@ -56,7 +56,7 @@ class Engine(Protocol):
 
     async def engine_info(self) -> EngineInfo: ...
 
-    async def list_containers(self) -> dict[str, str]: ...
+    async def list_containers(self) -> dict[str, ListedContainer]: ...
 
     async def inspect_container(self, container_id: str) -> Container: ...
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
-MAX_API_VERSION = (1, 51)
-"""Newest API we request: parsers accept both sides of the 1.52 removals."""
+MAX_API_VERSION = (1, 55)
+"""Newest API we request, the newest tested (Docker 29.6 to 29.7); every parser reads
+both sides of the changes from 1.52 on (docs/engine-api-versions.md)."""
 
 DEFAULT_STATS_CONCURRENCY = 8
 """`--stats.concurrency`'s default, for configurations built without settings (tests)."""

@@ -41,15 +41,18 @@ def split_action(action: str) -> tuple[str, str]:
 
 
 def parse_event(raw: Json) -> Event | None:
-    """An `/events` line to an Event; None when it lacks the fields every engine sends."""
+    """An `/events` line to an Event; None when it lacks the fields every engine sends.
+
+    Only `Type`, `Action` and `Actor` are read: the legacy `status`, `id` and `from`
+    (deprecated since API 1.22) are gone from API 1.52 on; Podman sends all three shapes."""
     kind = str_field(raw.get("Type"))
-    action, detail = split_action(str_field(raw.get("Action")) or str_field(raw.get("status")))
+    action, detail = split_action(str_field(raw.get("Action")))
     actor = map_field(raw.get("Actor"))
     time_ns = int_field(raw.get("timeNano")) or int_field(raw.get("time")) * 1_000_000_000
     if not kind or not action or not time_ns:
         return None
     attributes = labels_field(actor.get("Attributes"))
-    actor_id = str_field(actor.get("ID")) or str_field(raw.get("id"))
+    actor_id = str_field(actor.get("ID"))
     if kind == "container" and action == "health_status" and not detail:
         detail = attributes.get("health_status", "") or str_field(raw.get("HealthStatus"))
     network = container = ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from exporter.engine.config import version_tuple
 from exporter.engine.fields import Json, int_field, labels_field, map_field, str_field
 
 CONTAINER_STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
@@ -256,6 +257,27 @@ class EngineInfo:
     insecure_registries: tuple[str, ...] = ()
     """`RegistryConfig`: insecure CIDRs (`127.0.0.0/8`) and registry names the engine
     reaches over plain HTTP or without verifying TLS."""
+
+    @property
+    def health_in_list(self) -> bool:
+        """`/containers/json` carries `Health{Status, FailingStreak}` (Docker, API 1.52+):
+        a health probe's outcome is read from one list, not an inspect per container.
+        Podman's compat list has no `Health` (inspect stays its health source)."""
+        return not self.podman and version_tuple(self.api_version) >= HEALTH_IN_LIST_API
+
+
+HEALTH_IN_LIST_API = (1, 52)
+"""The API version whose container list reports health and failing streak (moby#50281)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedContainer:
+    """One `/containers/json` row: its signature, and its health where the list has it."""
+
+    signature: str
+    health: str | None = None
+    """`Health.Status` (`none`, `starting`, `healthy`, `unhealthy`); None before API 1.52."""
+    failing_streak: int = 0
 
 
 def parse_timestamp(value: object) -> float | None:
@@ -511,8 +533,9 @@ _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
 def container_signature(summary: Json) -> str:
-    """What `/containers/json` says of a container, minus the ever-moving "Up 5 minutes":
-    equal signatures mean nothing a periodic reconcile must re-inspect changed."""
+    """What `/containers/json` says of a container, minus the ever-moving "Up 5 minutes"
+    and the failing streak (applied from the list, `parse_listed`): equal signatures mean
+    nothing a periodic reconcile must re-inspect changed."""
     status = str_field(summary.get("Status"))
     health = _HEALTH_IN_STATUS.search(status)
     networks = map_field(map_field(summary.get("NetworkSettings")).get("Networks"))
@@ -529,6 +552,19 @@ def container_signature(summary: Json) -> str:
         ],
         sort_keys=True,
         default=str,
+    )
+
+
+def parse_listed(summary: Json) -> ListedContainer:
+    """A `/containers/json` row: its signature and, from API 1.52, `Health` (`none` also
+    for a stopped container, as inspect says)."""
+    health = summary.get("Health")
+    if not isinstance(health, Mapping):
+        return ListedContainer(container_signature(summary))
+    return ListedContainer(
+        container_signature(summary),
+        str_field(health.get("Status")) or "none",
+        int_field(health.get("FailingStreak")),
     )
 
 

@@ -416,9 +416,15 @@ def parse_volumes(raw: Json) -> list[Volume]:
 
 
 def parse_disk_usage(raw: Json, time: float) -> DiskUsage:
-    """`/system/df`: per-volume size and reference count (`UsageData`, -1 when unknown)."""
+    """`/system/df`: per-volume size and reference count (`UsageData`, -1 when unknown).
+
+    API 1.52+ lists the volumes in `VolumeUsage.Items` (with `verbose=1`, the legacy
+    top-level `Volumes` is then absent); older APIs in `Volumes`."""
+    items = map_field(raw.get("VolumeUsage")).get("Items")
+    if not isinstance(items, list):
+        items = raw.get("Volumes")
     usage: dict[str, VolumeUsage] = {}
-    for item in _array(raw.get("Volumes")):
+    for item in _array(items):
         if not isinstance(item, Mapping) or not str_field(item.get("Name")):
             continue
         data = map_field(item.get("UsageData"))

@@ -254,6 +254,21 @@ class Inventory:
         self._reconcile(container.id)
         return True
 
+    def set_health(self, container_id: str, health: str, failing_streak: int) -> bool:
+        """Health and failing streak of a running container as the list reports them (API
+        1.52+), without an inspect; True if that changed what is stored. A container not
+        running is left to its inspect (the list says `none` for every stopped one)."""
+        container = self._inspected.get(container_id)
+        if container is None or container.state != "running" or container.healthcheck is None:
+            return False
+        if (container.health, container.failing_streak) == (health, failing_streak):
+            return False
+        self._inspected[container_id] = replace(
+            container, health=health, failing_streak=failing_streak
+        )
+        self._reconcile(container_id)
+        return True
+
     def remove(self, container_id: str) -> None:
         self._state_counts = None
         self._bump(container_id)

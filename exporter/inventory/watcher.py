@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
 from contextlib import suppress
 from dataclasses import replace
 from functools import partial
@@ -27,7 +27,7 @@ from exporter.engine.api import (
     ServerError,
 )
 from exporter.engine.events import Event, die_exit_code
-from exporter.engine.models import EngineInfo
+from exporter.engine.models import EngineInfo, ListedContainer
 from exporter.engine.resources import Image, registry_domain
 from exporter.inventory.store import Inventory, WatcherStatus
 
@@ -58,8 +58,10 @@ IGNORED_CONTAINER_ACTIONS = frozenset(
 PROBE_ENDS = frozenset({"exec_die", "exec_died"})
 """A health probe is an exec: its end is the only event a probe that changes no health
 status sends, and the failing streak moves with every probe. A container with a
-healthcheck is re-inspected on one, at most once per probe interval (engine time), and
-not when a successful exec ends on a healthy container with no streak (nothing moves)."""
+healthcheck is re-read on one, at most once per probe interval (engine time), and not
+when a successful exec ends on a healthy container with no streak (nothing moves). On
+Docker with API 1.52+ (`EngineInfo.health_in_list`) it is read from one container list for
+every probe since, not an inspect per container; on Podman and older APIs, inspected."""
 
 QUIET_EVENTS = 100
 """A light reconcile lists containers only after this many events since the last list.
@@ -147,6 +149,7 @@ class Watcher:
         self._removed = False
         self._signatures: dict[str, str] = {}
         self._probed: dict[str, float] = {}  # container -> engine time of the last probe inspect
+        self._probes_pending = False  # probe ends to read from one list (API 1.52+)
         self._received = 0  # events read from the stream, replays included
         self._listed_at: tuple[int, int] | None = None  # (_received, reconnects) at a list
         self._reachable = asyncio.Event()  # cleared while the liveness probe gets no answer
@@ -294,19 +297,29 @@ class Watcher:
             del self._signatures[gone]
         ids = [
             cid
-            for cid, signature in listed.items()
+            for cid, row in listed.items()
             if full
             or cid not in self._inventory.known_ids()
-            or self._signatures.get(cid) != signature
+            or self._signatures.get(cid) != row.signature
         ]
         failed = await self._inspect_all(ids)
-        self._signatures.update({cid: listed[cid] for cid in ids if cid not in failed})
+        self._signatures.update({cid: listed[cid].signature for cid in ids if cid not in failed})
+        self._apply_listed_health(listed, skip=set(ids))
         if failed:
             self._listed_at = None  # the next light pass lists and inspects them again
         await self._sync_objects(full=full)
         if full:
             self._engine_dirty = False
         self._synced(engine, len(listed))
+
+    def _apply_listed_health(
+        self, listed: Mapping[str, ListedContainer], skip: Set[str] = frozenset()
+    ) -> None:
+        """Health and failing streak from the list (API 1.52+), for what was not just
+        inspected: a probe's outcome costs no inspect."""
+        for cid, row in listed.items():
+            if row.health is not None and cid not in skip:
+                self._inventory.set_health(cid, row.health, row.failing_streak)
 
     def _quiet(self, engine: EngineInfo) -> bool:
         """Whether a light pass may skip the container list (`QUIET_EVENTS`)."""
@@ -467,6 +480,7 @@ class Watcher:
         not know is inspected too: Podman 4 sends no network `create` event."""
         ids, self._pending = list(self._pending), {}
         engine_dirty, self._engine_dirty = self._engine_dirty, False
+        probes, self._probes_pending = self._probes_pending, False
         queued = len(ids) + len(self._pending_networks)
         if queued > self._status.refresh_high_water:
             self._status = replace(self._status, refresh_high_water=queued)
@@ -478,6 +492,8 @@ class Watcher:
                 for cid in await self._inspect_all(ids):
                     self._signatures.pop(cid, None)  # the next light pass inspects it again
                     self._listed_at = None  # and lists, quiet or not
+            if probes:
+                self._apply_listed_health(await self._engine.list_containers(), skip=set(ids))
         except EngineError as exc:
             log.debug("refresh failed; the next resync will catch up: %s", exc)
         for ref in self._inventory.unknown_networks(ids):
@@ -536,6 +552,7 @@ class Watcher:
         return bool(
             self._removed
             or self._pending
+            or self._probes_pending
             or self._pending_networks
             or self._engine_dirty
             or self._networks_dirty
@@ -577,7 +594,11 @@ class Watcher:
         if last is not None and at - last < container.healthcheck.probe_interval(container.health):
             return
         self._probed[cid] = at
-        self._schedule(cid)
+        engine = self._inventory.snapshot.engine
+        if engine is not None and engine.health_in_list:
+            self._probes_pending = True  # one list for every probe since (refresh_pending)
+        else:
+            self._schedule(cid)
 
     def _on_network(self, event: Event) -> None:
         """Re-inspect the container on connect/disconnect (the members of a network are
