@@ -152,7 +152,10 @@ def _insecure(name: str, engine: EngineInfo | None) -> bool:
     address in a listed CIDR; host names are not resolved)."""
     if engine is None:
         return False
-    host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name.strip("[]")
+    if name.startswith("["):
+        host = name[1 : name.find("]")]
+    else:
+        host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
     for entry in engine.insecure_registries:
         if entry == name:
             return True
