@@ -332,12 +332,13 @@ class ContainerSizes:
 
 
 def parse_container_sizes(raw: object, time: float) -> ContainerSizes:
-    """`/containers/json?all=1&size=1` to sizes; entries without SizeRw are left out."""
+    """`/containers/json?all=1&size=1` to sizes. The engine omits a zero `SizeRw`
+    (omitempty) but always sends `SizeRootFs` when sizes were asked: that means 0."""
     out: dict[str, int] = {}
     for entry in raw if isinstance(raw, list) else ():
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("Id"), str):
             continue
-        cid, size = entry.get("Id"), entry.get("SizeRw")
-        if isinstance(cid, str) and type(size) is int and size >= 0:
-            out[cid] = size
+        size = entry.get("SizeRw", 0 if "SizeRootFs" in entry else None)
+        if type(size) is int and size >= 0:
+            out[entry["Id"]] = size
     return ContainerSizes(time, out)
