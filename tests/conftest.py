@@ -600,6 +600,11 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
         "(blkio.throttle.io_service_bytes stays `Total 0` even for an O_DIRECT write); the "
         "systemd + cgroup v2 guest leg proves it",
     ),
+    "log-files": (
+        "podman",
+        "Podman logs through k8s-file (or journald), neither json-file nor local: no log file "
+        "the exporter stats",
+    ),
     "api-interface-names": (
         "podman4",
         "Podman 4's stats API names the one interface `network` (and swaps rx and tx)",

@@ -49,6 +49,9 @@ from exporter.registry.freshness import ImageUpdate, image_update
 from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration]
+registry_test = pytest.mark.registry
+"""The registry runs on the loopback of the test's network namespace: on an engine leg
+(its own netns) run these inside it (`ip netns exec dxl-LEG`, see the report of issue 22)."""
 
 COLLECTORS = ("engine", "images", "containers", "registry", "image_updates", "logs")
 CHECK_INTERVAL = 2.0
@@ -231,6 +234,7 @@ async def prometheus(tmp_path: Path, port: int) -> AsyncIterator[Prometheus]:
         log.close()
 
 
+@registry_test
 async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platform_index(
     live: LiveDocker, tmp_path: Path
 ) -> None:
@@ -315,6 +319,7 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
             assert "error" not in requests
 
 
+@registry_test
 async def test_check_running_with_docker_login_credentials_and_no_secret_anywhere(
     live: LiveDocker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -358,6 +363,7 @@ async def test_check_running_with_docker_login_credentials_and_no_secret_anywher
     assert_no_secret([password, "not-" + password, stored], [*ex.texts, *bad.texts, caplog.text])
 
 
+@registry_test
 async def test_token_server_over_tls_trusted_through_certs_d(
     live: LiveDocker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -438,6 +444,8 @@ def all_files(path: str) -> int:
     return total
 
 
+@pytest.mark.engine_generic
+@pytest.mark.needs("log-files")
 async def test_log_size_and_growth_by_stat_with_and_without_rotation(
     live: LiveDocker, tmp_path: Path
 ) -> None:
