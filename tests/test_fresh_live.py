@@ -75,10 +75,13 @@ async def exporter(live: LiveDocker, **options: Any) -> AsyncIterator[Any]:
         "certs_dir": registry_collector.CERTS_DIR,
         "check_running": image_updates.CHECK_RUNNING,
     }
+    sizes = bool(options.pop("container_sizes", False))
     chosen.update({names[k]: v for k, v in options.items()})
-    collectors = (
-        COLLECTORS if chosen.get(registry_collector.URLS) else COLLECTORS[:3] + COLLECTORS[4:]
-    )
+    watched = bool(chosen.get(registry_collector.URLS))
+    collectors = COLLECTORS if watched else tuple(c for c in COLLECTORS if c != "registry")
+    if sizes:  # the opt-in writable-layer sampler, every second (tests only)
+        collectors = (*collectors, "container_sizes")
+        chosen[logs.SIZES_INTERVAL] = 1.0
     settings = live_settings(
         collectors=collectors,
         options=Options(chosen),
@@ -314,9 +317,17 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
             assert got.available is True
             samples = parse(await ex.text())
             assert value(samples, "docker_container_image_update_available", name=name) == 1
-            # the registry was asked with HEAD (and GET only for the new index digests)
-            requests = ex.inventory.snapshot.registries[reg.name].requests
-            assert "error" not in requests
+
+            # the tag deleted: not found; the registry stopped: unreachable (no series)
+            await asyncio.to_thread(registry_api, reg, "DELETE", f"/v2/fresh/app/manifests/{moved}")
+            got = await ex.verdict(name, lambda v: v.reason == "not found")
+            assert got.available is None
+            reg.stop()
+            await ex.verdict(name, lambda v: v.reason == "unreachable")
+            samples = parse(await ex.text())
+            assert value(samples, "docker_container_image_update_available", name=name) is None
+            entry = await ex.inventory_doc(name)
+            assert entry["image_update"]["reason"] == "unreachable"
 
 
 @registry_test
@@ -450,13 +461,28 @@ async def test_log_size_and_growth_by_stat_with_and_without_rotation(
     live: LiveDocker, tmp_path: Path
 ) -> None:
     plain = live.run("chatty", cmd=("sh", "-c", WRITER))
+    writer = live.run("layer", cmd=("sh", "-c", "head -c 123456 /dev/zero > /big; sleep 600"))
     rotated = live.run(
         "rotated",
         "--log-opt", "max-size=20m", "--log-opt", "max-file=10",
         cmd=("sh", "-c", WRITER),
     )  # fmt: skip
     try:
-        async with exporter(live) as ex:
+        async with exporter(live, container_sizes=True) as ex:
+            # the writable layer (opt-in docker ps --size): the file the container wrote
+            def sized(s: Snapshot) -> bool:
+                return s.container_sizes is not None and writer in s.container_sizes.writable
+
+            snapshot = await until(ex.inventory, sized, 60)
+            assert snapshot.container_sizes is not None
+            layer = snapshot.container_sizes.writable[writer]
+            assert 123456 <= layer <= 123456 + 65536, layer
+            rows = parse(await ex.text())
+            assert value(
+                rows, "docker_container_writable_layer_bytes", name=live.name("layer")
+            ) == float(layer)
+            assert (await ex.inventory_doc(live.name("layer")))["writable_layer_bytes"] == layer
+
             # without rotation: the size is stat's, the growth stat's growth
             samples = await log_samples(ex.inventory, plain, 6)
             for file, truth in samples:
