@@ -29,6 +29,7 @@ from registryd import Registry, push, registry, require_registry_binary
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
+from exporter.collectors import logs as logs_collector
 from exporter.collectors import registry as registry_collector
 from exporter.options import Options
 from exporter.web.http import INVENTORY
@@ -95,6 +96,8 @@ async def fixture_prometheus(
                 registry_collector.URLS: (reg.url,),
                 registry_collector.INTERVAL: 1.0,
                 registry_collector.MANIFESTS: True,
+                logs_collector.LOGS_INTERVAL: 1.0,
+                logs_collector.SIZES_INTERVAL: 1.0,
             }
         )
         settings = live_settings(collectors=tuple(COLLECTORS), stats_interval=1.0, options=options)
