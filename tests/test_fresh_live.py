@@ -46,6 +46,7 @@ from exporter.engine.stats import LogFile
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.options import Options
 from exporter.registry.freshness import ImageUpdate, image_update
+from exporter.registry.poller import INDEX_TYPES, MANIFEST_TYPES
 from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration]
@@ -57,6 +58,7 @@ COLLECTORS = ("engine", "images", "containers", "registry", "image_updates", "lo
 CHECK_INTERVAL = 2.0
 """Below the flag's 5m floor: tests only (the option is injected, not parsed)."""
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+ACCEPT = ", ".join(MANIFEST_TYPES)
 
 
 @asynccontextmanager
@@ -172,25 +174,31 @@ def registry_api(
         return resp.status, resp.read(), dict(resp.headers)
 
 
-def put_index(reg: Registry, repository: str, tag: str, entries: list[tuple[str, str]]) -> str:
-    """A hand-built OCI index (platform architecture -> manifest digest), pushed with the
-    registry API as `tag`; its digest."""
-    manifests = []
-    for arch, digest in entries:
-        _status, body, headers = registry_api(
-            reg,
-            "GET",
-            f"/v2/{repository}/manifests/{digest}",
-            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-        )
-        manifests.append(
-            {
-                "mediaType": headers["Content-Type"],
-                "digest": digest,
-                "size": len(body),
-                "platform": {"architecture": arch, "os": "linux"},
-            }
-        )
+def platform_manifest(reg: Registry, repository: str, digest: str, arch: str) -> dict[str, Any]:
+    """The descriptor of the manifest `digest` is for linux/`arch`: itself, or its entry when
+    it is an index (the containerd image store pushes an index with attestations)."""
+    _status, body, headers = registry_api(
+        reg, "GET", f"/v2/{repository}/manifests/{digest}", headers={"Accept": ACCEPT}
+    )
+    media = headers["Content-Type"]
+    if media not in INDEX_TYPES:
+        return {"mediaType": media, "digest": digest, "size": len(body)}
+    entries = json.loads(body)["manifests"]
+    (entry,) = [
+        m for m in entries if m.get("platform", {}) == {"architecture": arch, "os": "linux"}
+    ]
+    return {k: entry[k] for k in ("mediaType", "digest", "size")}
+
+
+def put_index(
+    reg: Registry, repository: str, tag: str, entries: list[tuple[str, dict[str, Any]]]
+) -> str:
+    """A hand-built OCI index (platform architecture -> manifest descriptor), pushed with
+    the registry API as `tag`; its digest."""
+    manifests = [
+        {**descriptor, "platform": {"architecture": arch, "os": "linux"}}
+        for arch, descriptor in entries
+    ]
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
     _status, _body, headers = registry_api(
         reg,
@@ -251,7 +259,7 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
         async with exporter(live, urls=(reg.url,)) as ex:
             got = await ex.verdict(name, lambda v: v.available is not None)
             assert got.available is False
-            assert got.running == (m1,)
+            assert m1 in got.running  # (and on the containerd store the platform manifest)
             assert got.latest == m1
             key = got.reference.key
             samples = parse(await ex.text())
@@ -277,7 +285,7 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
             entry = await ex.inventory_doc(name)
             assert entry["image_update"]["available"] is True
             assert entry["image_update"]["registry_digest"] == m2
-            assert entry["image_update"]["running_digests"] == [m1]
+            assert entry["image_update"]["running_digests"][0] == m1
 
             # the alert's expression fires in a real Prometheus (rules with for: 0s)
             async with prometheus(tmp_path / "prom", ex.port) as prom:
@@ -293,7 +301,7 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
                 docker("rm", "-f", name)
                 live.run("app", image=reference)
                 got = await ex.verdict(name, lambda v: v.available is False)
-                assert got.running == (m2,)
+                assert got.running[0] == m2
                 samples = parse(await ex.text())
                 assert value(samples, "docker_container_image_update_available", name=name) == 0
                 await wait_for(
@@ -303,15 +311,17 @@ async def test_tag_moves_update_available_alert_fires_recreate_and_multi_platfor
             # a multi-platform index whose entry for this platform is the running manifest
             arch = docker("version", "-f", "{{.Server.Arch}}")
             other = "arm64" if arch != "arm64" else "amd64"
+            p1 = await asyncio.to_thread(platform_manifest, reg, "fresh/app", m1, arch)
+            p2 = await asyncio.to_thread(platform_manifest, reg, "fresh/app", m2, arch)
             index = await asyncio.to_thread(
-                put_index, reg, "fresh/app", "latest", [(arch, m2), (other, m1)]
+                put_index, reg, "fresh/app", "latest", [(arch, p2), (other, p1)]
             )
             got = await ex.verdict(name, lambda v: v.latest == index)
             assert got.available is False
             assert ex.inventory.snapshot.image_checks[key].media_type == OCI_INDEX
             # ... and one naming another manifest for it: an update
             moved = await asyncio.to_thread(
-                put_index, reg, "fresh/app", "latest", [(arch, m1), (other, m2)]
+                put_index, reg, "fresh/app", "latest", [(arch, p1), (other, p2)]
             )
             got = await ex.verdict(name, lambda v: v.latest == moved)
             assert got.available is True
@@ -352,7 +362,7 @@ async def test_check_running_with_docker_login_credentials_and_no_secret_anywher
         async with exporter(live, check_running=True, docker_config=str(config)) as ex:
             got = await ex.verdict(name, lambda v: v.available is not None)
             assert got.available is False
-            assert got.running == (m1,)
+            assert got.running[0] == m1
             await asyncio.to_thread(push_as, live, v2, reference, tmp_path / "docker-config")
             got = await ex.verdict(name, lambda v: v.available is True)
             samples = parse(await ex.text())
@@ -402,7 +412,7 @@ async def test_token_server_over_tls_trusted_through_certs_d(
             ) as ex:
                 got = await ex.verdict(name, lambda v: v.available is not None)
                 assert got.available is False
-                assert got.running == (m1,)
+                assert got.running[0] == m1
                 assert ex.inventory.snapshot.registries[reg.name].auth == "bearer"
                 await asyncio.to_thread(push_as, live, v2, reference, tmp_path / "docker-config")
                 await ex.verdict(name, lambda v: v.available is True)
@@ -514,10 +524,10 @@ async def test_log_size_and_growth_by_stat_with_and_without_rotation(
             assert abs((last.written_bytes - first.written_bytes) - truth) <= 0.1 * truth
             entry = await ex.inventory_doc(live.name("rotated"))
             assert entry["log"]["max_size"] == "20m"
-            assert entry["log"]["max_file"] == "10"
+            assert entry["log"]["max_file"] == "100"
             text = await ex.text()
             rows = parse(text)
             assert value(rows, "docker_container_log_info", name=live.name("rotated"),
-                         max_size="20m", max_file="10") == 1  # fmt: skip
+                         max_size="20m", max_file="100") == 1  # fmt: skip
     finally:
         docker("rm", "-f", live.name("chatty"), live.name("rotated"), check=False)

@@ -205,6 +205,9 @@ class Container:
     """None when the container has no healthcheck (or `--no-healthcheck`, Test NONE)."""
     log: LogConfig | None = None
     """Where and how the container logs (inspect `LogPath`, `HostConfig.LogConfig`)."""
+    image_manifest: str = ""
+    """The platform manifest's digest the container runs (`ImageManifestDescriptor`,
+    containerd image store, API 1.48+); empty elsewhere."""
 
     @property
     def short_id(self) -> str:
@@ -471,6 +474,7 @@ def parse_container(raw: Json) -> Container:
         platform=str_field(raw.get("Platform")),
         healthcheck=_healthcheck(config),
         log=_log_config(raw, host),
+        image_manifest=str_field(map_field(raw.get("ImageManifestDescriptor")).get("digest")),
     )
 
 

@@ -8,7 +8,8 @@ What the container runs is known by digests:
   repository, `repo@sha256:...`, written when the image was pulled from or pushed to it.
   An image built here and never pushed has none: not from the registry, no verdict.
 - containerd image store (Docker 29's default on fresh installs): the image ID itself is
-  the manifest or index digest the image was pulled (or built) as; RepoDigests too.
+  the manifest or index digest the image was pulled (or built) as; RepoDigests too; and
+  the platform manifest the container runs (inspect's `ImageManifestDescriptor`, 1.48+).
 
 An update is available when the tag's digest is none of these. When the tag points to a
 manifest list / OCI index, the index's entry for the container's platform is compared as
@@ -96,6 +97,8 @@ def running_digests(ref: Reference, image: Image | None, container: Container,
                 digests.append(digest)
     if engine is not None and engine.containerd_store and container.image_id.startswith("sha256:"):
         digests.append(container.image_id)
+        if container.image_manifest.startswith("sha256:"):
+            digests.append(container.image_manifest)
     return tuple(dict.fromkeys(digests))
 
 
