@@ -265,3 +265,28 @@ def test_no_verdict_without_an_image_reference_or_a_checked_tag() -> None:
         image_update(container_of(f"sha256:{'c' * 64}", "sha256:" + "c" * 64), {}, {}, None) is None
     )
     assert LogFile("p").written_bytes == 0
+
+
+def test_containerd_store_an_index_naming_the_platform_manifest_the_container_runs() -> None:
+    """docker29 (recorded): inspect's ImageManifestDescriptor names the platform manifest;
+    a container started from a pushed index (its image ID) runs that manifest."""
+    doc = load_json("docker29/inspect_running.json")
+    platform = doc["ImageManifestDescriptor"]["digest"]
+    index = "sha256:" + "8" * 64
+    doc["Image"] = index
+    doc["Config"]["Image"] = "127.0.0.1:5000/team/app:latest"
+    c = parse_container(doc)
+    assert c.image_manifest == platform
+    raw = load_json("docker29/image_inspect_busybox.json")
+    image = replace(parse_image(raw), id=index, repo_digests=())
+    engine = engine_of(D29_INFO)
+    moved_index = "sha256:" + "9" * 64
+    entries = (PlatformManifest("linux", image.architecture, "", platform),)
+    got = image_update(c, {index: image}, check(c.image, moved_index, platforms=entries), engine)
+    assert got is not None
+    assert got.running == (index, platform)
+    assert got.available is False
+    other = (PlatformManifest("linux", image.architecture, "", "sha256:" + "a" * 64),)
+    assert image_update(
+        c, {index: image}, check(c.image, moved_index, platforms=other), engine
+    ).available
