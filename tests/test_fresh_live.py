@@ -413,7 +413,11 @@ async def test_token_server_over_tls_trusted_through_certs_d(
                 got = await ex.verdict(name, lambda v: v.available is not None)
                 assert got.available is False
                 assert got.running[0] == m1
-                assert ex.inventory.snapshot.registries[reg.name].auth == "bearer"
+                await until(  # the catalog poller, on the same client, polls too
+                    ex.inventory,
+                    lambda s: reg.name in s.registries and s.registries[reg.name].auth == "bearer",
+                    30,
+                )
                 await asyncio.to_thread(push_as, live, v2, reference, tmp_path / "docker-config")
                 await ex.verdict(name, lambda v: v.available is True)
                 samples = parse(await ex.text())
