@@ -136,8 +136,11 @@ class Exported:
 
 
 def build(live: LiveDocker, suffix: str) -> str:
-    """A distinct image (its own layer), FROM busybox:local: nothing is pulled."""
-    return live.build(suffix, f"FROM busybox:local\nRUN echo {uuid.uuid4().hex} > /version\n")
+    """A distinct image (its own layer), FROM busybox:local: nothing is pulled. Removed by
+    ID on cleanup too (once its tag moves on, it stays as `<none>` with its digests)."""
+    tag = live.build(suffix, f"FROM busybox:local\nRUN echo {uuid.uuid4().hex} > /version\n")
+    live.images.append(docker("image", "inspect", "-f", "{{.Id}}", tag))
+    return tag
 
 
 def push_as(live: LiveDocker, image: str, reference: str, config: Path | None = None) -> str:
