@@ -445,10 +445,12 @@ async def log_samples(
     size of the files `stat` shows at that very moment (the file and its rotations)."""
     out: list[tuple[LogFile, int]] = []
     done = asyncio.Event()
+    # sampled before now: its truth would be read late (any publication calls `note`)
+    stale = inventory.snapshot.log_files.get(cid)
 
     def note(s: Snapshot) -> None:
         file = s.log_files.get(cid)
-        if done.is_set() or file is None or file.size_bytes is None:
+        if done.is_set() or file is None or file.size_bytes is None or file is stale:
             return
         if out and out[-1][0] is file:
             return
