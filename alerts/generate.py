@@ -73,6 +73,7 @@ GROUPS: dict[str, list[str]] = {
         "DockerContainerMemoryPressure",
         "DockerContainerCpuThrottled",
         "DockerContainerHighCpu",
+        "DockerContainerLogUnbounded",
     ],
     "docker-host": [
         "DockerHostManyContainersRestarting",
@@ -83,6 +84,7 @@ GROUPS: dict[str, list[str]] = {
     "docker-registries": [
         "DockerRegistryDown",
         "DockerRegistryCertificateExpiringSoon",
+        "DockerContainerImageOutdated",
     ],
 }
 
@@ -425,6 +427,23 @@ class _Rules:
             ),
         }
 
+    def DockerContainerLogUnbounded(self) -> dict[str, Any]:
+        p = self.p("DockerContainerLogUnbounded")
+        size = self.s("docker_container_log_bytes")
+        info = self.s("docker_container_log_info", 'max_size=""')
+        limit = p["bytes"]
+        return {
+            "expr": f"{size} > {limit}\nand {ON_CONTAINER}\n{info}",
+            "summary": "A container's log grows without a size limit.",
+            "when": f"log file over {limit} bytes and no max-size",
+            "description": (
+                "Container {{ $labels.name }} on {{ $labels.instance }} has a "
+                "{{ $value | humanize1024 }}B log file and its log driver has no max-size: "
+                "it grows until the disk is full. Set --log-opt max-size (and max-file) on "
+                "the container, or log-opts in daemon.json for new containers."
+            ),
+        }
+
     # -- group docker-host ---------------------------------------------------
 
     def DockerHostManyContainersRestarting(self) -> dict[str, Any]:
@@ -493,6 +512,20 @@ class _Rules:
                 "docker-exporter at {{ $labels.instance }} sees it, expires in "
                 f"{{{{ $value | humanizeDuration }}}} (threshold {days} days); after that "
                 "no client trusts it and pushes and pulls fail."
+            ),
+        }
+
+    def DockerContainerImageOutdated(self) -> dict[str, Any]:
+        p = self.p("DockerContainerImageOutdated")
+        return {
+            "expr": f"{self.s('docker_container_image_update_available')} == 1",
+            "summary": "A container runs an image its tag no longer points to.",
+            "when": f"`docker_container_image_update_available == 1` for {p['for']}",
+            "description": (
+                "Container {{ $labels.name }} on {{ $labels.instance }} runs "
+                "{{ $labels.image }}, but the registry's tag has pointed to another image "
+                f"for {p['for']}: it misses the newer build until it is pulled and recreated. "
+                "/inventory gives both digests."
             ),
         }
 

@@ -436,6 +436,71 @@ def container_detail() -> dict[str, Any]:
         ),
     ]
 
+    disk = [
+        stat(
+            "Image update",
+            "Whether the registry's tag now points to another image than the one this "
+            "container runs (image_updates collector; empty when unknown or not checked).",
+            "none",
+            [target(sel("docker_container_image_update_available", base=C), "{{image}}")],
+            w=4,
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "current", "color": "green", "index": 0},
+                        "1": {"text": "update available", "color": "orange", "index": 1},
+                    },
+                }
+            ],
+            color_mode="background",
+        ),
+        stat(
+            "Log rotation",
+            "The log driver and its max-size; 'unbounded' (red) when the driver writes a "
+            "file without max-size: it grows until the disk is full.",
+            "none",
+            [
+                target(
+                    sel("docker_container_log_info", 'max_size!=""', base=C),
+                    "{{driver}} max-size {{max_size}} x {{max_file}}",
+                ),
+                target(
+                    sel("docker_container_log_info", 'max_size=""', base=C) + " * 0",
+                    "{{driver}} unbounded",
+                ),
+            ],
+            w=4,
+            text_mode="name",
+            thresholds=threshold_steps((None, "red"), (1, "green")),
+            color_mode="background",
+        ),
+        timeseries(
+            "Log file size",
+            "Size of the active log file (json-file, local), by stat: it drops when the "
+            "driver rotates the file; never read.",
+            "bytes",
+            [target(sel("docker_container_log_bytes", base=C), "log file")],
+            w=8,
+        ),
+        timeseries(
+            "Log growth",
+            "Bytes per second the container's log file grows by, rotations included "
+            "(the exporter follows the renamed file by its inode).",
+            "Bps",
+            [target(rate("docker_container_log_written_bytes_total", base=C), "log")],
+            w=8,
+        ),
+        timeseries(
+            "Writable layer",
+            "What the container wrote outside its volumes (SizeRw), sampled rarely by the "
+            "opt-in container_sizes collector (docker ps --size).",
+            "bytes",
+            [target(sel("docker_container_writable_layer_bytes", base=C), "writable layer")],
+            w=8,
+        ),
+    ]
+
     container_var = query_var(
         "container",
         "container",
@@ -447,7 +512,7 @@ def container_detail() -> dict[str, Any]:
         "Container",
         "One container in detail: state and health history, restarts, exit code, OOM "
         "kills, CPU and memory against limits, throttling, network, block I/O, PIDs, "
-        "networks and ports.",
+        "networks and ports, log and writable-layer sizes, image freshness.",
         [
             ("Overview", overview),
             ("State history", history),
@@ -456,6 +521,7 @@ def container_detail() -> dict[str, Any]:
             ("Network", network),
             ("Block I/O and processes", block),
             ("Networks and ports", attachments),
+            ("Disk and image", disk),
         ],
         variables=[container_var],
         annotations=[alert_annotation(ONE_CONTAINER)],

@@ -194,6 +194,34 @@ def registries() -> dict[str, Any]:
             desc=True,
         ),
     ]
+    freshness = [
+        table(
+            "Containers on an outdated image",
+            "Running containers whose image's tag now points to another image in the "
+            "registry (docker_container_image_update_available == 1, checked every "
+            "--registry.check-interval): pull and recreate them. Containers whose verdict is "
+            "unknown are absent; /inventory tells why.",
+            "none",
+            [target(f"{sel('docker_container_image_update_available', base=S)} == 1")],
+            w=14,
+            h=8,
+            hide=["Value"],
+            order=["name", "image", "id", "instance"],
+        ),
+        table(
+            "Tag checks",
+            "Each tag the running containers use, with the age of the registry's latest "
+            "answer about it (a HEAD on its manifest).",
+            "s",
+            [target(f"time() - {sel('docker_image_registry_check_timestamp_seconds', base=S)}")],
+            w=10,
+            h=8,
+            rename={"Value": "checked ago"},
+            order=["registry", "repository", "tag", "Value", "instance"],
+            sort_by="checked ago",
+            desc=True,
+        ),
+    ]
     registry_var = query_var(
         "registry",
         "registry",
@@ -203,8 +231,14 @@ def registries() -> dict[str, Any]:
         UID_REGISTRY,
         "Registries",
         "The private registries watched with --registry.url: reachability, probe latency, "
-        "requests, certificate expiry, repositories and tags; the Engine's pushes and pulls.",
-        [("Status", status), ("Polling", polling), ("Content", content)],
+        "requests, certificate expiry, repositories and tags; the Engine's pushes and pulls; "
+        "containers running an image their tag no longer points to.",
+        [
+            ("Status", status),
+            ("Polling", polling),
+            ("Content", content),
+            ("Image freshness", freshness),
+        ],
         variables=[registry_var],
         annotations=[alert_annotation(SCOPE)],
         time_from="now-6h",

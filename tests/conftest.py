@@ -49,7 +49,13 @@ from exporter.engine.resources import (
     parse_top,
     parse_volumes,
 )
-from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.stats import (
+    ContainerSizes,
+    ContainerStats,
+    ProcessInfo,
+    parse_api_stats,
+    parse_container_sizes,
+)
 from exporter.inventory.store import Inventory, Snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -335,6 +341,12 @@ class FakeEngine:
         await self._gate()
         await asyncio.sleep(0)
         return parse_disk_usage(self.df_doc, 0.0)
+
+    async def container_sizes(self) -> ContainerSizes:
+        self._check("df")
+        await self._gate()
+        await asyncio.sleep(0)
+        return parse_container_sizes(load_json("containers_size.json"), 0.0)
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:
@@ -685,6 +697,11 @@ ENGINE_LIMITS: dict[str, tuple[str, str]] = {
         "Podman's stats API sends no memory_stats.stats (no inactive_file to subtract): 4.3's "
         "usage is the cgroup's coarse usage_in_bytes (1 MiB against 560 KiB), 5.4's about the "
         "RSS (60 KiB against 780 KiB) for a busybox loop",
+    ),
+    "log-files": (
+        "podman",
+        "Podman logs through k8s-file (or journald), neither json-file nor local: no log file "
+        "the exporter stats",
     ),
     "api-interface-names": (
         "podman4",

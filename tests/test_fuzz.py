@@ -59,7 +59,7 @@ from exporter.engine.resources import (
     parse_top,
     parse_volumes,
 )
-from exporter.engine.stats import parse_api_stats
+from exporter.engine.stats import parse_api_stats, parse_container_sizes
 from exporter.inventory.store import Inventory
 from exporter.render.exposition import Exposition
 from exporter.stats.cgroup import (
@@ -291,6 +291,13 @@ def test_parse_network_ids(doc: Any) -> None:
 @example({"Volumes": 5})
 def test_parse_volumes(doc: dict[str, Any]) -> None:
     assert all(volume.name for volume in returns_its_model(parse_volumes, doc))
+
+
+@FUZZ
+@given(recorded("containers_size.json"), st.floats(allow_nan=False))
+def test_parse_container_sizes(doc: Any, time: float) -> None:
+    sizes = parse_container_sizes(doc, time)
+    assert all(type(v) is int and v >= 0 for v in sizes.writable.values())
 
 
 @FUZZ

@@ -634,8 +634,9 @@ def test_fake_engine_implements_the_whole_protocol() -> None:
 async def test_costly_pollers_run_only_when_switched_on(
     recorded: FakeEngine, clock: FakeClock
 ) -> None:
-    """Without `--collector.top` and `--collector.volume_sizes`: no `top`, no `/system/df`."""
-    off = tuple(c for c in COLLECTORS if c not in ("top", "volume_sizes"))
+    """Without `--collector.top`, `--collector.volume_sizes` and
+    `--collector.container_sizes`: no `top`, no `/system/df`, no `docker ps --size`."""
+    off = tuple(c for c in COLLECTORS if c not in ("top", "volume_sizes", "container_sizes"))
     app = build_app(Settings(collectors=off), lambda: recorded, clock)
     async with TestClient(TestServer(app)):
         await until(app[INVENTORY], lambda s: s.status.synced)

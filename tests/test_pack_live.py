@@ -29,6 +29,8 @@ from registryd import Registry, push, registry, require_registry_binary
 
 from exporter.cli.app import build_app
 from exporter.collectors import COLLECTORS
+from exporter.collectors import logs as logs_collector
+from exporter.options import Options
 from exporter.web.http import INVENTORY
 
 pytestmark = [
@@ -97,6 +99,9 @@ async def fixture_prometheus(
             registry_urls=(reg.url,),
             registry_interval=1.0,
             registry_manifests=True,
+            options=Options(
+                {logs_collector.LOGS_INTERVAL: 1.0, logs_collector.SIZES_INTERVAL: 1.0}
+            ),
         )
         async for prom in _prometheus(tmp_path, settings, reg):
             yield prom
@@ -231,6 +236,14 @@ EMPTY_REASONS = {
     "host like docker20's",
     "docker_container_memory_events_total": "cgroup v2 only: empty on a cgroup v1 host like "
     "docker20's",
+    "docker_container_image_update_available": "the scenario's containers run busybox:local, "
+    "built here and never pulled from a registry: no freshness verdict (checked in "
+    "tests/test_fresh_live.py)",
+    "docker_image_registry_check_timestamp_seconds": "no running container's image came from "
+    "a registry, so no tag is checked (checked in tests/test_fresh_live.py)",
+    'docker_container_log_info{job=~"$job", instance=~"$instance", name=~"$container", '
+    'max_size!=""}': "the scenario's containers log without max-size (rotation is checked "
+    "in tests/test_fresh_live.py)",
 }
 """Queries that cannot return data in this scenario, and why."""
 

@@ -162,7 +162,7 @@ def test_resources_from_two_samples() -> None:
     )
     assert ps._cpu(r) == "0.20 (10% host)"
     stopped = {**after, "state": "exited", "stats": None}
-    assert ps.row(stopped, ps.resources(stopped, None, None, 0), 0)[7:13] == ("-",) * 6
+    assert ps.row(stopped, ps.resources(stopped, None, None, 0), 0)[8:15] == ("-",) * 7
 
 
 def test_sort_and_json() -> None:

@@ -48,7 +48,7 @@ from exporter.web.http import INVENTORY
 
 pytestmark = [pytest.mark.integration, pytest.mark.registry]
 
-COLLECTORS = ("engine", "events", "images", "registry")
+COLLECTORS = ("engine", "events", "images", "registry", "image_updates")
 
 
 @pytest.fixture(autouse=True)

@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 from exporter.cli.settings import Settings
 from exporter.clock import Clock, SystemClock
-from exporter.collectors import cadvisor
+from exporter.collectors import cadvisor, image_updates, logs
 from exporter.engine.adapter import DockerEngine
 from exporter.engine.api import Engine, EngineError, EngineFactory
 from exporter.engine.config import engine_config_from_env
+from exporter.engine.models import EngineInfo
 from exporter.engine.telemetry import RequestMeter
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
 from exporter.inventory.liveness import Liveness
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.inventory.watcher import Watcher
+from exporter.registry.checker import ImageChecker
 from exporter.registry.client import RegistryClient
-from exporter.registry.config import RegistryTarget, load_targets
+from exporter.registry.config import (
+    RegistryAccess,
+    RegistryTarget,
+    load_access,
+    load_targets,
+    registry_url_of,
+)
+from exporter.registry.freshness import wanted_tags
 from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
 from exporter.render.prewarm import Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
+from exporter.stats.containersizes import ContainerSizeSampler
 from exporter.stats.diskusage import DiskUsageSampler
+from exporter.stats.logfiles import LogFileSampler
 from exporter.stats.sampler import Sampler, choose_source
 from exporter.stats.top import TopPoller
 from exporter.web.http import App, attach, listen_also, make_app, make_compat_app, serve
@@ -111,34 +124,140 @@ def build_inventory(settings: Settings) -> Inventory:
 def registry_targets(settings: Settings) -> tuple[list[RegistryTarget], list[str]]:
     """The registries to poll (none unless the registry collector is on) and the warnings
     to log once; raises RegistryConfigError for unusable flags or files."""
-    if "registry" not in settings.collectors:
+    if "registry" not in settings.collectors and "image_updates" not in settings.collectors:
         return [], []
     return load_targets(
         settings.registry_urls,
         config_file=settings.registry_config_file,
         docker_config=settings.registry_docker_config,
         certs_dir=settings.registry_certs_dir,
+        unlisted=settings[image_updates.CHECK_RUNNING],
     )
 
 
 def build_pollers(
     settings: Settings,
-    targets: Sequence[RegistryTarget],
+    clients: Sequence[RegistryClient],
     inventory: Inventory,
     clock: Clock,
 ) -> list[RegistryPoller]:
-    """One poller per registry, each with its own client (made here, inside the loop)."""
+    """One poller per registry, each with its client (made inside the loop)."""
+    if "registry" not in settings.collectors:
+        return []
     return [
         RegistryPoller(
-            RegistryClient(target, clock, timeout=settings.registry_timeout),
+            client,
             inventory.publish_registry,
             clock,
             interval=settings.registry_interval,
             max_repositories=settings.registry_max_repositories,
             manifests=settings.registry_manifests,
         )
-        for target in targets
+        for client in clients
     ]
+
+
+def _insecure(name: str, engine: EngineInfo | None) -> bool:
+    """Whether the engine reaches `name` as an insecure registry (a listed name, or an IP
+    address in a listed CIDR; host names are not resolved)."""
+    if engine is None:
+        return False
+    if name.startswith("["):
+        host = name[1 : name.find("]")]
+    else:
+        host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    for entry in engine.insecure_registries:
+        if entry == name:
+            return True
+        try:
+            if "/" in entry and ipaddress.ip_address(host) in ipaddress.ip_network(entry):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def build_checker(
+    settings: Settings,
+    clients: Sequence[RegistryClient],
+    inventory: Inventory,
+    clock: Clock,
+) -> ImageChecker | None:
+    """The image freshness checker: the watched registries through their pollers' clients
+    (one request in flight per registry), with --registry.check-running any other one a
+    running container names, reached as Docker would (https; an insecure one, http after)."""
+    if "image_updates" not in settings.collectors:
+        return None
+    shared = {client.target.name: client for client in clients}
+    check_running = settings[image_updates.CHECK_RUNNING]
+    access: RegistryAccess | None = None
+    if check_running:
+        access, _warnings = load_access(
+            config_file=settings.registry_config_file,
+            docker_config=settings.registry_docker_config,
+            certs_dir=settings.registry_certs_dir,
+        )
+    timeout = settings.registry_timeout
+
+    def clients_for(name: str) -> list[RegistryClient]:
+        if name in shared:
+            return [shared[name]]
+        if access is None:
+            return []
+        insecure = _insecure(name, inventory.snapshot.engine)
+        url = registry_url_of(name)
+        made = [RegistryClient(access.target(name, url, insecure=insecure), clock, timeout=timeout)]
+        if insecure:
+            plain = access.target(name, "http://" + name)
+            made.append(RegistryClient(plain, clock, timeout=timeout))
+        return made
+
+    checker = ImageChecker(
+        clients_for,
+        lambda checks: inventory.publish(image_checks=checks),
+        clock,
+        interval=settings[image_updates.CHECK_INTERVAL],
+    )
+    seen: list[object] = [None, None, None]
+
+    def on_publish(snapshot: Snapshot) -> None:
+        inputs = [snapshot.containers, snapshot.images, snapshot.engine]
+        if all(a is b for a, b in zip(inputs, seen, strict=True)):
+            return
+        seen[:] = inputs
+        wanted = wanted_tags(snapshot.containers.values(), snapshot.images, snapshot.engine)
+        if not check_running:
+            wanted = {name: pairs for name, pairs in wanted.items() if name in shared}
+        checker.want(wanted)
+
+    inventory.subscribe(on_publish)
+    on_publish(inventory.snapshot)
+    return checker
+
+
+def disk_loops(
+    settings: Settings, engine: Engine, inventory: Inventory, clock: Clock
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """The disk samplers the enabled collectors need: volume sizes and writable layers
+    (opt-in: the engine walks every volume or layer), log files (a stat each)."""
+    loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if "volume_sizes" in settings.collectors:
+        df = DiskUsageSampler(engine, inventory, clock, interval=settings.volume_sizes_interval)
+        loops.append(("disk-usage", df.run))
+    if "container_sizes" in settings.collectors:
+        sizes = ContainerSizeSampler(
+            engine, inventory, clock, interval=settings[logs.SIZES_INTERVAL]
+        )
+        loops.append(("container-sizes", sizes.run))
+    if "logs" in settings.collectors:
+        files = LogFileSampler(
+            inventory,
+            clock,
+            interval=settings[logs.LOGS_INTERVAL],
+            docker_root=settings[logs.DOCKER_ROOT],
+        )
+        loops.append(("log-files", files.run))
+    return loops
 
 
 def build_exposition(settings: Settings) -> Exposition:
@@ -147,6 +266,25 @@ def build_exposition(settings: Settings) -> Exposition:
         settings.options,
         process_metrics=settings.exporter_metrics,
     )
+
+
+def compat_listener(
+    settings: Settings,
+    app: App,
+    inventory: Inventory,
+    exposition: Exposition,
+    *,
+    make_compat_app: Callable[[Inventory, CompatExposition], App],
+    ssl_context: ssl.SSLContext | None,
+) -> CompatExposition | None:
+    """The cAdvisor-shaped listener beside `app`, when --compat.cadvisor.listen-address
+    asks for it: same snapshots and render thread, the same web config."""
+    address = settings[cadvisor.LISTEN]
+    if address is None:
+        return None
+    compat = CompatExposition(settings.options, exposition.off_loop)
+    listen_also(app, make_compat_app(inventory, compat), *address, ssl_context)
+    return compat
 
 
 def build_app(
@@ -182,24 +320,21 @@ def build_app(
         rate_limit=rate_limit,
         allowed_sans=allowed_sans,
     )
-    compat_address = settings[cadvisor.LISTEN]
-    compat = None
-    if compat_address is not None:
-        compat = CompatExposition(settings.options, exposition.off_loop)
-        listen_also(
-            app,
-            make_compat_app(
-                inventory,
-                compat,
-                auth,
-                the_clock,
-                headers=headers,
-                rate_limit=rate_limit,
-                allowed_sans=allowed_sans,
-            ),
-            *compat_address,
-            ssl_context,
-        )
+    compat = compat_listener(
+        settings,
+        app,
+        inventory,
+        exposition,
+        make_compat_app=partial(
+            make_compat_app,
+            auth=auth,
+            clock=the_clock,
+            headers=headers,
+            rate_limit=rate_limit,
+            allowed_sans=allowed_sans,
+        ),
+        ssl_context=ssl_context,
+    )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
 
@@ -226,15 +361,18 @@ def build_app(
         if "top" in settings.collectors:  # opt-in: every API top call logs a `top` event
             top = TopPoller(engine, inventory, the_clock, interval=settings.top_interval)
             loops.append(("top", top.run))
-        if "volume_sizes" in settings.collectors:  # opt-in: /system/df walks every volume
-            df = DiskUsageSampler(
-                engine, inventory, the_clock, interval=settings.volume_sizes_interval
-            )
-            loops.append(("disk-usage", df.run))
+        loops.extend(disk_loops(settings, engine, inventory, the_clock))
+        clients = [
+            RegistryClient(target, the_clock, timeout=settings.registry_timeout)
+            for target in targets
+        ]
         loops.extend(
             (f"registry {poller.snapshot.name}", poller.run)
-            for poller in build_pollers(settings, targets, inventory, the_clock)
+            for poller in build_pollers(settings, clients, inventory, the_clock)
         )
+        checker = build_checker(settings, clients, inventory, the_clock)
+        if checker is not None:
+            loops.append(("image-checks", checker.run))
         tasks = [
             asyncio.create_task(supervise(name, run, the_clock), name=name) for name, run in loops
         ]
@@ -279,7 +417,11 @@ async def once(
         if sampler is not None:
             await sampler.sweep()
             await sampler.close()
-        for poller in build_pollers(settings, registries, inventory, SystemClock()):
+        clients = [
+            RegistryClient(target, SystemClock(), timeout=settings.registry_timeout)
+            for target in registries
+        ]
+        for poller in build_pollers(settings, clients, inventory, SystemClock()):
             try:
                 await poller.poll()
             finally:

@@ -146,11 +146,13 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
         on = args[flag.lstrip("-")]
         if on is None and env_name(flag) in environ:
             on = from_env(flag, parse_bool)
-        wanted = spec.enabled_by is not None and bool(values.get(spec.enabled_by))
+        enabling = spec.enabling()
+        wanted = any(bool(values.get(o)) for o in enabling)
         if on is None:
             on = (spec.default_enabled and not disable_defaults) or wanted
-        if on and spec.enabled_by is not None and not wanted:
-            parser.error(f"{flag}: nothing to collect without {spec.enabled_by.flag}")
+        if on and enabling and not wanted:
+            flags = " or ".join(o.flag for o in enabling)
+            parser.error(f"{flag}: nothing to collect without {flags}")
         if on:
             enabled.append(name)
     own = Options({o: v for o, v in values.items() if o not in core})

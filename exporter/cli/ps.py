@@ -25,6 +25,7 @@ COLUMNS = (
     "CONTAINER ID",
     "NAME",
     "IMAGE",
+    "UPDATE",
     "STATE",
     "HEALTH",
     "RESTARTS",
@@ -34,6 +35,7 @@ COLUMNS = (
     "NET RX / TX",
     "BLOCK R / W",
     "PIDS",
+    "LOG",
     "UPTIME",
     "NETWORKS",
     "PORTS",
@@ -187,6 +189,25 @@ def _ports(container: Mapping[str, Any]) -> str:
     return ", ".join(out) or "-"
 
 
+def _update(c: Mapping[str, Any]) -> str:
+    """Image freshness: `yes` (the tag moved), `no`, `?` (unknown: /inventory says why),
+    `-` (not applicable)."""
+    verdict = c.get("image_update")
+    if not isinstance(verdict, Mapping):
+        return "-"
+    available = verdict.get("available")
+    return "?" if available is None else "yes" if available else "no"
+
+
+def _log(c: Mapping[str, Any]) -> str:
+    """The log file's size; `!` marks a log without max-size (it grows until the disk
+    is full)."""
+    log = c.get("log")
+    if not isinstance(log, Mapping) or _num(log.get("size_bytes")) is None:
+        return "-"
+    return _bytes(_num(log.get("size_bytes"))) + ("" if log.get("max_size") else "!")
+
+
 def row(c: Mapping[str, Any], r: Resources, now: float) -> tuple[str, ...]:
     health = (c.get("health") or {}).get("status", "none")
     exited = c.get("state") in ("exited", "dead")
@@ -195,6 +216,7 @@ def row(c: Mapping[str, Any], r: Resources, now: float) -> tuple[str, ...]:
         str(c.get("short_id", "")),
         str(c.get("name", "")),
         str(c.get("image", "")),
+        _update(c),
         str(c.get("state", "")),
         "-" if health == "none" else health,
         str(c.get("restart_count", 0)),
@@ -214,6 +236,7 @@ def row(c: Mapping[str, Any], r: Resources, now: float) -> tuple[str, ...]:
         + pair
         + _bytes(r.block_write_bytes_per_second, "/s"),
         "-" if r.pids is None else str(r.pids),
+        _log(c),
         _duration(r.uptime_seconds),
         _networks(c),
         _ports(c),

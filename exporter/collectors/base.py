@@ -139,9 +139,15 @@ class CollectorSpec:
     one (the sampler's status at every sweep) does not run the others again."""
     per: PerObject | None = None
     """Set when the part's series split by object (`register_objects`)."""
-    enabled_by: Option[Any] | None = None
-    """An option whose value (non-empty) turns the collector on unless it is switched
-    off (`--registry.url` for `registry`); switched on without it is a config error."""
+    enabled_by: Option[Any] | tuple[Option[Any], ...] | None = None
+    """An option (or options) whose value (non-empty) turns the collector on unless it is
+    switched off (`--registry.url` for `registry`); switched on without any of them is a
+    config error."""
+
+    def enabling(self) -> tuple[Option[Any], ...]:
+        """The options of `enabled_by`, as a tuple."""
+        by = self.enabled_by
+        return () if by is None else by if isinstance(by, tuple) else (by,)
 
     def parts(self) -> tuple[CollectorSpec, ...]:
         """The collector's functions, each a spec of its own with the same name."""
@@ -163,6 +169,7 @@ def register(
     metrics: Sequence[MetricSpec],
     inputs: Sequence[str],
     default_enabled: bool = True,
+    enabled_by: Option[Any] | tuple[Option[Any], ...] | None = None,
 ) -> Callable[[CollectFn], CollectFn]:
     """Decorator: add a collector to the registry, which also creates its CLI flags."""
 
@@ -171,7 +178,13 @@ def register(
             raise ValueError(f"collector {name} registered twice")
         _check_inputs(name, inputs)
         COLLECTORS[name] = CollectorSpec(
-            name, fn, default_enabled, help_text, tuple(metrics), tuple(inputs)
+            name,
+            fn,
+            default_enabled,
+            help_text,
+            tuple(metrics),
+            tuple(inputs),
+            enabled_by=enabled_by,
         )
         return fn
 

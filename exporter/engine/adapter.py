@@ -67,7 +67,13 @@ from exporter.engine.resources import (
     parse_top,
     parse_volumes,
 )
-from exporter.engine.stats import ContainerStats, ProcessInfo, parse_api_stats
+from exporter.engine.stats import (
+    ContainerSizes,
+    ContainerStats,
+    ProcessInfo,
+    parse_api_stats,
+    parse_container_sizes,
+)
 from exporter.engine.telemetry import Endpoint, ErrorKind, RequestMeter
 
 EVENT_LINE_LIMIT = 4 * 1024 * 1024
@@ -506,6 +512,17 @@ class DockerEngine:
             params["verbose"] = "1"
         raw = await self._get_json("system/df", "df", params=params, time_limit=DISK_USAGE_TIMEOUT)
         return self._parsed("system/df", "df", lambda: parse_disk_usage(_object(raw), 0.0))
+
+    async def container_sizes(self) -> ContainerSizes:
+        """`docker ps -a --size`: the engine walks every container's writable layer, so the
+        opt-in container_sizes sampler calls it rarely, with /system/df's long timeout."""
+        raw = await self._get_json(
+            "containers/json",
+            "df",
+            params={"all": "1", "size": "1"},
+            time_limit=DISK_USAGE_TIMEOUT,
+        )
+        return self._parsed("containers/json", "df", lambda: parse_container_sizes(raw, 0.0))
 
     @asynccontextmanager
     async def events(self, since_ns: int | None) -> AsyncIterator[AsyncIterator[Event]]:

@@ -11,7 +11,7 @@ from typing import Protocol
 from exporter.engine.events import Event
 from exporter.engine.models import Container, EngineInfo, ListedContainer
 from exporter.engine.resources import DiskUsage, Image, ImageSummary, Network, Volume
-from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.engine.stats import ContainerSizes, ContainerStats, ProcessInfo
 
 
 class EngineError(Exception):
@@ -81,6 +81,8 @@ class Engine(Protocol):
     async def top(self, container_id: str, ps_args: str) -> tuple[ProcessInfo, ...]: ...
 
     async def disk_usage(self) -> DiskUsage: ...
+
+    async def container_sizes(self) -> ContainerSizes: ...
 
     async def close(self) -> None: ...
 

@@ -128,6 +128,44 @@ class Limits:
     such a container on every sweep: throttled I/O is counted while it sleeps)."""
 
 
+LOCAL_LOG_DEFAULTS = ("20m", "5")
+"""The `local` driver rotates without options: max-size 20m, max-file 5 (moby's
+daemon/logger/local)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """The log driver and its rotation options, never its other options (a driver's
+    options can hold tokens: splunk-token, awslogs credentials endpoints, ...)."""
+
+    driver: str
+    path: str
+    """Inspect's `LogPath` (json-file; empty for other drivers, `local` included)."""
+    max_size: str = ""
+    """`max-size` as given (`10m`); empty when unbounded."""
+    max_file: str = ""
+
+    @property
+    def bounded(self) -> bool:
+        return bool(self.max_size)
+
+
+def _log_config(raw: Json, host: Json) -> LogConfig | None:
+    config = map_field(host.get("LogConfig"))
+    driver = str_field(config.get("Type"))
+    if not driver:
+        return None
+    options = map_field(config.get("Config"))
+    max_size = str_field(options.get("max-size"))
+    max_file = str_field(options.get("max-file"))
+    if driver == "local":
+        max_size = max_size or LOCAL_LOG_DEFAULTS[0]
+        max_file = max_file or LOCAL_LOG_DEFAULTS[1]
+    elif driver == "json-file" and max_size and not max_file:
+        max_file = "1"
+    return LogConfig(driver, str_field(raw.get("LogPath")), max_size, max_file)
+
+
 @dataclass(frozen=True, slots=True)
 class Container:
     """What an operator reads in `docker ps -a` and `docker inspect`, minus the environment."""
@@ -164,6 +202,11 @@ class Container:
     platform: str = ""
     healthcheck: Healthcheck | None = None
     """None when the container has no healthcheck (or `--no-healthcheck`, Test NONE)."""
+    log: LogConfig | None = None
+    """Where and how the container logs (inspect `LogPath`, `HostConfig.LogConfig`)."""
+    image_manifest: str = ""
+    """The platform manifest's digest the container runs (`ImageManifestDescriptor`,
+    containerd image store, API 1.48+); empty elsewhere."""
 
     @property
     def short_id(self) -> str:
@@ -210,6 +253,12 @@ class EngineInfo:
     images: int
     warnings: tuple[str, ...]
     components: Mapping[str, str] = field(default_factory=dict)
+    containerd_store: bool = False
+    """Images live in containerd's store (`driver-type io.containerd.snapshotter.v1` in
+    DriverStatus): image IDs are manifest or index digests."""
+    insecure_registries: tuple[str, ...] = ()
+    """`RegistryConfig`: insecure CIDRs (`127.0.0.0/8`) and registry names the engine
+    reaches over plain HTTP or without verifying TLS."""
 
     @property
     def health_in_list(self) -> bool:
@@ -423,6 +472,8 @@ def parse_container(raw: Json) -> Container:
         hostname=str_field(config.get("Hostname")),
         platform=str_field(raw.get("Platform")),
         healthcheck=_healthcheck(config),
+        log=_log_config(raw, host),
+        image_manifest=str_field(map_field(raw.get("ImageManifestDescriptor")).get("digest")),
     )
 
 
@@ -459,7 +510,26 @@ def parse_engine(info: Json, version: Json, api_version: str) -> EngineInfo:
         images=int_field(info.get("Images")),
         warnings=tuple(str(w) for w in _list(info.get("Warnings"))),
         components=components,
+        containerd_store=_containerd_store(info),
+        insecure_registries=_insecure_registries(info),
     )
+
+
+def _containerd_store(info: Json) -> bool:
+    status = info.get("DriverStatus")
+    pairs = [p for p in _list(status) if isinstance(p, list) and len(p) == 2]
+    return any(p[0] == "driver-type" and p[1] == "io.containerd.snapshotter.v1" for p in pairs)
+
+
+def _insecure_registries(info: Json) -> tuple[str, ...]:
+    config = map_field(info.get("RegistryConfig"))
+    cidrs = [str(c) for c in _list(config.get("InsecureRegistryCIDRs")) if isinstance(c, str)]
+    names = [
+        str(name)
+        for name, index in map_field(config.get("IndexConfigs")).items()
+        if isinstance(index, Mapping) and index.get("Secure") is False
+    ]
+    return tuple(dict.fromkeys([*cidrs, *names]))
 
 
 _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")

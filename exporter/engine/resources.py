@@ -71,6 +71,8 @@ class Image:
     author: str
     labels: Mapping[str, str]
     history: tuple[ImageLayer, ...] = ()
+    variant: str = ""
+    """The platform's CPU variant (`v7` for linux/arm/v7); empty on most."""
 
     @property
     def short_id(self) -> str:
@@ -333,6 +335,7 @@ def parse_image(raw: Json, history: object = None) -> Image:
         author=str_field(raw.get("Author")),
         labels=labels_field(config.get("Labels")),
         history=parse_history(history),
+        variant=str_field(raw.get("Variant")),
     )
 
 

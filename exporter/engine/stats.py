@@ -328,3 +328,43 @@ def _stats_map(memory: Mapping[str, object]) -> Mapping[str, object]:
 
 def _opt_obj(value: object) -> Mapping[str, object] | None:
     return value if isinstance(value, Mapping) else None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A container's log file as `stat` saw it (never its contents).
+
+    `size_bytes` is the active file's size: it drops when the driver rotates it.
+    `written_bytes` grows by what the active file grew between two looks, across a
+    rotation too (the renamed file `<path>.1` is found by its inode), since the exporter
+    first saw the container. `error` (fixed words) when the file cannot be looked at."""
+
+    path: str
+    size_bytes: int | None = None
+    written_bytes: int = 0
+    inode: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSizes:
+    """`docker ps --size` (`/containers/json?size=1`): per container ID, its writable
+    layer's size (`SizeRw`), and when it was sampled (Unix seconds)."""
+
+    time: float
+    writable: Mapping[str, int]
+    seconds: float = 0.0
+    """How long the engine took to answer (it walks every writable layer)."""
+
+
+def parse_container_sizes(raw: object, time: float) -> ContainerSizes:
+    """`/containers/json?all=1&size=1` to sizes. The engine omits a zero `SizeRw`
+    (omitempty) but always sends `SizeRootFs` when sizes were asked: that means 0."""
+    out: dict[str, int] = {}
+    for entry in raw if isinstance(raw, list) else ():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("Id"), str):
+            continue
+        size = entry.get("SizeRw", 0 if "SizeRootFs" in entry else None)
+        if type(size) is int and size >= 0:
+            out[entry["Id"]] = size
+    return ContainerSizes(time, out)

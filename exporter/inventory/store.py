@@ -30,12 +30,12 @@ from exporter.engine.resources import (
     memberships,
     network_index,
 )
-from exporter.engine.stats import ContainerStats, ProcessInfo
+from exporter.engine.stats import ContainerSizes, ContainerStats, LogFile, ProcessInfo
 from exporter.engine.telemetry import EngineTelemetry, Truncation
 from exporter.inventory.filters import ContainerFilter
 from exporter.inventory.history import EventHistory
 from exporter.options import option, parse_positive_int
-from exporter.registry.models import RegistrySnapshot
+from exporter.registry.models import RegistrySnapshot, TagCheck
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 T = TypeVar("T")
@@ -179,6 +179,13 @@ class Snapshot:
     host_stats: ContainerStats | None = None
     """The root cgroup's latest sample, read only for the cAdvisor-shaped exposition
     (`--compat.cadvisor.listen-address`, cgroup source)."""
+    image_checks: Mapping[str, TagCheck] = field(default_factory=lambda: _EMPTY)
+    """Per `registry/repository:tag`, what the registry said the tag points to now
+    (exporter.registry.checker), for the tags running containers use."""
+    log_files: Mapping[str, LogFile] = field(default_factory=lambda: _EMPTY)
+    """Per container ID, its log file's size (exporter.stats.logfiles)."""
+    container_sizes: ContainerSizes | None = None
+    """The latest `docker ps --size` sample, only when the container_sizes collector runs."""
 
     def find_container(self, ref: str) -> Container | None:
         """By full ID, unique ID prefix, or name (with or without the leading slash)."""

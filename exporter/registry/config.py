@@ -181,6 +181,12 @@ def tls_context(name: str, ca_files: Sequence[Path], cert: tuple[Path, Path] | N
     return ctx
 
 
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_URL = "https://registry-1.docker.io"
+DOCKER_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+"""`docker login` keys Docker Hub as https://index.docker.io/v1/."""
+
+
 def registry_url(text: str) -> str:
     """An --registry.url value, checked (http(s)://host[:port], no credentials, no path)."""
     parse_registry_url(text)
@@ -220,16 +226,46 @@ CERTS_DIR = option(
 )
 
 
-def load_targets(
-    urls: Sequence[str],
-    *,
-    config_file: str = "",
-    docker_config: str = "",
-    certs_dir: str = "",
-) -> tuple[list[RegistryTarget], list[str]]:
-    """The registries to poll and the warnings to log once (unsupported credential helpers).
+@dataclass(frozen=True, slots=True)
+class RegistryAccess:
+    """Credentials and TLS trust for any registry by name, as `load_targets` applies them
+    to the --registry.url ones: the config file's entry, else docker config's auths, and
+    certs.d. Used for the registries running containers name (--registry.check-running)."""
 
-    Raises RegistryConfigError for anything that cannot be used."""
+    entries: Mapping[str, _Entry] = field(default_factory=dict)
+    docker_auths: Mapping[str, Credentials] = field(default_factory=dict, repr=False)
+    certs_dir: str = ""
+
+    def target(self, name: str, url: str, *, insecure: bool = False) -> RegistryTarget:
+        """`name` reached at `url`; `insecure` (an engine's insecure registry, tried over
+        https first as Docker does) skips TLS verification."""
+        keys = DOCKER_HUB_KEYS if name == DOCKER_HUB else (name,)
+        entry = next((self.entries[k] for k in keys if k in self.entries), _Entry())
+        creds = entry.credentials or next(
+            (self.docker_auths[k] for k in keys if k in self.docker_auths), None
+        )
+        tls = None
+        skip = entry.insecure or insecure
+        if url.startswith("https://"):
+            certs = certs_dir_entry(Path(self.certs_dir), name) if self.certs_dir else _Entry()
+            tls = tls_context(
+                name,
+                (*certs.ca_files, *entry.ca_files),
+                entry.client_cert or certs.client_cert,
+                skip,
+            )
+        return RegistryTarget(name, url, creds, tls, verified=not skip)
+
+
+def registry_url_of(name: str) -> str:
+    """Where a registry named in an image reference answers (https, as Docker tries first)."""
+    return DOCKER_HUB_URL if name == DOCKER_HUB else f"https://{name}"
+
+
+def load_access(
+    *, config_file: str = "", docker_config: str = "", certs_dir: str = ""
+) -> tuple[RegistryAccess, list[str]]:
+    """The credential and trust sources, read once; and the warnings to log once."""
     warnings: list[str] = []
     entries = load_config_file(config_file) if config_file else {}
     docker_auths: Mapping[str, Credentials] = {}
@@ -244,6 +280,26 @@ def load_targets(
             raise RegistryConfigError(f"--registry.docker-config: {exc}") from None
         docker_auths = parsed.auths
         warnings.extend(f"--registry.docker-config: unsupported {u}" for u in parsed.unsupported)
+    return RegistryAccess(entries, docker_auths, certs_dir), warnings
+
+
+def load_targets(
+    urls: Sequence[str],
+    *,
+    config_file: str = "",
+    docker_config: str = "",
+    certs_dir: str = "",
+    unlisted: bool = False,
+) -> tuple[list[RegistryTarget], list[str]]:
+    """The registries to poll and the warnings to log once (unsupported credential helpers).
+    `unlisted`: config-file entries without a --registry.url are allowed (they serve the
+    registries running containers name).
+
+    Raises RegistryConfigError for anything that cannot be used."""
+    access, warnings = load_access(
+        config_file=config_file, docker_config=docker_config, certs_dir=certs_dir
+    )
+    entries = access.entries
     targets: list[RegistryTarget] = []
     seen: set[str] = set()
     for text in urls:
@@ -252,7 +308,7 @@ def load_targets(
             raise RegistryConfigError(f"--registry.url: {name} given twice")
         seen.add(name)
         entry = entries.get(name, _Entry())
-        creds = entry.credentials or docker_auths.get(name)
+        creds = entry.credentials or access.docker_auths.get(name)
         tls = None
         if url.startswith("https://"):
             certs = certs_dir_entry(Path(certs_dir), name) if certs_dir else _Entry()
@@ -264,7 +320,7 @@ def load_targets(
             )
         targets.append(RegistryTarget(name, url, creds, tls, verified=not entry.insecure))
     stray = sorted(set(entries) - seen)
-    if stray:
+    if stray and not unlisted:
         raise RegistryConfigError(
             f"--registry.config.file: no --registry.url for {', '.join(stray)}"
         )

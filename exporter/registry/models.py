@@ -56,3 +56,46 @@ class RegistrySnapshot:
     """Responses by HTTP status code, plus `timeout` and `error` (no answer at all)."""
     certificate_expiry_ts: float | None = None
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformManifest:
+    """One entry of a manifest list / OCI index: a platform and its manifest's digest."""
+
+    os: str
+    architecture: str
+    variant: str
+    digest: str
+
+
+CHECK_REASONS = ("not found", "unauthorized", "unreachable", "registry error")
+"""Why a tag's digest is unknown: a fixed vocabulary, never a registry's own words."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagCheck:
+    """What the registry said a tag points to now (a HEAD on its manifest).
+
+    `digest` is its Docker-Content-Digest; for a manifest list / OCI index, `platforms`
+    lists the platform manifests it names (read once per index digest). `reason` (one of
+    CHECK_REASONS) is set when the latest check got no digest; `digest` then keeps the
+    last one known. Never holds a credential."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str = ""
+    media_type: str = ""
+    platforms: tuple[PlatformManifest, ...] = ()
+    checked_ts: float | None = None
+    """When the latest check ended (answered or not), in Unix seconds."""
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return tag_key(self.registry, self.repository, self.tag)
+
+
+def tag_key(registry: str, repository: str, tag: str) -> str:
+    """`127.0.0.1:5000/team/app:latest`: the checks' key, one per (registry, repository, tag)."""
+    return f"{registry}/{repository}:{tag}"

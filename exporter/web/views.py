@@ -15,6 +15,7 @@ from exporter.engine.resources import Image, Network, Volume, registry_domain
 from exporter.inventory.history import EventQuery, EventRecord
 from exporter.inventory.store import PROCESS_STATES, Snapshot
 from exporter.options import duration_seconds
+from exporter.registry.freshness import image_update
 from exporter.registry.models import RegistrySnapshot, Repository
 
 
@@ -57,6 +58,45 @@ def container_view(snapshot: Snapshot, c: Container) -> dict[str, Any]:
         "ports": [asdict(p) for p in c.ports],
         "processes": _processes(snapshot, c),
         "stats": _stats(snapshot, c),
+        "image_update": _image_update(snapshot, c),
+        "log": _log(snapshot, c),
+        "writable_layer_bytes": (
+            snapshot.container_sizes.writable.get(c.id) if snapshot.container_sizes else None
+        ),
+    }
+
+
+def _image_update(snapshot: Snapshot, c: Container) -> dict[str, Any] | None:
+    """The freshness verdict of a running container named by a reference ("not checked"
+    while the image_updates collector has not asked, or does not run)."""
+    verdict = image_update(c, snapshot.images, snapshot.image_checks, snapshot.engine)
+    if verdict is None:
+        return None
+    ref = verdict.reference
+    return {
+        "registry": ref.registry,
+        "repository": ref.repository,
+        "tag": ref.tag,
+        "available": verdict.available,
+        "reason": verdict.reason or None,
+        "running_digests": list(verdict.running),
+        "registry_digest": verdict.latest or None,
+        "checked_at": verdict.checked_ts,
+    }
+
+
+def _log(snapshot: Snapshot, c: Container) -> dict[str, Any] | None:
+    if c.log is None:
+        return None
+    file = snapshot.log_files.get(c.id)
+    return {
+        "driver": c.log.driver,
+        "max_size": c.log.max_size or None,
+        "max_file": c.log.max_file or None,
+        "path": file.path if file else None,
+        "size_bytes": file.size_bytes if file else None,
+        "written_bytes": file.written_bytes if file and file.size_bytes is not None else None,
+        "error": (file.error or None) if file else None,
     }
 
 
