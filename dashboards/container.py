@@ -442,7 +442,7 @@ def container_detail() -> dict[str, Any]:
             "Whether the registry's tag now points to another image than the one this "
             "container runs (image_updates collector; empty when unknown or not checked).",
             "none",
-            [target(sel("docker_container_image_update_available", base=C), "{{image}}")],
+            [target(sel("docker_container_image_update_available", base=ONE_CONTAINER), "{{image}}")],
             w=4,
             mappings=[
                 {
@@ -462,11 +462,11 @@ def container_detail() -> dict[str, Any]:
             "none",
             [
                 target(
-                    sel("docker_container_log_info", 'max_size!=""', base=C),
+                    sel("docker_container_log_info", 'max_size!=""', base=ONE_CONTAINER),
                     "{{driver}} max-size {{max_size}} x {{max_file}}",
                 ),
                 target(
-                    sel("docker_container_log_info", 'max_size=""', base=C) + " * 0",
+                    sel("docker_container_log_info", 'max_size=""', base=ONE_CONTAINER) + " * 0",
                     "{{driver}} unbounded",
                 ),
             ],
@@ -480,7 +480,7 @@ def container_detail() -> dict[str, Any]:
             "Size of the active log file (json-file, local), by stat: it drops when the "
             "driver rotates the file; never read.",
             "bytes",
-            [target(sel("docker_container_log_bytes", base=C), "log file")],
+            [target(sel("docker_container_log_bytes", base=ONE_CONTAINER), "log file")],
             w=8,
         ),
         timeseries(
@@ -488,7 +488,7 @@ def container_detail() -> dict[str, Any]:
             "Bytes per second the container's log file grows by, rotations included "
             "(the exporter follows the renamed file by its inode).",
             "Bps",
-            [target(rate("docker_container_log_written_bytes_total", base=C), "log")],
+            [target(rate("docker_container_log_written_bytes_total", base=ONE_CONTAINER), "log")],
             w=8,
         ),
         timeseries(
@@ -496,7 +496,7 @@ def container_detail() -> dict[str, Any]:
             "What the container wrote outside its volumes (SizeRw), sampled rarely by the "
             "opt-in container_sizes collector (docker ps --size).",
             "bytes",
-            [target(sel("docker_container_writable_layer_bytes", base=C), "writable layer")],
+            [target(sel("docker_container_writable_layer_bytes", base=ONE_CONTAINER), "writable layer")],
             w=8,
         ),
     ]

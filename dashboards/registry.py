@@ -202,7 +202,7 @@ def registries() -> dict[str, Any]:
             "--registry.check-interval): pull and recreate them. Containers whose verdict is "
             "unknown are absent; /inventory tells why.",
             "none",
-            [target(f"{sel('docker_container_image_update_available', base=S)} == 1")],
+            [target(f"{sel('docker_container_image_update_available', base=SCOPE)} == 1")],
             w=14,
             h=8,
             hide=["Value"],
@@ -213,7 +213,7 @@ def registries() -> dict[str, Any]:
             "Each tag the running containers use, with the age of the registry's latest "
             "answer about it (a HEAD on its manifest).",
             "s",
-            [target(f"time() - {sel('docker_image_registry_check_timestamp_seconds', base=S)}")],
+            [target(f"time() - {sel('docker_image_registry_check_timestamp_seconds', base=SCOPE)}")],
             w=10,
             h=8,
             rename={"Value": "checked ago"},

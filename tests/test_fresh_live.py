@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, live_settings, until, value
+from conftest import LiveDocker, docker, live_settings, skip_testbed_limit, until, value
 from conftest import parse_samples as parse
+from prometheus3 import prometheus2, prometheus3
 from registryd import (
     Registry,
     TokenServer,
@@ -215,8 +216,9 @@ def put_index(
 
 @asynccontextmanager
 async def prometheus(tmp_path: Path, port: int) -> AsyncIterator[Prometheus]:
-    if shutil.which("prometheus") is None:
-        pytest.skip("prometheus not installed (test-bed limit: run scripts/testbed)")
+    binary = prometheus3() or prometheus2()
+    if binary is None:
+        skip_testbed_limit("no Prometheus (run scripts/testbed)")
     tmp_path.mkdir(parents=True, exist_ok=True)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -230,7 +232,7 @@ async def prometheus(tmp_path: Path, port: int) -> AsyncIterator[Prometheus]:
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
-            "prometheus",
+            binary,
             f"--config.file={tmp_path / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{listen}",
