@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 CACHE_BIN = Path("/var/cache/docker-exporter-legs/sid-prometheus/usr/bin")
 
@@ -36,6 +39,40 @@ def promtool3() -> str | None:
 def prometheus2() -> str | None:
     """Debian 12's Prometheus 2.42 (the `prometheus` package), or None."""
     return shutil.which("prometheus")
+
+
+def promtool2() -> str | None:
+    """Debian 12's promtool 2.42, or None."""
+    return shutil.which("promtool")
+
+
+def _params(three: str | None, two: str | None, what: str) -> list[Any]:
+    """pytest parameters over both Prometheus versions (3.5 first: what users run), each
+    skipped, named for its cause, where the test bed lacks it."""
+    return [
+        pytest.param(
+            three,
+            id="prometheus-3.5",
+            marks=pytest.mark.skipif(three is None, reason=f"{what} 3.5 not fetched: run {FETCH}"),
+        ),
+        pytest.param(
+            two,
+            id="prometheus-2.42",
+            marks=pytest.mark.skipif(
+                two is None, reason=f"Debian 12's {what} 2.42 not installed: run scripts/testbed"
+            ),
+        ),
+    ]
+
+
+def servers() -> list[Any]:
+    """`prometheus` 3.5 and 2.42 as pytest parameters."""
+    return _params(prometheus3(), prometheus2(), "prometheus")
+
+
+def promtools() -> list[Any]:
+    """`promtool` 3.5 and 2.42 as pytest parameters."""
+    return _params(promtool3(), promtool2(), "promtool")
 
 
 # The Accept headers Prometheus sends (field-2026.md §1.1; prometheus/prometheus
