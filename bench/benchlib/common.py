@@ -53,12 +53,15 @@ START_WORKERS = 8
 
 
 PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
 
 
-"""What Prometheus 2.x sends on every scrape: the path production takes."""
+"""What Prometheus 3.4+ (3.5 LTS) sends on every scrape: the path production takes
+(tests/prometheus3.py has every version's header)."""
 
 
 CPU_SERIES = "docker_container_cpu_usage_seconds_total{"
