@@ -25,10 +25,14 @@ IMAGE = "busybox:local"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-DOCKER_PIDFILE = Path("/var/run/docker.pid")
+DOCKER_PIDFILE = Path(os.environ.get("BENCH_DOCKER_PIDFILE", "/var/run/docker.pid"))
+"""The engine under test's dockerd (BENCH_DOCKER_PIDFILE for another instance, which
+DOCKER_HOST then names for the docker CLI and the exporter)."""
 
 
-ENGINE_CONTAINERD = b"/var/run/docker/containerd/containerd.sock"
+ENGINE_CONTAINERD = os.environ.get(
+    "BENCH_ENGINE_CONTAINERD", "/var/run/docker/containerd/containerd.sock"
+).encode()
 
 
 """The shims of the main engine name its containerd socket on their command line."""

@@ -1,8 +1,8 @@
 """The two exposition formats Prometheus reads, written for our own families.
 
 Prometheus' text format 0.0.4 and OpenMetrics 1.0.0 differ, for the families we export
-(gauges, counters, info and histograms; no units, exemplars or timestamps), only in the
-HELP and TYPE lines and the closing `# EOF`: a sample line is the same bytes in both. So
+(gauges, counters, info and histograms; no exemplars or timestamps), only in the HELP,
+TYPE and UNIT lines and the closing `# EOF`: a sample line is the same bytes in both. So
 the sample lines are encoded once and shared, and each format is a choice of headers
 (`Head`). Both are byte-identical to prometheus_client's encoders (`generate_latest` of
 `prometheus_client.exposition` and of `prometheus_client.openmetrics.exposition`), which
