@@ -208,18 +208,20 @@ def test_a_histogram_is_selected_whole_by_its_go_or_any_python_name() -> None:
 
 async def test_each_form_is_cached_and_prewarmed_like_the_others(client: TestClient) -> None:  # type: ignore[type-arg]
     exposition = client.app[EXPOSITION]
-    snap = client.app[INVENTORY].snapshot
+    inventory = client.app[INVENTORY]
+    snap = inventory.snapshot
     await get(client, ACCEPT_3_4.replace("allow-utf-8", "dots"))
     cached = exposition.cached(snap.version, OPENMETRICS_DOTS, gzipped=True)
     assert cached is not None
     assert exposition.cached(snap.version, OPENMETRICS_DOTS, gzipped=True) is cached
     assert b"docker__up" in gzip.decompress(cached.data)
-    # the next version's prewarm renders the form a client asked for
-    assert exposition.prewarm(snap) == snap.version
-    assert (OPENMETRICS_DOTS, True) in exposition._wanted
     # a filtered scrape is neither cached nor remembered for the prewarm
     await get(client, "text/plain;version=1.0.0;escaping=dots", "?name[]=docker_up")
-    assert (TEXT_DOTS, True) not in exposition._wanted
+    # the next version's prewarm renders the form a client asked for, and only those
+    later = inventory.publish()
+    assert exposition.prewarm(later) == later.version
+    assert exposition.cached(later.version, OPENMETRICS_DOTS, gzipped=True) is not None
+    assert exposition.cached(later.version, TEXT_DOTS, gzipped=True) is None
 
 
 def _without_volatile(body: str) -> list[str]:
