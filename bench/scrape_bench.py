@@ -2,10 +2,12 @@
 
 For each N of --counts (default 100,1000) live busybox containers on the local engine:
   * an engine baseline: dockerd + its containerd + shims CPU with no exporter running;
-  * the exporter (default flags) scraped by Debian's `prometheus` every 15 s, then every
-    1 s: Prometheus' own `scrape_duration_seconds` and `scrape_samples_scraped` for the
-    job (from its HTTP API), the exporter's CPU and the engine CPU it induces per
-    container-sample, RSS and peak RSS;
+  * the exporter (default flags) scraped every 15 s by Prometheus 3.5 (Debian sid's,
+    `scripts/testbed --prometheus3`) and by Debian 12's 2.42, then every 1 s by 3.5:
+    Prometheus' own `scrape_duration_seconds` and `scrape_samples_scraped` for the job
+    (from its HTTP API) beside the same Prometheus scraping a static copy of the same
+    body in the same run (its floor), the exporter's CPU and the engine CPU it induces
+    per container-sample, RSS and peak RSS;
   * `/-/healthy` latency sampled every 5 ms in the second after each stats sweep, when
     the render of that sweep runs (every container's counters moved);
   * the first scrape after a sweep, OpenMetrics (Prometheus' Accept header, gzip)
@@ -17,11 +19,12 @@ prometheus_client's own OpenMetrics encoder over the same families (the path eve
 OpenMetrics scrape took before this change) measured in the same run.
 
 Targets are printed with PASS/MISS, never asserted. Containers are named
-bench-scrape-<random>-<i>, spread over user-defined bridges of at most 500 (a Linux
+bench-scrape-<random>-<i> (--name-prefix), spread over user-defined bridges of at most 500 (a Linux
 bridge takes 1 024 ports), and always removed.
 
 Usage: .venv/bin/python bench/scrape_bench.py [--counts 100,1000] [--window 120]
        [--fast-window 40] [--simulate 1000,10000] [--skip-live] [--skip-simulate]
+       [--prometheus 3.5,2.42]
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import http.server
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from benchlib.common import (
     IMAGE,
@@ -69,6 +72,7 @@ from benchlib.exporter_proc import Client, exporter, free_port, terminate, wait_
 from benchlib.inprocess import busy, fake_inventory
 from benchlib.procfs import CpuMeter, engine_pids, status_kb
 from benchlib.report import log, parse_sizes, table
+from prometheus3 import FETCH, prometheus2, prometheus3
 from prometheus_client.openmetrics.exposition import generate_latest as om_latest
 
 from exporter.cli.app import SWITCH_INTERVAL
@@ -80,7 +84,8 @@ from exporter.render import memory
 from exporter.render.exposition import DURATION, SUCCESS, Exposition, own_families
 from exporter.render.formats import OPENMETRICS, TEXT
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+SERVERS = {"3.5": prometheus3, "2.42": prometheus2}
+"""The Prometheus servers the bench can run, by the version it reports them as."""
 PER_BRIDGE = 500
 SETTLE = 20.0
 HEALTH_PROBE = 0.005
@@ -107,8 +112,8 @@ def pct(values: Sequence[float], q: int) -> float:
 class Fleet:
     """N sleepers of this run, on bridges of our own; grown, never shrunk, until removed."""
 
-    def __init__(self, adopt: str = "") -> None:
-        self.prefix = adopt or f"bench-scrape-{uuid.uuid4().hex[:6]}"
+    def __init__(self, adopt: str = "", base: str = "bench-scrape") -> None:
+        self.prefix = adopt or f"{base}-{uuid.uuid4().hex[:6]}"
         self.label = f"docker-exporter.bench={self.prefix}"
         self.adopted = bool(adopt)
         self.count = 0
@@ -195,10 +200,18 @@ def _job(name: str, port: int, interval: float) -> dict[str, object]:
     }
 
 
+def server_path(version: str) -> str:
+    path = SERVERS[version]()
+    if path is None:
+        msg = f"Prometheus {version} not found (run {FETCH} for 3.5, scripts/testbed for 2.42)"
+        raise SystemExit(msg)
+    return path
+
+
 @contextlib.contextmanager
-def prometheus(target_port: int, interval: float, static_port: int) -> Iterator[str]:
-    """Debian's Prometheus scraping the exporter (job docker-exporter) and a static copy
-    of its body (job static-copy); yields its API base URL."""
+def prometheus(binary: str, target_port: int, interval: float, static_port: int) -> Iterator[str]:
+    """A Prometheus scraping the exporter (job docker-exporter) and a static copy of its
+    body (job static-copy); yields its API base URL."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-prom-") as tmp:
         config = Path(tmp, "prometheus.yml")
@@ -214,7 +227,7 @@ def prometheus(target_port: int, interval: float, static_port: int) -> Iterator[
             )
         )
         command = [
-            PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
+            binary, f"--config.file={config}", f"--storage.tsdb.path={tmp}/data",
             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
         ]  # fmt: skip
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -251,6 +264,7 @@ def query_range(base: str, expr: str, start: float, end: float, step: float) -> 
 
 @dataclass(slots=True)
 class Phase:
+    server: str  # the Prometheus version
     interval: float
     seconds: float
     scrapes: list[float]  # Prometheus' scrape_duration_seconds, each scrape
@@ -280,10 +294,16 @@ def samples_total(client: Client) -> float:
 
 
 def run_phase(
-    proc: subprocess.Popen[bytes], client: Client, interval: float, window: float, rate: float
+    proc: subprocess.Popen[bytes],
+    client: Client,
+    server: str,
+    *,
+    interval: float,
+    window: float,
+    rate: float,
 ) -> Phase:
     static = StaticCopy(client.port)
-    with prometheus(client.port, interval, static.port) as base:
+    with prometheus(server_path(server), client.port, interval, static.port) as base:
         time.sleep(interval + 2)  # the first scrape
         exporter_meter, engine_meter = CpuMeter(lambda: [proc.pid]), CpuMeter(engine_pids)
         samples0 = samples_total(client)
@@ -303,6 +323,7 @@ def run_phase(
     # Our own two polls of /metrics are part of the window: subtract nothing, they are 2
     # scrapes among window/interval.
     return Phase(
+        server=server,
         interval=interval,
         seconds=seconds,
         scrapes=scrapes,
@@ -419,7 +440,9 @@ def engine_rate(window: float) -> float:
     return cpu / seconds
 
 
-def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Live:
+def run_live(
+    fleet: Fleet, count: int, window: float, fast_window: float, servers: Sequence[str]
+) -> Live:
     log(f"starting containers up to {count}")
     took = fleet.grow(count)
     log(f"{count} containers running ({took:.0f} s); settling {SETTLE:.0f} s")
@@ -429,10 +452,14 @@ def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Liv
     with exporter("auto") as (proc, client):
         wait_ready(proc, client, timeout=300)
         wait_covered(client, fleet.prefix, count, timeout=300)
-        log("exporter sampled every container; Prometheus every 15 s")
-        slow = run_phase(proc, client, 15.0, window, rate)
-        log("Prometheus every 1 s")
-        fast = run_phase(proc, client, 1.0, fast_window, rate)
+        phases = []
+        for server in servers:
+            log(f"exporter sampled every container; Prometheus {server} every 15 s")
+            phases.append(run_phase(proc, client, server, interval=15.0, window=window, rate=rate))
+        log(f"Prometheus {servers[0]} every 1 s")
+        phases.append(
+            run_phase(proc, client, servers[0], interval=1.0, window=fast_window, rate=rate)
+        )
         log("first scrapes after sweeps; /-/healthy during renders")
         first = first_scrapes(client.port, client, 8)
         healthy = healthy_during_renders(client.port, client, 6)
@@ -445,7 +472,7 @@ def run_live(fleet: Fleet, count: int, window: float, fast_window: float) -> Liv
             conn.request("GET", "/metrics", headers=headers)
             bodies[name] = len(conn.getresponse().read())
             conn.close()
-    return Live(count, took, [slow, fast], first, healthy, bodies)
+    return Live(count, took, phases, first, healthy, bodies)
 
 
 # --- simulated -------------------------------------------------------------------------
@@ -643,14 +670,14 @@ def verdict(ok: bool) -> str:
 def report_live(live: Live) -> None:
     n = live.count
     print(f"\n## {n} live containers (started in {live.start_seconds:.0f} s)\n")
-    rows = [["Prometheus scrape interval", "scrapes", "scrape p50 / p99 / max (ms)",
+    rows = [["Prometheus", "scrape interval", "scrapes", "scrape p50 / p99 / max (ms)",
              "static copy p50 (ms)",
              "samples scraped", "exporter CPU s", "induced engine CPU s",
              "container-samples", "ms per container-sample", "RSS MB (peak)"]]  # fmt: skip
     for p in live.phases:
         ms = [v * 1000 for v in p.scrapes]
         rows.append([
-            f"{p.interval:g} s", str(len(ms)),
+            p.server, f"{p.interval:g} s", str(len(ms)),
             f"{pct(ms, 50):.2f} / {pct(ms, 99):.2f} / {max(ms, default=float('nan')):.2f}",
             f"{pct([v * 1000 for v in p.static_scrapes], 50):.2f}",
             f"{p.samples_scraped:.0f}", f"{p.exporter_cpu:.2f}", f"{p.induced:.2f}",
@@ -659,16 +686,21 @@ def report_live(live: Live) -> None:
         ])  # fmt: skip
     print(table(rows))
     slow = live.phases[0]
-    p50 = pct([v * 1000 for v in slow.scrapes], 50)
     target = TARGETS["scrape_p50_ms"].get(n)  # type: ignore[union-attr]
     om, text = live.first[OPENMETRICS], live.first[TEXT]
     ratio = statistics.median(om) / statistics.median(text)
     print()
-    floor = pct([v * 1000 for v in slow.static_scrapes], 50)
-    if target is not None:
-        print(f"- Prometheus-reported scrape p50 (15 s): {p50:.2f} ms, target <= {target:g} ms: "
-              f"{verdict(p50 <= target)}; the same Prometheus scraping a static copy of the "
-              f"body: {floor:.2f} ms (x{p50 / floor:.2f}), so the exporter's share is "
+    for phase in live.phases:
+        p50 = pct([v * 1000 for v in phase.scrapes], 50)
+        floor = pct([v * 1000 for v in phase.static_scrapes], 50)
+        goal = (
+            f", target <= {target:g} ms: {verdict(p50 <= target)}"
+            if target is not None and phase.interval == slow.interval
+            else ""
+        )
+        print(f"- Prometheus {phase.server}-reported scrape p50 ({phase.interval:g} s): "
+              f"{p50:.2f} ms{goal}; the same Prometheus scraping a static copy of the body "
+              f"in this run: {floor:.2f} ms (x{p50 / floor:.2f}), so the exporter's share is "
               f"{max(p50 - floor, 0):.2f} ms")  # fmt: skip
     print(f"- first scrape after a sweep, median of {len(om)}: OpenMetrics+gzip "
           f"{statistics.median(om):.1f} ms, text+gzip {statistics.median(text):.1f} ms: "
@@ -745,8 +777,16 @@ def main() -> int:
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--skip-simulate", action="store_true")
     parser.add_argument(
+        "--prometheus", default="3.5,2.42",
+        help="Prometheus versions scraping every 15 s, in order (the first also every 1 s)",
+    )  # fmt: skip
+    parser.add_argument(
         "--adopt", default="", metavar="PREFIX",
         help="use running sleepers named PREFIX-<i> (exactly one --counts value)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--name-prefix", default="bench-scrape",
+        help="the containers and bridges of this run are named PREFIX-<random>-<i>",
     )  # fmt: skip
     args = parser.parse_args()
     print(f"# scrape_bench {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}: {machine()}")
@@ -764,10 +804,15 @@ def main() -> int:
                   f"{verdict(h['p99'] <= TARGETS['healthy_p99_ms'])})")  # fmt: skip
     if args.skip_live:
         return 0
-    fleet = Fleet(args.adopt)
+    fleet = Fleet(args.adopt, args.name_prefix)
     try:
         for count in parse_sizes(args.counts):
-            report_live(run_live(fleet, count, args.window, args.fast_window))
+            servers = [v.strip() for v in args.prometheus.split(",") if v.strip()]
+            for server in servers:
+                if server not in SERVERS:
+                    parser.error(f"--prometheus: {server} (known: {', '.join(SERVERS)})")
+                server_path(server)
+            report_live(run_live(fleet, count, args.window, args.fast_window, servers))
             sys.stdout.flush()
     finally:
         fleet.remove()

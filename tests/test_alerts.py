@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import TESTBED_LIMIT, because
 from pack import alerts as gen
+from prometheus3 import promtools
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
@@ -22,10 +23,6 @@ RULES = ALERTS / "docker-exporter.rules.yaml"
 RUNBOOK = ALERTS / "runbook.md"
 TEST_FILES = sorted((ALERTS / "tests").glob("*.yaml"))
 RUNBOOK_BASE = "https://github.com/docker-exporter/docker-exporter/blob/main/alerts/runbook.md"
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason=because(TESTBED_LIMIT, "promtool is not installed")
-)
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -55,11 +52,11 @@ def test_committed_rules_equal_generator_output() -> None:
     assert RULES.read_text(encoding="utf-8") == gen.render(), "run: python alerts/generate.py"
 
 
-@needs_promtool
-def test_promtool_check_rules() -> None:
-    """promtool accepts the rule file with every lint enabled and fatal."""
+@pytest.mark.parametrize("promtool", promtools())
+def test_promtool_check_rules(promtool: str) -> None:
+    """promtool 3.5 and 2.42 accept the rule file with every lint enabled and fatal."""
     result = subprocess.run(
-        [PROMTOOL, "check", "rules", "--lint=all", "--lint-fatal", str(RULES)],
+        [promtool, "check", "rules", "--lint=all", "--lint-fatal", str(RULES)],
         capture_output=True,
         text=True,
         check=False,
@@ -67,12 +64,13 @@ def test_promtool_check_rules() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@needs_promtool
-def test_promtool_test_rules() -> None:
-    """Every promtool unit test in alerts/tests passes."""
+@pytest.mark.parametrize("promtool", promtools())
+def test_promtool_test_rules(promtool: str) -> None:
+    """Every promtool unit test in alerts/tests passes: the alerts evaluated by
+    Prometheus 3.5's rule engine and by 2.42's."""
     assert TEST_FILES
     result = subprocess.run(
-        [PROMTOOL, "test", "rules", *map(str, TEST_FILES)],
+        [promtool, "test", "rules", *map(str, TEST_FILES)],
         capture_output=True,
         text=True,
         check=False,

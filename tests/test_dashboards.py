@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import TESTBED_LIMIT, because
 from pack import dashboards as gen
+from prometheus3 import promtools
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason=because(TESTBED_LIMIT, "promtool is not installed")
-)
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 ALLOWED_PANELS = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "bargauge", "text"}
@@ -251,9 +246,10 @@ def test_referenced_metrics() -> None:
     assert all(m.startswith("docker_") or m in gen.SYNTHETIC_METRICS for m in metrics), metrics
 
 
-@needs_promtool
-def test_every_query_parses(tmp_path: Path) -> None:
-    """Every query, with Grafana variables substituted, is valid PromQL for promtool."""
+@pytest.mark.parametrize("promtool", promtools())
+def test_every_query_parses(promtool: str, tmp_path: Path) -> None:
+    """Every query, with Grafana variables substituted, is valid PromQL for promtool
+    3.5 and 2.42."""
     rules = [
         {"record": f"dashboard:query_{i}", "expr": gen.substitute(expr)}
         for i, (_, _, expr) in enumerate(gen.all_queries(include_variables=True))
@@ -261,7 +257,7 @@ def test_every_query_parses(tmp_path: Path) -> None:
     path = tmp_path / "queries.rules.json"  # JSON is valid YAML for promtool
     path.write_text(json.dumps({"groups": [{"name": "dashboards", "rules": rules}]}))
     result = subprocess.run(
-        [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -270,8 +266,8 @@ def _braces(**labels: str) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-@needs_promtool
-def test_topology_queries_produce_node_graph_frames(tmp_path: Path) -> None:
+@pytest.mark.parametrize("promtool", promtools())
+def test_topology_queries_produce_node_graph_frames(promtool: str, tmp_path: Path) -> None:
     """Evaluated by promtool, nodes/edges yield the id/title/source/target columns Grafana needs."""
     host = {"job": "docker-exporter", "instance": "h1:9417"}
     web = {**host, "id": "aaaaaaaaaaaa", "name": "web"}
@@ -342,7 +338,7 @@ def test_topology_queries_produce_node_graph_frames(tmp_path: Path) -> None:
     path = tmp_path / "topology.test.json"
     path.write_text(json.dumps(case))
     result = subprocess.run(
-        [PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, check=False
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -215,8 +215,8 @@ async def test_prometheus_scrape_gets_openmetrics_gzipped(client: TestClient) ->
         "/metrics", headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
     )
     assert resp.status == 200
-    assert resp.headers["Content-Type"] == (
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    assert resp.headers["Content-Type"] == (  # 2.x asks for no escaping: the default
+        "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
     )
     assert resp.headers["Content-Encoding"] == "gzip"
     families = {f.name: f for f in text_string_to_metric_families(await resp.text())}

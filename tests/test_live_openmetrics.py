@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import LiveDocker, docker, until
+from prometheus3 import ACCEPT_3_4, OM_ALLOW_UTF8
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families as text_families
 
@@ -20,10 +21,8 @@ from exporter.web.http import INVENTORY
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
+PROMETHEUS_ACCEPT = ACCEPT_3_4
+"""What Prometheus 3.4+ (3.5 LTS) sends on every scrape."""
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -71,7 +70,7 @@ async def test_prometheus_header_gets_parseable_openmetrics_with_live_containers
             break
         assert time.monotonic() < deadline, "containers not seen in OpenMetrics:\n" + body
         await asyncio.sleep(0.05)
-    assert content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    assert content_type == OM_ALLOW_UTF8
     assert body.endswith("# EOF\n")
     assert families["docker_container"].type == "info"
     assert families["docker_container_restarts"].type == "counter"

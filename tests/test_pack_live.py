@@ -1,4 +1,5 @@
-"""Alerts and dashboards on live data: a real Prometheus scrapes the exporter every second.
+"""Alerts and dashboards on live data: a real Prometheus scrapes the exporter every second,
+Prometheus 3.5 (what users run) and Debian 12's 2.42 (while Debian 12 ships it).
 
 The test makes an unhealthy container, a crash-looping one, an OOM-killed one and a
 healthy busy one; the right alerts must fire naming the right containers, none for
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import TESTBED_LIMIT, LiveDocker, because, docker, live_settings, until
+from conftest import LiveDocker, docker, live_settings, until
 from pack import alerts, dashboards
+from prometheus3 import servers
 from registryd import Registry, push, registry, require_registry_binary
 
 from exporter.cli.app import build_app
@@ -33,13 +34,7 @@ from exporter.collectors import logs as logs_collector
 from exporter.options import Options
 from exporter.web.http import INVENTORY
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("prometheus") is None,
-        reason=because(TESTBED_LIMIT, "prometheus not installed"),
-    ),
-]
+pytestmark = pytest.mark.integration
 JOB = "docker-exporter"
 
 
@@ -84,13 +79,14 @@ class Prometheus:
         return [a["labels"] for a in data["alerts"] if a["state"] == "firing"]
 
 
-@pytest.fixture(name="prometheus")
+@pytest.fixture(name="prometheus", params=servers())
 async def fixture_prometheus(
-    live: LiveDocker, tmp_path: Path
+    live: LiveDocker, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Prometheus, str]]:
     """The exporter with every collector, a watched registry (with manifests) holding one
-    image, and a Prometheus scraping it every second."""
+    image, and a Prometheus (3.5, then 2.42) scraping it every second."""
     require_registry_binary()
+    binary: str = request.param
     with registry(tmp_path / "registry") as reg:
         push(reg, "dxt/pack", "v1")
         settings = live_settings(
@@ -103,12 +99,12 @@ async def fixture_prometheus(
                 {logs_collector.LOGS_INTERVAL: 1.0, logs_collector.SIZES_INTERVAL: 1.0}
             ),
         )
-        async for prom in _prometheus(tmp_path, settings, reg):
+        async for prom in _prometheus(binary, tmp_path, settings, reg):
             yield prom
 
 
 async def _prometheus(
-    tmp_path: Path, settings: Any, reg: Registry
+    binary: str, tmp_path: Path, settings: Any, reg: Registry
 ) -> AsyncIterator[tuple[Prometheus, str]]:
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=free_port())
@@ -134,7 +130,7 @@ async def _prometheus(
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
         [
-            "prometheus",
+            binary,
             f"--config.file={tmp_path / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",

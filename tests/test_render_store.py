@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest as text_latest
+from prometheus_client.openmetrics.exposition import escape_metric_name
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.utils import floatToGoString
@@ -43,7 +44,19 @@ from exporter.engine.resources import parse_image, parse_network, parse_volumes
 from exporter.engine.stats import BlockIO, ContainerStats, NetworkIO
 from exporter.inventory.store import Inventory, SamplerStatus, Snapshot, WatcherStatus
 from exporter.render.exposition import DURATION, SUCCESS, Exposition, own_families
-from exporter.render.formats import OPENMETRICS, TEXT, number
+from exporter.render.formats import (
+    ALLOW_UTF8,
+    DOTS,
+    OPENMETRICS,
+    OPENMETRICS_DOTS,
+    TEXT,
+    TEXT_DOTS,
+    UNDERSCORES,
+    is_dots,
+    number,
+    syntax,
+)
+from exporter.render.formats import VALUES as VALUE_ESCAPING
 from exporter.render.selfprocess import ProcessMetrics
 from exporter.render.store import ObjectStore, family_blocks
 
@@ -80,9 +93,14 @@ def reference(snapshot: Snapshot, enabled: Iterable[str], options: Options) -> l
     return [f.as_metric() for f in out]
 
 
-def expected(snapshot: Snapshot, fmt: str, enabled: Iterable[str], options: Options) -> bytes:
-    encoder = openmetrics_latest if fmt == OPENMETRICS else text_latest
-    return encoder(Fixed(reference(snapshot, enabled, options)))  # type: ignore[arg-type]
+def expected(
+    snapshot: Snapshot, fmt: str, enabled: Iterable[str], options: Options, escaping: str = ""
+) -> bytes:
+    """prometheus_client's body in form `fmt` (escaping `dots` for a dots form, else
+    `escaping` when given: the same bytes for our names)."""
+    encoder = openmetrics_latest if syntax(fmt) == OPENMETRICS else text_latest
+    scheme = DOTS if is_dots(fmt) else escaping or UNDERSCORES
+    return encoder(Fixed(reference(snapshot, enabled, options)), escaping=scheme)  # type: ignore[arg-type]
 
 
 def base_container() -> Container:
@@ -150,12 +168,41 @@ def hostile_snapshot() -> Snapshot:
     )
 
 
-@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS])
+@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS, TEXT_DOTS, OPENMETRICS_DOTS])
 def test_body_is_byte_identical_to_prometheus_clients_encoder(fmt: str) -> None:
-    """# EOF, counters' _total handling, info and state-set families, escaping."""
+    """# EOF, counters' _total handling, info and state-set families, UNIT lines,
+    label value escaping; names escaped by `dots` as client_python escapes them."""
+    snap = hostile_snapshot()
+    exp = Exposition(ALL, OPTIONS, process_metrics=False, timer=zero)
+    body = exp.render(snap, fmt).data
+    assert body == expected(snap, fmt, ALL, OPTIONS)
+    assert gzip.decompress(exp.render(snap, fmt, gzipped=True).data) == body
+
+
+@pytest.mark.parametrize("escaping", [ALLOW_UTF8, UNDERSCORES, VALUE_ESCAPING])
+@pytest.mark.parametrize("fmt", [TEXT, OPENMETRICS])
+def test_legacy_names_are_unchanged_by_every_other_escaping(fmt: str, escaping: str) -> None:
+    """prometheus/common's `EscapeName` and client_python's `escape_metric_name` leave
+    legacy-valid names alone under `allow-utf-8`, `underscores` and `values`: one plain
+    body serves all three. (client_python's OpenMetrics encoder, 0.25 and 0.26, writes
+    sample names through its raw `_escape` instead, so under `values` its sample lines
+    read `U__docker__up` below a `# TYPE docker_up` line: a family whose samples do not
+    carry its name. Its text encoder and the spec's rule agree with ours: reference it.)"""
     snap = hostile_snapshot()
     body = Exposition(ALL, OPTIONS, process_metrics=False, timer=zero).render(snap, fmt).data
-    assert body == expected(snap, fmt, ALL, OPTIONS)
+    if fmt == OPENMETRICS and escaping == VALUE_ESCAPING:
+        assert body == expected(snap, fmt, ALL, OPTIONS, UNDERSCORES)
+        assert escape_metric_name("docker_up", VALUE_ESCAPING) == "docker_up"
+        return
+    assert body == expected(snap, fmt, ALL, OPTIONS, escaping)
+
+
+def test_dots_doubles_the_underscores_of_metric_and_label_names() -> None:
+    body = Exposition(ALL, OPTIONS, process_metrics=False).render(hostile_snapshot(), TEXT_DOTS)
+    assert b"# TYPE docker__up gauge\n" in body.data
+    assert b"docker__container__info{" in body.data
+    assert b'label__com__example__odd__key="' in body.data
+    assert b"docker_up " not in body.data
 
 
 def test_openmetrics_body_parses_with_its_families_typed() -> None:
@@ -263,7 +310,7 @@ def test_incremental_body_equals_a_fresh_full_render(batches: list[list[tuple[An
         for op in batch:
             apply(inv, stats, op)
         snap = inv.publish(stats=dict(stats), sampler=SamplerStatus("cgroup", 5.0, sweeps=sweep))
-        for fmt in (OPENMETRICS, TEXT):
+        for fmt in (OPENMETRICS, TEXT, OPENMETRICS_DOTS):
             fresh = expected(snap, fmt, ALL, OPTIONS)
             assert exp.render(snap, fmt).data == fresh
             assert gzip.decompress(exp.render(snap, fmt, gzipped=True).data) == fresh

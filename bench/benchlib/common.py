@@ -25,10 +25,14 @@ IMAGE = "busybox:local"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-DOCKER_PIDFILE = Path("/var/run/docker.pid")
+DOCKER_PIDFILE = Path(os.environ.get("BENCH_DOCKER_PIDFILE", "/var/run/docker.pid"))
+"""The engine under test's dockerd (BENCH_DOCKER_PIDFILE for another instance, which
+DOCKER_HOST then names for the docker CLI and the exporter)."""
 
 
-ENGINE_CONTAINERD = b"/var/run/docker/containerd/containerd.sock"
+ENGINE_CONTAINERD = os.environ.get(
+    "BENCH_ENGINE_CONTAINERD", "/var/run/docker/containerd/containerd.sock"
+).encode()
 
 
 """The shims of the main engine name its containerd socket on their command line."""
@@ -53,12 +57,15 @@ START_WORKERS = 8
 
 
 PROMETHEUS_ACCEPT = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
 
 
-"""What Prometheus 2.x sends on every scrape: the path production takes."""
+"""What Prometheus 3.4+ (3.5 LTS) sends on every scrape: the path production takes
+(tests/prometheus3.py has every version's header)."""
 
 
 CPU_SERIES = "docker_container_cpu_usage_seconds_total{"

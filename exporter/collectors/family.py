@@ -25,6 +25,9 @@ Row = tuple[tuple[str, ...], float]
 
 WIRE_TYPES: dict[str, str] = {"counter": "counter", "info": "info", "histogram": "histogram"}
 """The type a family carries in OpenMetrics (and prometheus_client); the rest are gauges."""
+UNITS = ("seconds", "bytes")
+"""Base units a family name may end in: such a family declares its unit (OpenMetrics'
+`# UNIT` line, which Prometheus' `type-and-unit-labels` feature reads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,14 @@ class MetricSpec:
         if self.kind == "info":
             return self.name.removesuffix("_info")
         return self.name
+
+    @property
+    def unit(self) -> str:
+        """The unit the family name ends in (`..._seconds`, `..._bytes`), else ''."""
+        if self.kind == "info":
+            return ""
+        last = self.family_name.rpartition("_")[2]
+        return last if last in UNITS else ""
 
 
 class Family:
@@ -81,6 +92,10 @@ class Family:
         return self.spec.help
 
     @property
+    def unit(self) -> str:
+        return self.spec.unit
+
+    @property
     def info(self) -> bool:
         return self.spec.kind == "info"
 
@@ -90,7 +105,7 @@ class Family:
         from prometheus_client.core import Metric  # noqa: PLC0415 - see above
         from prometheus_client.samples import Sample  # noqa: PLC0415 - see above
 
-        metric = Metric(self.name, self.documentation, self.type)
+        metric = Metric(self.name, self.documentation, self.type, self.unit)
         names, info = self.labelnames, self.info
         if self.spec.kind == "histogram":
             metric.samples = [

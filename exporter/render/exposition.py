@@ -28,13 +28,7 @@ from exporter.engine import telemetry
 from exporter.engine.telemetry import BUCKETS, DiscardReason, Truncation
 from exporter.inventory import store as inventory_store
 from exporter.inventory.store import Snapshot
-from exporter.render.formats import (
-    CONTENT_TYPES,
-    EOF_LINE,
-    OPENMETRICS,
-    TEXT,
-    Head,
-)
+from exporter.render.formats import EOF_LINE, OPENMETRICS, TEXT, Head, syntax
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds, gzip_body, segment
 from exporter.render.selfprocess import ProcessMetrics
@@ -154,7 +148,8 @@ prometheus_client does."""
 EOF_SEGMENT = segment([EOF_LINE])
 T = TypeVar("T")
 Variant = tuple[str, bool]
-"""A body's format and whether it is gzipped."""
+"""A body's form (`exporter.render.formats.FORMS`: syntax and name escaping) and whether
+it is gzipped."""
 OWN_KEPT = 8
 """Selections whose own families are kept per version (the whole body, and a few
 `collect[]`/`exclude[]` combinations a scraper repeats)."""
@@ -240,13 +235,14 @@ def engine_families(snapshot: Snapshot) -> Iterator[Family]:
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """One rendered exposition and its content type, built whole in the worker thread:
-    a response never joins or compresses on the event loop. (An uncompressed body, which
-    curl asks for and Prometheus does not, is one more copy of the exposition while its
-    version is current.)"""
+    """One rendered exposition, built whole in the worker thread: a response never joins
+    or compresses on the event loop. (An uncompressed body, which curl asks for and
+    Prometheus does not, is one more copy of the exposition while its version is
+    current.) Its Content-Type is the negotiation's (`formats.negotiate`): one body
+    serves every Content-Type with the same bytes (text 0.0.4 and 1.0.0, any escaping
+    but `dots`)."""
 
     data: bytes
-    content_type: str
 
 
 class Exposition:
@@ -322,14 +318,17 @@ class Exposition:
         gzipped: bool = False,
         collect: Sequence[str] = (),
         exclude: Sequence[str] = (),
+        names: Sequence[str] = (),
     ) -> Body:
         """The body for this snapshot (or a newer one already rendered: never older
-        data than a previous response); filtered requests bypass the body cache."""
+        data than a previous response) in form `fmt`; filtered requests (`collect[]`,
+        `exclude[]`, `name[]`) bypass the body cache."""
         specs = select_collectors(self._enabled, collect, exclude) if collect or exclude else None
         with self._lock:
             self._advance(snapshot)
-            if specs is not None:
-                return self._body([s.name for s in specs], fmt, gzipped)
+            if specs is not None or names:
+                chosen = self._enabled if specs is None else [s.name for s in specs]
+                return self._body(chosen, fmt, gzipped, frozenset(names))
             body = self._bodies.get((fmt, gzipped))
             if body is None:
                 body = self._body(self._enabled, fmt, gzipped)
@@ -369,27 +368,34 @@ class Exposition:
         self._snapshot = snapshot
         self._version = snapshot.version
 
-    def _body(self, names: Sequence[str], fmt: str, gzipped: bool) -> Body:
+    def _body(
+        self, names: Sequence[str], fmt: str, gzipped: bool, only: frozenset[str] = frozenset()
+    ) -> Body:
+        """These collectors' blocks and the exporter's own, in form `fmt`; with `only`,
+        just the families a `name[]` filter selects (`Head.names`)."""
         blocks: list[Block] = []
         for name in names:
             for output in self._outputs.get(name, ()):
                 blocks.extend(output.blocks)
         blocks.extend(self._own_blocks(names))
-        content_type = CONTENT_TYPES[fmt]
+        if only:
+            blocks = [block for block in blocks if block.head.names & only]
+        om = syntax(fmt) == OPENMETRICS
         if gzipped:
             segments = [block.segment(fmt) for block in blocks]
-            if fmt == OPENMETRICS:
+            if om:
                 segments.append(EOF_SEGMENT)
-            whole = names is self._enabled  # filtered bodies vary too much to keep folds
+            # filtered bodies vary too much to keep folds
+            whole = names is self._enabled and not only
             folds = self._folds.setdefault(fmt, Folds()) if whole else None
-            return Body(gzip_body(segments, folds), content_type)
+            return Body(gzip_body(segments, folds))
         parts: list[bytes] = []
         for block in blocks:
             parts.append(block.head.of(fmt))
-            parts.extend(block.pieces)
-        if fmt == OPENMETRICS:
+            parts.extend(block.pieces_of(fmt))
+        if om:
             parts.append(EOF_LINE)
-        return Body(b"".join(parts), content_type)
+        return Body(b"".join(parts))
 
 
 __all__ = ["OPENMETRICS", "TEXT", "Body", "Exposition", "Head"]

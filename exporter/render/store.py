@@ -23,7 +23,7 @@ from typing import Any
 from exporter.collectors.base import CollectorSpec, Options, PerObject
 from exporter.collectors.family import Family, Row
 from exporter.inventory.store import Snapshot
-from exporter.render.formats import Head, LabelMemo, encode_rows, head_of
+from exporter.render.formats import Head, LabelMemo, dots, encode_rows, head_of, is_dots
 from exporter.render.gzipbody import Segment, segment
 
 log = logging.getLogger(__name__)
@@ -37,20 +37,30 @@ interpreter's switch interval (5 ms) at each of a request's system calls; a
 
 class Block:
     """One family in a body: its headers and its sample lines, as pieces (each object's
-    own bytes, shared with the store and with both formats: no joined copy), and, made
-    the first time the block goes out gzipped in a format, its deflate segment."""
+    own bytes, shared with the store and with both syntaxes: no joined copy); made the
+    first time the block goes out in a form that needs them, its lines with names
+    escaped by the `dots` scheme and, per form, its deflate segment."""
 
-    __slots__ = ("_segments", "head", "pieces")
+    __slots__ = ("_dots", "_segments", "head", "pieces")
 
     def __init__(self, head: Head, pieces: tuple[bytes, ...]) -> None:
         self.head = head
         self.pieces = pieces
+        self._dots: tuple[bytes, ...] | None = None
         self._segments: dict[str, Segment] = {}
 
-    def segment(self, fmt: str) -> Segment:
-        made = self._segments.get(fmt)
+    def pieces_of(self, form: str) -> tuple[bytes, ...]:
+        """The sample lines in this form (the same lines in both syntaxes)."""
+        if not is_dots(form):
+            return self.pieces
+        if self._dots is None:
+            self._dots = tuple(dots(piece) for piece in self.pieces)
+        return self._dots
+
+    def segment(self, form: str) -> Segment:
+        made = self._segments.get(form)
         if made is None:
-            made = self._segments[fmt] = segment((self.head.of(fmt), *self.pieces))
+            made = self._segments[form] = segment((self.head.of(form), *self.pieces_of(form)))
         return made
 
 

@@ -66,14 +66,18 @@ async def metrics(request: web.Request) -> web.Response:
     exposition = request.app[EXPOSITION]
     collect = request.query.getall("collect[]", [])
     exclude = request.query.getall("exclude[]", [])
+    names = request.query.getall("name[]", [])  # metric names, as client_golang/_python
     if collect and exclude:
         raise web.HTTPBadRequest(text="collect[] and exclude[] cannot be combined\n")
-    fmt = negotiate(request.headers.get("Accept", ""))
+    reply = negotiate(request.headers.get("Accept", ""))
+    fmt = reply.form
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     snapshot = request.app[INVENTORY].snapshot
-    body = None if collect or exclude else exposition.cached(snapshot.version, fmt, gzipped=gzipped)
+    filtered = collect or exclude or names
+    body = None if filtered else exposition.cached(snapshot.version, fmt, gzipped=gzipped)
     if body is None:  # a render: in a worker thread, never on the loop
-        exposition.want(fmt, gzipped)
+        if not filtered:
+            exposition.want(fmt, gzipped)
         try:
             body = await exposition.off_loop(
                 partial(
@@ -83,13 +87,14 @@ async def metrics(request: web.Request) -> web.Response:
                     gzipped=gzipped,
                     collect=collect,
                     exclude=exclude,
+                    names=names,
                 )
             )
         except KeyError as exc:
             raise web.HTTPBadRequest(
                 text=f"unknown or disabled collector: {exc.args[0]}\n"
             ) from None
-    headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+    headers = {"Content-Type": reply.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body.data, headers=headers)
@@ -98,14 +103,15 @@ async def metrics(request: web.Request) -> web.Response:
 async def compat_metrics(request: web.Request) -> web.Response:
     """The cAdvisor-shaped body: cached per snapshot version, rendered off the loop."""
     compat = request.app[COMPAT]
-    fmt = negotiate(request.headers.get("Accept", ""))
+    reply = negotiate(request.headers.get("Accept", ""))
+    fmt = reply.form
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     snapshot = request.app[INVENTORY].snapshot
     body = compat.cached(snapshot.version, fmt, gzipped=gzipped)
     if body is None:
         compat.want(fmt, gzipped)
         body = await compat.off_loop(partial(compat.render, snapshot, fmt, gzipped=gzipped))
-    headers = {"Content-Type": body.content_type, "Vary": "Accept, Accept-Encoding"}
+    headers = {"Content-Type": reply.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body.data, headers=headers)
