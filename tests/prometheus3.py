@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TESTBED_LIMIT, because
 
 CACHE_BIN = Path("/var/cache/docker-exporter-legs/sid-prometheus/usr/bin")
 
@@ -53,13 +54,18 @@ def _params(three: str | None, two: str | None, what: str) -> list[Any]:
         pytest.param(
             three,
             id="prometheus-3.5",
-            marks=pytest.mark.skipif(three is None, reason=f"{what} 3.5 not fetched: run {FETCH}"),
+            marks=pytest.mark.skipif(
+                three is None, reason=because(TESTBED_LIMIT, f"{what} 3.5 not fetched: run {FETCH}")
+            ),
         ),
         pytest.param(
             two,
             id="prometheus-2.42",
             marks=pytest.mark.skipif(
-                two is None, reason=f"Debian 12's {what} 2.42 not installed: run scripts/testbed"
+                two is None,
+                reason=because(
+                    TESTBED_LIMIT, f"Debian 12's {what} 2.42 not installed: run scripts/testbed"
+                ),
             ),
         ),
     ]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, live_settings, until
+from conftest import TESTBED_LIMIT, LiveDocker, because, live_settings, until
 from prometheus3 import ACCEPT_2, ACCEPT_3_4, OM_ALLOW_UTF8, prometheus2, prometheus3
 
 from exporter.cli.app import build_app
@@ -191,7 +191,8 @@ async def check_text_count(bed: Bed) -> None:
             (prometheus3(), {}),
             id="prometheus-3.5",
             marks=pytest.mark.skipif(
-                prometheus3() is None, reason="Prometheus 3.5 not fetched: scripts/testbed"
+                prometheus3() is None,
+                reason=because(TESTBED_LIMIT, "Prometheus 3.5 not fetched: scripts/testbed"),
             ),
         )
     ],
@@ -220,7 +221,8 @@ async def test_prometheus_3_5_ingests_every_sample_with_escaping_in_the_reply(be
             (prometheus3(), {"metric_name_escaping_scheme": "dots"}),
             id="prometheus-3.5-dots",
             marks=pytest.mark.skipif(
-                prometheus3() is None, reason="Prometheus 3.5 not fetched: scripts/testbed"
+                prometheus3() is None,
+                reason=because(TESTBED_LIMIT, "Prometheus 3.5 not fetched: scripts/testbed"),
             ),
         )
     ],
@@ -244,7 +246,8 @@ async def test_prometheus_3_5_with_dots_escaping_gets_and_stores_dotted_names(be
             (prometheus2(), {}),
             id="prometheus-2.42",
             marks=pytest.mark.skipif(
-                prometheus2() is None, reason="Debian 12's prometheus not installed"
+                prometheus2() is None,
+                reason=because(TESTBED_LIMIT, "Debian 12's prometheus not installed"),
             ),
         )
     ],
