@@ -12,33 +12,14 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from exporter.clock import Clock
-from exporter.engine.api import Engine, EngineError
-from exporter.inventory.store import Inventory
+from exporter.engine.api import EngineError
+from exporter.stats.diskusage import EngineSampler
 
 log = logging.getLogger(__name__)
 
 
-class ContainerSizeSampler:
+class ContainerSizeSampler(EngineSampler):
     """Samples `/containers/json?size=1` and publishes it as `snapshot.container_sizes`."""
-
-    def __init__(
-        self, engine: Engine, inventory: Inventory, clock: Clock, *, interval: float
-    ) -> None:
-        self._engine = engine
-        self._inventory = inventory
-        self._clock = clock
-        self._interval = interval
-
-    async def run(self) -> None:
-        """Run until cancelled: sample, then wait the whole interval (never overlapping)."""
-        while True:
-            liveness = self._inventory.snapshot.liveness
-            if liveness.up is False:  # a hung engine: wait for its answer, not an interval
-                await self._clock.sleep(min(self._interval, liveness.interval or 5.0))
-                continue
-            await self.sample()
-            await self._clock.sleep(self._interval)
 
     async def sample(self) -> bool:
         """One call; on failure the previous sample stays and the next interval retries."""

@@ -27,16 +27,13 @@ INTERVAL = option(
 )
 
 
-class DiskUsageSampler:
-    """Samples `/system/df` and publishes its volume sizes as `snapshot.disk_usage`."""
+class EngineSampler:
+    """A costly engine call on a long interval, from one task, never concurrent: the
+    volume sizes' `/system/df` here, the writable layers' `docker ps --size`
+    (stats/containersizes.py). `sample` makes the call and publishes it."""
 
     def __init__(
-        self,
-        engine: Engine,
-        inventory: Inventory,
-        clock: Clock,
-        *,
-        interval: float = INTERVAL.value,
+        self, engine: Engine, inventory: Inventory, clock: Clock, *, interval: float
     ) -> None:
         self._engine = engine
         self._inventory = inventory
@@ -52,6 +49,24 @@ class DiskUsageSampler:
                 continue
             await self.sample()
             await self._clock.sleep(self._interval)
+
+    async def sample(self) -> bool:
+        """One call; True when it was answered and published."""
+        raise NotImplementedError
+
+
+class DiskUsageSampler(EngineSampler):
+    """Samples `/system/df` and publishes its volume sizes as `snapshot.disk_usage`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        inventory: Inventory,
+        clock: Clock,
+        *,
+        interval: float = INTERVAL.value,
+    ) -> None:
+        super().__init__(engine, inventory, clock, interval=interval)
 
     async def sample(self) -> bool:
         """One `/system/df`; on failure the previous sample stays and the next interval retries."""
