@@ -20,21 +20,17 @@ from exporter.collectors import cadvisor
 from exporter.collectors.base import CollectorSpec, Options, PerObject, container_order
 from exporter.collectors.family import Family
 from exporter.inventory.store import Snapshot
-from exporter.render.exposition import Body, Variant
+from exporter.render.exposition import Body, Variant, body_of
 from exporter.render.formats import (
-    EOF_LINE,
-    OPENMETRICS,
     Head,
     LabelMemo,
     encode_rows,
     head_of,
-    syntax,
 )
 from exporter.render.gcpause import no_cyclic_gc
-from exporter.render.gzipbody import Folds, gzip_body, segment
+from exporter.render.gzipbody import Folds
 from exporter.render.store import Block, ObjectStore, family_blocks
 
-EOF_SEGMENT = segment([EOF_LINE])
 NO_HEAD = Head(b"", b"", b"", b"", frozenset())
 """The root cgroup's lines follow the containers' lines of the same family, headless:
 one family stays one contiguous block, and both keep their cached segments."""
@@ -147,17 +143,5 @@ class CompatExposition:
 
     def _body(self, fmt: str, gzipped: bool) -> Body:
         """The blocks in form `fmt` (the Content-Type is the negotiation's, as for /metrics)."""
-        blocks = self._blocks
-        om = syntax(fmt) == OPENMETRICS
-        if gzipped:
-            segments = [block.segment(fmt) for block in blocks]
-            if om:
-                segments.append(EOF_SEGMENT)
-            return Body(gzip_body(segments, self._folds.setdefault(fmt, Folds())))
-        parts: list[bytes] = []
-        for block in blocks:
-            parts.append(block.head.of(fmt))
-            parts.extend(block.pieces_of(fmt))
-        if om:
-            parts.append(EOF_LINE)
-        return Body(b"".join(parts))
+        folds = self._folds.setdefault(fmt, Folds()) if gzipped else None
+        return body_of(self._blocks, fmt, gzipped=gzipped, folds=folds)

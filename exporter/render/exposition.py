@@ -380,22 +380,30 @@ class Exposition:
         blocks.extend(self._own_blocks(names))
         if only:
             blocks = [block for block in blocks if block.head.names & only]
-        om = syntax(fmt) == OPENMETRICS
-        if gzipped:
-            segments = [block.segment(fmt) for block in blocks]
-            if om:
-                segments.append(EOF_SEGMENT)
-            # filtered bodies vary too much to keep folds
-            whole = names is self._enabled and not only
-            folds = self._folds.setdefault(fmt, Folds()) if whole else None
-            return Body(gzip_body(segments, folds))
-        parts: list[bytes] = []
-        for block in blocks:
-            parts.append(block.head.of(fmt))
-            parts.extend(block.pieces_of(fmt))
+        # filtered bodies vary too much to keep folds
+        whole = names is self._enabled and not only
+        folds = self._folds.setdefault(fmt, Folds()) if whole and gzipped else None
+        return body_of(blocks, fmt, gzipped=gzipped, folds=folds)
+
+
+def body_of(
+    blocks: Sequence[Block], fmt: str, *, gzipped: bool, folds: Folds | None = None
+) -> Body:
+    """The blocks joined in form `fmt` (OpenMetrics ends with `# EOF`), gzipped from their
+    cached deflate segments (`folds`: the previous body's, reused where unchanged)."""
+    om = syntax(fmt) == OPENMETRICS
+    if gzipped:
+        segments = [block.segment(fmt) for block in blocks]
         if om:
-            parts.append(EOF_LINE)
-        return Body(b"".join(parts))
+            segments.append(EOF_SEGMENT)
+        return Body(gzip_body(segments, folds))
+    parts: list[bytes] = []
+    for block in blocks:
+        parts.append(block.head.of(fmt))
+        parts.extend(block.pieces_of(fmt))
+    if om:
+        parts.append(EOF_LINE)
+    return Body(b"".join(parts))
 
 
-__all__ = ["OPENMETRICS", "TEXT", "Body", "Exposition", "Head"]
+__all__ = ["OPENMETRICS", "TEXT", "Body", "Exposition", "Head", "body_of"]
