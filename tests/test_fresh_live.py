@@ -42,7 +42,6 @@ from test_registry_live import assert_no_secret
 
 from exporter.cli.app import build_app
 from exporter.collectors import image_updates, logs
-from exporter.collectors import registry as registry_collector
 from exporter.engine.stats import LogFile
 from exporter.inventory.store import Inventory, Snapshot
 from exporter.options import Options
@@ -65,22 +64,22 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 @asynccontextmanager
 async def exporter(live: LiveDocker, **options: Any) -> AsyncIterator[Any]:
     """The whole app on the live engine, seeing only this test's containers."""
-    chosen = {
-        registry_collector.INTERVAL: 1.0,
-        registry_collector.TIMEOUT: 3.0,
+    chosen: dict[Any, Any] = {
         image_updates.CHECK_INTERVAL: CHECK_INTERVAL,
         logs.LOGS_INTERVAL: 1.0,
     }
+    fields = {"registry_interval": 1.0, "registry_timeout": 3.0}
     names = {
-        "urls": registry_collector.URLS,
-        "docker_config": registry_collector.DOCKER_CONFIG,
-        "config_file": registry_collector.CONFIG_FILE,
-        "certs_dir": registry_collector.CERTS_DIR,
-        "check_running": image_updates.CHECK_RUNNING,
+        "urls": "registry_urls",
+        "docker_config": "registry_docker_config",
+        "config_file": "registry_config_file",
+        "certs_dir": "registry_certs_dir",
     }
     sizes = bool(options.pop("container_sizes", False))
-    chosen.update({names[k]: v for k, v in options.items()})
-    watched = bool(chosen.get(registry_collector.URLS))
+    if "check_running" in options:
+        chosen[image_updates.CHECK_RUNNING] = options.pop("check_running")
+    fields.update({names[k]: v for k, v in options.items()})
+    watched = bool(fields.get("registry_urls"))
     collectors = COLLECTORS if watched else tuple(c for c in COLLECTORS if c != "registry")
     if sizes:  # the opt-in writable-layer sampler, every second (tests only)
         collectors = (*collectors, "container_sizes")
@@ -89,6 +88,7 @@ async def exporter(live: LiveDocker, **options: Any) -> AsyncIterator[Any]:
         collectors=collectors,
         options=Options(chosen),
         container_include=(f"name={live.prefix}-*",),
+        **fields,
     )
     app = build_app(settings)
     server = TestServer(app, host="127.0.0.1", port=free_port())
