@@ -8,7 +8,8 @@
 #   guest_down   stop the guest (its disk is a throwaway snapshot of the cached image)
 #
 # The image: debootstrap (bookworm: systemd, docker.io, busybox-static, python3, openssh-server,
-# linux-image-amd64) into a directory, `mkfs.ext4 -d` (no loop mount), then one provisioning
+# linux-image-amd64) into a directory, Docker 29 put over it (guest_engine_install: the shared
+# dockerd 29.7.2 and runc 1.3.6, sid's containerd 2.x; Debian 12's 20.10 if the build is missing), `mkfs.ext4 -d` (no loop mount), then one provisioning
 # boot that imports busybox:local and installs the project's dependencies from wheels built on
 # this machine (the guest reaches no registry). qemu runs with -enable-kvm (or, where this
 # machine's KVM cannot boot a stock kernel, qemu's TCG emulation: guest_accel), the kernel and
@@ -46,10 +47,68 @@ guest_ssh() {
     -o ServerAliveInterval=15 -o LogLevel=ERROR root@127.0.0.1 "$@"
 }
 
+# The Docker 29 build (dockerd, docker-proxy, runc; its BUILD.md) the guest runs, or nothing
+# when this machine has none: DXT_ENGINES_DIR, else the shared engines beside the repo (CI
+# runs from a clean clone elsewhere), else /work/shared/engines.
+GUEST_DOCKER29=docker-29.7.2
+guest_engine_dir() {
+  local base
+  for base in ${DXT_ENGINES_DIR:+"$DXT_ENGINES_DIR"} "$ROOT/../shared/engines" /work/shared/engines; do
+    if [ -x "$base/$GUEST_DOCKER29/dockerd" ] && [ -f "$base/$GUEST_DOCKER29/SHA256SUMS" ]; then
+      (cd "$base/$GUEST_DOCKER29" && pwd); return
+    fi
+  done
+}
+
+# Which engine the image carries (part of its key): the Docker 29 build's checksums, or
+# Debian 12's docker.io.
+guest_engine_key() {
+  local dir
+  dir=$(guest_engine_dir)
+  if [ -n "$dir" ]; then echo "$GUEST_DOCKER29 + sid containerd"; cat "$dir/SHA256SUMS"
+  else echo "bookworm docker.io"; fi
+}
+
+# Docker 29 into the root filesystem $1, beside Debian 12's docker.io (which stays installed
+# for its units, docker group and iptables dependencies, unused): dockerd, docker-proxy and
+# runc 1.3.6 from the shared build, containerd 2.x, its shim and ctr from Debian sid (what
+# the host legs fetch), sid's docker CLI if it runs on Debian 12's glibc, all in /usr/local
+# (first on systemd's PATH, so dockerd finds this runc and containerd this shim), and the
+# units pointed at them. Without the build: Debian 12's 20.10, said loudly.
+guest_engine_install() {
+  local rootfs=$1 dir sid
+  dir=$(guest_engine_dir)
+  if [ -z "$dir" ]; then
+    echo "!!! testbed: guest: no $GUEST_DOCKER29 build (DXT_ENGINES_DIR, ../shared/engines, /work/shared/engines): the guest runs Debian 12's docker.io 20.10, NOT Docker 29" >&2
+    GUEST_DOCKERD=/usr/sbin/dockerd
+    return
+  fi
+  (cd "$dir" && sha256sum --quiet -c SHA256SUMS) || gdie "$dir: checksums do not match SHA256SUMS"
+  sid=$(sid_docker_root)
+  gsay "engine: $("$dir/dockerd" --version), runc $("$dir/runc" --version | head -1 | cut -d' ' -f3), sid's $("$sid/usr/bin/containerd" --version | cut -d' ' -f2-3)"
+  install -m 0755 "$dir/dockerd" "$dir/docker-proxy" "$dir/runc" "$rootfs/usr/local/sbin/"
+  install -m 0755 "$sid/usr/bin/containerd" "$sid/usr/bin/containerd-shim-runc-v2" "$sid/usr/bin/ctr" \
+    "$rootfs/usr/local/bin/"
+  install -m 0755 "$sid/usr/bin/docker" "$rootfs/usr/local/bin/docker"
+  if ! chroot "$rootfs" /usr/local/bin/docker --version >/dev/null 2>&1; then
+    gsay "sid's docker CLI does not run on Debian 12's glibc: the guest keeps Debian 12's docker CLI"
+    rm -f "$rootfs/usr/local/bin/docker"
+  fi
+  chroot "$rootfs" /usr/local/sbin/runc --version >/dev/null 2>&1 || gdie "runc 1.3.6 does not run in the guest"
+  chroot "$rootfs" /usr/local/bin/containerd --version >/dev/null 2>&1 || gdie "sid's containerd does not run in the guest"
+  mkdir -p "$rootfs/etc/containerd"
+  install -m 0644 "$sid/etc/containerd/config.toml" "$rootfs/etc/containerd/config.toml"
+  mkdir -p "$rootfs/etc/systemd/system/containerd.service.d"
+  printf '[Service]\nExecStart=\nExecStart=/usr/local/bin/containerd\n' \
+    >"$rootfs/etc/systemd/system/containerd.service.d/sid.conf"
+  GUEST_DOCKERD=/usr/local/sbin/dockerd
+}
+
 # What the image is built from: a change to any of it rebuilds the image.
 guest_image_key() {
   { printf '%s\n' "${GUEST_PACKAGES[@]}" "$GUEST_APPEND"
-    declare -f guest_build_rootfs guest_provision_script
+    guest_engine_key
+    declare -f guest_build_rootfs guest_engine_install guest_provision_script
     sed -n '/^dependencies = \[/,/^\]/p; /^test = \[/,/^\]/p' "$ROOT/pyproject.toml"
   } | sha256sum | cut -c1-16
 }
@@ -145,6 +204,7 @@ EOF
               getty@tty1.service; do
     ln -sfn /dev/null "$rootfs/etc/systemd/system/$unit"
   done
+  guest_engine_install "$rootfs"
   mkdir -p "$rootfs/etc/docker"
   # Docker's default on cgroup v2 is the systemd driver; say so, it is what the leg tests.
   cat >"$rootfs/etc/docker/daemon.json" <<'EOF'
@@ -152,10 +212,10 @@ EOF
 EOF
   # The guest's Docker API on its port 2375, reachable only through the loopback forward.
   mkdir -p "$rootfs/etc/systemd/system/docker.service.d"
-  cat >"$rootfs/etc/systemd/system/docker.service.d/tcp.conf" <<'EOF'
+  cat >"$rootfs/etc/systemd/system/docker.service.d/tcp.conf" <<EOF
 [Service]
 ExecStart=
-ExecStart=/usr/sbin/dockerd -H fd:// -H tcp://10.0.2.15:2375 --tls=false --containerd=/run/containerd/containerd.sock
+ExecStart=$GUEST_DOCKERD -H fd:// -H tcp://10.0.2.15:2375 --tls=false --containerd=/run/containerd/containerd.sock
 EOF
   mkdir -p "$rootfs/root/.ssh" && chmod 700 "$rootfs/root/.ssh"
   cp "$GUEST_IMAGE.tmp/id_ed25519.pub" "$rootfs/root/.ssh/authorized_keys"

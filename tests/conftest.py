@@ -787,6 +787,17 @@ def engine_answers() -> bool:
     return result.returncode == 0
 
 
+# `docker run` flags for a container the kernel's OOM killer must end (with `tail /dev/zero`,
+# which buffers one endless line). The limit leaves room for the runtime's own start: `runc
+# init` waits in the container's cgroup between create and start, its Go heap charged there
+# (opencontainers/runc#4021; runc#1980 and #4427 saw 10-15 MiB limits OOM-kill `runc init`).
+# With 8 MiB, on a slow machine (qemu's TCG), where `runc init` waits longest, the OOM killer
+# can end `runc init` before the start: the shim records its init as exited and the start
+# fails with containerd's `cannot start a stopped process` (its stopped state's Start), as it
+# would for a user with so small a limit. tail reaches any limit alike: 64 MiB loses nothing.
+OOM_RUN = ("--memory", "64m", "--memory-swap", "64m")
+
+
 def docker(*args: str, check: bool = True, timeout: float = 60) -> str:
     result = subprocess.run(
         ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout * HANG_SCALE

@@ -357,11 +357,15 @@ async def test_kill_health_and_connect_in_order(live: LiveDocker) -> None:
             assert follower.stdout is not None
             first = await asyncio.wait_for(follower.stdout.readline(), 30)
             assert b"container die " + cid.encode() in first  # the history
-            docker("start", name)
-            docker("kill", name)
+            # In a thread: this loop serves the exporter the follower polls, and the CLI
+            # gives up on a poll unanswered for 10 s (a blocking `docker start` under qemu's
+            # TCG took longer: the follower exited, the test saw a ProcessLookupError).
+            await asyncio.to_thread(docker, "start", name)
+            await asyncio.to_thread(docker, "kill", name)
             line = await asyncio.wait_for(follower.stdout.readline(), 30)
             assert b"container die " + cid.encode() in line  # followed, not in the history
             assert line != first
         finally:
-            follower.kill()
+            if follower.returncode is None:  # an exited follower is the failure to show
+                follower.kill()
             await follower.wait()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import (
+    OOM_RUN,
     TESTBED_LIMIT,
     LiveDocker,
     Scraper,
@@ -147,13 +148,13 @@ async def test_crash_loop_counts_restarts_and_exit_code(
     "docker_container_oom_killed stays 0 for a container the OOM killer ended",
 )
 async def test_oom_kill_is_reported(live: LiveDocker, exporter: Scraper) -> None:
-    """`tail /dev/zero` buffers an endless line until the 8 MiB limit kills it: exited, 137,
+    """`tail /dev/zero` buffers an endless line until the limit (OOM_RUN) kills it: exited, 137,
     and OOM-killed once the exporter saw inspect say so or the run's `oom` event, in
     whichever order they came (20.10 may set OOMKilled false when containerd's OOM notice
     loses the race with the exit; Docker 28 sets it before `die`). An engine that reports
     neither is a declared gap: the test fails there, on the value."""
     name = live.name("oom")
-    cid = short(live.run("oom", "--memory", "8m", "--memory-swap", "8m", cmd=("tail", "/dev/zero")))
+    cid = short(live.run("oom", *OOM_RUN, cmd=("tail", "/dev/zero")))
     has_event = not engine_lacks("oom-event")
     tells = has_event or not engine_lacks("oom-killed")  # else no wait for what cannot come
     samples = await exporter.wait(

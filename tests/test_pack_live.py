@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import LiveDocker, docker, live_settings, until
+from conftest import OOM_RUN, LiveDocker, docker, live_settings, until
 from pack import alerts, dashboards
 from prometheus3 import servers
 from registryd import Registry, push, registry, require_registry_binary
@@ -187,7 +187,7 @@ async def test_alerts_fire_for_the_right_containers_and_dashboards_have_data(
         "unhealthy", "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1"
     )
     live.run("crash", "--restart", "always", cmd=("sh", "-c", "sleep 0.5; exit 3"))
-    live.run("oom", "--memory", "8m", "--memory-swap", "8m", cmd=("tail", "/dev/zero"))
+    live.run("oom", *OOM_RUN, cmd=("tail", "/dev/zero"))
     net, volume = live.network("net"), live.volume("data")
     live.run(
         "healthy",
