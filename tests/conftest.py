@@ -603,9 +603,23 @@ def skip_counts() -> dict[str, int]:
     return {cause: len(SKIPS.get(cause, ())) for cause in (*SKIP_CAUSES, UNNAMED)}
 
 
+FINDINGS: list[str] = []
+"""Figures live tests measured (`found`), printed at the end of the run: a passing test's
+own output is captured, and CI's log must still say what it found."""
+
+
+def found(line: str) -> None:
+    """Keep `line` for the run's summary (and print it, for `-s`)."""
+    FINDINGS.append(line)
+    print(line)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line, always (.ci/run reads it, and fails a run that lacks it): the skips by
-    cause, or "none" (`-rs` lists each skip with its reason)."""
+    """What live tests measured (`found`), then one line, always (.ci/run reads it, and
+    fails a run that lacks it): the skips by cause, or "none" (`-rs` lists each skip with
+    its reason)."""
+    for line in FINDINGS:
+        terminalreporter.write_line(line)
     counts = {cause: n for cause, n in skip_counts().items() if n}
     text = ", ".join(f"{n} {cause}" for cause, n in counts.items())
     terminalreporter.write_line(f"skips by cause: {text or 'none'}")

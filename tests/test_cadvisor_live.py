@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import docker, engine_answers, skip_not_applicable, skip_testbed_limit
+from conftest import docker, engine_answers, found, skip_not_applicable, skip_testbed_limit
 from prometheus3 import prometheus2, prometheus3
 
 pytestmark = pytest.mark.integration
@@ -430,7 +430,8 @@ def test_every_public_expression_answers_like_cadvisor(bed: Bed) -> None:
     if failures:
         report.append("unexpected differences:")
         report.extend(failures)
-    print("\n".join(report))
+    for line in report:
+        found(line)
     assert not failures, "\n".join(report)
     _container_killed_fires_and_resolves_alike(bed)
 

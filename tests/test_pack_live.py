@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import OOM_RUN, LiveDocker, docker, live_settings, until
+from conftest import OOM_RUN, LiveDocker, docker, found, live_settings, until
 from pack import alerts, dashboards
 from prometheus3 import servers
 from registryd import Registry, push, registry, require_registry_binary
@@ -261,6 +261,7 @@ async def evaluate_dashboards(prom: Prometheus, instance: str, container: str) -
             empty.append(f"{dashboard} / {panel}: {reason}\n    {expr}")
     share = 1 - len(empty) / len(queries)
     report = "\n".join(empty)
-    print(f"dashboard queries with data: {len(queries) - len(empty)}/{len(queries)}\n{report}")
+    found(f"pack: dashboard queries with data: {len(queries) - len(empty)}/{len(queries)}")
+    print(report)
     assert share >= 0.9, f"only {share:.0%} of dashboard queries returned data:\n{report}"
     assert "UNEXPECTED" not in report, f"queries empty for no declared reason:\n{report}"

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import HANG_SCALE, docker, engine_answers, skip_testbed_limit
+from conftest import HANG_SCALE, docker, engine_answers, found, skip_testbed_limit
 from localimages import build_alertmanager_image, build_exporter_image, build_prometheus_image
 from pack import dashboards
 
@@ -297,8 +297,8 @@ def test_a_joining_node_is_scraped_within_one_discovery_interval_plus_one_scrape
     running = time.monotonic()
     until(lambda: "swarm-n4" in swarm.up_instances(), "the new node's exporter scraped", 180)
     elapsed = time.monotonic() - running
-    print(
-        f"new node: first successful scrape {elapsed:.1f}s after its task ran "
+    found(
+        f"stacks: new node: first successful scrape {elapsed:.1f}s after its task ran "
         f"(refresh {refresh:g}s + scrape {scrape:g}s)"
     )
     # The bound is the configuration's, plus one target scrape's own timeout.
@@ -337,7 +337,7 @@ def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -
     ups = swarm.query(f"sum_over_time({node4}[30m])")
     assert ups
     down = float(samples[0]["value"][1]) - float(ups[0]["value"][1])
-    print(f"drained node: {down:g} scrape(s) with up == 0 before discovery dropped it")
+    found(f"stacks: drained node: {down:g} scrape(s) with up == 0 before discovery dropped it")
     assert down * scrape <= refresh + scrape
     firing = swarm.query(
         'count_over_time(ALERTS{alertname="DockerExporterDown", alertstate="firing"}[30m])'
