@@ -235,7 +235,8 @@ class Prometheus:
     def __init__(self, workdir: Path, target: str, peer: Peer, interval: float) -> None:
         self.port = free_port()
         params = "".join(
-            f"      {k}: [{', '.join(json.dumps(v) for v in vs)}]\n" for k, vs in peer.params.items()
+            f"      {k}: [{', '.join(json.dumps(v) for v in vs)}]\n"
+            for k, vs in peer.params.items()
         )
         config = (
             "global:\n"
@@ -292,7 +293,7 @@ def measure(peer: Peer, window: float, scrape_interval: float) -> Row:
     with tempfile.TemporaryDirectory(prefix="perf-peers-prom-") as tmp:
         prom = Prometheus(Path(tmp), f"127.0.0.1:{peer.port}", peer, scrape_interval)
         with started(peer.command, peer.env) as pid, started(prom.command):
-            wait(lambda: prom.healthy_scrapes() >= 2, 180 + 3 * scrape_interval, f"{peer.name} scraped")
+            wait(lambda: prom.healthy_scrapes() >= 2, 180 + 3 * scrape_interval, peer.name)
             containers = running_containers()
             t0, start = time.time(), tree_ticks(pid)
             time.sleep(window)  # the measured window (a bench, not a test)

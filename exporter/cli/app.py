@@ -29,7 +29,7 @@ from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
-from exporter.render.prewarm import Prewarmer
+from exporter.render.prewarm import Cadence, Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
 from exporter.stats.diskusage import DiskUsageSampler
 from exporter.stats.sampler import Sampler, choose_source
@@ -141,11 +141,12 @@ def build_pollers(
     ]
 
 
-def build_exposition(settings: Settings) -> Exposition:
+def build_exposition(settings: Settings, cadence: Cadence | None = None) -> Exposition:
     return Exposition(
         settings.collectors,
         settings.options,
         process_metrics=settings.exporter_metrics,
+        cadence=cadence,
     )
 
 
@@ -169,8 +170,9 @@ def build_app(
             log.warning("%s", warning)
     targets = registries
     inventory = build_inventory(settings)
-    exposition = build_exposition(settings)
     the_clock = clock or SystemClock()
+    cadence = Cadence(the_clock)
+    exposition = build_exposition(settings, cadence)
     app = make_app(
         inventory,
         exposition,
@@ -185,7 +187,7 @@ def build_app(
     compat_address = settings[cadvisor.LISTEN]
     compat = None
     if compat_address is not None:
-        compat = CompatExposition(settings.options, exposition.off_loop)
+        compat = CompatExposition(settings.options, exposition.off_loop, cadence)
         listen_also(
             app,
             make_compat_app(
@@ -252,7 +254,9 @@ def build_app(
             compat.prewarm(snapshot)
         memory.trim()
 
-    prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
+    prewarmer = Prewarmer(
+        inventory, render_and_trim, the_clock, off_loop=exposition.off_loop, cadence=cadence
+    )
 
     @asynccontextmanager
     async def rendering() -> AsyncIterator[None]:
