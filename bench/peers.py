@@ -27,7 +27,7 @@ the end of its window (SIGTERM, then SIGKILL), like cAdvisor
 Containers are busybox sleepers named `perf-peers-N`, removed at the end.
 
 Usage: .venv/bin/python bench/peers.py [--count 100] [--window 120] [--scrape-interval 15]
-    [--only exporter-1s,exporter-5s,netdata,cadvisor] [--label before]
+    [--only exporter-1s,exporter-5s,exporter-1s-unscraped,netdata,cadvisor] [--label before]
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ class Peer:
     path: str
     params: dict[str, list[str]]
     env: dict[str, str] | None = None
+    scraped: bool = True
+    """False: no Prometheus at all (the idle cost)."""
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,23 @@ def wait(predicate: object, timeout: float, what: str) -> None:
     raise RuntimeError(msg)
 
 
+def measure_unscraped(peer: Peer, window: float) -> Row:
+    with started(peer.command, peer.env) as pid:
+        time.sleep(20)  # start-up and the first sweeps (a bench, not a test)
+        containers = running_containers()
+        t0, start = time.time(), tree_ticks(pid)
+        time.sleep(window)
+        used = tree_ticks(pid) - start
+        t1 = time.time()
+        rss = tree_rss_kib(pid)
+    container_samples = max(containers, 1) * (t1 - t0) / peer.interval
+    cpu_ms = used / CLK_TCK * 1000
+    return Row(peer.name, containers, cpu_ms / container_samples, float("nan"), 0, rss / 1024)
+
+
 def measure(peer: Peer, window: float, scrape_interval: float) -> Row:
+    if not peer.scraped:
+        return measure_unscraped(peer, window)
     with tempfile.TemporaryDirectory(prefix="perf-peers-prom-") as tmp:
         prom = Prometheus(Path(tmp), f"127.0.0.1:{peer.port}", peer, scrape_interval)
         with started(peer.command, peer.env) as pid, started(prom.command):
@@ -320,12 +338,13 @@ def measure(peer: Peer, window: float, scrape_interval: float) -> Row:
 
 
 def peers(workdir: Path, only: set[str]) -> Iterator[Peer]:
-    for interval in ("1s", "5s"):
-        name = f"exporter-{interval}"
+    for interval, scraped in (("1s", True), ("5s", True), ("1s", False)):
+        name = f"exporter-{interval}" + ("" if scraped else "-unscraped")
         if name in only:
             port = free_port()
             yield Peer(
-                f"docker-exporter, --stats.interval {interval}",
+                f"docker-exporter, --stats.interval {interval}"
+                + ("" if scraped else ", no scraper (idle cost)"),
                 port,
                 float(interval[:-1]),
                 [
@@ -339,6 +358,7 @@ def peers(workdir: Path, only: set[str]) -> Iterator[Peer]:
                 ],
                 "/metrics",
                 {},
+                scraped=scraped,
             )
     if "netdata" in only:
         netdata = shutil.which("netdata") or "/usr/sbin/netdata"
