@@ -22,7 +22,8 @@ into a temporary directory: the cgroups plugin at 1 s (`[plugin:cgroups] update 
 every other plugin, health, ML and streaming off, the database in RAM, listening on a free
 loopback port; Prometheus scrapes `/api/v1/allmetrics?format=prometheus`. It is stopped at
 the end of its window (SIGTERM, then SIGKILL), like cAdvisor
-(`../shared/peers/cadvisor-v0.36.0 -docker_only -housekeeping_interval=1s`, see BUILD.md).
+(`../shared/peers/cadvisor-v0.36.0 -docker_only -housekeeping_interval=1s
+-allow_dynamic_housekeeping=false`: a fixed 1 s, not backed off while stats idle; BUILD.md).
 
 Containers are busybox sleepers named `perf-peers-N`, removed at the end.
 
@@ -394,6 +395,7 @@ def peers(workdir: Path, only: set[str]) -> Iterator[Peer]:
                     "-logtostderr",
                     "-docker_only",
                     "-housekeeping_interval=1s",
+                    "-allow_dynamic_housekeeping=false",
                 ],
                 "/metrics",
                 {},
