@@ -35,10 +35,14 @@ from benchlib.exporter_proc import free_port
 from benchlib.report import log, table
 from peers import Peer, Prometheus, running_containers, started, tree_ticks, wait
 
-IDLE = "EpollSelector.select"
-"""The event loop waiting in epoll_wait: py-spy takes a thread in a system call for active
-when the kernel shows it runnable (on a loaded machine, often), so these samples are left
-out of the split (the kernel's CPU count includes the little that epoll costs)."""
+IDLE = ("EpollSelector.select", "_worker (concurrent/futures/thread.py")
+"""The event loop waiting in epoll_wait, a pool thread waiting for work: py-spy takes a
+thread in a system call for active when the kernel shows it runnable (on a loaded machine,
+often), so these samples are left out of the split (the kernel's CPU count includes the
+little that the waits cost)."""
+GC_EXIT = "_GeneratorContextManager.__exit__"
+"""Leaving `no_cyclic_gc` at the end of `_advance`: the first allocation after the GC is
+enabled again runs the collection the render deferred, charged to this frame."""
 PARTS: list[tuple[str, str]] = [
     # (substring of a frame's file, part), checked in this order on each frame, leaf first
     ("_write_to_self", "thread hand-offs"),
@@ -91,7 +95,10 @@ def summarise(raw: str) -> Counter[str]:
             frames = frames[1:]
         if frames and frames[0].startswith("thread "):
             frames = frames[1:]
-        if frames and IDLE in frames[-1]:
+        if frames and any(idle in frames[-1] for idle in IDLE):
+            continue
+        if len(frames) > 1 and GC_EXIT in frames[-1] and "._advance " in frames[-2]:
+            parts["GC (deferred past the render)"] += int(count)
             continue
         parts[part_of(frames)] += int(count)
     return parts
@@ -105,7 +112,16 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--native", action="store_true")
     parser.add_argument("--raw", default="")
+    parser.add_argument(
+        "--from-raw",
+        default="",
+        help="only summarise a recorded file, scaled to --cpu-ms-per-sweep (a past run's total)",
+    )
+    parser.add_argument("--cpu-ms-per-sweep", type=float, default=0.0)
     args = parser.parse_args()
+    if args.from_raw:
+        print_split(summarise(Path(args.from_raw).read_text()), args.cpu_ms_per_sweep)
+        return
     pyspy = Path(sys.executable).parent / "py-spy"
     port = free_port()
     peer = Peer(
@@ -149,15 +165,20 @@ def main() -> None:
     sweeps = wall / args.interval
     total = sum(parts.values()) or 1
     cpu_ms_per_sweep = cpu * 1000 / sweeps
-    rows = [["part", "share of samples", "CPU ms per sweep"]]
-    for part, count in parts.most_common():
-        rows.append([part, f"{count / total:.1%}", f"{cpu_ms_per_sweep * count / total:.2f}"])
-    rows.append(["total (kernel's count)", "100%", f"{cpu_ms_per_sweep:.2f}"])
     log(
         f"{containers} running containers, --stats.interval {args.interval:g}s, Prometheus 3.5 "
         f"every {args.scrape_interval:g}s; {wall:.0f} s recorded, {total} samples, CPU "
         f"{cpu:.2f} s ({cpu * 1000 / (containers * sweeps):.3f} ms per container-sample)"
     )
+    print_split(parts, cpu_ms_per_sweep)
+
+
+def print_split(parts: Counter[str], cpu_ms_per_sweep: float) -> None:
+    total = sum(parts.values()) or 1
+    rows = [["part", f"share of {total} samples", "CPU ms per sweep"]]
+    for part, count in parts.most_common():
+        rows.append([part, f"{count / total:.1%}", f"{cpu_ms_per_sweep * count / total:.2f}"])
+    rows.append(["total (kernel's count)", "100%", f"{cpu_ms_per_sweep:.2f}"])
     print(table(rows))
 
 
