@@ -187,3 +187,18 @@ async def test_unread_publications_are_not_rendered_and_the_last_before_a_scrape
     assert counts[0] <= 7  # armed from the timeout header: timeout - lead after the first
     assert counts[1:] == [2, 2]  # learned 15 s: the two sweeps within 1.5 s of the scrape
     assert len(set(rendered)) == len(rendered)
+
+
+async def test_two_scrapers_a_moment_apart_keep_the_variant_armed(clock: FakeClock) -> None:
+    """Two Prometheus replicas 0.5 s apart every 15 s: the short gap arms the variant early
+    (prewarmed on every publication, as before issue 25), and the long one keeps it from
+    being forgotten between their rounds."""
+    cadence = Cadence(clock)
+    for _ in range(2):
+        cadence.scraped("prom", timeout=10.0)
+        await clock.advance(0.5)
+        cadence.scraped("prom", timeout=10.0)
+        await clock.advance(14.5)
+    assert cadence.armed("prom")
+    await clock.advance(10.0)
+    assert cadence.armed("prom")

@@ -41,7 +41,8 @@ GAPS = 8
 """Publication gaps remembered (the longest sets the lead: an event storm's bursts do not
 shorten it)."""
 FORGET = 3.0
-"""A variant not scraped for this many of its intervals is no longer prewarmed (its
+"""A variant not scraped for this many of its intervals (the longer of its last two gaps:
+two scrapers a moment apart give a short gap and a long one) is no longer prewarmed (its
 scraper went away); its next scrape renders it and learns again."""
 
 
@@ -54,6 +55,9 @@ class Scrapes:
     """The shorter of its last two gaps (two scrapers of one variant arm it early, not
     late); before a gap, the scrape timeout Prometheus sent; None: not known."""
     gap: float | None = None
+    """The last gap."""
+    span: float = 0.0
+    """The longer of its last two gaps (what forgetting it waits for)."""
 
 
 class Cadence:
@@ -81,7 +85,8 @@ class Cadence:
             interval = before.interval if before is not None else None
         if interval is None and timeout is not None and timeout > 0:
             interval = timeout
-        self._scrapes[key] = Scrapes(now, interval, gap if gap else None)
+        span = max(gap or 0.0, (before.gap or 0.0) if before is not None else 0.0)
+        self._scrapes[key] = Scrapes(now, interval, gap if gap else None, span)
         self._changed.set()
 
     def published(self) -> None:
@@ -98,7 +103,9 @@ class Cadence:
         return max(LEAD_MIN, LEAD * max(self._gaps, default=0.0))
 
     def _arms_in(self, scrapes: Scrapes, now: float, lead: float) -> float | None:
-        if scrapes.interval is None or now > scrapes.last + FORGET * scrapes.interval:
+        if scrapes.interval is None:
+            return None
+        if now > scrapes.last + FORGET * max(scrapes.interval, scrapes.span):
             return None
         return max(0.0, scrapes.last + scrapes.interval - lead - now)
 
