@@ -202,3 +202,39 @@ async def test_two_scrapers_a_moment_apart_keep_the_variant_armed(clock: FakeClo
     assert cadence.armed("prom")
     await clock.advance(10.0)
     assert cadence.armed("prom")
+
+
+async def test_time_spent_idle_counts_towards_the_budget() -> None:
+    """A render of 1 s after 10 s with nothing to render (the first of an armed window,
+    catching up): the next one waits only the coalescing delay; back to back, 4 s."""
+    from exporter.render.prewarm import BUDGET
+
+    class Recording(NoWait):
+        def __init__(self) -> None:
+            self.now = 0.0
+            self.sleeps: list[float] = []
+
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await asyncio.sleep(0)
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Recording()
+    inventory = Inventory()
+
+    def render(_snapshot: Snapshot) -> None:
+        clock.now += 1.0
+
+    prewarmer = Prewarmer(inventory, render, clock)  # type: ignore[arg-type]
+    async with prewarmer.running():
+        inventory.publish()
+        await until_true(lambda: prewarmer.rendered == 1)
+        clock.now += 10.0  # idle: no publication
+        inventory.publish()
+        await until_true(lambda: prewarmer.rendered == 2)
+        inventory.publish()
+        await until_true(lambda: prewarmer.rendered == 3)
+    assert clock.sleeps[1] == DELAY
+    assert clock.sleeps[2] >= 1.0 * (1 / BUDGET - 1) - 0.01

@@ -26,10 +26,11 @@ DELAY = 0.05
 """Coalesce a burst of publications (an event storm, a sweep's) into one render."""
 BUDGET = 0.2
 """The share of one core the prewarm may take: after a render of r seconds it waits at
-least r * (1 / BUDGET - 1) before the next one, so an event storm at 1 000 containers
-(every container event re-encodes a line in each family) cannot keep a core busy. A
-scrape that finds its body not rendered yet renders it itself, so data is never staler
-for waiting."""
+least r * (1 / BUDGET - 1) before the next one, less the time it then had nothing to
+render (waiting for a publication, or for a scrape to come due), so an event storm at
+1 000 containers (every container event re-encodes a line in each family) cannot keep a
+core busy. A scrape that finds its body not rendered yet renders it itself, so data is
+never staler for waiting."""
 
 
 LEAD = 1.5
@@ -171,19 +172,28 @@ class Prewarmer:
         self._dirty.set()
 
     async def run(self) -> None:
+        idle = 0.0  # time spent with nothing to render since the last render
         while True:
+            waited = self._clock.monotonic()
             await self._dirty.wait()
             if self._cadence is not None:
                 wait = self._cadence.until_armed()
                 if wait is None or wait > 0:
                     await self._cadence.wait(wait)
+                    idle += self._clock.monotonic() - waited
                     continue
-            await self._clock.sleep(max(self._delay, self._took * (1 / BUDGET - 1)))
+            idle += self._clock.monotonic() - waited
+            # the budget's spacing, less the time already spent idle: the first render
+            # of an armed window (catching up on the versions skipped) is not charged
+            # against the window's renders; an event storm (no idle time) still is
+            spacing = self._took * (1 / BUDGET - 1) - idle
+            await self._clock.sleep(max(self._delay, spacing))
             self._dirty.clear()
             snapshot = self._inventory.snapshot
             start = self._clock.monotonic()
             await self._off_loop(partial(self._render, snapshot))
             self._took = self._clock.monotonic() - start
+            idle = 0.0
             self.rendered = snapshot.version
 
     @asynccontextmanager
