@@ -2,7 +2,7 @@
 
 Starts N `perf-cadence-N` sleepers and the exporter (`--stats.interval 1s`), then scrapes
 /metrics like Prometheus (its Accept header, gzip, `X-Prometheus-Scrape-Timeout-Seconds`)
-every --every seconds. Each round times that scrape (the first after some sweeps: found
+every --every seconds (± 0.5 s, a phase moving across the 1 s sweeps). Each round times that scrape (the first after some sweeps: found
 prewarmed when the cadence works, rendered on demand when not); after the rounds, the
 same request back to back (cached bodies, the floor). Prints the medians and their ratio
 (target: within 1.5x), measured in the same run.
@@ -72,8 +72,11 @@ def main() -> None:
                         raise
                     time.sleep(0.2)
             first = []
-            for _ in range(args.rounds + 2):
-                time.sleep(args.every)  # Prometheus' cadence (a bench, not a test)
+            for i in range(args.rounds + 2):
+                # Prometheus' cadence, at a phase that moves across the sweep interval:
+                # a fixed phase would land every scrape at the same point after a sweep
+                # (all found ready, or all just after a publication, rendered on demand)
+                time.sleep(args.every + (0.37 * i) % 1.0 - 0.5)  # a bench, not a test
                 first.append(scrape(conn))
             # the floor, after the cadence rounds (a scrape in between would be recorded
             # as a second scraper): back to back, mostly hits of one version
