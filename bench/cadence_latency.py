@@ -2,8 +2,9 @@
 
 Starts N `perf-cadence-N` sleepers and the exporter (`--stats.interval 1s`), then scrapes
 /metrics like Prometheus (its Accept header, gzip, `X-Prometheus-Scrape-Timeout-Seconds`)
-every --every seconds (± 0.5 s, a phase moving across the 1 s sweeps). Each round times that scrape (the first after some sweeps: found
-prewarmed when the cadence works, rendered on demand when not); after the rounds, the
+every --every seconds (± 0.5 s: a phase moving across the 1 s sweeps). Each round times
+that scrape (the first after some sweeps: found prewarmed when the cadence works,
+rendered on demand when not); after the rounds, the
 same request back to back (cached bodies, the floor). Prints the medians and their ratio
 (target: within 1.5x), measured in the same run.
 
