@@ -180,25 +180,41 @@ async def test_a_crashing_background_loop_is_logged_and_restarted(
         await task
 
 
-async def test_new_snapshots_are_rendered_in_the_background(
+async def test_new_snapshots_are_rendered_in_the_background_only_when_a_scrape_is_due(
     client: TestClient,  # type: ignore[type-arg]
     clock: FakeClock,
 ) -> None:
-    """After a publication Prometheus' variant (OpenMetrics, gzip) is ready before any
-    scrape asks for it."""
+    """Issue 25: after Prometheus' first scrape (its timeout header: 10 s, a lower bound of
+    its interval) a publication long before the next scrape is not rendered; one within
+    the lead before it is."""
     import asyncio
 
     from exporter.render.formats import OPENMETRICS
-    from exporter.render.prewarm import DELAY
+    from exporter.render.prewarm import DELAY, LEAD_MIN
 
     exposition = client.app[EXPOSITION]
-    snap = client.app[INVENTORY].publish()
-    for _ in range(1000):  # the prewarm waits DELAY on the fake clock, then a thread renders
-        if exposition.cached(snap.version, OPENMETRICS, gzipped=True) is not None:
-            break
-        await clock.advance(DELAY)
-        await asyncio.sleep(0.005)
-    assert exposition.cached(snap.version, OPENMETRICS, gzipped=True) is not None
+    inventory = client.app[INVENTORY]
+    headers = {
+        "Accept": PROMETHEUS_ACCEPT,
+        "Accept-Encoding": "gzip",
+        "X-Prometheus-Scrape-Timeout-Seconds": "10",
+    }
+    assert (await client.get("/metrics", headers=headers)).status == 200
+    start = clock.now
+
+    async def rendered(version: int, steps: int = 100) -> bool:
+        for _ in range(steps):  # the prewarm waits DELAY on the fake clock, then a thread renders
+            if exposition.cached(version, OPENMETRICS, gzipped=True) is not None:
+                return True
+            await clock.advance(DELAY)
+            await asyncio.sleep(0.005)
+        return False
+
+    early = inventory.publish()
+    assert not await rendered(early.version, 10)  # 9.5 s before the scrape: nobody reads it
+    await clock.advance(10 - LEAD_MIN - clock.now + start)
+    due = inventory.publish()
+    assert await rendered(due.version)
 
 
 PROMETHEUS_ACCEPT = (

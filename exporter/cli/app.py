@@ -40,7 +40,7 @@ from exporter.registry.poller import RegistryPoller
 from exporter.render import memory
 from exporter.render.compat import CompatExposition
 from exporter.render.exposition import Exposition
-from exporter.render.prewarm import Prewarmer
+from exporter.render.prewarm import Cadence, Prewarmer
 from exporter.stats.cgroup import CgroupError, discover_layout
 from exporter.stats.containersizes import ContainerSizeSampler
 from exporter.stats.diskusage import DiskUsageSampler
@@ -260,11 +260,12 @@ def disk_loops(
     return loops
 
 
-def build_exposition(settings: Settings) -> Exposition:
+def build_exposition(settings: Settings, cadence: Cadence | None = None) -> Exposition:
     return Exposition(
         settings.collectors,
         settings.options,
         process_metrics=settings.exporter_metrics,
+        cadence=cadence,
     )
 
 
@@ -276,13 +277,14 @@ def compat_listener(
     *,
     make_compat_app: Callable[[Inventory, CompatExposition], App],
     ssl_context: ssl.SSLContext | None,
+    cadence: Cadence | None = None,
 ) -> CompatExposition | None:
     """The cAdvisor-shaped listener beside `app`, when --compat.cadvisor.listen-address
     asks for it: same snapshots and render thread, the same web config."""
     address = settings[cadvisor.LISTEN]
     if address is None:
         return None
-    compat = CompatExposition(settings.options, exposition.off_loop)
+    compat = CompatExposition(settings.options, exposition.off_loop, cadence)
     listen_also(app, make_compat_app(inventory, compat), *address, ssl_context)
     return compat
 
@@ -307,8 +309,9 @@ def build_app(
             log.warning("%s", warning)
     targets = registries
     inventory = build_inventory(settings)
-    exposition = build_exposition(settings)
     the_clock = clock or SystemClock()
+    cadence = Cadence(the_clock)
+    exposition = build_exposition(settings, cadence)
     app = make_app(
         inventory,
         exposition,
@@ -334,6 +337,7 @@ def build_app(
             allowed_sans=allowed_sans,
         ),
         ssl_context=ssl_context,
+        cadence=cadence,
     )
     meter = RequestMeter()
     factory = engine_factory or default_engine_factory(settings, meter)
@@ -390,7 +394,9 @@ def build_app(
             compat.prewarm(snapshot)
         memory.trim()
 
-    prewarmer = Prewarmer(inventory, render_and_trim, the_clock, off_loop=exposition.off_loop)
+    prewarmer = Prewarmer(
+        inventory, render_and_trim, the_clock, off_loop=exposition.off_loop, cadence=cadence
+    )
 
     @asynccontextmanager
     async def rendering() -> AsyncIterator[None]:

@@ -29,6 +29,7 @@ from exporter.render.formats import (
 )
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds
+from exporter.render.prewarm import Cadence
 from exporter.render.store import Block, ObjectStore, family_blocks
 
 NO_HEAD = Head(b"", b"", b"", b"", frozenset())
@@ -51,8 +52,16 @@ class CompatExposition:
     """Renders the cAdvisor-shaped body; `render` blocks and belongs in the render thread
     (`off_loop`: the /metrics exposition's, shared)."""
 
-    def __init__(self, options: Options, off_loop: Callable[[Callable[[], Any]], Any]) -> None:
+    def __init__(
+        self,
+        options: Options,
+        off_loop: Callable[[Callable[[], Any]], Any],
+        cadence: Cadence | None = None,
+    ) -> None:
+        """With a `cadence` (the /metrics exposition's), `prewarm` renders only the
+        variants it has armed."""
         self.off_loop = off_loop
+        self._cadence = cadence
         self._options = options
         self._grace = options[cadvisor.GRACE]
         self._driver = ""
@@ -72,13 +81,16 @@ class CompatExposition:
             return None
         return self._bodies.get((fmt, gzipped))
 
-    def want(self, fmt: str, gzipped: bool) -> None:
+    def want(self, fmt: str, gzipped: bool, timeout: float | None = None) -> None:
         self._wanted.add((fmt, gzipped))
+        if self._cadence is not None:
+            self._cadence.scraped(("compat", fmt, gzipped), timeout)
 
     def prewarm(self, snapshot: Snapshot) -> None:
         """Render the variants scraped so far (none until the first scrape)."""
         for fmt, gzipped in sorted(self._wanted):
-            self.render(snapshot, fmt, gzipped=gzipped)
+            if self._cadence is None or self._cadence.armed(("compat", fmt, gzipped)):
+                self.render(snapshot, fmt, gzipped=gzipped)
 
     def render(self, snapshot: Snapshot, fmt: str, *, gzipped: bool) -> Body:
         with self._lock:

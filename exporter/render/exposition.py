@@ -31,6 +31,7 @@ from exporter.inventory.store import Snapshot
 from exporter.render.formats import EOF_LINE, OPENMETRICS, TEXT, Head, syntax
 from exporter.render.gcpause import no_cyclic_gc
 from exporter.render.gzipbody import Folds, gzip_body, segment
+from exporter.render.prewarm import Cadence
 from exporter.render.selfprocess import ProcessMetrics
 from exporter.render.store import Block, ObjectStore, Output, PartStore, family_blocks, store_for
 
@@ -256,7 +257,11 @@ class Exposition:
         *,
         process_metrics: bool = True,
         timer: Callable[[], float] = time.perf_counter,
+        cadence: Cadence | None = None,
     ) -> None:
+        """With a `cadence`, `prewarm` renders only the variants it has armed (scraped, and
+        due soon); without, every variant asked for."""
+        self._cadence = cadence
         self._enabled = [n for n in enabled if n in COLLECTORS]
         self._options = options
         self._timer = timer
@@ -300,14 +305,19 @@ class Exposition:
             return None
         return self._bodies.get((fmt, gzipped))
 
-    def want(self, fmt: str, gzipped: bool) -> None:
-        """Remember a variant a client asked for, so the prewarm renders it too."""
+    def want(self, fmt: str, gzipped: bool, timeout: float | None = None) -> None:
+        """Record a scrape of a variant (on every unfiltered scrape, with the scraper's
+        timeout header), so the prewarm renders it before its next one."""
         self._wanted.add((fmt, gzipped))
+        if self._cadence is not None:
+            self._cadence.scraped(("metrics", fmt, gzipped), timeout)
 
     def prewarm(self, snapshot: Snapshot) -> int:
-        """Render every variant asked for so far; gives the version rendered."""
+        """Render the variants due (all asked for so far, without a cadence); gives the
+        version rendered last (unchanged when none was due)."""
         for fmt, gzipped in sorted(self._wanted):
-            self.render(snapshot, fmt, gzipped=gzipped)
+            if self._cadence is None or self._cadence.armed(("metrics", fmt, gzipped)):
+                self.render(snapshot, fmt, gzipped=gzipped)
         return self._version
 
     def render(

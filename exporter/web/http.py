@@ -62,6 +62,16 @@ def wants_gzip(accept_encoding: str) -> bool:
     return False
 
 
+def scrape_timeout(request: web.Request) -> float | None:
+    """Prometheus' `X-Prometheus-Scrape-Timeout-Seconds` (a lower bound of its scrape
+    interval), or None when absent or not a positive number."""
+    try:
+        timeout = float(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", ""))
+    except ValueError:
+        return None
+    return timeout if 0 < timeout < float("inf") else None
+
+
 async def metrics(request: web.Request) -> web.Response:
     exposition = request.app[EXPOSITION]
     collect = request.query.getall("collect[]", [])
@@ -74,10 +84,10 @@ async def metrics(request: web.Request) -> web.Response:
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     snapshot = request.app[INVENTORY].snapshot
     filtered = collect or exclude or names
+    if not filtered:  # every scrape: the prewarm learns when the next one comes
+        exposition.want(fmt, gzipped, scrape_timeout(request))
     body = None if filtered else exposition.cached(snapshot.version, fmt, gzipped=gzipped)
     if body is None:  # a render: in a worker thread, never on the loop
-        if not filtered:
-            exposition.want(fmt, gzipped)
         try:
             body = await exposition.off_loop(
                 partial(
@@ -107,9 +117,9 @@ async def compat_metrics(request: web.Request) -> web.Response:
     fmt = reply.form
     gzipped = wants_gzip(request.headers.get("Accept-Encoding", ""))
     snapshot = request.app[INVENTORY].snapshot
+    compat.want(fmt, gzipped, scrape_timeout(request))
     body = compat.cached(snapshot.version, fmt, gzipped=gzipped)
     if body is None:
-        compat.want(fmt, gzipped)
         body = await compat.off_loop(partial(compat.render, snapshot, fmt, gzipped=gzipped))
     headers = {"Content-Type": reply.content_type, "Vary": "Accept, Accept-Encoding"}
     if gzipped:
@@ -357,9 +367,7 @@ def make_app(
     """The aiohttp application; lifecycles (watcher, samplers) are attached by the caller.
     `headers` (the web config's http_server_config.headers) go on every response."""
     clock = clock or SystemClock()
-    app = _application(
-        auth, headers, clock, rate_limit=rate_limit, allowed_sans=allowed_sans
-    )
+    app = _application(auth, headers, clock, rate_limit=rate_limit, allowed_sans=allowed_sans)
     app[INVENTORY] = inventory_
     app[EXPOSITION] = exposition
     app[TELEMETRY_PATH] = telemetry_path
