@@ -134,7 +134,7 @@ async def fixture_client(fake_engine: FakeEngine, clock: FakeClock) -> AsyncIter
         yield client
 
 
-async def get(  # type: ignore[no-untyped-def]
+async def get(
     client: TestClient,  # type: ignore[type-arg]
     accept: str,
     query: str = "",
