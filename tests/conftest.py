@@ -10,8 +10,10 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -810,6 +812,29 @@ def engine_answers() -> bool:
 # fails with containerd's `cannot start a stopped process` (its stopped state's Start), as it
 # would for a user with so small a limit. tail reaches any limit alike: 64 MiB loses nothing.
 OOM_RUN = ("--memory", "64m", "--memory-swap", "64m")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def poll(check: Callable[[], Any], what: str, timeout: float, pause: float = 0.5) -> Any:
+    """Call `check` until it returns something truthy, and return that (an OSError counts
+    as not yet: a server still starting); the deadline only guards against a hang."""
+    deadline = time.monotonic() + timeout * HANG_SCALE
+    while True:
+        try:
+            result = check()
+        except OSError:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout * HANG_SCALE:g}s")
+        time.sleep(pause)  # a poll interval, not a wait for time to pass
 
 
 def docker(*args: str, check: bool = True, timeout: float = 60) -> str:

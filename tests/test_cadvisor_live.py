@@ -26,19 +26,26 @@ import math
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import docker, engine_answers, found, skip_not_applicable, skip_testbed_limit
+from conftest import (
+    docker,
+    engine_answers,
+    found,
+    free_port,
+    poll,
+    skip_not_applicable,
+    skip_testbed_limit,
+)
 from prometheus3 import prometheus2, prometheus3
 
 pytestmark = pytest.mark.integration
@@ -104,27 +111,6 @@ HOST_NETWORK = (
     "host-network container: cAdvisor reports the host's interfaces under its name (not "
     "copied); compared without it"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _poll(what: str, check: Callable[[], Any], timeout: float, pause: float = 0.5) -> Any:
-    """Poll `check` until it returns a truthy value; the deadline only guards a hang."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except OSError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout:g}s")
-        time.sleep(pause)  # a poll interval, not a wait for time to pass
 
 
 def prometheus_binary() -> tuple[str | None, str]:
@@ -201,7 +187,7 @@ def _prometheus(binary: str, base: Path, name: str, target: str, keep: str) -> S
             }
         )
     )
-    port = _free_port()
+    port = free_port()
     proc = _start(
         [
             binary,
@@ -213,7 +199,7 @@ def _prometheus(binary: str, base: Path, name: str, target: str, keep: str) -> S
         base / f"{name}.log",
     )
     url = f"http://127.0.0.1:{port}"
-    _poll(f"Prometheus {name}", lambda: _up(url + "/-/ready"), 60)
+    poll(lambda: _up(url + "/-/ready"), f"Prometheus {name}", 60)
     return Server(url, proc)
 
 
@@ -279,7 +265,7 @@ def fixture_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         names = _containers(run)
-        cad_port, our_port, web_port = _free_port(), _free_port(), _free_port()
+        cad_port, our_port, web_port = free_port(), free_port(), free_port()
         procs.append(
             _start(
                 [
@@ -310,7 +296,7 @@ def fixture_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
             )
         )
         for port in (cad_port, our_port):
-            _poll(f"metrics on {port}", lambda p=port: _up(f"http://127.0.0.1:{p}/metrics"), 60)
+            poll(lambda p=port: _up(f"http://127.0.0.1:{p}/metrics"), f"metrics on {port}", 60)
         keep = f"(|cadv-{run}-.*)"
         cad = _prometheus(binary, base, "cadvisor", f"127.0.0.1:{cad_port}", keep)
         procs.append(cad.proc)
@@ -412,9 +398,9 @@ def test_every_public_expression_answers_like_cadvisor(bed: Bed) -> None:
     busy = bed.names["busy"]
     enough = WARMUP // SCRAPE - 2
     warm = f"count_over_time(container_last_seen{{name='{busy}'}}[{WARMUP}s]) >= {enough}"
-    _poll(
-        f"{WARMUP} s of data on both servers",
+    poll(
         lambda: all(_has(s, warm, time.time()) for s in (bed.cadvisor, bed.ours)),
+        f"{WARMUP} s of data on both servers",
         WARMUP + 120,
         pause=2.0,
     )
@@ -449,9 +435,9 @@ def _container_killed_fires_and_resolves_alike(bed: Bed) -> None:
     name = bed.names["stopper"]
     killed = "time() - container_last_seen > 60"
     for server in (bed.cadvisor, bed.ours):  # nothing fires before the stop
-        _poll(
-            "the stopper seen on both",
+        poll(
             lambda s=server: _has(s, f"container_last_seen{{name='{name}'}}", time.time()),
+            "the stopper seen on both",
             60,
         )
         assert not _has(server, killed, time.time())
@@ -464,7 +450,7 @@ def _container_killed_fires_and_resolves_alike(bed: Bed) -> None:
             _has(s, f"container_last_seen{{name='{name}'}}", now) for s in (bed.cadvisor, bed.ours)
         )
 
-    _poll("the stopper's last_seen gone on both", gone_on_both, GRACE + 60, pause=2.0)
+    poll(gone_on_both, "the stopper's last_seen gone on both", GRACE + 60, pause=2.0)
     end = time.time()
     theirs = _killed_span(bed.cadvisor, name, stopped, end)
     ours = _killed_span(bed.ours, name, stopped, end)

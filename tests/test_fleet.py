@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import engine_answers, skip_testbed_limit
+from conftest import engine_answers, free_port, skip_testbed_limit
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +42,6 @@ def _require(condition: bool, message: str) -> None:
     """Skip without the tools, but fail in CI, like the `live` fixture."""
     if not condition:
         skip_testbed_limit(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float, log: Path | None = None) -> Any:
@@ -250,7 +243,7 @@ class Fleet:
 
 
 def _start_exporter(fleet: Fleet, engine: Engine) -> None:
-    port = _free_port()
+    port = free_port()
     log = (fleet.base / f"exporter-{engine.number}.log").open("wb")
     with log:
         fleet.exporters.append(
@@ -304,7 +297,7 @@ def _start_prometheus(fleet: Fleet) -> None:
             }
         )
     )
-    port = _free_port()
+    port = free_port()
     log = fleet.base / "prometheus.log"
     with log.open("wb") as out:
         fleet.prometheus = subprocess.Popen(

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import LiveDocker, docker, live_settings, skip_testbed_limit, until, value
+from conftest import LiveDocker, docker, free_port, live_settings, skip_testbed_limit, until, value
 from conftest import parse_samples as parse
 from prometheus3 import prometheus2, prometheus3
 from registryd import (
@@ -37,7 +37,7 @@ from registryd import (
     server_cert,
 )
 from test_openapi import validate_response
-from test_pack_live import Prometheus, fast_rules, free_port, wait_for
+from test_pack_live import Prometheus, fast_rules, wait_for
 from test_registry_live import assert_no_secret
 
 from exporter.cli.app import build_app

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
-from conftest import OOM_RUN, LiveDocker, docker, found, live_settings, until
+from conftest import OOM_RUN, LiveDocker, docker, found, free_port, live_settings, until
 from pack import alerts, dashboards
 from prometheus3 import servers
 from registryd import Registry, push, registry, require_registry_binary
@@ -36,12 +35,6 @@ from exporter.web.http import INVENTORY
 
 pytestmark = pytest.mark.integration
 JOB = "docker-exporter"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fast_rules(directory: Path) -> Path:

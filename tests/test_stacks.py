@@ -26,14 +26,14 @@ import subprocess
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import HANG_SCALE, docker, engine_answers, found, skip_testbed_limit
+from conftest import HANG_SCALE, docker, engine_answers, found, poll, skip_testbed_limit
 from localimages import build_alertmanager_image, build_exporter_image, build_prometheus_image
 from pack import dashboards
 
@@ -124,18 +124,6 @@ class Swarm:
         return {t["labels"]["instance"] for t in self.targets() if t["health"] == "up"}
 
 
-def until(check: Callable[[], Any], what: str, timeout: float) -> Any:
-    """Poll `check` until it returns something truthy; the deadline guards against a hang."""
-    deadline = time.monotonic() + timeout * HANG_SCALE
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not reached within {timeout * HANG_SCALE:g}s")
-        time.sleep(0.5)
-
-
 def _require_tools() -> None:
     missing = [t for t in ("ip", "nsenter", "unshare", "curl") if shutil.which(t) is None]
     problem = ""
@@ -206,7 +194,7 @@ def test_every_node_runs_one_exporter_and_prometheus_scrapes_each(swarm: Swarm) 
     and each exporter reports its own node's engine (its socket, not the machine's)."""
     nodes = _nodes(swarm)
     assert nodes == {"swarm-n1", "swarm-n2", "swarm-n3"}
-    up = until(
+    up = poll(
         lambda: swarm.up_instances() == nodes and swarm.up_instances(),
         "every node's exporter scraped and up",
         180,
@@ -219,7 +207,7 @@ def test_every_node_runs_one_exporter_and_prometheus_scrapes_each(swarm: Swarm) 
         assert target["scrapeUrl"].endswith(":9417/metrics"), target["scrapeUrl"]
     # Each exporter sees its own node: its own task container, and Prometheus only on n1.
     own = 'count by (instance) (docker_container_info{name=~"dxs_docker-exporter.*"})'
-    result = until(lambda: swarm.query(own), "each exporter's own task", 60)
+    result = poll(lambda: swarm.query(own), "each exporter's own task", 60)
     assert {r["metric"]["instance"]: r["value"][1] for r in result} == dict.fromkeys(nodes, "1")
     prom = swarm.query('count by (instance) (docker_container_info{name=~"dxs_prometheus.*"})')
     assert prom is not None
@@ -235,9 +223,9 @@ FLEET_EMPTY = {
 def test_the_fleet_dashboard_answers_for_every_node(swarm: Swarm) -> None:
     """Every query of the fleet dashboard, variables matching all, on the live Swarm."""
     nodes = _nodes(swarm)
-    until(lambda: swarm.up_instances() == nodes, "every node up", 180)
+    poll(lambda: swarm.up_instances() == nodes, "every node up", 180)
     # Rates need two scrapes of every node.
-    until(
+    poll(
         lambda: (
             len(
                 swarm.query(
@@ -289,13 +277,13 @@ def test_a_joining_node_is_scraped_within_one_discovery_interval_plus_one_scrape
 ) -> None:
     refresh, scrape = _sd_timing()
     _testbed("--swarm-node-up", "4", env={"SWARM_IMAGES": swarm.images})
-    until(
+    poll(
         lambda: _task_state(swarm, "swarm-n4").startswith("Running"),
         "the global service's task on the new node",
         120,
     )
     running = time.monotonic()
-    until(lambda: "swarm-n4" in swarm.up_instances(), "the new node's exporter scraped", 180)
+    poll(lambda: "swarm-n4" in swarm.up_instances(), "the new node's exporter scraped", 180)
     elapsed = time.monotonic() - running
     found(
         f"stacks: new node: first successful scrape {elapsed:.1f}s after its task ran "
@@ -321,9 +309,9 @@ def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -
     hold = _rule_for("DockerExporterDown")
     assert refresh + scrape < hold, "the rule would fire on every deliberate drain"
     node_id = swarm.node(4, "info", "--format", "{{.Swarm.NodeID}}")
-    until(lambda: "swarm-n4" in swarm.up_instances(), "node 4 scraped", 180)
+    poll(lambda: "swarm-n4" in swarm.up_instances(), "node 4 scraped", 180)
     swarm.node(1, "node", "update", "--availability", "drain", node_id)
-    until(
+    poll(
         lambda: all(t["labels"]["instance"] != "swarm-n4" for t in swarm.targets()),
         "the drained node's target gone",
         180,
@@ -345,7 +333,7 @@ def test_a_drained_then_removed_node_leaves_without_a_down_alert(swarm: Swarm) -
     assert firing == [], firing
     # Prometheus ends a dropped target's series with stale markers about one scrape interval
     # after the target leaves (endOfRunStaleness), not after the 5 m lookback.
-    until(lambda: swarm.query(node4) == [], "node 4's series marked stale", 3 * scrape)
+    poll(lambda: swarm.query(node4) == [], "node 4's series marked stale", 3 * scrape)
     assert swarm.query('absent(up{job="docker-exporter"})') == []
 
 
@@ -356,7 +344,7 @@ def test_a_manager_restart_keeps_the_service(swarm: Swarm) -> None:
     _testbed("--swarm-node-restart", "1")
     services = swarm.node(1, "stack", "services", STACK, "--format", "{{.Name}} {{.Mode}}")
     assert f"{STACK}_docker-exporter global" in services.splitlines()
-    until(lambda: swarm.up_instances() == nodes, "every node scraped after the restart", 240)
+    poll(lambda: swarm.up_instances() == nodes, "every node scraped after the restart", 240)
 
 
 # --- deploy/compose.yaml ---------------------------------------------------------------
@@ -458,7 +446,7 @@ def fixture_compose() -> Iterator[ComposeHost]:
 def test_compose_stack_scrapes_the_exporter_with_our_rules(compose: ComposeHost) -> None:
     """The stack's Prometheus scrapes the exporter (which watches the stack's own engine
     through the mounted socket), loads every rule group of alerts/, and finds Alertmanager."""
-    until(
+    poll(
         lambda: (
             (t := compose.api("/api/v1/targets", state="active"))
             and any(x["labels"]["job"] == JOB and x["health"] == "up" for x in t["activeTargets"])
@@ -467,7 +455,7 @@ def test_compose_stack_scrapes_the_exporter_with_our_rules(compose: ComposeHost)
         180,
     )
     # The exporter reports the stack's engine: its own Compose containers are there.
-    seen = until(
+    seen = poll(
         lambda: (
             compose.api("/api/v1/query", query='docker_container_info{name=~"dxc_.*"}') or {}
         ).get("result"),
@@ -479,14 +467,14 @@ def test_compose_stack_scrapes_the_exporter_with_our_rules(compose: ComposeHost)
     shipped = {g["name"] for g in yaml.safe_load(RULES.read_text())["groups"]}
     rules = compose.api("/api/v1/rules")
     assert {g["name"] for g in rules["groups"]} == shipped
-    managers = until(
+    managers = poll(
         lambda: (compose.api("/api/v1/alertmanagers") or {}).get("activeAlertmanagers"),
         "Alertmanager discovered",
         120,
     )
     assert managers[0]["url"].startswith("http://alertmanager:9093"), managers
     # Alertmanager answers ready once its cluster gossip has settled.
-    until(lambda: compose.get(9093, "/-/ready") is not None, "Alertmanager ready", 120)
+    poll(lambda: compose.get(9093, "/-/ready") is not None, "Alertmanager ready", 120)
     metrics = compose.get(9417, "/metrics")
     assert metrics is not None
     assert "\ndocker_up 1" in metrics
